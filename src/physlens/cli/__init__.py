@@ -1,0 +1,74 @@
+"""The ``physlens`` command line (Typer).
+
+Each command lives in its own module of this package with a function
+``register(app)``; modules are discovered and registered on start, so a new
+command is a new file. Errors a user can cause (:class:`PhyslensError`) are
+printed as one line on stderr with exit code 2, never as a traceback.
+Progress goes to stderr; ``--json`` output alone goes to stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+
+import typer
+
+from physlens.errors import PhyslensError
+
+app = typer.Typer(
+    name="physlens",
+    help="Train neural networks on physical systems, then read the trained network to recover the physics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: message`` on stderr and exit with ``code`` (no traceback).
+
+    Example:
+        >>> try:
+        ...     fail("bad")
+        ... except SystemExit as e:
+        ...     e.code
+        2
+    """
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def print_json(obj) -> None:
+    """Print exactly one JSON object on stdout.
+
+    Example:
+        >>> print_json({"findings": []})
+        {"findings": []}
+    """
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _register_all() -> None:
+    for sub in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if sub.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{sub.name}")
+        if hasattr(mod, "register"):
+            mod.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    """Entry point of the ``physlens`` script."""
+    try:
+        app()
+    except PhyslensError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)

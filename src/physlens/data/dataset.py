@@ -1,0 +1,272 @@
+"""The :class:`Dataset`: arrays plus what they mean.
+
+A dataset holds inputs ``X`` (n x d) and targets ``y`` (n x k) as float arrays,
+their variable names and optional SI units, optional trajectories for dynamical
+systems, per-sample auxiliary arrays (e.g. the hidden parameters of a
+simulation), free-form metadata (``n_particles``, ``dim``...), and the
+system's ground truth when there is one. It is validated once when built
+(scikit-learn's "check at the boundary" rule); inner code trusts it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from physlens.data.units import dimension_vector
+from physlens.errors import DataError
+from physlens.findings import GroundTruth, from_jsonable, to_jsonable
+
+
+def check_finite(a: np.ndarray, names: list[str], what: str) -> None:
+    """Raise :class:`DataError` naming the column and row of the first NaN/inf.
+
+    Example:
+        >>> check_finite(np.array([[1.0], [np.nan]]), ["x"], "inputs")
+        Traceback (most recent call last):
+        ...
+        physlens.errors.DataError: column 'x' has NaN in row 2 (1 bad row in all)
+    """
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return
+    rows, cols = np.nonzero(bad)
+    j = int(cols[np.argmin(rows)])
+    i = int(rows.min())
+    col_bad = bad[:, j]
+    kind = "NaN" if np.isnan(a[i, j]) else "infinite value"
+    count = int(col_bad.sum())
+    raise DataError(
+        f"column {names[j]!r} has {kind} in row {i + 1} ({count} bad row{'s' if count > 1 else ''} in all)"
+    )
+
+
+@dataclass
+class Dataset:
+    """Arrays with names, units, optional trajectories and ground truth.
+
+    Attributes:
+        X: inputs, shape (n, d).
+        y: targets, shape (n, k).
+        input_names, target_names: one name per column.
+        units: column name -> unit string (pint syntax), for the columns that have one.
+        trajectories: optional (n_traj, T, d_state) time series of the state.
+        times: optional (T,) times of the trajectories.
+        state_names: names of the trajectory state variables.
+        aux: per-sample extra arrays (first axis n), e.g. hidden parameters.
+        meta: free-form metadata (``system``, ``params``, ``n_particles``, ``dim``...).
+        truth: ground truth of the system, or None for a user's own data.
+        name: short name used for run directories.
+
+    Example:
+        >>> ds = Dataset(np.random.rand(50, 2), np.random.rand(50, 1), ["a", "b"], ["y"])
+        >>> ds.n, ds.d_in, ds.d_out
+        (50, 2, 1)
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    input_names: list[str]
+    target_names: list[str]
+    units: dict[str, str] = field(default_factory=dict)
+    trajectories: np.ndarray | None = None
+    times: np.ndarray | None = None
+    state_names: list[str] | None = None
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    truth: GroundTruth | None = None
+    name: str = "data"
+
+    def __post_init__(self) -> None:
+        self.X = np.asarray(self.X, dtype=np.float64)
+        self.y = np.asarray(self.y, dtype=np.float64)
+        if self.X.ndim == 1:
+            self.X = self.X[:, None]
+        if self.y.ndim == 1:
+            self.y = self.y[:, None]
+        if self.X.ndim != 2 or self.y.ndim != 2:
+            raise DataError(f"inputs and targets must be 2-D arrays, got shapes {self.X.shape} and {self.y.shape}")
+        if self.X.shape[0] != self.y.shape[0]:
+            raise DataError(f"inputs have {self.X.shape[0]} rows but targets have {self.y.shape[0]}")
+        if self.X.shape[0] == 0:
+            raise DataError("the dataset has no rows")
+        self.input_names = [str(s) for s in self.input_names]
+        self.target_names = [str(s) for s in self.target_names]
+        if len(self.input_names) != self.X.shape[1]:
+            raise DataError(f"{len(self.input_names)} input names for {self.X.shape[1]} input columns")
+        if len(self.target_names) != self.y.shape[1]:
+            raise DataError(f"{len(self.target_names)} target names for {self.y.shape[1]} target columns")
+        dup = {n for n in self.input_names + self.target_names if (self.input_names + self.target_names).count(n) > 1}
+        if dup:
+            raise DataError(f"duplicate column name(s): {', '.join(sorted(dup))}")
+        check_finite(self.X, self.input_names, "inputs")
+        check_finite(self.y, self.target_names, "targets")
+        for k, v in list(self.aux.items()):
+            v = np.asarray(v)
+            if v.shape[:1] != (self.n,):
+                raise DataError(f"auxiliary array {k!r} has {v.shape[0] if v.ndim else 0} rows, expected {self.n}")
+            self.aux[k] = v
+        if self.trajectories is not None:
+            self.trajectories = np.asarray(self.trajectories, dtype=np.float64)
+            if self.trajectories.ndim != 3:
+                raise DataError(f"trajectories must be (n_traj, T, d_state), got shape {self.trajectories.shape}")
+        if self.times is not None:
+            self.times = np.asarray(self.times, dtype=np.float64)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.X.shape[0])
+
+    @property
+    def d_in(self) -> int:
+        """Number of input columns."""
+        return int(self.X.shape[1])
+
+    @property
+    def d_out(self) -> int:
+        """Number of target columns."""
+        return int(self.y.shape[1])
+
+    def dimensions(self) -> dict[str, np.ndarray]:
+        """SI dimension vector per column that has a unit (see :mod:`physlens.data.units`).
+
+        Example:
+            >>> ds = Dataset(np.random.rand(5, 1), np.random.rand(5, 1), ["t"], ["x"], units={"t": "s"})
+            >>> ds.dimensions()["t"].tolist()[:2]
+            [0.0, 1.0]
+        """
+        return {k: dimension_vector(u, column=k) for k, u in self.units.items()}
+
+    # ------------------------------------------------------------------ slicing
+    def subset(self, index: np.ndarray) -> Dataset:
+        """Rows ``index`` of this dataset (trajectories and meta are kept whole).
+
+        Example:
+            >>> ds = Dataset(np.arange(10.0), np.arange(10.0), ["x"], ["y"])
+            >>> ds.subset(np.arange(3)).n
+            3
+        """
+        index = np.asarray(index)
+        return replace(
+            self,
+            X=self.X[index],
+            y=self.y[index],
+            aux={k: v[index] for k, v in self.aux.items()},
+            units=dict(self.units),
+            meta=dict(self.meta),
+        )
+
+    def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Random train/validation split.
+
+        Example:
+            >>> ds = Dataset(np.arange(10.0), np.arange(10.0), ["x"], ["y"])
+            >>> [p.n for p in ds.split(0.2)]
+            [8, 2]
+        """
+        if not 0.0 < val_fraction < 1.0:
+            raise DataError(f"validation fraction must be in (0, 1), got {val_fraction}")
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(self.n)
+        n_val = max(1, int(round(self.n * val_fraction)))
+        return self.subset(perm[n_val:]), self.subset(perm[:n_val])
+
+    def select(self, inputs: list[str] | None = None, targets: list[str] | None = None) -> Dataset:
+        """A dataset restricted to some input and target columns, in the given order.
+
+        Example:
+            >>> ds = Dataset(np.random.rand(5, 2), np.random.rand(5, 1), ["a", "b"], ["y"])
+            >>> ds.select(inputs=["b"]).input_names
+            ['b']
+        """
+        inputs = inputs or self.input_names
+        targets = targets or self.target_names
+        for c in inputs:
+            if c not in self.input_names:
+                raise DataError(f"input column {c!r} not found; inputs are: {', '.join(self.input_names)}")
+        for c in targets:
+            if c not in self.target_names:
+                raise DataError(f"target column {c!r} not found; targets are: {', '.join(self.target_names)}")
+        xi = [self.input_names.index(c) for c in inputs]
+        yi = [self.target_names.index(c) for c in targets]
+        keep = set(inputs) | set(targets)
+        return replace(
+            self,
+            X=self.X[:, xi],
+            y=self.y[:, yi],
+            input_names=list(inputs),
+            target_names=list(targets),
+            units={k: v for k, v in self.units.items() if k in keep},
+            aux=dict(self.aux),
+            meta=dict(self.meta),
+        )
+
+    # ------------------------------------------------------------------ I/O
+    def to_npz(self, path) -> None:
+        """Save to ``.npz`` (atomically), with names, units, meta and truth as JSON.
+
+        Example:
+            >>> import tempfile, os
+            >>> ds = Dataset(np.arange(4.0), np.arange(4.0), ["x"], ["y"])
+            >>> p = os.path.join(tempfile.mkdtemp(), "d.npz"); ds.to_npz(p)
+            >>> Dataset.from_npz(p).input_names
+            ['x']
+        """
+        from physlens.io import atomic_path
+
+        header = {
+            "input_names": self.input_names,
+            "target_names": self.target_names,
+            "units": self.units,
+            "state_names": self.state_names,
+            "meta": to_jsonable(self.meta),
+            "truth": self.truth.to_dict() if self.truth is not None else None,
+            "name": self.name,
+            "aux": list(self.aux),
+        }
+        arrays = {"X": self.X, "y": self.y, "__header__": np.array(json.dumps(header))}
+        if self.trajectories is not None:
+            arrays["trajectories"] = self.trajectories
+        if self.times is not None:
+            arrays["times"] = self.times
+        for k, v in self.aux.items():
+            arrays[f"aux__{k}"] = v
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def from_npz(cls, path) -> Dataset:
+        """Load a dataset saved by :meth:`to_npz`."""
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["__header__"]))
+            return cls(
+                X=z["X"],
+                y=z["y"],
+                input_names=header["input_names"],
+                target_names=header["target_names"],
+                units=header["units"],
+                trajectories=z["trajectories"] if "trajectories" in z else None,
+                times=z["times"] if "times" in z else None,
+                state_names=header["state_names"],
+                aux={k: z[f"aux__{k}"] for k in header["aux"]},
+                meta=from_jsonable(header["meta"]),
+                truth=GroundTruth.from_dict(header["truth"]) if header["truth"] else None,
+                name=header["name"],
+            )
+
+    def to_frame(self):
+        """Inputs and targets as one pandas DataFrame.
+
+        Example:
+            >>> Dataset(np.arange(3.0), np.arange(3.0), ["x"], ["y"]).to_frame().columns.tolist()
+            ['x', 'y']
+        """
+        import pandas as pd
+
+        return pd.DataFrame(np.hstack([self.X, self.y]), columns=self.input_names + self.target_names)

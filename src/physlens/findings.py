@@ -1,0 +1,301 @@
+"""The one record every probe returns, the ground truth it is checked against, and scoring.
+
+A :class:`Finding` is what physlens learned from a trained network: a kind
+(``symmetry``, ``equation``, ``relevant-variable`` ...), a sentence for humans,
+a machine-readable value (a SymPy expression, a matrix, a number with an
+uncertainty), the evidence behind it and a confidence. :class:`GroundTruth` is
+the physics a system is known to have, written as data. :func:`score` is the
+only place where the two meet: probes never see the truth.
+
+Values are serialised losslessly to JSON: NumPy arrays become
+``{"__ndarray__": [...], "dtype": ..., "shape": [...]}``, SymPy expressions
+``{"__sympy__": "text"}`` (read back with the restricted parser of
+:mod:`physlens.expressions`), non-finite floats ``{"__float__": "nan"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from physlens.expressions import expression_to_text, parse_expression
+
+KINDS = (
+    "symmetry",
+    "conserved",
+    "equation",
+    "relevant-variable",
+    "interaction",
+    "concept",
+    "phase",
+    "quality",
+    "uncertainty",
+    "influence",
+)
+
+
+# --------------------------------------------------------------------------- JSON encoding
+def to_jsonable(obj: Any) -> Any:
+    """Turn arrays, SymPy expressions and non-finite floats into plain JSON values.
+
+    Example:
+        >>> to_jsonable({"m": np.eye(2), "f": sp.Symbol("x") ** 2})["f"]
+        {'__sympy__': 'x**2'}
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        if np.iscomplexobj(obj):
+            return {"__ndarray__": to_jsonable(obj.real.tolist()), "imag": to_jsonable(obj.imag.tolist()),
+                    "dtype": str(obj.dtype), "shape": list(obj.shape)}
+        return {"__ndarray__": to_jsonable(obj.tolist()), "dtype": str(obj.dtype), "shape": list(obj.shape)}
+    if isinstance(obj, sp.Basic):
+        return {"__sympy__": expression_to_text(obj)}
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else {"__float__": repr(f)}
+    if isinstance(obj, complex):
+        return {"__complex__": [to_jsonable(obj.real), to_jsonable(obj.imag)]}
+    if obj is None or isinstance(obj, str):
+        return obj
+    if hasattr(obj, "tolist"):  # torch tensors
+        return to_jsonable(np.asarray(obj.detach().cpu() if hasattr(obj, "detach") else obj))
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def from_jsonable(obj: Any) -> Any:
+    """Inverse of :func:`to_jsonable`.
+
+    Example:
+        >>> a = np.arange(3.0)
+        >>> np.array_equal(from_jsonable(to_jsonable(a)), a)
+        True
+    """
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            data = np.array(from_jsonable(obj["__ndarray__"]), dtype=float if "imag" in obj else None)
+            if "imag" in obj:
+                data = data + 1j * np.array(from_jsonable(obj["imag"]), dtype=float)
+            return data.astype(obj["dtype"]).reshape(obj["shape"])
+        if "__sympy__" in obj:
+            return parse_expression(obj["__sympy__"])
+        if "__float__" in obj:
+            return float(obj["__float__"])
+        if "__complex__" in obj:
+            re, im = (from_jsonable(v) for v in obj["__complex__"])
+            return complex(re, im)
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+# --------------------------------------------------------------------------- Finding
+@dataclass
+class Finding:
+    """One thing a probe learned from a trained model.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        statement: one human sentence, e.g. ``"x3 does not affect y"``.
+        value: machine form (SymPy expression, matrix, dict of numbers...).
+        evidence: the numbers that support it (scores, p-values, errors).
+        confidence: in [0, 1].
+        probe: name of the probe that produced it.
+        target: the output the finding is about, when there is one.
+        subject: what the finding is about (a variable name, a group name...).
+        match: set by :func:`score`: True/False when truth exists, else None.
+        score_detail: set by :func:`score`: how the comparison was made.
+
+    Example:
+        >>> f = Finding("relevant-variable", "x1 matters for y", {"variable": "x1", "relevant": True})
+        >>> Finding.from_json(f.to_json()) == f
+        True
+    """
+
+    kind: str
+    statement: str
+    value: Any = None
+    evidence: dict = field(default_factory=dict)
+    confidence: float = 1.0
+    probe: str = ""
+    target: str | None = None
+    subject: str | None = None
+    match: bool | None = None
+    score_detail: dict | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown finding kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        self.confidence = float(min(max(self.confidence, 0.0), 1.0))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (see module docstring for the encoding)."""
+        return to_jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Finding:
+        """Inverse of :meth:`to_dict`."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: from_jsonable(v) for k, v in d.items() if k in names})
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Finding:
+        """Read a finding back from :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Finding) and json.dumps(self.to_dict(), sort_keys=True) == json.dumps(
+            other.to_dict(), sort_keys=True
+        )
+
+
+def findings_to_json(findings: Iterable[Finding]) -> list[dict]:
+    """List of JSON-ready dicts for a list of findings.
+
+    Example:
+        >>> findings_to_json([Finding("quality", "ok", 1.0)])[0]["kind"]
+        'quality'
+    """
+    return [f.to_dict() for f in findings]
+
+
+def findings_from_json(data: list[dict]) -> list[Finding]:
+    """Inverse of :func:`findings_to_json`.
+
+    Example:
+        >>> findings_from_json(findings_to_json([Finding("quality", "ok", 1.0)]))[0].value
+        1.0
+    """
+    return [Finding.from_dict(d) for d in data]
+
+
+# --------------------------------------------------------------------------- GroundTruth
+@dataclass
+class GroundTruth:
+    """The physics a system is known to have, written as data (never code).
+
+    Attributes:
+        symmetries: list of dicts. Continuous: ``{"name": "so(2)", "kind": "continuous",
+            "generators": [n x (n+1) affine matrices [L | b] in input coordinates]}``;
+            discrete: ``{"name": "parity", "kind": "discrete", "transform": n x n matrix}``.
+            Equivariance may add ``"output_transform"``.
+        conserved: conserved quantities as SymPy expressions in the variable names.
+        equations: target (or state-derivative) name -> SymPy expression.
+        latent_dim: minimal number of latent variables, when known.
+        relevant_inputs: input names the target depends on.
+        critical_points: name -> value (e.g. ``{"T_c": 2.269}``).
+        extra: anything else a scorer needs (e.g. force law, order parameter).
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> t = GroundTruth(equations={"y": x**2}, relevant_inputs=["x"])
+        >>> GroundTruth.from_json(t.to_json()).equations["y"] == x**2
+        True
+    """
+
+    symmetries: list[dict] = field(default_factory=list)
+    conserved: list[Any] = field(default_factory=list)
+    equations: dict[str, Any] = field(default_factory=dict)
+    latent_dim: int | None = None
+    relevant_inputs: list[str] | None = None
+    critical_points: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return to_jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GroundTruth:
+        """Inverse of :meth:`to_dict`."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: from_jsonable(v) for k, v in d.items() if k in names})
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> GroundTruth:
+        """Read back from :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+
+# --------------------------------------------------------------------------- scoring
+Scorer = Callable[[list[Finding], GroundTruth], None]
+_SCORERS: dict[str, Scorer] = {}
+
+
+def register_scorer(kind: str) -> Callable[[Scorer], Scorer]:
+    """Register the function that scores findings of ``kind`` against the truth.
+
+    A scorer receives every finding of its kind and the truth, and sets
+    ``finding.match`` (True/False, or None when the truth says nothing) and
+    ``finding.score_detail``.
+
+    Example:
+        >>> @register_scorer("quality")
+        ... def _score_quality(findings, truth):
+        ...     for f in findings:
+        ...         f.match = None
+    """
+
+    def deco(fn: Scorer) -> Scorer:
+        _SCORERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def score(findings: list[Finding], truth: GroundTruth | None) -> dict:
+    """Compare findings with the ground truth; set ``match`` on each; return a scorecard.
+
+    Returns a dict ``{"kinds": {kind: {"scored", "matched"}}, "matched", "scored", "findings"}``.
+    With no truth (a user's own data) every ``match`` stays None.
+
+    Example:
+        >>> truth = GroundTruth(relevant_inputs=["x1"])
+        >>> fs = [Finding("relevant-variable", "x1 matters", {"variable": "x1", "relevant": True})]
+        >>> score(fs, truth)["matched"]
+        1
+    """
+    import physlens.scoring  # noqa: F401  (registers the scorers)
+
+    card: dict[str, Any] = {"kinds": {}, "matched": 0, "scored": 0}
+    if truth is None:
+        card["findings"] = []
+        return card
+    by_kind: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_kind.setdefault(f.kind, []).append(f)
+    for kind, group in by_kind.items():
+        scorer = _SCORERS.get(kind)
+        if scorer is not None:
+            scorer(group, truth)
+        scored = [f for f in group if f.match is not None]
+        matched = sum(bool(f.match) for f in scored)
+        card["kinds"][kind] = {"scored": len(scored), "matched": matched}
+        card["scored"] += len(scored)
+        card["matched"] += matched
+    card["findings"] = [
+        {"kind": f.kind, "subject": f.subject, "statement": f.statement, "match": f.match, "detail": f.score_detail}
+        for f in findings
+    ]
+    return to_jsonable(card)

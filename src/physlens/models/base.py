@@ -1,0 +1,157 @@
+"""The emulator contract and the model registry.
+
+An :class:`Emulator` is a ``torch.nn.Module`` that maps inputs in the user's
+original units to targets in original units. It standardises internally
+(buffers set by :meth:`Emulator.adapt` from the training data), so probes take
+gradients and read generators directly in the original coordinates.
+``training_loss`` is what :func:`physlens.train.fit` minimises; models with
+extra penalties (sparsity of messages, KL of a bottleneck) override it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from physlens.errors import ConfigError
+
+_REGISTRY: dict[str, type[Emulator]] = {}
+
+
+class Emulator(nn.Module):
+    """Base class: standardisation buffers, default MSE loss, and the config to rebuild it.
+
+    Example:
+        >>> from physlens.models import build_model
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("toy_distractor").sample(64)
+        >>> model = build_model("mlp", ds, width=16, depth=2)
+        >>> model(torch.zeros(5, 3)).shape
+        torch.Size([5, 1])
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.d_in, self.d_out = int(d_in), int(d_out)
+        self.register_buffer("x_mean", torch.zeros(d_in))
+        self.register_buffer("x_std", torch.ones(d_in))
+        self.register_buffer("y_mean", torch.zeros(d_out))
+        self.register_buffer("y_std", torch.ones(d_out))
+        self.config: dict[str, Any] = {}
+
+    @classmethod
+    def from_dataset(cls, dataset, **params) -> Emulator:
+        """Build a model sized for ``dataset`` (override when a model needs more than d_in/d_out)."""
+        return cls(d_in=dataset.d_in, d_out=dataset.d_out, **params)
+
+    def adapt(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Set the standardisation buffers from training data."""
+        xs = np.std(X, axis=0)
+        ys = np.std(y, axis=0)
+        self.x_mean.copy_(torch.as_tensor(np.mean(X, axis=0), dtype=self.x_mean.dtype))
+        self.x_std.copy_(torch.as_tensor(np.where(xs > 0, xs, 1.0), dtype=self.x_std.dtype))
+        self.y_mean.copy_(torch.as_tensor(np.mean(y, axis=0), dtype=self.y_mean.dtype))
+        self.y_std.copy_(torch.as_tensor(np.where(ys > 0, ys, 1.0), dtype=self.y_std.dtype))
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean squared error in standardised target units; returns (loss, logs)."""
+        err = (self(x) - y) / self.y_std
+        loss = (err**2).mean()
+        return loss, {}
+
+    def predict(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Predict for a NumPy array in original units, without gradients.
+
+        Example:
+            >>> from physlens.models import build_model
+            >>> from physlens.systems import get_system
+            >>> ds = get_system("toy_distractor").sample(64)
+            >>> build_model("mlp", ds).predict(ds.X).shape
+            (64, 1)
+        """
+        p = next(self.parameters())
+        out = []
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            for i in range(0, len(X), batch_size):
+                xb = torch.as_tensor(X[i : i + batch_size], dtype=p.dtype, device=p.device)
+                out.append(self(xb).cpu().numpy())
+        self.train(was_training)
+        return np.concatenate(out).astype(np.float64)
+
+
+def register_model(cls: type[Emulator]) -> type[Emulator]:
+    """Class decorator adding a model to the registry under ``cls.name``.
+
+    Example:
+        >>> @register_model
+        ... class Linear(Emulator):
+        ...     name = "doc_linear"
+        ...     def __init__(self, d_in, d_out):
+        ...         super().__init__(d_in, d_out); self.lin = nn.Linear(d_in, d_out)
+        ...     def forward(self, x): return self.lin(x)
+    """
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def model_registry() -> dict[str, type[Emulator]]:
+    """All registered models by name."""
+    from physlens.models import _import_all
+
+    _import_all()
+    return dict(_REGISTRY)
+
+
+def build_model(name: str, dataset, seed: int = 0, **params) -> Emulator:
+    """Build model ``name`` for ``dataset`` with deterministic initialisation from ``seed``.
+
+    The returned model remembers ``{"name", "seed", "params"}`` in ``.config``
+    so a checkpoint can be reloaded into the same architecture.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("toy_distractor").sample(32)
+        >>> build_model("mlp", ds, seed=1, width=8).config["params"]
+        {'width': 8}
+    """
+    models = model_registry()
+    if name not in models:
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(models))}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            model = models[name].from_dataset(dataset, **params)
+        except TypeError as exc:
+            raise ConfigError(f"bad parameters for model {name!r}: {exc}") from None
+    model.config = {"name": name, "seed": seed, "params": dict(params)}
+    return model
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "softplus": nn.Softplus,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """An activation module by name (tanh, silu, gelu, relu, softplus).
+
+    Example:
+        >>> activation("tanh")
+        Tanh()
+    """
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()

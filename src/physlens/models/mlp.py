@@ -1,0 +1,44 @@
+"""Multilayer perceptron: the baseline emulator."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from physlens.errors import ConfigError
+from physlens.models.base import Emulator, activation, register_model
+
+
+@register_model
+class MLP(Emulator):
+    """Fully connected network with configurable width, depth and activation.
+
+    Smooth activations (``silu``, ``tanh``) are the default because probes take
+    first and second derivatives of the model.
+
+    Example:
+        >>> m = MLP(3, 1, width=32, depth=2)
+        >>> m(torch.randn(4, 3)).shape, m.embed(torch.randn(4, 3)).shape
+        (torch.Size([4, 1]), torch.Size([4, 32]))
+    """
+
+    name = "mlp"
+
+    def __init__(self, d_in: int, d_out: int, width: int = 64, depth: int = 3, activation_name: str = "silu") -> None:
+        super().__init__(d_in, d_out)
+        if width < 1 or depth < 1:
+            raise ConfigError(f"mlp needs width >= 1 and depth >= 1, got width={width}, depth={depth}")
+        layers: list[nn.Module] = []
+        d = d_in
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), activation(activation_name)]
+            d = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(d, d_out)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Last hidden layer's activations (the model's embedding of ``x``)."""
+        return self.body((x - self.x_mean) / self.x_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x)) * self.y_std + self.y_mean

@@ -1,0 +1,53 @@
+"""Physical systems with ground truth: classical, quantum, statistical, laws and real data.
+
+``get_system(name, **params)`` builds one; ``list_systems()`` lists them with
+their one-line descriptions. Each subpackage module registers its systems with
+:func:`physlens.systems.base.register_system`; they are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from physlens.errors import ParameterError
+from physlens.systems.base import System, register_system, registry
+
+_IMPORTED = False
+
+
+def _import_all() -> None:
+    global _IMPORTED
+    if _IMPORTED:
+        return
+    _IMPORTED = True
+    for sub in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        if sub.name.endswith(".base"):
+            continue
+        importlib.import_module(sub.name)
+
+
+def get_system(name: str, **params) -> System:
+    """Build the system called ``name`` with parameters ``params``.
+
+    Example:
+        >>> get_system("toy_distractor").truth.relevant_inputs
+        ['x1', 'x2']
+    """
+    systems = registry()
+    if name not in systems:
+        raise ParameterError(f"unknown system {name!r}; run `physlens systems` to list them")
+    return systems[name](**params)
+
+
+def list_systems() -> list[tuple[str, str, str]]:
+    """``(name, category, description)`` for every registered system, sorted by category and name.
+
+    Example:
+        >>> any(n == "toy_distractor" for n, _, _ in list_systems())
+        True
+    """
+    return sorted(((c.name, c.category, c.description) for c in registry().values()), key=lambda t: (t[1], t[0]))
+
+
+__all__ = ["System", "register_system", "get_system", "list_systems"]
