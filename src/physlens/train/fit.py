@@ -64,7 +64,8 @@ class TrainResult:
         best_val_loss, final_train_loss, final_val_loss: losses of the returned model.
         epochs_run: epochs completed (including those before a resume).
         stopped_early: whether early stopping ended training.
-        snapshots: ``(epoch, state_dict)`` pairs taken during training.
+        snapshots: ``(epoch, state_dict)`` pairs taken during training (CPU tensors);
+            rewind a model with :func:`load_snapshot`.
         train_index, val_index: the rows used for training and validation.
     """
 
@@ -127,6 +128,38 @@ def snapshot_epochs(cfg: TrainConfig) -> set[int]:
 def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
     return torch.randperm(n, generator=g)
+
+
+def _epoch_noise_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch) * 7919 + 12345) % (2**63 - 1)
+
+
+def load_snapshot(model: torch.nn.Module, state: dict[str, torch.Tensor] | tuple[int, dict[str, torch.Tensor]]) -> torch.nn.Module:
+    """Load one snapshot (a state dict, or an ``(epoch, state_dict)`` pair from ``TrainResult.snapshots``) into ``model``.
+
+    Snapshots are stored on the CPU; the tensors are copied onto the device
+    and dtype of ``model``'s own parameters, so a model trained on a GPU can
+    be rewound in place. Returns ``model`` (in eval mode) for chaining.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> ds = get_system("toy_distractor").sample(128)
+        >>> res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=4, n_snapshots=2, progress=False))
+        >>> epoch, _ = res.snapshots[0]
+        >>> load_snapshot(res.model, res.snapshots[0]) is res.model, epoch
+        (True, 1)
+    """
+    if isinstance(state, tuple):
+        state = state[1]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"a snapshot must be a state dict or an (epoch, state_dict) pair, got {type(state).__name__}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"snapshot does not fit model {getattr(model, 'name', type(model).__name__)!r}: {exc}") from None
+    model.eval()
+    return model
 
 
 def _make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer):
@@ -270,17 +303,23 @@ def fit(
             model.train()
             order = _epoch_permutation(n_train, cfg.seed, epoch).to(device)
             total, logs_sum = 0.0, {}
-            for i in range(0, n_train, bs):
-                idx = order[i : i + bs]
-                loss, logs = model.training_loss(Xt[idx], Yt[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-                for k, v in logs.items():
-                    logs_sum[k] = logs_sum.get(k, 0.0) + float(v) * len(idx)
+            # Stochastic models (VAE bottlenecks, KL messages) draw their noise from
+            # torch's global generator; seeding it from (seed, epoch) inside a forked
+            # RNG state keeps resume bit-exact for them too and leaves the caller's
+            # generator untouched. Deterministic models are unaffected.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(_epoch_noise_seed(cfg.seed, epoch))
+                for i in range(0, n_train, bs):
+                    idx = order[i : i + bs]
+                    loss, logs = model.training_loss(Xt[idx], Yt[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    for k, v in logs.items():
+                        logs_sum[k] = logs_sum.get(k, 0.0) + float(v) * len(idx)
             model.eval()
             val_loss = _mean_loss(model, Xv, Yv)
             lr = opt.param_groups[0]["lr"]

@@ -1,0 +1,168 @@
+"""Specifications of the structured emulators in physlens.models (scalars, graph, hamiltonian, bottleneck, ensemble).
+
+Data are small synthetic systems generated here, so the tests do not depend on
+the simulators in physlens.systems.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from physlens.data import Dataset
+from physlens.errors import ConfigError
+from physlens.models import build_model
+from physlens.train import TrainConfig, fit
+
+torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def spring_cloud(N=1200, n=3, dim=2, seed=0, rest=1.0, k=2.0):
+    """Particles with positions, velocities and masses; targets: accelerations from pairwise springs."""
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(size=(N, n, dim))
+    vel = rng.normal(size=(N, n, dim))
+    m = rng.uniform(0.5, 2.0, (N, n, 1))
+    d = pos[:, None, :, :] - pos[:, :, None, :]  # x_j - x_i
+    r = np.linalg.norm(d, axis=-1, keepdims=True)
+    force = (k * (r - rest) * d / np.where(r > 0, r, 1.0)).sum(2)
+    acc = force / m
+    axes = "xyz"[:dim]
+    names = [f"{c}{i}" for i in range(n) for c in [*axes, *[f"v{a}" for a in axes], "m"]]
+    targets = [f"a{c}{i}" for i in range(n) for c in axes]
+    meta = {"particles": {"n": n, "dim": dim, "vectors": ["pos", "vel"], "scalars": ["m"],
+                          "metric": "euclidean", "target_vectors": ["acc"]}, "edges": "complete"}
+    X = np.concatenate([pos, vel, m], -1).reshape(N, -1)
+    return Dataset(X, acc.reshape(N, -1), names, targets, meta=meta, name="springs")
+
+
+def invariant_cloud(N=400, n=3, dim=3, metric="euclidean", seed=0):
+    """Point cloud with one invariant target (a function of inner products)."""
+    rng = np.random.default_rng(seed)
+    V = rng.normal(size=(N, n, dim))
+    eta = np.ones(dim) if metric == "euclidean" else np.array([1.0] + [-1.0] * (dim - 1))
+    if metric == "minkowski":
+        V[..., 0] = np.abs(V[..., 0]) + 2.0
+    gram = np.einsum("bid,bjd->bij", V * eta, V)
+    y = np.tanh(gram.sum((1, 2)) / 10)[:, None]
+    names = [f"v{d}_{i}" for i in range(n) for d in range(dim)]
+    meta = {"particles": {"n": n, "dim": dim, "vectors": ["v"], "scalars": [], "metric": metric}}
+    return Dataset(V.reshape(N, -1), y, names, ["f"], meta=meta)
+
+
+def random_orthogonal(dim, rng):
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+    q = q * np.sign(np.diag(r))
+    if rng.random() < 0.5:  # include reflections: O(d), not only SO(d)
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def boost(rapidity, axis=1, dim=4):
+    B = np.eye(dim)
+    ch, sh = np.cosh(rapidity), np.sinh(rapidity)
+    B[0, 0] = B[axis, axis] = ch
+    B[0, axis] = B[axis, 0] = sh
+    return B
+
+
+def transform_vectors(X, layout, M):
+    """Apply the matrix M to every particle vector of every row (original units)."""
+    X2 = X.copy()
+    for a in range(layout.n_vectors):
+        for i in range(layout.n):
+            cols = layout.vec_idx[i, a]
+            X2[:, cols] = X[:, cols] @ M.T
+    return X2
+
+
+def permute_particles(X, layout, perm):
+    per = layout.n_vectors * layout.dim + layout.n_scalars
+    blocks = X[:, : layout.n * per].reshape(len(X), layout.n, per)
+    return np.concatenate([blocks[:, perm].reshape(len(X), -1), X[:, layout.n * per:]], axis=1)
+
+
+def rel_change(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
+
+
+def quick(epochs=30, **kw):
+    return TrainConfig(epochs=epochs, batch_size=kw.pop("batch_size", 128), progress=False, **kw)
+
+
+# ----------------------------------------------------------------------------- scalars
+@pytest.mark.parametrize("permutation", [True, False])
+def test_scalars_invariant_output_is_unchanged_by_rotations_and_permutations(permutation):
+    ds = invariant_cloud()
+    model = build_model("scalars", ds, seed=0, width=32, permutation=permutation).double()
+    fit(model, ds, quick(5))
+    rng = np.random.default_rng(1)
+    X = ds.X[:50]
+    y0 = model.predict(X)
+    lay = model.layout
+    for _ in range(3):
+        assert rel_change(y0, model.predict(transform_vectors(X, lay, random_orthogonal(3, rng)))) < 1e-5
+    if permutation:
+        assert rel_change(y0, model.predict(permute_particles(X, lay, [2, 0, 1]))) < 1e-5
+
+
+def test_scalars_float32_model_is_rotation_invariant_within_1e5():
+    ds = invariant_cloud()
+    model = build_model("scalars", ds, seed=0, width=32)
+    fit(model, ds, quick(5))
+    rng = np.random.default_rng(2)
+    X = ds.X[:100]
+    y0 = model.predict(X)
+    Xr = permute_particles(transform_vectors(X, model.layout, random_orthogonal(3, rng)), model.layout, [1, 2, 0])
+    assert rel_change(y0, model.predict(Xr)) < 1e-5
+
+
+def test_scalars_minkowski_output_is_lorentz_invariant():
+    ds = invariant_cloud(dim=4, metric="minkowski")
+    model = build_model("scalars", ds, seed=0, width=32)
+    fit(model, ds, quick(5))
+    X = ds.X[:50]
+    y0 = model.predict(X)
+    for rap, ax in [(0.3, 1), (-0.5, 3)]:
+        assert rel_change(y0, model.predict(transform_vectors(X, model.layout, boost(rap, ax)))) < 1e-5
+    R = np.eye(4)
+    R[1:, 1:] = random_orthogonal(3, np.random.default_rng(3))
+    assert rel_change(y0, model.predict(transform_vectors(X, model.layout, R))) < 1e-5
+
+
+def test_scalars_forces_rotate_and_permute_with_the_particles():
+    ds = spring_cloud(N=200)
+    model = build_model("scalars", ds, seed=0, width=32, translation=True)
+    fit(model, ds, quick(3))
+    lay, X = model.layout, ds.X[:40]
+    a0 = model.predict(X).reshape(40, 3, 2)
+    R = random_orthogonal(2, np.random.default_rng(4))
+    aR = model.predict(transform_vectors(X, lay, R)).reshape(40, 3, 2)
+    assert rel_change(a0 @ R.T, aR) < 1e-5
+    aP = model.predict(permute_particles(X, lay, [2, 0, 1])).reshape(40, 3, 2)
+    assert rel_change(a0[:, [2, 0, 1]], aP) < 1e-5
+    shift = transform_vectors(X, lay, np.eye(2))
+    for i in range(3):
+        shift[:, lay.vec_idx[i, 0]] += np.array([3.0, -1.0])
+    assert rel_change(a0, model.predict(shift).reshape(40, 3, 2)) < 1e-5
+
+
+def test_scalars_model_learns_spring_forces_better_than_plain_mlp():
+    ds = spring_cloud(N=1500)
+    cfg = quick(40)
+    errs = {}
+    for exact in (True, False):
+        model = build_model("scalars", ds, seed=0, width=48, translation=True, exact=exact)
+        res = fit(model, ds, cfg)
+        yt = ds.y[res.val_index]
+        errs[exact] = np.sqrt(np.mean((model.predict(ds.X[res.val_index]) - yt) ** 2) / np.mean(yt**2))
+    assert errs[True] < 0.08
+    assert errs[True] < 0.5 * errs[False]
+
+
+def test_scalars_model_without_particle_meta_is_rejected():
+    ds = Dataset(np.random.randn(20, 4), np.random.randn(20, 1), list("abcd"), ["y"])
+    with pytest.raises(ConfigError, match="particles"):
+        build_model("scalars", ds)
