@@ -1,0 +1,559 @@
+"""``EquationSearch``: a scikit-learn estimator that finds a closed-form law ``y = f(X)``.
+
+The engine combines the stages that are known to work for physics laws
+(AI Feynman, Udrescu & Tegmark 2020, Sci. Adv. 6, eaay2631; AI Feynman 2.0,
+Udrescu et al. 2020; PySR, Cranmer 2023, for the estimator interface and the
+accuracy/complexity Pareto front):
+
+1. **Dimensional analysis** (when every column has a unit): Buckingham pi
+   reduces ``y = f(x)`` to ``y = prefactor * g(pi groups)``
+   (:mod:`.dimensional`); both the reduced and the original problem are searched.
+2. **Monomial fast path**: log-linear least squares on ``log|x|`` with exponents
+   rounded to simple rationals solves power laws instantly.
+3. **Enumeration** of expression trees bottom-up with value-based
+   deduplication (:mod:`.enumerate`), scored against transforms of the target
+   (``y, 1/y, y^2, sqrt(y), log(y)``) by an affine fit.
+4. **Sums of two/three terms** from the enumerated pool, fitted by linear least
+   squares over every pair (vectorised normal equations).
+5. **Neural-network oracle** (:mod:`.oracle`, optional): separability tests on
+   a fitted MLP split the problem into smaller ones that are solved recursively.
+6. **Polishing** (:mod:`.simplify`): joint refit of constants, rounding to
+   simple rationals / multiples of pi, SymPy simplification; then the Pareto
+   front of (complexity, RMSE) and a selection rule: the simplest formula whose
+   RMSE is within ``selection_tolerance`` of the best one.
+
+The clock is checked between stages and inside the enumeration; the result
+is deterministic for a given ``seed``.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(1, 5, size=(300, 2))
+    >>> est = EquationSearch(time_limit=10, variable_names=["m", "v"]).fit(X, 0.5 * X[:, 0] * X[:, 1] ** 2)
+    >>> est.expression_
+    m*v**2/2
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from physlens.errors import DataError
+from physlens.expressions import CONSTANTS as _PARSER_CONSTANTS
+from physlens.expressions import FUNCTIONS as _PARSER_FUNCTIONS
+from physlens.expressions import expression_to_text
+from physlens.probes.equations import simplify as S
+from physlens.probes.equations.enumerate import DEFAULT_UNARY, enumerate_expressions
+
+MIN_ROWS = 10
+
+
+@dataclass
+class Candidate:
+    """One formula on the Pareto front: expression, complexity, RMSE on the data, where it came from."""
+
+    expression: sp.Expr
+    complexity: int
+    rmse: float
+    origin: str = ""
+
+    def as_dict(self) -> dict:
+        """JSON-ready dict with the expression as text and LaTeX."""
+        return {
+            "expression": expression_to_text(self.expression),
+            "latex": sp.latex(self.expression),
+            "complexity": int(self.complexity),
+            "rmse": float(self.rmse),
+            "origin": self.origin,
+        }
+
+
+# --------------------------------------------------------------------------- validation
+def check_names(names: list[str]) -> list[str]:
+    """Variable names must be identifiers that the formula parser reads back as variables.
+
+    Example:
+        >>> check_names(["x", "t"])
+        ['x', 't']
+    """
+    out = []
+    for nm in names:
+        nm = str(nm)
+        if not nm.isidentifier() or keyword.iskeyword(nm):
+            raise DataError(f"variable name {nm!r} is not a valid identifier; rename the column (letters, digits, _)")
+        if nm in _PARSER_FUNCTIONS or nm in _PARSER_CONSTANTS:
+            raise DataError(f"variable name {nm!r} clashes with a function or constant of formulas; rename the column")
+        if nm.startswith("_"):
+            raise DataError(f"variable name {nm!r} may not start with '_'")
+        out.append(nm)
+    if len(set(out)) != len(out):
+        raise DataError(f"duplicate variable names: {out}")
+    return out
+
+
+def check_data(X, y, names: list[str] | None = None, target: str = "y") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validate inputs for a search; return float arrays and variable names.
+
+    Raises :class:`DataError` for NaN/inf, too few rows, a constant target or mismatched shapes.
+
+    Example:
+        >>> X, y, names = check_data(np.arange(20.0)[:, None], np.arange(20.0))
+        >>> names
+        ['x0']
+    """
+    if names is None and hasattr(X, "columns"):
+        names = [str(c) for c in X.columns]
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if X.ndim != 2 or y.ndim != 1:
+        raise DataError(f"expected X of shape (n, d) and y of shape (n,), got {X.shape} and {y.shape}")
+    if len(X) != len(y):
+        raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) < MIN_ROWS:
+        raise DataError(f"too few rows ({len(X)}); equation search needs at least {MIN_ROWS}")
+    names = check_names(list(names) if names is not None else [f"x{j}" for j in range(X.shape[1])])
+    if len(names) != X.shape[1]:
+        raise DataError(f"{len(names)} variable names for {X.shape[1]} input columns")
+    for arr, label in ((X, None), (y[:, None], [target])):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i, j = (int(v[0]) for v in np.nonzero(bad))
+            col = label[0] if label else names[j]
+            raise DataError(f"column {col!r} has {'NaN' if np.isnan(arr[i, j]) else 'an infinite value'} in row {i + 1}")
+    if np.ptp(y) == 0:
+        raise DataError(f"target {target!r} is constant (every row is {y[0]:g}); there is no law to find")
+    return X, y, names
+
+
+# --------------------------------------------------------------------------- stages
+def _rational(v: float, max_den: int = 3) -> Fraction:
+    return Fraction(v).limit_denominator(max_den)
+
+
+def monomial_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol]) -> list[sp.Expr]:
+    """Power laws ``C * prod x_j**e_j`` from a log-linear fit, exponents rounded to simple rationals.
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(1, 2, (50, 2)); a, b = sp.symbols("a b", real=True)
+        >>> e = monomial_candidates(X, 3 * X[:, 0] ** 2 / X[:, 1], [a, b])[0]
+        >>> sp.nsimplify(e, rational=True)
+        3*a**2/b
+    """
+    if np.any(y == 0) or np.any(X == 0) or (np.any(y > 0) and np.any(y < 0)):
+        return []
+    A = np.column_stack([np.ones(len(X)), np.log(np.abs(X))])
+    coef, *_ = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)
+    out = []
+    for max_den in (1, 2, 3):
+        exps = [_rational(c, max_den) for c in coef[1:]]
+        expr = sp.Integer(1)
+        feats = np.ones(len(X))
+        for j, e in enumerate(exps):
+            if e != 0:
+                expr *= symbols[j] ** sp.Rational(e.numerator, e.denominator)
+                with np.errstate(all="ignore"):
+                    feats = feats * np.abs(X[:, j]) ** float(e) * (np.sign(X[:, j]) ** e.numerator if e.denominator == 1 else 1)
+        if not np.all(np.isfinite(feats)) or np.all(feats == 0):
+            continue
+        C = float(feats @ y / (feats @ feats))
+        out.append(sp.Float(C) * expr)
+    return out
+
+
+# target transforms T and the inverse that maps a*f + b back to y
+def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
+    out: dict[str, tuple[np.ndarray, callable]] = {"id": (y, lambda e: e)}
+    with np.errstate(all="ignore"):
+        if np.all(y != 0):
+            out["inv"] = (1.0 / y, lambda e: 1 / e)
+        out["sq"] = (y**2, lambda e: sp.sqrt(e) if np.all(y > 0) else -sp.sqrt(e))
+        if np.all(y > 0) or np.all(y < 0):
+            s = 1.0 if y[0] > 0 else -1.0
+            out["sqrt"] = (np.sqrt(s * y), lambda e, s=s: s * e**2)
+            out["log"] = (np.log(s * y), lambda e, s=s: s * sp.exp(e))
+    if "sq" in out and not (np.all(y > 0) or np.all(y < 0)):
+        del out["sq"]
+    return out
+
+
+def _affine(f: np.ndarray, t: np.ndarray) -> tuple[float, float] | None:
+    ok = np.isfinite(f)
+    if not ok.all():
+        return None
+    A = np.column_stack([f, np.ones_like(f)])
+    coef, *_ = np.linalg.lstsq(A, t, rcond=None)
+    return float(coef[0]), float(coef[1])
+
+
+def enumeration_candidates(
+    X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol], time_limit: float, seed: int,
+    max_complexity: int = 12, per_target: int = 6, unary=DEFAULT_UNARY, pairs: bool = True,
+) -> list[sp.Expr]:
+    """Formulas ``T^-1(a*f + b)`` from the enumeration (and sums of two terms), constants fitted on all rows.
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(1, 2, (80, 2)); a, b = sp.symbols("a b", real=True)
+        >>> cands = enumeration_candidates(X, np.sin(X[:, 0]) + X[:, 1], [a, b], 5, 0, max_complexity=4)
+        >>> any(S.rmse(c, {"a": X[:, 0], "b": X[:, 1]}, np.sin(X[:, 0]) + X[:, 1]) < 1e-9 for c in cands)
+        True
+    """
+    tr = _transforms(y)
+    t0 = time.monotonic()
+    res = enumerate_expressions(
+        X, {k: v[0] for k, v in tr.items()}, max_complexity=max_complexity, time_limit=time_limit * (0.8 if pairs else 1),
+        unary=unary, seed=seed,
+    )
+    out: list[sp.Expr] = []
+    for k, (t, inv) in tr.items():
+        picked: list = []
+        seen_c: set[int] = set()
+        for s in res.top[k]:
+            if len(picked) >= per_target:
+                break
+            if s.complexity in seen_c and len(picked) >= 2:
+                continue
+            seen_c.add(s.complexity)
+            picked.append(s)
+        for s in picked:
+            f = res.evaluate(s.recipe, X)
+            ab = _affine(f, t)
+            if ab is None:
+                continue
+            a, b = ab
+            fe = res.to_sympy(s.recipe, symbols)
+            out.append(inv(sp.Float(a) * fe + sp.Float(b)))
+    if pairs and res.pool_ids is not None and time.monotonic() - t0 < time_limit:
+        out.extend(_pair_candidates(res, X, tr, symbols))
+    return out
+
+
+def _pair_candidates(res, X, tr, symbols, max_terms: int = 400, n_sample: int = 200) -> list[sp.Expr]:
+    """``T(y) ~ c0 + c1 f1 + c2 f2`` over every pair of pooled expressions (vectorised 2x2 normal equations)."""
+    rng = np.random.default_rng(1)
+    idx = np.sort(rng.choice(len(X), size=min(n_sample, len(X)), replace=False))
+    Xs = X[idx]
+    # the pool: every expression of small complexity plus the best of each target's list
+    comps = res.complexities
+    ids = [int(i) for i in res.pool_ids if comps[i] <= 5]
+    for k in tr:
+        ids += [s.recipe for s in res.top[k][:100]]
+    ids = list(dict.fromkeys(ids))
+    F, keep = [], []
+    for i in ids:
+        v = res.evaluate(i, Xs)
+        if np.all(np.isfinite(v)) and np.std(v) > 1e-12 * (np.abs(v).max() + 1e-300):
+            F.append(v)
+            keep.append(i)
+    if len(F) < 2:
+        return []
+    F = np.array(F)
+    Fc = F - F.mean(axis=1, keepdims=True)
+    Fc /= np.linalg.norm(Fc, axis=1, keepdims=True)
+    # keep at most max_terms least-redundant by complexity order
+    order = np.argsort([comps[i] for i in keep], kind="stable")[:max_terms]
+    Fc, keep = Fc[order], [keep[i] for i in order]
+    G = Fc @ Fc.T
+    out: list[sp.Expr] = []
+    iu = np.triu_indices(len(keep), 1)
+    for k, (t, inv) in tr.items():
+        ts = t[idx]
+        tc = ts - ts.mean()
+        tt = float(tc @ tc)
+        if tt <= 0 or not np.isfinite(tt):
+            continue
+        r = Fc @ tc
+        gii, gjj, gij = G[iu[0], iu[0]], G[iu[1], iu[1]], G[iu[0], iu[1]]
+        det = gii * gjj - gij**2
+        with np.errstate(all="ignore"):
+            c1 = (gjj * r[iu[0]] - gij * r[iu[1]]) / det
+            c2 = (gii * r[iu[1]] - gij * r[iu[0]]) / det
+            loss = 1 - (c1 * r[iu[0]] + c2 * r[iu[1]]) / tt
+        loss[~np.isfinite(loss) | (det < 1e-10)] = np.inf
+        cost = loss + 1e-9 * np.array([comps[keep[i]] + comps[keep[j]] for i, j in zip(*iu)])
+        for p in np.argsort(cost, kind="stable")[:4]:
+            if not np.isfinite(loss[p]):
+                continue
+            i, j = keep[iu[0][p]], keep[iu[1][p]]
+            f1, f2 = res.evaluate(i, X), res.evaluate(j, X)
+            A = np.column_stack([f1, f2, np.ones(len(X))])
+            if not np.all(np.isfinite(A)):
+                continue
+            coef, *_ = np.linalg.lstsq(A, t, rcond=None)
+            e = (sp.Float(coef[0]) * res.to_sympy(i, symbols) + sp.Float(coef[1]) * res.to_sympy(j, symbols)
+                 + sp.Float(coef[2]))
+            out.append(inv(e))
+    return out
+
+
+# --------------------------------------------------------------------------- pipeline
+def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: float) -> sp.Expr:
+    expr = S.refit_constants(expr, cols, y)
+    expr = S.round_constants(expr, cols, y, tolerance=1e-3, floor=floor)
+    if expr.atoms(sp.Float):
+        expr = S.refit_constants(expr, cols, y)
+    return S.tidy(expr)
+
+
+def pareto_front(cands: list[Candidate]) -> list[Candidate]:
+    """Candidates not beaten by a simpler-or-equal one with lower RMSE, sorted by complexity.
+
+    Example:
+        >>> x = sp.Symbol("x")
+        >>> [c.complexity for c in pareto_front([Candidate(x, 1, 1.0), Candidate(x**2, 3, 2.0), Candidate(x**3, 3, 0.5)])]
+        [1, 3]
+    """
+    front: list[Candidate] = []
+    for c in sorted(cands, key=lambda c: (c.complexity, c.rmse)):
+        if not front or c.rmse < front[-1].rmse * (1 - 1e-12):
+            front.append(c)
+    return front
+
+
+def select(front: list[Candidate], tolerance: float, scale: float) -> Candidate:
+    """The simplest candidate whose RMSE is within ``(1 + tolerance)`` of the best (plus 1e-9 of the target's scale).
+
+    Example:
+        >>> x = sp.Symbol("x")
+        >>> select([Candidate(x, 1, 1.0), Candidate(x**2, 3, 0.999)], 0.01, 1.0).complexity
+        1
+    """
+    best = min(c.rmse for c in front)
+    for c in front:
+        if c.rmse <= best * (1 + tolerance) + 1e-9 * scale:
+            return c
+    return front[-1]
+
+
+class EquationSearch(BaseEstimator, RegressorMixin):
+    """Symbolic regression for physics: find ``y = f(X)`` as a SymPy expression.
+
+    Args:
+        time_limit: seconds for the whole search (checked between stages).
+        units: ``{name: pint unit}`` for the inputs and the target (key ``target_name``),
+            or a spec string ``"x=m,t=s,y=m/s"``; enables dimensional analysis.
+        variable_names: input names (default: DataFrame columns, else ``x0, x1, ...``).
+        target_name: name of the target (used with ``units`` and in messages).
+        max_complexity: largest expression tree enumerated.
+        selection_tolerance: pick the simplest formula with RMSE <= (1 + tol) * best RMSE.
+        denoise: fit an MLP emulator (``physlens.train``) and search its predictions instead
+            of the noisy targets.
+        oracle: use the neural-network separability oracle ("auto": when time allows).
+        seed: makes the result deterministic.
+        progress: print stages to stderr (Rich).
+
+    Fitted attributes: ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
+    (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``.
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(1, 3, (200, 2))
+        >>> est = EquationSearch(time_limit=10, variable_names=["q", "r"]).fit(X, X[:, 0] / X[:, 1] ** 2)
+        >>> est.latex()
+        '\\\\frac{q}{r^{2}}'
+    """
+
+    def __init__(
+        self,
+        time_limit: float = 60.0,
+        units=None,
+        variable_names=None,
+        target_name: str = "y",
+        max_complexity: int = 12,
+        selection_tolerance: float = 0.02,
+        denoise: bool = False,
+        oracle: str | bool = "auto",
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.time_limit = time_limit
+        self.units = units
+        self.variable_names = variable_names
+        self.target_name = target_name
+        self.max_complexity = max_complexity
+        self.selection_tolerance = selection_tolerance
+        self.denoise = denoise
+        self.oracle = oracle
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ helpers
+    def _log(self, msg: str) -> None:
+        if self.progress:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[dim]equations[/] {msg}")
+
+    def _units(self, names: list[str]) -> dict[str, str] | None:
+        if not self.units:
+            return None
+        from physlens.data.units import parse_units_spec
+
+        u = parse_units_spec(self.units)
+        unknown = [k for k in u if k not in names and k != self.target_name]
+        if unknown:
+            raise DataError(f"units given for {', '.join(unknown)}, which are neither inputs ({', '.join(names)}) "
+                            f"nor the target {self.target_name!r}")
+        if self.target_name not in u or any(n not in u for n in names):
+            return None  # partial units: no dimensional analysis (but every given unit was checked)
+        return u
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Search for the law; sets ``expression_``, ``pareto_`` and friends. Returns ``self``."""
+        names = self.variable_names
+        X, y, names = check_data(X, y, names, self.target_name)
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = len(names)
+        start = time.monotonic()
+        deadline = start + float(self.time_limit)
+        units = self._units(names)
+        reduction = None
+        if units is not None:
+            from physlens.probes.equations.dimensional import buckingham_pi
+
+            reduction = buckingham_pi(units, names, units[self.target_name], self.target_name)
+        target = y
+        if self.denoise:
+            target = self._denoise(X, y, names, deadline)
+        symbols = [sp.Symbol(n, real=True) for n in names]
+        cols = {n: X[:, j] for j, n in enumerate(names)}
+        scale = float(np.sqrt(np.mean(target**2)))
+        raw: list[tuple[sp.Expr, str]] = []
+
+        def remaining() -> float:
+            return deadline - time.monotonic()
+
+        def exact_found() -> bool:
+            return any(S.rmse(e, cols, target) <= 1e-9 * scale for e, _ in raw[-40:])
+
+        rng_seed = int(self.seed)
+        # 1. dimensional analysis
+        if reduction is not None:
+            pre_v, G = reduction.transform(X)
+            pre_e = reduction.prefactor_expr()
+            g_exprs = reduction.group_exprs()
+            self._log(f"dimensional analysis: {target.shape[0]} rows, prefactor {pre_e}, groups {g_exprs}")
+            if G.shape[1] == 0:
+                C = float(pre_v @ target / (pre_v @ pre_v))
+                raw.append((sp.Float(C) * pre_e, "dimensional"))
+            else:
+                zs = [sp.Symbol(f"_z{k}", real=True) for k in range(G.shape[1])]
+                sub = dict(zip(zs, g_exprs))
+                t = target / pre_v
+                for e in monomial_candidates(G, t, zs):
+                    raw.append((pre_e * e.xreplace(sub), "dimensional+monomial"))
+                if not exact_found():
+                    budget = remaining() * (0.55 if G.shape[1] < len(names) else 0.35)
+                    for e in enumeration_candidates(G, t, zs, budget, rng_seed, self.max_complexity):
+                        raw.append((pre_e * e.xreplace(sub), "dimensional+enumeration"))
+        # 2. original variables
+        for e in monomial_candidates(X, target, symbols):
+            raw.append((e, "monomial"))
+        if not exact_found() and remaining() > 0.5:
+            use_oracle = self.oracle is True or (self.oracle == "auto" and remaining() > 20 and X.shape[1] >= 2)
+            budget = remaining() * (0.5 if use_oracle else 0.85)
+            for e in enumeration_candidates(X, target, symbols, budget, rng_seed, self.max_complexity):
+                raw.append((e, "enumeration"))
+            if use_oracle and not exact_found() and remaining() > 5:
+                from physlens.probes.equations.oracle import oracle_candidates
+
+                for e in oracle_candidates(X, target, names, deadline - 0.15 * remaining(), rng_seed, self):
+                    raw.append((e, "oracle"))
+        # 3. polish and choose
+        self._log(f"polishing {len(raw)} candidates")
+        self.candidates_ = self._finalize(raw, cols, target, scale, deadline)
+        if not self.candidates_:
+            raise DataError("no formula could be evaluated on the data (every candidate was undefined somewhere)")
+        front = pareto_front(self.candidates_)
+        best = select(front, self.selection_tolerance, scale)
+        self.expression_ = best.expression
+        self.complexity_ = best.complexity
+        self.rmse_ = best.rmse
+        self.origin_ = best.origin
+        self.pareto_ = [c.as_dict() for c in front]
+        self.fit_time_ = time.monotonic() - start
+        self._log(f"best: {best.expression} (complexity {best.complexity}, rmse {best.rmse:.3g})")
+        return self
+
+    def _denoise(self, X, y, names, deadline) -> np.ndarray:
+        from physlens.data.dataset import Dataset
+        from physlens.train import train_default
+
+        ds = Dataset(X, y[:, None], list(names), [self.target_name])
+        epochs = 200 if deadline - time.monotonic() > 60 else 80
+        res = train_default(ds, seed=int(self.seed), progress=self.progress, epochs=epochs)
+        self.emulator_ = res.model
+        return res.model.predict(X)[:, 0].astype(np.float64)
+
+    def _finalize(self, raw, cols, y, scale, deadline) -> list[Candidate]:
+        # rough error first: polish the most promising ones while time allows
+        scored = []
+        seen: set[str] = set()
+        for e, origin in raw:
+            key = sp.srepr(e)
+            if key in seen:
+                continue
+            seen.add(key)
+            err = S.rmse(e, cols, y)
+            if math.isfinite(err):
+                scored.append((err, S.complexity(e), e, origin))
+        scored.sort(key=lambda t: (t[0], t[1]))
+        out: list[Candidate] = []
+        floor = 1e-10 * scale
+        done: set[str] = set()
+        for i, (err, comp, e, origin) in enumerate(scored):
+            if i >= 8 and time.monotonic() > deadline + 0.1 * float(self.time_limit):
+                break
+            try:
+                pe = _polish(e, cols, y, floor)
+            except Exception:  # a SymPy failure on one candidate must not lose the others
+                pe = e
+            key = sp.srepr(pe)
+            if key in done:
+                continue
+            done.add(key)
+            perr = S.rmse(pe, cols, y)
+            if not math.isfinite(perr):
+                pe, perr = e, err
+            out.append(Candidate(pe, S.complexity(pe), perr, origin))
+            if len(out) >= 60:
+                break
+        return out
+
+    # ------------------------------------------------------------------ use
+    def _check_fitted(self):
+        if not hasattr(self, "expression_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("EquationSearch is not fitted yet; call fit(X, y) first")
+
+    def predict(self, X) -> np.ndarray:
+        """Evaluate the selected formula on the rows of ``X``."""
+        self._check_fitted()
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.shape[1] != self.n_features_in_:
+            raise DataError(f"X has {X.shape[1]} columns; the formula was fitted on {self.n_features_in_}")
+        cols = {n: X[:, j] for j, n in enumerate(self.feature_names_in_)}
+        return S.evaluate(self.expression_, cols)
+
+    def latex(self) -> str:
+        """LaTeX of the selected formula."""
+        self._check_fitted()
+        return sp.latex(self.expression_)
+
+    def sympy(self) -> sp.Expr:
+        """The selected formula (same as ``expression_``)."""
+        self._check_fitted()
+        return self.expression_

@@ -1,0 +1,271 @@
+"""Polishing found formulas: safe numeric evaluation, complexity, constant rounding, SymPy simplification.
+
+A search returns expressions with fitted floating-point constants
+(``0.0795774715*q1*q2/(epsilon*r**2)``). This module turns them into the
+textbook form (``q1*q2/(4*pi*epsilon*r**2)``), as AI Feynman's and PySR's
+final stages do: every float is refitted jointly (SciPy least squares), then
+replaced by the simplest "nice" number (a small rational, optionally times
+``pi``, ``sqrt(2)``, ``sqrt(pi)`` or ``pi**2``) when the error does not get
+worse, and SymPy simplifies the result.
+
+Expressions are evaluated with :func:`evaluate`, a small tree walker over
+SymPy nodes written by hand instead of ``sympy.lambdify`` because lambdify
+generates and ``exec``s Python source that contains the (user-chosen)
+variable names.
+
+Complexity (documented measure, used for the Pareto front): the number of
+nodes of the SymPy expression tree, where a symbol, a number or a function
+counts 1, an n-ary sum/product counts (n - 1) binary operations, a power
+counts 1 (``x**2`` = 2 nodes plus the exponent) and the integer exponents
+-1, 2 and 1/2 are free (they are the ``inv``, ``square`` and ``sqrt``
+primitives of the search alphabet).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from physlens.errors import ExpressionError
+
+_FUNCS = {
+    sp.exp: np.exp,
+    sp.log: np.log,
+    sp.sin: np.sin,
+    sp.cos: np.cos,
+    sp.tan: np.tan,
+    sp.sinh: np.sinh,
+    sp.cosh: np.cosh,
+    sp.tanh: np.tanh,
+    sp.asin: np.arcsin,
+    sp.acos: np.arccos,
+    sp.atan: np.arctan,
+    sp.Abs: np.abs,
+    sp.sign: np.sign,
+}
+
+
+def evaluate(expr: sp.Expr, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate a SymPy expression on NumPy columns (``{symbol name: array}``) without ``exec``.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> evaluate(2 * sp.sin(x) ** 2, {"x": np.array([0.0, np.pi / 2])}).tolist()
+        [0.0, 2.0]
+    """
+    n = len(next(iter(columns.values()))) if columns else 1
+
+    def ev(e: sp.Basic) -> np.ndarray:
+        if e.is_Symbol:
+            try:
+                return columns[e.name]
+            except KeyError:
+                raise ExpressionError(f"formula uses {e.name!r}, which is not a data column") from None
+        if e.is_Number or e.is_NumberSymbol:
+            return np.full(n, float(e))
+        if e.is_Add:
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out + ev(a)
+            return out
+        if e.is_Mul:
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out * ev(a)
+            return out
+        if e.is_Pow:
+            base, ex = e.args
+            b = ev(base)
+            if ex.is_Number:
+                f = float(ex)
+                if f == 0.5:
+                    return np.sqrt(b)
+                if f == -1:
+                    return 1.0 / b
+                if f == int(f):
+                    return b ** int(f) if f > 0 else 1.0 / b ** int(-f)
+                return np.power(b, f)
+            return np.power(b, ev(ex))
+        fn = _FUNCS.get(e.func)
+        if fn is not None and len(e.args) == 1:
+            return fn(ev(e.args[0]))
+        raise ExpressionError(f"cannot evaluate {type(e).__name__} in {e}")
+
+    with np.errstate(all="ignore"):
+        out = ev(expr)
+    return np.broadcast_to(np.asarray(out, dtype=np.float64), (n,)).copy()
+
+
+def complexity(expr: sp.Expr) -> int:
+    """Node count of ``expr`` (see the module docstring for the measure).
+
+    Example:
+        >>> x, y = sp.symbols("x y", real=True)
+        >>> complexity(x * y / 2), complexity(sp.exp(-x**2 / 2))
+        (5, 6)
+    """
+    if expr.is_Atom:
+        return 1
+    if expr.is_Add or expr.is_Mul:
+        args = list(expr.args)
+        c = sum(complexity(a) for a in args) + len(args) - 1
+        if expr.is_Mul and args and args[0] == -1:  # a leading minus sign is one node
+            c -= 1
+        return c
+    if expr.is_Pow:
+        base, ex = expr.args
+        if ex in (-1, 2, sp.Rational(1, 2)):
+            return complexity(base) + 1
+        return complexity(base) + complexity(ex) + 1
+    return 1 + sum(complexity(a) for a in expr.args)
+
+
+# --------------------------------------------------------------------------- nice constants
+_BASES = [
+    (sp.Integer(1), 1.0),
+    (sp.pi, math.pi),
+    (1 / sp.pi, 1 / math.pi),
+    (sp.sqrt(2), math.sqrt(2)),
+    (1 / sp.sqrt(2), 1 / math.sqrt(2)),
+    (sp.sqrt(sp.pi), math.sqrt(math.pi)),
+    (1 / sp.sqrt(sp.pi), 1 / math.sqrt(math.pi)),
+    (sp.sqrt(2 * sp.pi), math.sqrt(2 * math.pi)),
+    (1 / sp.sqrt(2 * sp.pi), 1 / math.sqrt(2 * math.pi)),
+    (sp.pi**2, math.pi**2),
+    (1 / sp.pi**2, 1 / math.pi**2),
+    (sp.sqrt(3), math.sqrt(3)),
+]
+
+
+def nice_constants(value: float, max_denominator: int = 64) -> list[sp.Expr]:
+    """Simple closed forms near ``value``, simplest first (rationals, then times pi, sqrt 2 ...).
+
+    The caller decides which one fits the data well enough.
+
+    Example:
+        >>> nice_constants(0.0795774715459)[0]
+        1/(4*pi)
+        >>> nice_constants(1.5)[0]
+        3/2
+    """
+    out: list[tuple[float, sp.Expr]] = []
+    if value == 0 or not math.isfinite(value):
+        return [sp.Integer(0)] if value == 0 else []
+    for sym, num in _BASES:
+        q = value / num
+        frac = Fraction(q).limit_denominator(max_denominator)
+        if frac.numerator == 0 or abs(frac.numerator) > 1000:
+            continue
+        rel = abs(float(frac) * num - value) / abs(value)
+        cost = math.log2(abs(frac.numerator) + 1) + math.log2(frac.denominator + 1) + (0 if num == 1.0 else 1.5)
+        out.append((rel * 1e6 + cost * 1e-3 if rel > 1e-3 else cost, sp.Rational(frac.numerator, frac.denominator) * sym))
+    out.sort(key=lambda t: t[0])
+    seen: list[sp.Expr] = []
+    for _, c in out:
+        if c not in seen:
+            seen.append(c)
+    return seen
+
+
+def _floats(expr: sp.Expr) -> list[sp.Float]:
+    return sorted({a for a in expr.atoms(sp.Float)}, key=lambda f: sp.default_sort_key(f))
+
+
+def rmse(expr: sp.Expr, columns: dict[str, np.ndarray], y: np.ndarray) -> float:
+    """Root-mean-square error of ``expr`` on the data (inf when it is not finite everywhere).
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> rmse(2 * x, {"x": np.arange(3.0)}, np.arange(3.0) * 2)
+        0.0
+    """
+    try:
+        pred = evaluate(expr, columns)
+    except (ExpressionError, TypeError, ValueError, OverflowError):
+        return math.inf
+    if not np.all(np.isfinite(pred)):
+        return math.inf
+    return float(np.sqrt(np.mean((pred - y) ** 2)))
+
+
+def refit_constants(expr: sp.Expr, columns: dict[str, np.ndarray], y: np.ndarray, max_nfev: int = 200) -> sp.Expr:
+    """Refit every float in ``expr`` jointly by least squares (SciPy), starting from its value.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> e = refit_constants(sp.Float(1.9) * x + sp.Float(0.2), {"x": np.arange(5.0)}, 2 * np.arange(5.0) + 1)
+        >>> [round(float(a), 6) for a in sorted(e.atoms(sp.Float))]
+        [1.0, 2.0]
+    """
+    from scipy.optimize import least_squares
+
+    consts = _floats(expr)
+    if not consts or len(consts) > 8:
+        return expr
+    params = [sp.Symbol(f"_c{i}") for i in range(len(consts))]
+    template = expr.xreplace(dict(zip(consts, params)))
+
+    def resid(theta):
+        cols = dict(columns)
+        cols.update({p.name: np.full(len(y), t) for p, t in zip(params, theta)})
+        r = evaluate(template, cols) - y
+        return np.where(np.isfinite(r), r, 1e150)
+
+    x0 = np.array([float(c) for c in consts])
+    try:
+        sol = least_squares(resid, x0, method="lm", max_nfev=max_nfev * (len(x0) + 1))
+    except Exception:  # a fit that cannot start keeps the original constants
+        return expr
+    if not np.all(np.isfinite(sol.x)) or np.sum(sol.fun**2) > np.sum(resid(x0) ** 2):
+        return expr
+    return template.xreplace({p: sp.Float(float(t)) for p, t in zip(params, sol.x)})
+
+
+def round_constants(
+    expr: sp.Expr, columns: dict[str, np.ndarray], y: np.ndarray, tolerance: float = 1e-3, floor: float = 0.0
+) -> sp.Expr:
+    """Replace each float by the simplest nice constant that keeps the RMSE within ``tolerance``.
+
+    A replacement is kept when the new RMSE is at most ``(1 + tolerance) * old + floor``;
+    tiny additive constants are tried as 0 first.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> round_constants(sp.Float(0.785398163) * x**2, {"x": np.arange(1.0, 4.0)}, np.pi / 4 * np.arange(1.0, 4.0) ** 2)
+        pi*x**2/4
+    """
+    base = rmse(expr, columns, y)
+    if not math.isfinite(base):
+        return expr
+    for c in _floats(expr):
+        if c not in expr.atoms(sp.Float):
+            continue
+        tries = [sp.Integer(0)] + nice_constants(float(c))[:12]
+        for cand in tries:
+            new = expr.xreplace({c: cand})
+            err = rmse(new, columns, y)
+            if err <= (1 + tolerance) * base + floor:
+                expr = new
+                base = min(base, err) if err <= base else err
+                break
+    return expr
+
+
+def tidy(expr: sp.Expr, max_size: int = 40) -> sp.Expr:
+    """SymPy simplification of a small expression (skipped above ``max_size`` nodes).
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> tidy(x / (2 * x**2) + 0)
+        1/(2*x)
+    """
+    if expr.atoms(sp.Float) or complexity(expr) > max_size:
+        return sp.powsimp(sp.factor_terms(expr))
+    try:
+        cands = [expr, sp.simplify(expr), sp.factor(expr), sp.cancel(expr), sp.powsimp(expr, force=False)]
+    except Exception:  # SymPy can fail on odd nodes; keep what we have
+        return expr
+    return min(cands, key=lambda e: (complexity(e), len(str(e))))
