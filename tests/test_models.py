@@ -166,3 +166,35 @@ def test_scalars_model_without_particle_meta_is_rejected():
     ds = Dataset(np.random.randn(20, 4), np.random.randn(20, 1), list("abcd"), ["y"])
     with pytest.raises(ConfigError, match="particles"):
         build_model("scalars", ds)
+
+
+# ----------------------------------------------------------------------------- graph
+@pytest.mark.slow
+def test_graph_top_messages_are_linear_in_the_true_spring_force():
+    from sklearn.linear_model import LinearRegression
+
+    ds = spring_cloud(N=2000)
+    model = build_model("graph", ds, seed=0, width=64)
+    res = fit(model, ds, quick(60))
+    yt = ds.y[res.val_index]
+    rel = np.sqrt(np.mean((model.predict(ds.X[res.val_index]) - yt) ** 2) / np.mean(yt**2))
+    assert rel < 0.12
+    M = model.messages(ds.X[:200])
+    r = M["r"][:, None]
+    force = 2.0 * (r - 1.0) * M["dx"] / r
+    top = M["messages"][:, M["order"][:2]]
+    assert LinearRegression().fit(top, force).score(top, force) > 0.9
+
+
+def test_graph_messages_describe_every_edge_of_every_sample():
+    ds = spring_cloud(N=50)
+    model = build_model("graph", ds, seed=0, message_dim=5, width=16, regularizer="kl")
+    M = model.messages(ds.X[:4])
+    assert M["messages"].shape == (4 * 6, 5) and M["kl"].shape == (5,)
+    row = 7  # sample 1, edge 1 (sender 2 -> receiver 0)
+    s, j, i = M["sample"][row], M["sender"][row], M["receiver"][row]
+    assert (s, j, i) == (1, 2, 0)
+    assert np.allclose(M["dx"][row], ds.X[s, 5 * j : 5 * j + 2] - ds.X[s, 5 * i : 5 * i + 2])
+    assert np.allclose(M["relative"]["vel"][row], ds.X[s, 5 * j + 2 : 5 * j + 4] - ds.X[s, 5 * i + 2 : 5 * i + 4])
+    assert M["feature_names"] == ["x", "y", "vx", "vy", "m"]
+    assert np.allclose(M["sender_features"][row], ds.X[s, 5 * j : 5 * j + 5])
