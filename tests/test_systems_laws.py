@@ -123,3 +123,47 @@ def test_unknown_feynman_equation_is_a_parameter_error():
         get_system("feynman", equation="I.99.99")
     with pytest.raises(ParameterError, match="samples"):
         get_system("feynman").sample(0)
+
+
+# ----------------------------------------------------------------------------- planets (real data)
+def test_real_orbits_obey_keplers_third_law_within_one_percent():
+    from physlens.systems.real.planets import G_NEWTON
+
+    ds = get_system("planets").sample(seed=0)
+    a, M = ds.X.T
+    kepler = 2 * np.pi * np.sqrt(a**3 / (G_NEWTON * M))
+    rel = np.abs(kepler / ds.y[:, 0] - 1)
+    assert ds.n == 29 and rel.max() < 0.01
+    # the Moon is the worst case: at 1.2 % of the Earth's mass it has the largest neglected mass ratio
+    assert ds.meta["bodies"][int(np.argmax(rel))] == "Moon"
+    assert np.median(rel) < 1e-3
+
+
+@pytest.mark.parametrize("log_space", [False, True])
+def test_planets_truth_equation_and_scaling_symmetry_fit_the_data(log_space):
+    s = get_system("planets", log_space=log_space)
+    ds = s.sample(seed=0)
+    truth = GroundTruth.from_json(s.truth.to_json())
+    (target, expr), = truth.equations.items()
+    f = sp.lambdify(sp.symbols(ds.input_names, real=True), expr, "numpy")
+    pred = f(*ds.X.T)
+    err = np.abs(pred - ds.y[:, 0]) / (np.abs(ds.y[:, 0]) if not log_space else 1.0)
+    assert target == ds.target_names[0] and err.max() < (0.01 if not log_space else 0.003)
+    # flow along the scaling generator leaves the law's prediction unchanged
+    gen = truth.symmetries[0]["generators"][0]
+    eps = 0.2
+    if log_space:
+        moved = ds.X + eps * gen[:, 2]
+    else:
+        moved = ds.X * np.exp(eps * np.diag(gen[:, :2]))
+    np.testing.assert_allclose(f(*moved.T), pred, rtol=1e-12)
+
+
+def test_planets_subsets_and_too_many_samples():
+    moons = get_system("planets", bodies="moons").sample(seed=0)
+    assert "Sun" not in moons.meta["central_bodies"] and moons.n == 20
+    assert get_system("planets").sample(5, seed=1).n == 5
+    with pytest.raises(ParameterError, match="samples"):
+        get_system("planets").sample(100)
+    with pytest.raises(ParameterError, match="bodies"):
+        get_system("planets", bodies="comets")
