@@ -1,0 +1,236 @@
+"""Symmetry discovery: the continuous (Lie) and discrete symmetries a trained network respects.
+
+The probe reads the trained network only (never the ground truth):
+
+1. **Lie generators** (:mod:`.continuous`, after LieGG, Moskalev et al. 2022):
+   the algebra of affine infinitesimal symmetries ``x -> x + eps (L x + b)`` —
+   invariance, or equivariance ``f(g x) = rho(g) f(x)`` for vector outputs —
+   from the null space of the linear constraint ``J(x)(L x + b) = M f(x)``
+   over the data, accepted candidate by candidate by an error-calibrated test;
+   named (so(2), so(3), so(1,3), translations, scaling...) with structure
+   constants by :mod:`.algebra`.
+2. **Discrete symmetries** (:mod:`.discrete`): sign flips (Z2), reflections,
+   column and particle permutations, reversal (parity) and lattice shifts,
+   with the output action found by assignment, each with a significance test
+   against the model's residuals (:mod:`.transform_test`).
+3. **Weights** (:mod:`.weights`): whether the first layer commutes with a found
+   discrete transform up to a permutation of hidden units (circulant /
+   permutation structure), compared with random transforms.
+4. **Latent equivariance** (:mod:`.latent`): whether a found symmetry acts as a
+   linear map ``rho`` on ``model.embed(x)``, with its equivariance error.
+
+Findings: one ``symmetry`` finding for the whole continuous algebra (value:
+``generators`` as n x (n+1) ``[L | b]`` in the original input coordinates and
+column order, ``group``, ``residual``, ``structure_constants``...), and one per
+discrete symmetry (value: ``transform``, optional ``output_transform``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from physlens.data.dataset import Dataset
+from physlens.errors import ConfigError
+from physlens.findings import Finding
+from physlens.probes.symmetry.algebra import identify_algebra
+from physlens.probes.symmetry.continuous import affine_flow, lie_generators
+from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries
+from physlens.probes.symmetry.latent import latent_equivariance
+from physlens.probes.symmetry.transform_test import SymmetryContext
+from physlens.probes.symmetry.weights import commutation_error, null_commutation_error
+
+__all__ = ["run", "lie_generators", "identify_algebra", "candidate_transforms", "discrete_symmetries"]
+
+
+def _format_generator(A: np.ndarray, names: list[str]) -> str:
+    n = A.shape[0]
+    terms = []
+    for i in range(n):
+        parts = []
+        for j in range(n + 1):
+            v = A[i, j]
+            if abs(v) < 1e-3 * max(np.abs(A).max(), 1e-300):
+                continue
+            parts.append(f"{v:+.3g}{'*' + names[j] if j < n else ''}")
+        if parts:
+            terms.append(f"d{names[i]} = {' '.join(parts)}")
+    return "; ".join(terms) if terms else "0"
+
+
+def _discrete_kind(name: str, P: np.ndarray, k: int) -> str:
+    if name.startswith("cyclic"):
+        return "shift-equivariance" if k > 1 and not np.allclose(P, np.eye(k)) else "translation"
+    if name.startswith("reverse") or name.startswith("reflect"):
+        return "parity"
+    if name.startswith("swap"):
+        return "permutation"
+    return "Z2"
+
+
+def _confidence(p_values: list[float], alpha: float) -> float:
+    # distance (in decades) of the weakest p-value above the significance level, squashed into [0.5, 1)
+    if not p_values:
+        return 0.5
+    margin = max(np.log10(max(min(p_values), 1e-300) / alpha), 0.0)
+    return float(1.0 - 0.5 * np.exp(-2.0 * margin))
+
+
+def run(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    max_samples: int = 10_000,
+    test_samples: int = 2000,
+    alpha: float = 0.01,
+    equivariant: bool | None = None,
+    discrete: bool = True,
+    weights: bool = True,
+    latent: bool = True,
+    seed: int = 0,
+) -> list[Finding]:
+    """Symmetry findings of a trained model on ``dataset``.
+
+    Args:
+        model: a trained emulator (inputs and outputs in original units).
+        dataset: the data it was trained on (only X, y, names and ``meta["particles"]`` are read).
+        max_samples: rows used to build the Lie constraint matrix.
+        test_samples: rows used by each significance test.
+        alpha: significance level of the tests (a candidate is rejected when p < alpha).
+        equivariant: let outputs transform linearly (default: when there is more than one output).
+        discrete, weights, latent: switch the discrete search, the weight analysis and the latent analysis.
+        seed: for the subsamples.
+
+    Example:
+        >>> from physlens.data import Dataset
+        >>> from physlens.train import fit, TrainConfig
+        >>> from physlens.models import build_model
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (2000, 2))
+        >>> ds = Dataset(X, (X ** 2).sum(1), ["x", "y"], ["r2"])
+        >>> model = fit(build_model("mlp", ds), ds, TrainConfig(epochs=60, progress=False)).model
+        >>> [f.value["group"] for f in run(model, ds) if "generators" in f.value]
+        ['so(2)']
+    """
+    if max_samples < 10 or test_samples < 10:
+        raise ConfigError("max_samples and test_samples must be at least 10")
+    if not 0.0 < alpha < 1.0:
+        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    model.eval()
+    names = list(dataset.input_names)
+    n, k = dataset.d_in, dataset.d_out
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(dataset.n, size=min(dataset.n, max(max_samples, test_samples)), replace=False)
+    ctx = SymmetryContext.build(model, dataset.X[rows], dataset.y[rows], alpha=alpha)
+    equivariant = (k > 1) if equivariant is None else bool(equivariant)
+    target = dataset.target_names[0] if k == 1 else None
+    findings: list[Finding] = []
+
+    latent_idx = rng.choice(len(ctx.X), size=min(2000, len(ctx.X)), replace=False)
+    X_lat = ctx.X[latent_idx]
+    latent_null = None
+    if latent:
+        Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        latent_null = latent_equivariance(model, X_lat, ((ctx.Z[latent_idx] @ Q.T) * ctx.sd + ctx.mu))
+
+    # ---------------------------------------------------------------- continuous
+    lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed)
+    if lie.generators:
+        alg = identify_algebra(lie.generators)
+        accepted = [t for t in lie.tests if t.get("p_value", 0.0) >= alpha and not t.get("untestable")]
+        rejected = [t for t in lie.tests if t not in accepted]
+        residual = float(max(t["violation_over_error"] for t in accepted))
+        latent_info = None
+        if latent and latent_null is not None:
+            errs = []
+            for A_z, _M, t in lie.flows:
+                X_img = affine_flow(A_z, ctx.Z[latent_idx], t) * ctx.sd + ctx.mu
+                errs.append(latent_equivariance(model, X_lat, X_img)["error"])
+            latent_info = {"errors": errs, "null_error": latent_null["error"]}
+        value = {
+            "generators": lie.generators,
+            "group": alg["name"],
+            "residual": residual,
+            "dimension": alg["dimension"],
+            "translations": alg["translations"],
+            "structure_constants": alg["structure_constants"],
+            "closure_residual": alg["closure_residual"],
+            "abelian": alg["abelian"],
+            "killing_signature": alg["killing_signature"],
+        }
+        if lie.output_generators is not None:
+            value["output_generators"] = lie.output_generators
+        gap = None
+        if rejected and accepted:
+            gap = float(rejected[0]["rate"] / max(accepted[-1]["rate"], 1e-300))
+        gname = alg["name"] or "an unnamed Lie algebra"
+        shown = "; ".join(f"[{_format_generator(g, names)}]" for g in lie.generators[:6])
+        more = f" (+{len(lie.generators) - 6} more)" if len(lie.generators) > 6 else ""
+        verb = "equivariant under" if equivariant else "invariant under"
+        statement = (
+            f"The network is {verb} a {len(lie.generators)}-dimensional algebra of affine transformations, "
+            f"{gname}: {shown}{more}; moving the data along it changes the prediction by "
+            f"{residual:.2g} x the model's own error."
+        )
+        findings.append(
+            Finding(
+                kind="symmetry",
+                statement=statement,
+                value=value,
+                evidence={
+                    "model_error": ctx.model_error,
+                    "candidate_rates": lie.rates[: len(lie.tests) + 3],
+                    "tests": lie.tests,
+                    "rate_gap": gap,
+                    "alpha": alpha,
+                    "samples": int(min(max_samples, len(ctx.X))),
+                    "latent": latent_info,
+                },
+                confidence=_confidence([t["p_value"] for t in accepted], alpha),
+                probe="symmetry",
+                target=target,
+                subject=alg["name"] or "continuous",
+            )
+        )
+
+    # ---------------------------------------------------------------- discrete
+    if discrete:
+        results = discrete_symmetries(ctx, candidate_transforms(names, dataset.meta), test_samples, seed)
+        found = [(c, P, r) for c, P, r in results if r.symmetric]
+        null_w = null_commutation_error(model, n, seed=seed) if (weights and found) else None
+        for cand, P, res in found:
+            kind = _discrete_kind(cand.name, P, k)
+            value = {"transform": cand.T, "name": cand.name}
+            if not np.allclose(P, np.eye(k)):
+                value["output_transform"] = P
+            evidence = {"model_error": ctx.model_error, **res.as_dict()}
+            extra = ""
+            if null_w is not None:
+                err = commutation_error(model, cand.T)
+                encoded = bool(err < null_w.min())
+                evidence["weights"] = {"commutation_error": err, "null_median": float(np.median(null_w)),
+                                       "null_min": float(null_w.min()), "encoded": encoded}
+                if encoded:
+                    extra = f"; the first-layer weights commute with it (error {err:.2g} vs {np.median(null_w):.2g} for random transforms)"
+            if latent and latent_null is not None:
+                li = latent_equivariance(model, X_lat, X_lat @ cand.T.T)
+                evidence["latent"] = {"error": li["error"], "null_error": latent_null["error"]}
+            out_txt = ""
+            if "output_transform" in value:
+                out_txt = " with outputs transformed by " + (
+                    "a sign flip" if k == 1 else "a signed permutation of the outputs")
+            findings.append(
+                Finding(
+                    kind="symmetry",
+                    statement=(
+                        f"{kind}: the network is {'equivariant' if out_txt else 'invariant'} under "
+                        f"'{cand.name}'{out_txt}: the prediction changes by {res.ratio:.2g} x the model's "
+                        f"own error (p = {res.p_value:.2g}){extra}."
+                    ),
+                    value=value,
+                    evidence=evidence,
+                    confidence=_confidence([res.p_value], alpha),
+                    probe="symmetry",
+                    target=target,
+                    subject=kind,
+                )
+            )
+    return findings

@@ -1,0 +1,225 @@
+"""Which Lie algebra did the network learn? Structure constants and a name.
+
+Given a basis ``G_a = [L_a | b_a]`` of affine generators, the augmented matrices
+``[[L, b], [0, 0]]`` are closed under the commutator, ``[G_a, G_b] = c_ab^k G_k``.
+The structure constants are fitted by least squares (the residual says how well
+the found space closes into an algebra). The name follows the standard
+classification steps (Fulton & Harris, *Representation Theory*, ch. 9-10):
+
+* translations (``L = 0``) form an ideal ``T``; the quotient is the linear part;
+* the linear part is split into its centre and its derived algebra; the Killing
+  form ``K_ab = tr(ad_a ad_b)`` of the derived algebra tells compact
+  (negative definite) from non-compact, and dimension + signature name the
+  common cases: so(3) (dim 3, compact), so(1,2) (dim 3, signature (2, 1)),
+  so(3) + so(3) = so(4) (dim 6, compact), so(1,3) (dim 6, signature (3, 3)),
+  so(n) (dim n(n-1)/2, compact);
+* one-dimensional pieces are so(2) when the generator has imaginary
+  eigenvalues (a rotation in some basis), scaling when it is a multiple of the
+  identity on its support, and a boost / one-parameter group otherwise.
+
+Hand-written because no maintained Python library classifies real Lie algebras
+from structure constants; only the linear algebra (NumPy/SciPy) is borrowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+
+def augmented(A: np.ndarray) -> np.ndarray:
+    """``[[L, b], [0, 0]]`` for a generator ``A = [L | b]``.
+
+    Example:
+        >>> augmented(np.array([[0.0, 1.0]])).tolist()
+        [[0.0, 1.0], [0.0, 0.0]]
+    """
+    n = A.shape[0]
+    out = np.zeros((n + 1, n + 1))
+    out[:n] = A
+    return out
+
+
+def structure_constants(mats: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """Least-squares ``c[a, b, k]`` with ``[M_a, M_b] = sum_k c[a, b, k] M_k``, and the relative closure residual.
+
+    Example:
+        >>> Lx = np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0.0]]); Ly = np.array([[0, 0, 1], [0, 0, 0], [-1, 0, 0.0]])
+        >>> Lz = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 0.0]])
+        >>> c, res = structure_constants([Lx, Ly, Lz])
+        >>> round(float(c[0, 1, 2]), 6), res < 1e-12
+        (1.0, True)
+    """
+    d = len(mats)
+    if d == 0:
+        return np.zeros((0, 0, 0)), 0.0
+    basis = np.stack([m.ravel() for m in mats], axis=1)
+    c = np.zeros((d, d, d))
+    num, den = 0.0, 0.0
+    for a in range(d):
+        for b in range(a + 1, d):
+            comm = (mats[a] @ mats[b] - mats[b] @ mats[a]).ravel()
+            coef, *_ = np.linalg.lstsq(basis, comm, rcond=None)
+            c[a, b], c[b, a] = coef, -coef
+            num += float(np.sum((basis @ coef - comm) ** 2))
+            den += float(np.sum(comm**2))
+    scale = np.mean([np.sum(m**2) for m in mats])
+    residual = float(np.sqrt(num / max(den, 1e-12 * scale * scale, 1e-300))) if den > 0 else 0.0
+    return c, residual
+
+
+def killing_form(c: np.ndarray) -> np.ndarray:
+    """``K_ab = tr(ad_a ad_b)`` with ``(ad_a)_{kb} = c[a, b, k]``.
+
+    Example:
+        >>> c = np.zeros((3, 3, 3)); c[0, 1, 2] = c[1, 2, 0] = c[2, 0, 1] = 1
+        >>> c[1, 0, 2] = c[2, 1, 0] = c[0, 2, 1] = -1
+        >>> np.diag(killing_form(c)).tolist()
+        [-2.0, -2.0, -2.0]
+    """
+    ad = np.transpose(c, (0, 2, 1))  # ad[a][k, b] = c[a, b, k]
+    return np.einsum("aij,bji->ab", ad, ad)
+
+
+def _subalgebra_basis(mats: list[np.ndarray], coeffs: np.ndarray) -> list[np.ndarray]:
+    return [sum(w * m for w, m in zip(row, mats)) for row in coeffs]
+
+
+def _one_dim_name(L: np.ndarray, tol: float) -> str:
+    ev = np.linalg.eigvals(L)
+    scale = max(np.abs(ev).max(), 1e-300)
+    if np.all(np.abs(ev.real) <= tol * scale):
+        return "so(2)" if np.any(np.abs(ev.imag) > tol * scale) else "nilpotent"
+    nz = ev[np.abs(ev) > tol * scale]
+    if np.all(np.abs(nz.imag) <= tol * scale) and (np.all(nz.real > 0) or np.all(nz.real < 0)):
+        return "scaling"
+    if np.all(np.abs(ev.imag) <= tol * scale) and np.isclose(ev.real.sum(), 0.0, atol=tol * scale):
+        return "so(1,1)"
+    return "one-parameter"
+
+
+def _semisimple_name(dim: int, K: np.ndarray, tol: float) -> str | None:
+    w = np.linalg.eigvalsh((K + K.T) / 2)
+    scale = max(np.abs(w).max(), 1e-300)
+    neg = int(np.sum(w < -tol * scale))
+    pos = int(np.sum(w > tol * scale))
+    if neg + pos < dim:
+        return None
+    if pos == 0:
+        if dim == 3:
+            return "so(3)"
+        if dim == 6:
+            return "so(3) ⊕ so(3)"
+        m = (1 + np.sqrt(1 + 8 * dim)) / 2
+        if abs(m - round(m)) < 1e-9:
+            return f"so({int(round(m))})"
+        return None
+    if dim == 3 and (neg, pos) == (1, 2):
+        return "so(1,2)"
+    if dim == 6 and (neg, pos) == (3, 3):
+        return "so(1,3)"
+    if dim == 8 and (neg, pos) == (3, 5):
+        return "sl(3)"
+    m = (1 + np.sqrt(1 + 8 * dim)) / 2
+    if abs(m - round(m)) < 1e-9 and (neg, pos) == ((int(round(m)) - 1) * (int(round(m)) - 2) // 2, int(round(m)) - 1):
+        return f"so(1,{int(round(m)) - 1})"
+    return None
+
+
+def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2) -> dict:
+    """Structure constants, closure residual, dimensions and a name for a basis of affine generators.
+
+    Returns ``{"name", "dimension", "abelian", "structure_constants", "closure_residual",
+    "translations", "linear_dimension", "killing_signature"}``; ``name`` is None when the
+    algebra is not one of the known cases.
+
+    Example:
+        >>> rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> identify_algebra([rot])["name"]
+        'so(2)'
+        >>> t = [np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]), np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])]
+        >>> identify_algebra(t)["name"]
+        'translations(2)'
+        >>> identify_algebra([rot] + t)["name"]
+        'so(2) ⋉ translations(2)'
+    """
+    d = len(generators)
+    info: dict = {"dimension": d, "name": None}
+    if d == 0:
+        info.update(structure_constants=np.zeros((0, 0, 0)), closure_residual=0.0, abelian=True,
+                    translations=0, linear_dimension=0, killing_signature=[0, 0, 0])
+        return info
+    n = generators[0].shape[0]
+    mats = [augmented(g) for g in generators]
+    c, residual = structure_constants(mats)
+    scale = max(np.abs(np.stack(mats)).max(), 1e-300)
+    info["structure_constants"] = c
+    info["closure_residual"] = residual
+    info["abelian"] = bool(np.abs(c).max() <= tol * max(1.0, scale))
+
+    # translation ideal: combinations with vanishing linear part
+    Lflat = np.stack([g[:, :n].ravel() for g in generators])  # d x n^2
+    _, s, Vt = np.linalg.svd(Lflat.T, full_matrices=True)
+    s_full = np.zeros(d)
+    s_full[: len(s)] = s
+    smax = max(s_full.max(), 1e-300)
+    lin_rank = int(np.sum(s_full > tol * max(smax, 1e-300))) if smax > 1e-12 * scale else 0
+    info["translations"] = d - lin_rank
+    info["linear_dimension"] = lin_rank
+    trans_name = f"translations({d - lin_rank})" if d - lin_rank else ""
+    if lin_rank == 0:
+        info["name"] = trans_name
+        info["killing_signature"] = [0, 0, 0]
+        return info
+
+    # linear part: an independent basis of the L's
+    Ls = [g[:, :n] for g in generators]
+    U, sl, Vlt = np.linalg.svd(Lflat, full_matrices=False)
+    lin_basis = [Vlt[i].reshape(n, n) for i in range(lin_rank)]
+    cl, _ = structure_constants(lin_basis)
+    K = killing_form(cl)
+    w = np.linalg.eigvalsh((K + K.T) / 2)
+    ks = max(np.abs(w).max(), 1e-300) if np.abs(w).max() > 1e-9 else 1.0
+    sig = [int(np.sum(w < -tol * ks)), int(np.sum(np.abs(w) <= tol * ks)), int(np.sum(w > tol * ks))]
+    info["killing_signature"] = sig
+
+    # centre of the linear part and its derived algebra
+    # x in centre iff sum_a x_a c[a, b, :] = 0 for all b
+    Cmat = np.concatenate([cl[:, b, :] for b in range(lin_rank)], axis=1)  # (d_l, d_l * d_l)
+    _, sc, Vc = np.linalg.svd(Cmat.T, full_matrices=True)
+    cscale = max(np.abs(cl).max(), 1e-300)
+    sc_full = np.zeros(lin_rank)
+    sc_full[: len(sc)] = sc
+    centre = Vc[sc_full <= tol * max(cscale, 1e-12)] if cscale > tol else np.eye(lin_rank)
+    parts: list[str] = []
+    centre_mats = _subalgebra_basis(lin_basis, centre) if len(centre) else []
+    derived_dim = lin_rank - len(centre)
+    if derived_dim > 0:
+        # derived algebra spanned by the commutators
+        comms = np.stack([cl[a, b] for a in range(lin_rank) for b in range(a + 1, lin_rank)])
+        _, sd_, Vd = np.linalg.svd(comms, full_matrices=False)
+        rank_d = int(np.sum(sd_ > tol * max(sd_.max(), 1e-300)))
+        if rank_d != derived_dim:
+            parts.append(None)  # not reductive: centre + derived do not span
+        else:
+            sub = _subalgebra_basis(lin_basis, Vd[:rank_d])
+            csub, _ = structure_constants(sub)
+            parts.append(_semisimple_name(rank_d, killing_form(csub), tol))
+    names_1d = [_one_dim_name(m, tol) for m in centre_mats]
+    for nm in sorted(set(names_1d), key=names_1d.index):
+        count = names_1d.count(nm)
+        parts.append(nm if count == 1 else " ⊕ ".join([nm] * count))
+    if any(p is None for p in parts):
+        info["name"] = None
+        return info
+    linear_name = " ⊕ ".join(parts)
+    if trans_name:
+        acts = any(np.abs(g[:, :n] @ t[:, n]).max() > tol * scale for g in generators for t in _translation_part(generators, Vt, lin_rank))
+        linear_name = f"{linear_name} {'⋉' if acts else '⊕'} {trans_name}"
+    info["name"] = linear_name
+    return info
+
+
+def _translation_part(generators, Vt, lin_rank):
+    coeffs = Vt[lin_rank:]
+    return [sum(w * g for w, g in zip(row, generators)) for row in coeffs]
