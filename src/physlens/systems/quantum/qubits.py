@@ -108,6 +108,12 @@ class QubitTomography(System):
 
     @property
     def input_names(self) -> list[str]:
+        """Observation columns ``o0..`` then question columns ``q0..``.
+
+        Example:
+            >>> QubitTomography(n_qubits=1).input_names[9:11]
+            ['o9', 'q0']
+        """
         return [f"o{i}" for i in range(self.M)] + [f"q{i}" for i in range(self.M)]
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:

@@ -119,10 +119,22 @@ class Schrodinger1D(System):
     # ----------------------------------------------------------------- names
     @property
     def input_names(self) -> list[str]:
+        """Input columns ``V0..V{G-1}`` (potential at the grid points ``self.x``).
+
+        Example:
+            >>> Schrodinger1D(n_grid=8).input_names[-1]
+            'V7'
+        """
         return [f"V{i}" for i in range(self.G)]
 
     @property
     def target_names(self) -> list[str]:
+        """Targets ``E0..E{K-1}`` (then ``rho0..`` with ``density=True``).
+
+        Example:
+            >>> Schrodinger1D(n_levels=2).target_names
+            ['E0', 'E1']
+        """
         names = [f"E{k}" for k in range(self.K)]
         return names + ([f"rho{i}" for i in range(self.G)] if self.density else [])
 
