@@ -152,3 +152,51 @@ def buckingham_pi(units: dict[str, str], inputs: list[str], target_unit: str, ta
         raise DataError("dimensional analysis failed: no independent set of inputs spans the units")
     _, pre, groups = best
     return DimensionalReduction(list(inputs), pre, groups, rank)
+
+
+def expression_dimension(expr: sp.Expr, dims: dict[str, np.ndarray]) -> np.ndarray | None:
+    """SI dimension vector of ``expr`` given one per symbol name; None when the formula is inconsistent.
+
+    Sums need equal dimensions; functions (exp, sin, ...) need dimensionless arguments.
+
+    Example:
+        >>> m, v = sp.symbols("m v", real=True)
+        >>> expression_dimension(m * v**2 / 2, {"m": dimension_vector("kg"), "v": dimension_vector("m/s")}).tolist()
+        [2.0, -2.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+        >>> expression_dimension(m + v, {"m": dimension_vector("kg"), "v": dimension_vector("m/s")}) is None
+        True
+    """
+    zero = np.zeros(len(SI_BASE))
+
+    def walk(e: sp.Expr):
+        if e.is_Symbol:
+            return dims.get(e.name, zero)
+        if e.is_Number or e.is_NumberSymbol:
+            return zero
+        if e.is_Add:
+            ds = [walk(a) for a in e.args]
+            if any(d is None for d in ds):
+                return None
+            return ds[0] if all(np.allclose(d, ds[0], atol=1e-9) for d in ds) else None
+        if e.is_Mul:
+            out = zero
+            for a in e.args:
+                d = walk(a)
+                if d is None:
+                    return None
+                out = out + d
+            return out
+        if e.is_Pow:
+            b, x = e.args
+            db, dx = walk(b), walk(x)
+            if db is None or dx is None or np.any(np.abs(dx) > 1e-9):
+                return None
+            if x.is_Number:
+                return db * float(x)
+            return zero if np.all(np.abs(db) < 1e-9) else None
+        ds = [walk(a) for a in e.args]
+        if any(d is None or np.any(np.abs(d) > 1e-9) for d in ds):
+            return None
+        return zero
+
+    return walk(expr)

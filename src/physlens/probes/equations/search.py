@@ -11,7 +11,7 @@ accuracy/complexity Pareto front):
 2. **Monomial fast path**: log-linear least squares on ``log|x|`` with exponents
    rounded to simple rationals solves power laws instantly.
 3. **Enumeration** of expression trees bottom-up with value-based
-   deduplication (:mod:`.enumerate`), scored against transforms of the target
+   deduplication (:mod:`.enumeration`), scored against transforms of the target
    (``y, 1/y, y^2, sqrt(y), log(y)``) by an affine fit.
 4. **Sums of two/three terms** from the enumerated pool, fitted by linear least
    squares over every pair (vectorised normal equations).
@@ -50,7 +50,7 @@ from physlens.expressions import CONSTANTS as _PARSER_CONSTANTS
 from physlens.expressions import FUNCTIONS as _PARSER_FUNCTIONS
 from physlens.expressions import expression_to_text
 from physlens.probes.equations import simplify as S
-from physlens.probes.equations.enumerate import DEFAULT_UNARY, enumerate_expressions
+from physlens.probes.equations.enumeration import DEFAULT_UNARY, enumerate_expressions
 
 MIN_ROWS = 10
 
@@ -238,60 +238,82 @@ def enumeration_candidates(
     return out
 
 
-def _pair_candidates(res, X, tr, symbols, max_terms: int = 400, n_sample: int = 200) -> list[sp.Expr]:
-    """``T(y) ~ c0 + c1 f1 + c2 f2`` over every pair of pooled expressions (vectorised 2x2 normal equations)."""
-    rng = np.random.default_rng(1)
-    idx = np.sort(rng.choice(len(X), size=min(n_sample, len(X)), replace=False))
-    Xs = X[idx]
-    # the pool: every expression of small complexity plus the best of each target's list
+def _pair_candidates(res, X, tr, symbols, singles: int = 25, partners: int = 3, third: int = 8) -> list[sp.Expr]:
+    """Sums ``T(y) ~ c0 + c1 f1 + c2 f2 (+ c3 f3)`` built greedily from the enumerated pool.
+
+    For each of the best single expressions, the residual of its affine fit is matched
+    against every pooled expression at once (one matrix-vector product on the
+    enumeration subsample); the best partners give two-term sums, and the best pairs
+    are extended by a third term the same way. Coefficients are refitted on all rows.
+    """
+    idx = res.sample_index
+    P = res.pool_values
+    pid = res.pool_ids
     comps = res.complexities
-    ids = [int(i) for i in res.pool_ids if comps[i] <= 5]
-    for k in tr:
-        ids += [s.recipe for s in res.top[k][:100]]
-    ids = list(dict.fromkeys(ids))
-    F, keep = [], []
-    for i in ids:
-        v = res.evaluate(i, Xs)
-        if np.all(np.isfinite(v)) and np.std(v) > 1e-12 * (np.abs(v).max() + 1e-300):
-            F.append(v)
-            keep.append(i)
-    if len(F) < 2:
-        return []
-    F = np.array(F)
-    Fc = F - F.mean(axis=1, keepdims=True)
-    Fc /= np.linalg.norm(Fc, axis=1, keepdims=True)
-    # keep at most max_terms least-redundant by complexity order
-    order = np.argsort([comps[i] for i in keep], kind="stable")[:max_terms]
-    Fc, keep = Fc[order], [keep[i] for i in order]
-    G = Fc @ Fc.T
+    Pc = P - P.mean(axis=1, keepdims=True)
+    nrm = np.linalg.norm(Pc, axis=1)
+    okp = nrm > 1e-10 * (np.abs(P).max(axis=1) + 1e-300)
+    Pn = Pc / np.where(okp, nrm, 1.0)[:, None]
+    Pn[~okp] = 0.0
+    pen = 1e-7 * comps[pid]  # prefer simpler partners among equally good ones
     out: list[sp.Expr] = []
-    iu = np.triu_indices(len(keep), 1)
+    Xs = X[idx]
+
+    def fit_rows(F, t):
+        A = np.column_stack(F + [np.ones(len(t))])
+        if not np.all(np.isfinite(A)):
+            return None, np.inf
+        coef, *_ = np.linalg.lstsq(A, t, rcond=None)
+        r = t - A @ coef
+        return coef, float(r @ r)
+
     for k, (t, inv) in tr.items():
         ts = t[idx]
-        tc = ts - ts.mean()
-        tt = float(tc @ tc)
-        if tt <= 0 or not np.isfinite(tt):
+        if not np.all(np.isfinite(ts)) or np.std(ts) == 0:
             continue
-        r = Fc @ tc
-        gii, gjj, gij = G[iu[0], iu[0]], G[iu[1], iu[1]], G[iu[0], iu[1]]
-        det = gii * gjj - gij**2
-        with np.errstate(all="ignore"):
-            c1 = (gjj * r[iu[0]] - gij * r[iu[1]]) / det
-            c2 = (gii * r[iu[1]] - gij * r[iu[0]]) / det
-            loss = 1 - (c1 * r[iu[0]] + c2 * r[iu[1]]) / tt
-        loss[~np.isfinite(loss) | (det < 1e-10)] = np.inf
-        cost = loss + 1e-9 * np.array([comps[keep[i]] + comps[keep[j]] for i, j in zip(*iu)])
-        for p in np.argsort(cost, kind="stable")[:4]:
-            if not np.isfinite(loss[p]):
+        heads = []
+        for s_ in res.top[k]:
+            if s_.recipe not in heads:
+                heads.append(s_.recipe)
+            if len(heads) >= singles:
+                break
+        combos: list[tuple[float, tuple[int, ...]]] = []
+        for h in heads:
+            f1 = res.evaluate(h, Xs)
+            _, sse1 = fit_rows([f1], ts)
+            coef, _ = fit_rows([f1], ts)
+            if coef is None:
                 continue
-            i, j = keep[iu[0][p]], keep[iu[1][p]]
-            f1, f2 = res.evaluate(i, X), res.evaluate(j, X)
-            A = np.column_stack([f1, f2, np.ones(len(X))])
-            if not np.all(np.isfinite(A)):
+            r = ts - np.column_stack([f1, np.ones(len(ts))]) @ coef
+            score = np.abs(Pn @ (r - r.mean())) - pen
+            for j in np.argsort(-score, kind="stable")[:partners]:
+                q = int(pid[j])
+                if q == h:
+                    continue
+                _, sse = fit_rows([f1, res.evaluate(q, Xs)], ts)
+                combos.append((sse, (h, q)))
+        combos.sort(key=lambda c: c[0])
+        pairs = combos[: 3 * partners]
+        for sse, (h, q) in combos[:third]:
+            F = [res.evaluate(h, Xs), res.evaluate(q, Xs)]
+            coef, _ = fit_rows(F, ts)
+            r = ts - np.column_stack(F + [np.ones(len(ts))]) @ coef
+            score = np.abs(Pn @ (r - r.mean())) - pen
+            for j in np.argsort(-score, kind="stable")[:2]:
+                w = int(pid[j])
+                if w in (h, q):
+                    continue
+                _, sse3 = fit_rows(F + [res.evaluate(w, Xs)], ts)
+                pairs.append((sse3, (h, q, w)))
+        pairs.sort(key=lambda c: c[0])
+        for _, ids in pairs[:6]:
+            F = [res.evaluate(i, X) for i in ids]
+            coef, _ = fit_rows(F, t)
+            if coef is None:
                 continue
-            coef, *_ = np.linalg.lstsq(A, t, rcond=None)
-            e = (sp.Float(coef[0]) * res.to_sympy(i, symbols) + sp.Float(coef[1]) * res.to_sympy(j, symbols)
-                 + sp.Float(coef[2]))
+            e = sp.Float(coef[-1])
+            for c, i in zip(coef[:-1], ids):
+                e = e + sp.Float(c) * res.to_sympy(i, symbols)
             out.append(inv(e))
     return out
 
@@ -415,7 +437,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = len(names)
         start = time.monotonic()
-        deadline = start + float(self.time_limit)
+        final_deadline = start + float(self.time_limit)
+        deadline = start + 0.75 * float(self.time_limit)  # the rest is for polishing
         units = self._units(names)
         reduction = None
         if units is not None:
@@ -471,7 +494,20 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                     raw.append((e, "oracle"))
         # 3. polish and choose
         self._log(f"polishing {len(raw)} candidates")
-        self.candidates_ = self._finalize(raw, cols, target, scale, deadline)
+        if reduction is not None:
+            # with units, only dimensionally consistent formulas are physical
+            from physlens.data.units import dimension_vector
+            from physlens.probes.equations.dimensional import expression_dimension
+
+            dims = {n: dimension_vector(units[n], column=n) for n in names}
+            want = dimension_vector(units[self.target_name], column=self.target_name)
+            ok = []
+            for e, o in raw:
+                d = expression_dimension(e, dims)
+                if d is not None and np.allclose(d, want, atol=1e-9):
+                    ok.append((e, o))
+            raw = ok or raw
+        self.candidates_ = self._finalize(raw, cols, target, scale, final_deadline)
         if not self.candidates_:
             raise DataError("no formula could be evaluated on the data (every candidate was undefined somewhere)")
         front = pareto_front(self.candidates_)
@@ -512,7 +548,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         floor = 1e-10 * scale
         done: set[str] = set()
         for i, (err, comp, e, origin) in enumerate(scored):
-            if i >= 8 and time.monotonic() > deadline + 0.1 * float(self.time_limit):
+            if i >= 3 and time.monotonic() > deadline:
                 break
             try:
                 pe = _polish(e, cols, y, floor)

@@ -91,6 +91,8 @@ class Enumeration:
     top: dict[str, list[Scored]] = field(default_factory=dict)
     levels_done: int = 0
     pool_ids: np.ndarray | None = None
+    pool_values: np.ndarray | None = None
+    sample_index: np.ndarray | None = None
 
     def best(self, target: str) -> Scored:
         """Lowest-loss (then simplest) candidate for ``target``."""
@@ -322,5 +324,7 @@ def enumerate_expressions(
     recipes = np.concatenate(B.rec_chunks) if B.rec_chunks else np.zeros((0, 3), dtype=np.int64)
     comps = np.concatenate(B.comp_chunks) if B.comp_chunks else np.zeros(0, dtype=np.int64)
     pool = [B.levels[c][1] for c in sorted(B.levels)]
+    pool_v = [B.levels[c][0] for c in sorted(B.levels)]
     return Enumeration(recipes=recipes, complexities=comps, top=B.top, levels_done=done,
-                       pool_ids=np.concatenate(pool) if pool else None)
+                       pool_ids=np.concatenate(pool) if pool else None,
+                       pool_values=np.concatenate(pool_v) if pool_v else None, sample_index=idx)
