@@ -70,7 +70,7 @@ class PairwiseNBody(System):
         dim: 2 or 3.
         mass_range: particle masses uniform in [min, max] (> 0).
         box: initial positions uniform in [-box, box]^dim.
-        velocity_scale: initial velocities ~ N(0, velocity_scale^2), centre-of-mass velocity removed.
+        velocity_scale: initial velocities ~ N(0, velocity_scale^2) (the centre of mass moves too).
         softening: eps > 0 in s = sqrt(r^2 + eps^2).
         points_per_trajectory: samples per trajectory, ``dt`` apart; ``substeps`` integration steps between.
     """
@@ -285,7 +285,8 @@ class PairwiseNBody(System):
              "description": "shift every particle's velocity along each axis; accelerations invariant"},
             {"name": f"so({d})", "kind": "continuous", "generators": rot_in, "output_generators": rot_out,
              "description": "rotate all position and velocity vectors at once; accelerations rotate along"},
-            {"name": "parity", "kind": "discrete", "transform": block_action(n_in, reflect, pos_starts + vel_starts),
+            {"name": "parity", "kind": "discrete",
+             "transform": np.eye(n_in) + block_action(n_in, reflect - np.eye(d), pos_starts + vel_starts),
              "output_transform": block_action(N * d, reflect, acc_starts),
              "description": f"reflect the {AXES[d - 1]} axis of every vector"},
             {"name": "permutation", "kind": "discrete", "transform": particle_permutation(blk, swap),
@@ -331,9 +332,6 @@ class PairwiseNBody(System):
         sc = self._draw_scalars(rng, n_traj)
         pos0 = rng.uniform(-self.box, self.box, size=(n_traj, N, d))
         vel0 = self.velocity_scale * rng.standard_normal((n_traj, N, d))
-        m = sc["m"]
-        vcm = np.sum(m[..., None] * vel0, axis=1, keepdims=True) / np.sum(m, axis=1)[:, None, None]
-        vel0 = vel0 - vcm
         h = self.dt / self.substeps
         ps, vs = integrate_separable(
             pos0, vel0, lambda v: v, lambda q: self.accelerations(q, sc), h, (T - 1) * self.substeps, self.substeps
