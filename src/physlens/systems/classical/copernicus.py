@@ -16,7 +16,7 @@ Layout (param ``window`` = number of consecutive observations, ``dt_days`` apart
 
 * ``encoding="angle"`` (default): inputs ``theta_sun, theta_mars`` (window 1) or
   ``theta_sun_t0, theta_mars_t0, ..., theta_sun_t{w-1}, theta_mars_t{w-1}`` (oldest first),
-  angles in (-pi, pi]; targets ``theta_sun_next, theta_mars_next`` one step after the
+  angles in [-pi, pi] (numpy.arctan2); targets ``theta_sun_next, theta_mars_next`` one step after the
   latest observation. Note the targets jump by 2 pi where an angle wraps.
 * ``encoding="cossin"``: each angle is given as its cosine and sine instead
   (``cos_sun, sin_sun, cos_mars, sin_mars`` ...), targets likewise; no wrap-around.
@@ -49,12 +49,12 @@ PERIOD_MARS_DAYS = 686.980
 
 
 def geocentric_angles(phi_e: np.ndarray, phi_m: np.ndarray, r_e: float = R_EARTH_AU, r_m: float = R_MARS_AU):
-    """Angles of the Sun and of Mars seen from Earth, in (-pi, pi], from heliocentric angles.
+    """Angles of the Sun and of Mars seen from Earth, in [-pi, pi], from heliocentric angles.
 
     Example:
-        >>> s, m = geocentric_angles(np.array([0.0]), np.array([0.0]))
+        >>> s, m = geocentric_angles(np.array([np.pi / 2]), np.array([np.pi / 2]))
         >>> round(float(s[0]), 6), round(float(m[0]), 6)
-        (3.141593, 0.0)
+        (-1.570796, 1.570796)
     """
     sun = np.arctan2(-r_e * np.sin(phi_e), -r_e * np.cos(phi_e))
     mars = np.arctan2(r_m * np.sin(phi_m) - r_e * np.sin(phi_e), r_m * np.cos(phi_m) - r_e * np.cos(phi_e))

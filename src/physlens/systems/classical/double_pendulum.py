@@ -114,8 +114,9 @@ class DoublePendulum(System):
         the tests check it against SymPy derivatives of :meth:`hamiltonian_expr`.
 
         Example:
-            >>> DoublePendulum().vector_field(np.zeros(4)).tolist()
-            [0.0, 0.0, -0.0, -0.0]
+            >>> v = DoublePendulum(g=1.0).vector_field(np.array([np.pi / 2, 0.0, 1.0, 0.0]))
+            >>> [round(float(c), 6) for c in v[[0, 2]]]  # dtheta1/dt = p1 / (m1 + m2), dp1/dt = -(m1 + m2) g l1
+            [0.5, -2.0]
         """
         m1, m2, l1, l2, g = self.m1, self.m2, self.l1, self.l2, self.g
         t1, t2, p1, p2 = (state[..., i] for i in range(4))
