@@ -66,6 +66,7 @@ def target_function(system, ds):
 
 
 # ----------------------------------------------------------------------------- integrators
+@pytest.mark.slow
 def test_symplectic_integrators_keep_oscillator_energy_within_1e_minus_4_over_1000_periods():
     omega = 1.0
     period = 2 * np.pi / omega
@@ -397,3 +398,25 @@ def test_bad_parameters_raise_parameter_error_naming_the_parameter(name, params,
 def test_zero_samples_raise_parameter_error(name):
     with pytest.raises(ParameterError, match="samples"):
         get_system(name).sample(0)
+
+
+# ----------------------------------------------------------------------------- conserved scorer
+def test_conserved_scorer_accepts_functions_of_invariants_and_rejects_the_rest():
+    from physlens.findings import Finding, score
+
+    truth = get_system("kepler").truth
+    x, y, vx, vy = sp.symbols("x y vx vy", real=True)
+    r = sp.sqrt(x**2 + y**2)
+    energy = (vx**2 + vy**2) / 2 - 1 / r
+    cases = {
+        "fitted energy": (1.0003 * (vx**2 + vy**2) / 2 - 0.9998 / r, True),
+        "L squared": ((x * vy - y * vx) ** 2, True),
+        "energy plus 3 L": (energy + 3 * (x * vy - y * vx), True),
+        "radial velocity": (x * vx + y * vy, False),
+        "wrong potential": ((vx**2 + vy**2) / 2 - 2 / r, False),
+        "constant": (sp.Integer(3), False),
+    }
+    findings = [Finding("conserved", k, {"expression": e}) for k, (e, _) in cases.items()]
+    score(findings, truth)
+    assert {f.statement: f.match for f in findings} == {k: ok for k, (_, ok) in cases.items()}
+    assert findings[0].score_detail["function_of"] == "energy"

@@ -271,6 +271,12 @@ class Kepler(System):
                 + [f"A_{a}" for a in AXES[:d]],
                 "GM": self.GM,
                 "target": self.target,
+                **(
+                    {"target_invariance_note": "E depends on |r| and |v| only, so rotating positions and velocities "
+                     "separately also leaves it invariant (so(d) + so(d)); the physical symmetry listed is the joint one"}
+                    if self.target == "energy"
+                    else {}
+                ),
             },
         )
 

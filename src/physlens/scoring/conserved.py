@@ -1,0 +1,110 @@
+"""Scoring of ``conserved`` findings against ``GroundTruth.conserved``.
+
+A found conserved quantity C(x) is right when it is a function of the true
+conserved quantities I_1..I_m (any function of invariants is invariant, so the
+energy, 3 E + 1 or E^2 are all correct answers; Noether / first integrals). The test
+is functional dependence: at random points x, the gradient of C must lie in the
+span of the gradients of the I_k (tangent-space criterion, as in Liu & Tegmark 2021,
+"Machine learning conservation laws from trajectories", PRL 126, 180604). Points are drawn
+from a standard normal in every variable (points where an expression is not finite are
+dropped); the relative least-squares residual |g_C - proj g_C| / |g_C|, median over the
+points, must be below 1e-2 (which tolerates fitted float coefficients).
+
+Finding value: a SymPy expression, or a dict with ``"expression"`` (SymPy) in the
+dataset's variable names. The detail also names the single true quantity the finding
+is a function of, when there is one (``conserved_names`` in ``truth.extra``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from physlens.findings import Finding, GroundTruth, register_scorer
+
+RESIDUAL_TOL = 1e-2
+N_POINTS = 64
+
+
+def _gradients(exprs: list[sp.Expr], names: list[str], points: np.ndarray) -> np.ndarray:
+    """(len(exprs), n_points, len(names)) gradients, evaluated by name (symbol assumptions ignored)."""
+    syms = [sp.Symbol(n, real=True) for n in names]
+    out = np.zeros((len(exprs), len(points), len(names)))
+    for i, e in enumerate(exprs):
+        e = e.xreplace({s: sp.Symbol(s.name, real=True) for s in e.free_symbols})
+        grads = [sp.diff(e, s) for s in syms]
+        f = sp.lambdify(syms, grads, "numpy")
+        with np.errstate(all="ignore"):
+            vals = f(*points.T)
+        for j, v in enumerate(vals):
+            out[i, :, j] = np.broadcast_to(np.asarray(v, dtype=float), (len(points),))
+    return out
+
+
+def dependence_residual(found: sp.Expr, truth: list[sp.Expr], seed: int = 0) -> tuple[float, int]:
+    """Median relative residual of grad(found) against span{grad(truth_k)}; and the number of points used.
+
+    Example:
+        >>> q, p = sp.symbols("q p", real=True)
+        >>> round(dependence_residual((p**2 + q**2) ** 2, [p**2 / 2 + q**2 / 2])[0], 9)
+        0.0
+        >>> dependence_residual(p * q, [p**2 + q**2])[0] > 0.1
+        True
+    """
+    names = sorted({s.name for e in [found, *truth] for s in e.free_symbols})
+    if not names:
+        return float("inf"), 0
+    rng = np.random.default_rng(seed)
+    points = rng.standard_normal((N_POINTS, len(names)))
+    gf = _gradients([found], names, points)[0]
+    gt = _gradients(list(truth), names, points)
+    ok = np.isfinite(gf).all(axis=1) & np.isfinite(gt).all(axis=(0, 2))
+    res = []
+    for i in np.nonzero(ok)[0]:
+        g = gf[i]
+        norm = np.linalg.norm(g)
+        if norm < 1e-12:
+            continue
+        A = gt[:, i, :].T  # (n_vars, m)
+        coef, *_ = np.linalg.lstsq(A, g, rcond=None)
+        res.append(np.linalg.norm(g - A @ coef) / norm)
+    if not res:
+        return float("inf"), 0
+    return float(np.median(res)), len(res)
+
+
+@register_scorer("conserved")
+def score_conserved(findings: list[Finding], truth: GroundTruth) -> None:
+    """Set ``match`` on every conserved-quantity finding (None when the truth lists none).
+
+    Example:
+        >>> q, p = sp.symbols("q p", real=True)
+        >>> truth = GroundTruth(conserved=[p**2 / 2 + q**2 / 2])
+        >>> f = Finding("conserved", "energy", {"expression": 0.5001 * p**2 + 0.4999 * q**2})
+        >>> score_conserved([f], truth); f.match
+        True
+    """
+    if not truth.conserved:
+        return
+    names = list(truth.extra.get("conserved_names") or [])
+    for f in findings:
+        value = f.value
+        expr = value.get("expression") if isinstance(value, dict) else value
+        if not isinstance(expr, sp.Basic):
+            continue
+        if not expr.free_symbols:
+            f.match = False
+            f.score_detail = {"reason": "the expression is a constant"}
+            continue
+        residual, used = dependence_residual(expr, list(truth.conserved))
+        detail: dict = {"residual": residual, "points": used, "tolerance": RESIDUAL_TOL}
+        if used == 0:
+            f.match = False
+            detail["reason"] = "the expression could not be evaluated, or has zero gradient everywhere tested"
+        else:
+            f.match = residual < RESIDUAL_TOL
+            singles = [dependence_residual(expr, [c])[0] for c in truth.conserved]
+            best = int(np.argmin(singles))
+            if singles[best] < RESIDUAL_TOL:
+                detail["function_of"] = names[best] if best < len(names) else str(truth.conserved[best])
+        f.score_detail = detail
