@@ -16,6 +16,8 @@ so velocities are the canonical momenta). ``target`` chooses the targets:
 Ground truth: energy, angular momentum (L_z in 2-D, the vector L in 3-D) and the
 Laplace-Runge-Lenz vector A = v x L - GM r/|r| are conserved; the rotations SO(d) act
 on position and velocity at once (block-diagonal generators). For the vector-valued
+targets the mechanical-similarity scaling r -> lambda r, v -> lambda^(-1/2) v is listed too
+(an equivariance: it changes the energy, so it is not listed for ``target="energy"``). For the vector-valued
 targets ``"output_generators"`` give the action on the targets (equivariance):
 y(x + eps L x) = y(x) + eps L_out y(x) + O(eps^2). A symmetry without
 ``output_generators``/``output_transform`` leaves the target invariant.
@@ -236,6 +238,19 @@ class Kepler(System):
         }
         if outs:
             rotation["output_generators"] = outs
+        # mechanical similarity (Kepler's third law): r -> lambda r, v -> lambda^(-1/2) v, t -> lambda^(3/2) t
+        scale_in = np.diag([1.0] * d + [-0.5] * d)
+        scaling = {
+            "name": "scaling",
+            "kind": "continuous",
+            "generators": [affine(scale_in)],
+            "description": "r -> lambda r, v -> lambda^(-1/2) v (mechanical similarity, Kepler's third law); "
+            "velocities scale by lambda^(-1/2), accelerations by lambda^(-2)",
+        }
+        if self.target == "derivatives":
+            scaling["output_generators"] = [np.diag([-0.5] * d + [-2.0] * d)]
+        elif self.target == "acceleration":
+            scaling["output_generators"] = [-2.0 * np.eye(d)]
         reflect = np.eye(d)
         reflect[-1, -1] = -1.0
         reflection = {
@@ -257,8 +272,9 @@ class Kepler(System):
             reflection["output_transform"] = reflect
             time_rev["output_transform"] = np.eye(d)
         relevant = names if self.target != "acceleration" else names[:d]
+        continuous = [rotation] if self.target == "energy" else [rotation, scaling]
         return GroundTruth(
-            symmetries=[rotation, reflection, time_rev],
+            symmetries=[*continuous, reflection, time_rev],
             conserved=[energy, *angular, *lrl],
             equations=equations,
             relevant_inputs=list(relevant),
@@ -273,7 +289,8 @@ class Kepler(System):
                 "target": self.target,
                 **(
                     {"target_invariance_note": "E depends on |r| and |v| only, so rotating positions and velocities "
-                     "separately also leaves it invariant (so(d) + so(d)); the physical symmetry listed is the joint one"}
+                     "separately also leaves it invariant (so(d) + so(d)); the physical symmetry listed is the joint one",
+                     "similarity": "E(lambda r, lambda^(-1/2) v) = E(r, v) / lambda (scaling, not an invariance)"}
                     if self.target == "energy"
                     else {}
                 ),

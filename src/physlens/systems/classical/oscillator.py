@@ -88,6 +88,13 @@ class HarmonicOscillator(System):
                     "description": "(q, p) -> (-q, -p); the vector field is odd",
                 },
                 {
+                    "name": "scaling",
+                    "kind": "continuous",
+                    "generators": [affine(np.eye(2))],
+                    "output_generators": [np.eye(2)],
+                    "description": "(q, p) -> lambda (q, p); the linear vector field scales along (equivariance)",
+                },
+                {
                     "name": "time-translation",
                     "kind": "continuous",
                     "generators": [affine(np.array([[0.0, 1.0 / self.m], [-self.k, 0.0]]))],
