@@ -98,26 +98,36 @@ def _derivative_target(names: list[str], state: str) -> str | None:
     return None
 
 
-def looks_noisy(trajectories: np.ndarray, ratio: float = 6.0) -> bool:
-    """Whether trajectories are dominated, at the sampling scale, by measurement noise.
+def looks_noisy(trajectories: np.ndarray, times: np.ndarray, ratio: float = 6.0, tolerance: float = 0.05) -> bool:
+    """Whether finite differences of the trajectories would be dominated by measurement noise.
 
-    For a sampled sinusoid of angular step w*dt the k-th finite difference has
-    amplitude (2 sin(w dt / 2))^k, so ``var(diff6) / var(diff4)`` is below
-    (w dt)^4, small for any well-resolved signal; for white noise it is
-    C(12, 6) / C(8, 4) = 13.2. A ratio above ``ratio`` means noise (or a signal
-    sampled too coarsely to differentiate), and smoothed differences are used.
+    Two tests, both needed. (1) Noise dominates the sampling scale: for a
+    sampled sinusoid of angular step w*dt the k-th difference has amplitude
+    (2 sin(w dt / 2))^k, so ``var(diff6) / var(diff4)`` is below (w dt)^4 for a
+    well-resolved signal, while for white noise it is C(12, 6) / C(8, 4) = 13.2.
+    (2) The noise is large for the derivative: with sigma^2 = var(diff6) / 924
+    (white noise), the 4th-order central difference carries noise of RMS
+    0.95 sigma / dt; smoothing (which biases the derivative) is only worth it
+    when that exceeds ``tolerance`` times the RMS derivative. Random errors of
+    the derivative below that level average out in the regression.
 
     Example:
         >>> t = np.linspace(0, 10, 500)
         >>> clean = np.sin(t)[None, :, None]
-        >>> looks_noisy(clean), looks_noisy(clean + 0.01 * np.random.default_rng(0).normal(size=clean.shape))
+        >>> noisy = clean + 0.01 * np.random.default_rng(0).normal(size=clean.shape)
+        >>> looks_noisy(clean, t), looks_noisy(noisy, t)
         (False, True)
     """
     if trajectories.shape[1] < 12:
         return False
     d4 = np.diff(trajectories, 4, axis=1)
     d6 = np.diff(trajectories, 6, axis=1)
-    return bool(np.mean(d6**2) > ratio * np.mean(d4**2))
+    if not np.mean(d6**2) > ratio * np.mean(d4**2):
+        return False
+    dt = float(np.median(np.diff(times)))
+    sigma = np.sqrt(np.mean(d6**2, axis=(0, 1)) / 924.0)
+    deriv_rms = np.sqrt(np.mean(np.gradient(trajectories, dt, axis=1) ** 2, axis=(0, 1))) + 1e-300
+    return bool(np.max(0.95 * sigma / dt / deriv_rms) > tolerance)
 
 
 def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation: Any = "auto") -> DerivativeData:
@@ -203,18 +213,21 @@ def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation
     if isinstance(differentiation, str):
         if differentiation not in ("auto", "finite", "smoothed"):
             raise ConfigError(f"differentiation must be 'auto', 'finite', 'smoothed' or a PySINDy object, got {differentiation!r}")
-        noisy = differentiation == "smoothed" or (differentiation == "auto" and looks_noisy(traj))
-        diff = ps.SmoothedFiniteDifference() if noisy else ps.FiniteDifference(order=4)
-        source = "smoothed finite differences" if noisy else "finite differences (4th order)"
+        noisy = differentiation == "smoothed" or (differentiation == "auto" and looks_noisy(traj, times))
+        diff = ps.SmoothedFiniteDifference(order=4) if noisy else ps.FiniteDifference(order=4)
+        source = "smoothed finite differences (Savitzky-Golay 11/3, 4th order)" if noisy else "finite differences (4th order)"
     else:
         diff, source = differentiation, type(differentiation).__name__
     xs, ds, gs, pos = [], [], [], []
     edge = 2  # endpoints use one-sided stencils of lower accuracy: drop them
     for i, tr in enumerate(traj):
         d = np.asarray(diff(tr, times))
+        xt = np.asarray(getattr(diff, "smoothed_x_", tr))  # smoothing methods denoise the states too
+        if xt.shape != tr.shape:
+            xt = tr
         keep = slice(edge, len(tr) - edge)
         ok = np.all(np.isfinite(d[keep]), axis=1)
-        xs.append(tr[keep][ok])
+        xs.append(xt[keep][ok])
         ds.append(d[keep][ok])
         gs.append(np.full(int(ok.sum()), i))
         pos.append(np.arange(int(ok.sum())))
@@ -293,7 +306,7 @@ def _stlsq(A: np.ndarray, B: np.ndarray, threshold: float, max_iter: int = 30) -
 
     Example:
         >>> A = np.random.default_rng(0).normal(size=(100, 3))
-        >>> _stlsq(A, A @ np.array([[1.0], [0.0], [0.05]]), 0.1).round(6).tolist()
+        >>> _stlsq(A, A @ np.array([[1.0], [0.0], [0.05]]), 0.1).round(2).tolist()
         [[1.0, 0.0, 0.0]]
     """
     n_t, n_f = B.shape[1], A.shape[1]
@@ -367,7 +380,8 @@ def _threshold_grid(threshold: float | None, n: int = 17) -> np.ndarray:
 
 # --------------------------------------------------------------------------- rounding
 def round_within_error(value: float, error: float) -> sp.Expr:
-    """The simplest number (integer, fraction with denominator <= 12, fewest digits) within ``error`` of ``value``.
+    """The simplest number within ``error`` of ``value``: an integer, else the shorter of a fraction
+    with denominator <= 6 (8/3) and a decimal with the fewest significant digits.
 
     Example:
         >>> round_within_error(2.6666666667, 1e-8), round_within_error(9.99999999999, 1e-9)
@@ -379,13 +393,16 @@ def round_within_error(value: float, error: float) -> sp.Expr:
     r = round(value)
     if abs(value - r) <= error:
         return sp.Integer(int(r))
-    f = Fraction(value).limit_denominator(12)
-    if abs(value - float(f)) <= error:
-        return sp.Rational(f.numerator, f.denominator)
+    f = Fraction(value).limit_denominator(6)
+    frac_cost = len(str(abs(f.numerator))) + len(str(f.denominator)) if abs(value - float(f)) <= error else 99
     for digits in range(1, 16):
         v = float(f"{value:.{digits}g}")
         if abs(value - v) <= error:
+            if frac_cost < digits:
+                return sp.Rational(f.numerator, f.denominator)
             return sp.Float(v, digits)
+    if frac_cost < 99:
+        return sp.Rational(f.numerator, f.denominator)
     return sp.Float(value)
 
 
@@ -505,7 +522,7 @@ def discover_dynamics(
     rel_tol: float = 0.25,
     abs_tol: float = 1e-6,
     max_rows: int = 20000,
-    max_groups: int = 8,
+    max_groups: int = 16,
     seed: int = 0,
 ) -> list[Finding]:
     """Identify the ODE dx_i/dt = f_i(x) of every state variable with SINDy; one ``equation`` finding each.

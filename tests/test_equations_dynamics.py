@@ -1,0 +1,178 @@
+"""SINDy dynamics discovery (physlens.probes.equations.dynamics) and the Lorenz system.
+
+Coefficients are compared with the systems' ground truth here, in the tests:
+the probe itself never reads it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from physlens.data import Dataset
+from physlens.errors import DataError
+from physlens.expressions import parse_expression
+from physlens.findings import Finding
+from physlens.probes.equations.dynamics import discover_dynamics, looks_noisy, round_within_error
+from physlens.systems import get_system
+from physlens.systems.classical.lorenz import lorenz_rhs
+
+
+def _terms(expr: sp.Expr) -> dict[sp.Expr, float]:
+    """Term -> coefficient of an expanded expression (numbers only)."""
+    out: dict[sp.Expr, float] = {}
+    for term in sp.Add.make_args(sp.expand(expr)):
+        coeff, rest = term.as_coeff_Mul()
+        out[rest] = out.get(rest, 0.0) + float(coeff)
+    return out
+
+
+def _raw_terms(finding: Finding) -> dict[sp.Expr, float]:
+    """The unrounded coefficients of a finding, keyed by SymPy term."""
+    return {parse_expression(t): float(c) for t, c in finding.value["coefficients"].items()}
+
+
+def _max_relative_error(finding: Finding, truth_expr: sp.Expr) -> float:
+    found, true = _raw_terms(finding), _terms(truth_expr)
+    assert set(found) == set(true), f"{finding.statement}: terms {set(found)} != {set(true)}"
+    return max(abs(found[t] - c) / abs(c) for t, c in true.items())
+
+
+def _check_against_truth(findings: list[Finding], ds: Dataset, tol: float) -> dict[str, float]:
+    assert [f.target for f in findings] == ds.target_names
+    errors = {}
+    for f in findings:
+        truth_expr = ds.truth.equations[f.target]
+        errors[f.target] = _max_relative_error(f, truth_expr)
+        assert errors[f.target] < tol, f"{f.statement}: coefficient error {errors[f.target]:.2e}"
+    return errors
+
+
+# --------------------------------------------------------------------------- Lorenz system
+def test_lorenz_targets_are_the_lorenz_vector_field_on_the_attractor():
+    ds = get_system("lorenz").sample(3000, seed=1)
+    assert ds.trajectories.shape == (3, 1000, 3)
+    assert np.allclose(ds.y, lorenz_rhs(ds.X))
+    # on the attractor: z stays positive and |x|, |y| bounded by ~25
+    assert ds.X[:, 2].min() > 0 and np.abs(ds.X[:, :2]).max() < 30
+    # the trajectories solve the ODE: 4th-order central differences match the exact derivative
+    tr, dt = ds.trajectories[0], ds.times[1] - ds.times[0]
+    fd = (tr[:-4] - 8 * tr[1:-3] + 8 * tr[3:-1] - tr[4:]) / (12 * dt)
+    rel = np.abs(fd - lorenz_rhs(tr[2:-2])).max() / np.abs(lorenz_rhs(tr)).max()
+    assert rel < 1e-3
+
+
+def test_lorenz_rejects_unphysical_parameters():
+    from physlens.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="sigma"):
+        get_system("lorenz", sigma=-1.0)
+    with pytest.raises(ParameterError, match="dt"):
+        get_system("lorenz", dt=1.0)
+
+
+# --------------------------------------------------------------------------- SINDy
+def test_lorenz_equations_are_recovered_from_exact_derivatives():
+    ds = get_system("lorenz").sample(4000, seed=0)
+    findings = discover_dynamics(ds)
+    errors = _check_against_truth(findings, ds, tol=0.01)
+    assert max(errors.values()) < 1e-8  # exact derivatives: only round-off remains
+    # exact coefficients come out as exact numbers (sigma = 10, rho = 28, beta = 8/3)
+    for f in findings:
+        assert sp.simplify(f.value["sympy"] - ds.truth.equations[f.target]) == 0
+    assert findings[2].statement == "d(z)/dt = x*y - 8*z/3"
+
+
+def test_lorenz_equations_are_recovered_from_trajectories_by_finite_differences():
+    ds = get_system("lorenz").sample(4000, seed=2)
+    findings = discover_dynamics(ds, derivatives="trajectories")
+    assert all("finite differences" in f.evidence["derivatives"] for f in findings)
+    _check_against_truth(findings, ds, tol=0.01)
+
+
+@pytest.mark.slow
+def test_lorenz_equations_survive_noise_on_the_trajectories():
+    ds = get_system("lorenz").sample(10000, seed=3)
+    rng = np.random.default_rng(0)
+    traj = ds.trajectories + 0.01 * ds.trajectories.std() * rng.normal(size=ds.trajectories.shape)
+    noisy = Dataset(traj.reshape(-1, 3), np.zeros((traj.shape[0] * traj.shape[1], 1)), ["a", "b", "c"], ["q"],
+                    trajectories=traj, times=ds.times, state_names=["x", "y", "z"])
+    findings = discover_dynamics(noisy)
+    assert all(f.evidence["derivatives"].startswith("smoothed") for f in findings)
+    for f, name in zip(findings, ["dx_dt", "dy_dt", "dz_dt"]):
+        assert _max_relative_error(f, ds.truth.equations[name]) < 0.05
+
+
+def test_noisy_targets_give_the_lorenz_structure_with_honest_error_bars():
+    ds = get_system("lorenz").sample(4000, seed=4, noise=0.05)
+    findings = discover_dynamics(ds)
+    _check_against_truth(findings, ds, tol=0.05)
+    for f in findings:
+        true = _terms(ds.truth.equations[f.target])
+        se = {parse_expression(t): s for t, s in f.evidence["coefficient_stderr"].items()}
+        for term, c in _raw_terms(f).items():
+            assert abs(c - true[term]) < 4 * se[term], (f.statement, term, c, se[term])
+
+
+def test_damped_pendulum_hidden_k_and_b_are_recovered_per_trajectory():
+    ds = get_system("damped_pendulum").sample(1000, seed=0)
+    k, b = ds.meta["trajectory_params"]["k"], ds.meta["trajectory_params"]["b"]
+    theta, omega = sp.symbols("theta omega", real=True)
+    for derivatives in ("targets", "trajectories"):
+        dtheta, domega = discover_dynamics(ds, derivatives=derivatives)
+        assert dtheta.value["complexity"] == 1
+        assert abs(_raw_terms(dtheta)[omega] - 1.0) < 0.01
+        assert domega.evidence["mode"] == "per-trajectory"
+        ids = domega.evidence["trajectory_ids"]
+        params = {parse_expression(p["term"]): p["values"] for p in domega.value["parameters"].values()}
+        assert set(params) == {sp.sin(theta), omega}
+        err_k = np.max(np.abs(-params[sp.sin(theta)] - k[ids]) / k[ids])
+        err_b = np.max(np.abs(-params[omega] - b[ids]) / b[ids])
+        assert err_k < 0.01 and err_b < 0.01, (derivatives, err_k, err_b)
+        # the expression has one symbolic coefficient per varying term
+        assert len(domega.value["sympy"].free_symbols - {theta, omega}) == 2
+
+
+def test_damped_pendulum_with_observed_parameters_gives_one_law():
+    ds = get_system("damped_pendulum", observe_params=True).sample(1000, seed=1)
+    findings = discover_dynamics(ds)
+    assert all(f.evidence["mode"] == "pooled" for f in findings)
+    _check_against_truth(findings, ds, tol=0.01)
+
+
+def test_harmonic_oscillator_is_found_without_system_specific_options():
+    ds = get_system("harmonic_oscillator").sample(1200, seed=0)
+    findings = discover_dynamics(ds)
+    _check_against_truth(findings, ds, tol=0.01)
+
+
+def test_findings_round_trip_and_expressions_parse_in_the_state_names():
+    ds = get_system("lorenz").sample(1000, seed=5)
+    for f in discover_dynamics(ds):
+        assert f.kind == "equation" and f.statement.startswith(f"d({f.subject})/dt = ")
+        back = Finding.from_json(f.to_json())
+        assert back == f
+        expr = parse_expression(f.value["expression"], variables=ds.state_names)
+        assert sp.simplify(expr - f.value["sympy"]) == 0
+        assert f.value["latex"] and f.value["complexity"] >= 2 and f.value["rmse"] < 1e-6
+
+
+def test_a_dataset_without_dynamics_is_rejected_with_a_clear_error():
+    ds = get_system("toy_distractor").sample(50)
+    with pytest.raises(DataError, match="no dynamics"):
+        discover_dynamics(ds)
+
+
+def test_noise_detection_tells_noisy_from_smooth_trajectories():
+    t = np.linspace(0, 20, 2000)
+    clean = np.stack([np.sin(t), np.cos(2 * t)], axis=-1)[None]
+    noisy = clean + 0.02 * np.random.default_rng(0).normal(size=clean.shape)
+    assert not looks_noisy(clean, t)
+    assert looks_noisy(noisy, t)
+
+
+def test_coefficients_are_rounded_only_within_their_error():
+    assert round_within_error(2.666666666667, 1e-9) == sp.Rational(8, 3)
+    assert round_within_error(27.9999999999, 1e-8) == 28
+    assert round_within_error(27.98, 1e-3) != 28
