@@ -4,16 +4,21 @@ Method: Brunton, Proctor & Kutz (2016), "Discovering governing equations from
 data by sparse identification of nonlinear dynamical systems", PNAS 113, 3932,
 through PySINDy (de Silva et al. 2020, Kaptanoglu et al. 2022): a library of
 candidate terms Theta(x) (PySINDy feature libraries: polynomials, Fourier
-terms) and sequentially thresholded least squares (``ps.STLSQ``) for
-dx/dt = Theta(x) Xi with a sparse Xi.
+terms) and sequentially thresholded least squares (STLSQ) for
+dx/dt = Theta(x) Xi with a sparse Xi. The STLSQ iteration itself is a few
+NumPy lines here (see :func:`_stlsq`): the threshold sweep below runs hundreds
+of small fits and PySINDy's estimator spends almost all of each in
+scikit-learn's input checks.
 
 What this module adds around PySINDy, and why by hand:
 
 * **Derivatives.** When the dataset's targets are the exact time derivatives
   of its state (convention ``d<name>_dt``), they are used as they are; else the
   trajectories are differentiated with PySINDy's 4th-order central
-  ``FiniteDifference`` (``SmoothedFiniteDifference``, a Savitzky-Golay
-  smoother, when the trajectories look noisy).
+  ``FiniteDifference``, or ``SmoothedFiniteDifference`` (Savitzky-Golay
+  smoothing of states and derivatives) when noise would dominate the
+  differences (:func:`looks_noisy`): smoothing biases the derivative while
+  random errors average out in the regression, so it is used only when needed.
 * **Model selection** (Mangan et al. 2017, "Model selection for dynamical
   systems via sparse regression and information criteria", Proc. R. Soc. A
   473): PySINDy fits one model for one library and one threshold; choosing
