@@ -82,13 +82,29 @@ def _frac(v: float) -> Fraction:
 
 
 def buckingham_pi(units: dict[str, str], inputs: list[str], target_unit: str, target: str = "y") -> DimensionalReduction:
-    """Reduce ``target = f(inputs)`` to dimensionless groups.
+    """Reduce ``target = f(inputs)`` to dimensionless groups (the simplest basis; see :func:`pi_bases`).
+
+    Example:
+        >>> red = buckingham_pi({"x": "m", "t": "s", "L": "m"}, ["x", "t", "L"], "m/s")
+        >>> red.prefactor_expr(), red.group_exprs()
+        (x/t, [L/x])
+    """
+    return pi_bases(units, inputs, target_unit, target, k=1)[0]
+
+
+def pi_bases(units: dict[str, str], inputs: list[str], target_unit: str, target: str = "y",
+             k: int = 3) -> list[DimensionalReduction]:
+    """The ``k`` simplest Buckingham-pi reductions of ``target = f(inputs)``.
 
     Args:
         units: unit (pint string) per input name; every input needs one.
         inputs: input names in column order.
         target_unit: unit of the target.
         target: the target's name (for error messages).
+
+    Returns the ``k`` simplest distinct choices of repeating variables (prefactor and groups
+    differ), simplest first: the search tries several because the best prefactor for a
+    law (``m*c**2`` rather than ``m*v**2``) is not known in advance.
 
     Raises:
         DataError: a unit is missing or unknown, or no product of powers of the inputs has
@@ -119,10 +135,10 @@ def buckingham_pi(units: dict[str, str], inputs: list[str], target_unit: str, ta
             f"units do not match: the target {target!r} has units {target_unit!r}, but no product of powers of the "
             f"inputs ({', '.join(f'{c}={units[c]}' for c in inputs)}) has those dimensions (missing {' '.join(bad)})"
         )
-    best: tuple | None = None
+    found: list[tuple] = []
     if rank == 0:
-        return DimensionalReduction(list(inputs), [Fraction(0)] * d,
-                                    [[Fraction(int(i == j)) for i in range(d)] for j in range(d)], 0)
+        return [DimensionalReduction(list(inputs), [Fraction(0)] * d,
+                                     [[Fraction(int(i == j)) for i in range(d)] for j in range(d)], 0)]
     for S in itertools.combinations(range(d), rank):
         DS = D[:, S]
         if np.linalg.matrix_rank(DS) < rank:
@@ -146,12 +162,21 @@ def buckingham_pi(units: dict[str, str], inputs: list[str], target_unit: str, ta
             pre[s] = _frac(cval)
         exps = [e for g in groups for e in g] + pre
         cost = sum(abs(float(e)) for e in exps) + 2 * sum(e.denominator != 1 for e in exps)
-        if best is None or cost < best[0] - 1e-12:
-            best = (cost, pre, groups)
-    if best is None:  # pragma: no cover - rank guarantees a basis exists
+        found.append((cost, len(found), pre, groups))
+    if not found:  # pragma: no cover - rank guarantees a basis exists
         raise DataError("dimensional analysis failed: no independent set of inputs spans the units")
-    _, pre, groups = best
-    return DimensionalReduction(list(inputs), pre, groups, rank)
+    found.sort(key=lambda t: (t[0], t[1]))
+    out: list[DimensionalReduction] = []
+    keys: set = set()
+    for _, _, pre, groups in found:
+        key = (tuple(pre), tuple(sorted(tuple(g) for g in groups)))
+        if key in keys:
+            continue
+        keys.add(key)
+        out.append(DimensionalReduction(list(inputs), pre, groups, rank))
+        if len(out) >= k:
+            break
+    return out
 
 
 def expression_dimension(expr: sp.Expr, dims: dict[str, np.ndarray]) -> np.ndarray | None:

@@ -172,9 +172,11 @@ class _Builder:
         loss[~good] = np.inf
         loss[:, ~self.ok_t] = np.inf
         # keep: the best of this block per target, and candidates for the level pool
+        kt = min(self.keep_top, len(V))
+        best_idx = [self._topk(loss[:, j], kt) for j in range(len(self.names))]
         keep_top = set()
-        for j in range(len(self.names)):
-            keep_top.update(np.argsort(loss[:, j], kind="stable")[: self.keep_top].tolist())
+        for bi in best_idx:
+            keep_top.update(bi.tolist())
         minloss = loss.min(axis=1)
         prev = self.levels.get(c)
         pool_room = self.level_cap - (len(prev[0]) if prev else 0)
@@ -196,7 +198,7 @@ class _Builder:
         for hv in h[stored].tolist():
             seen.add(hv)
         for j, k in enumerate(self.names):
-            for i in np.argsort(loss[:, j], kind="stable")[: self.keep_top]:
+            for i in best_idx[j]:
                 if np.isfinite(loss[i, j]):
                     self.top[k].append(Scored(int(ids_all[i]), c, float(loss[i, j]), k))
             if len(self.top[k]) > 40 * self.keep_top:
@@ -217,6 +219,13 @@ class _Builder:
             sel = np.sort(np.array(sel, dtype=np.int64))
             Vp, ip, lp = Vp[sel], ip[sel], lp[sel]
         self.levels[c] = (Vp, ip, lp)
+
+    @staticmethod
+    def _topk(v: np.ndarray, k: int) -> np.ndarray:
+        if k >= len(v):
+            return np.argsort(v, kind="stable")
+        part = np.argpartition(v, k - 1)[:k]
+        return part[np.argsort(v[part], kind="stable")]
 
     def level(self, c: int):
         return self.levels.get(c, (np.zeros((0, self.ns)), np.zeros(0, dtype=np.int64), np.zeros(0)))

@@ -238,83 +238,143 @@ def enumeration_candidates(
     return out
 
 
-def _pair_candidates(res, X, tr, symbols, singles: int = 25, partners: int = 3, third: int = 8) -> list[sp.Expr]:
-    """Sums ``T(y) ~ c0 + c1 f1 + c2 f2 (+ c3 f3)`` built greedily from the enumerated pool.
+def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 16, width: int = 8) -> list[sp.Expr]:
+    """Sums ``T(y) ~ c0 + sum c_i f_i`` (up to ``depth`` terms) and rationals, by beam orthogonal matching pursuit.
 
-    For each of the best single expressions, the residual of its affine fit is matched
-    against every pooled expression at once (one matrix-vector product on the
-    enumeration subsample); the best partners give two-term sums, and the best pairs
-    are extended by a third term the same way. Coefficients are refitted on all rows.
+    The dictionary is the enumerated pool (values on the enumeration subsample). A beam of
+    term sets is grown one term at a time: each set's least-squares residual is correlated
+    with every pooled expression at once (one matrix-vector product), the best ``width``
+    extensions are refitted, and the ``beam`` best sets survive. For the untransformed
+    target the dictionary also holds ``-y * g`` for every pooled ``g``: a fit
+    ``y = c0 + sum c_i f_i - sum d_j y g_j`` is the linearised rational function
+    ``y = (c0 + sum c_i f_i) / (1 + sum d_j g_j)`` (as in rational SINDy). Coefficients are
+    refitted on all rows.
     """
     idx = res.sample_index
     P = res.pool_values
     pid = res.pool_ids
     comps = res.complexities
-    Pc = P - P.mean(axis=1, keepdims=True)
-    nrm = np.linalg.norm(Pc, axis=1)
-    okp = nrm > 1e-10 * (np.abs(P).max(axis=1) + 1e-300)
-    Pn = Pc / np.where(okp, nrm, 1.0)[:, None]
-    Pn[~okp] = 0.0
-    pen = 1e-7 * comps[pid]  # prefer simpler partners among equally good ones
-    out: list[sp.Expr] = []
     Xs = X[idx]
+    out: list[sp.Expr] = []
 
-    def fit_rows(F, t):
-        A = np.column_stack(F + [np.ones(len(t))])
-        if not np.all(np.isfinite(A)):
-            return None, np.inf
-        coef, *_ = np.linalg.lstsq(A, t, rcond=None)
-        r = t - A @ coef
-        return coef, float(r @ r)
+    def normalise(M):
+        Mc = M - M.mean(axis=1, keepdims=True)
+        nrm = np.linalg.norm(Mc, axis=1)
+        ok = np.isfinite(nrm) & (nrm > 1e-10 * (np.abs(M).max(axis=1) + 1e-300))
+        Mn = Mc / np.where(ok, nrm, 1.0)[:, None]
+        Mn[~ok] = 0.0
+        return Mn
 
+    Pn = normalise(P)
+    pc = comps[pid]
+    levels = [np.nonzero(pc == c)[0] for c in np.unique(pc)]
+    pen_base = 1e-6 * comps[pid]
     for k, (t, inv) in tr.items():
         ts = t[idx]
         if not np.all(np.isfinite(ts)) or np.std(ts) == 0:
             continue
-        heads = []
-        for s_ in res.top[k]:
-            if s_.recipe not in heads:
-                heads.append(s_.recipe)
-            if len(heads) >= singles:
+        rational = k == "id"
+        if rational:
+            # y * g is only a denominator term when g really varies (else it is just y again)
+            with np.errstate(all="ignore"):
+                cv = np.std(P, axis=1) / (np.abs(np.mean(P, axis=1)) + 1e-300)
+            R = normalise(-ts[None, :] * P)
+            R[~(cv > 0.05) | (comps[pid] > 5)] = 0.0
+            D = np.concatenate([Pn, R])
+            pen = np.concatenate([pen_base, pen_base + 1e-6])
+        else:
+            D, pen = Pn, pen_base
+        m = len(Pn)
+
+        def feat(j, rows=None, tt=None):
+            base = res.evaluate(int(pid[j % m]), Xs if rows is None else rows)
+            if j < m:
+                return base
+            return -(ts if tt is None else tt) * base
+
+        def lsq(cols, tt, key=()):
+            A = np.column_stack(cols + [np.ones(len(tt))])
+            if not np.all(np.isfinite(A)):
+                return None, np.inf, None
+            coef, *_ = np.linalg.lstsq(A, tt, rcond=None)
+            r = tt - A @ coef
+            rat = [q for q, i in enumerate(key) if i >= m]
+            if rat:
+                # judge a rational fit by its real error, not the linearised one
+                num = coef[-1] + sum(coef[q] * cols[q] for q in range(len(key)) if key[q] < m)
+                den = 1.0 + sum(coef[q] * cols[q] / -tt for q in rat)
+                with np.errstate(all="ignore"):
+                    yhat = num / den
+                if not np.all(np.isfinite(yhat)) or np.min(np.abs(den)) < 0.05 * np.max(np.abs(den)):
+                    return coef, np.inf, r
+                e = tt - yhat
+                return coef, float(e @ e), r
+            return coef, float(r @ r), r
+
+        states: list[tuple[float, tuple[int, ...], np.ndarray]] = [(float(((ts - ts.mean()) ** 2).sum()), (), ts - ts.mean())]
+        finals: list[tuple[float, tuple[int, ...]]] = []
+        for _ in range(depth):
+            ext: dict[tuple[int, ...], float] = {}
+            for sse, ids, r in states:
+                # orthogonal least squares: the gain of a term is its correlation with the residual
+                # after removing what the current terms already explain
+                num = np.abs(D @ r)
+                if ids:
+                    C = np.column_stack([feat(i) for i in ids])
+                    C = C - C.mean(axis=0)
+                    Q, _ = np.linalg.qr(C)
+                    left = 1.0 - np.sum((D @ Q) ** 2, axis=1)
+                    num = np.where(left > 1e-8, num / np.sqrt(np.clip(left, 1e-8, None)), 0.0)
+                score = num - pen * np.linalg.norm(r)
+                # plain terms and denominator terms compete separately (y*g always looks like y)
+                wide = width * (3 if not ids else 1)  # a wider first step: greedy pursuit misses otherwise
+                picks = list(np.argpartition(-score[:m], min(wide, m - 1))[:wide])
+                for lv in levels:  # and the best few of every complexity, so simple terms are not crowded out
+                    sl = score[:m][lv]
+                    per = 6 if not ids else 2
+                    picks += [int(lv[q]) for q in np.argpartition(-sl, min(per, len(sl) - 1))[:per]]
+                picks = list(dict.fromkeys(int(q) for q in picks))
+                if len(score) > m:
+                    sr = score[m:]
+                    picks += [m + int(q) for q in np.argpartition(-sr, min(width // 2, len(sr) - 1))[: width // 2]]
+                for j in picks:
+                    key = tuple(sorted(ids + (int(j),)))
+                    if len(set(key)) < len(key) or key in ext:
+                        continue
+                    coef, sse2, _ = lsq([feat(i) for i in key], ts, key)
+                    if coef is not None:
+                        ext[key] = sse2 + 1e-12 * sum(comps[pid[i % m]] for i in key)
+            best = sorted(((kk, v) for kk, v in ext.items() if np.isfinite(v) or len(kk) < depth),
+                          key=lambda kv: kv[1])[:beam]
+            states = []
+            for key, _ in best:
+                _, sse2, r = lsq([feat(i) for i in key], ts, key)
+                if r is not None:
+                    states.append((sse2, key, r))
+                    finals.append((sse2, key))
+            if not states:
                 break
-        combos: list[tuple[float, tuple[int, ...]]] = []
-        for h in heads:
-            f1 = res.evaluate(h, Xs)
-            _, sse1 = fit_rows([f1], ts)
-            coef, _ = fit_rows([f1], ts)
+        finals.sort(key=lambda f: f[0])
+        done: set = set()
+        for _, key in finals:
+            if key in done:
+                continue
+            done.add(key)
+            if len(done) > 8:
+                break
+            cols = [feat(i, X, t) for i in key]
+            coef, _, _ = lsq(cols, t, key)
             if coef is None:
                 continue
-            r = ts - np.column_stack([f1, np.ones(len(ts))]) @ coef
-            score = np.abs(Pn @ (r - r.mean())) - pen
-            for j in np.argsort(-score, kind="stable")[:partners]:
-                q = int(pid[j])
-                if q == h:
-                    continue
-                _, sse = fit_rows([f1, res.evaluate(q, Xs)], ts)
-                combos.append((sse, (h, q)))
-        combos.sort(key=lambda c: c[0])
-        pairs = combos[: 3 * partners]
-        for sse, (h, q) in combos[:third]:
-            F = [res.evaluate(h, Xs), res.evaluate(q, Xs)]
-            coef, _ = fit_rows(F, ts)
-            r = ts - np.column_stack(F + [np.ones(len(ts))]) @ coef
-            score = np.abs(Pn @ (r - r.mean())) - pen
-            for j in np.argsort(-score, kind="stable")[:2]:
-                w = int(pid[j])
-                if w in (h, q):
-                    continue
-                _, sse3 = fit_rows(F + [res.evaluate(w, Xs)], ts)
-                pairs.append((sse3, (h, q, w)))
-        pairs.sort(key=lambda c: c[0])
-        for _, ids in pairs[:6]:
-            F = [res.evaluate(i, X) for i in ids]
-            coef, _ = fit_rows(F, t)
-            if coef is None:
-                continue
-            e = sp.Float(coef[-1])
-            for c, i in zip(coef[:-1], ids):
-                e = e + sp.Float(c) * res.to_sympy(i, symbols)
-            out.append(inv(e))
+            num = sp.Float(coef[-1])
+            den = sp.Integer(1)
+            for c, i in zip(coef[:-1], key):
+                term = res.to_sympy(int(pid[i % m]), symbols)
+                if i < m:
+                    num = num + sp.Float(c) * term
+                else:
+                    den = den + sp.Float(c) * term
+            out.append(inv(num / den))
     return out
 
 
@@ -440,11 +500,11 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         final_deadline = start + float(self.time_limit)
         deadline = start + 0.75 * float(self.time_limit)  # the rest is for polishing
         units = self._units(names)
-        reduction = None
+        reductions = []
         if units is not None:
-            from physlens.probes.equations.dimensional import buckingham_pi
+            from physlens.probes.equations.dimensional import pi_bases
 
-            reduction = buckingham_pi(units, names, units[self.target_name], self.target_name)
+            reductions = pi_bases(units, names, units[self.target_name], self.target_name, k=3)
         target = y
         if self.denoise:
             target = self._denoise(X, y, names, deadline)
@@ -460,25 +520,33 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             return any(S.rmse(e, cols, target) <= 1e-9 * scale for e, _ in raw[-40:])
 
         rng_seed = int(self.seed)
-        # 1. dimensional analysis
-        if reduction is not None:
-            pre_v, G = reduction.transform(X)
-            pre_e = reduction.prefactor_expr()
-            g_exprs = reduction.group_exprs()
-            self._log(f"dimensional analysis: {target.shape[0]} rows, prefactor {pre_e}, groups {g_exprs}")
+        # 1. dimensional analysis: y = prefactor * g(groups), for the few simplest bases
+        for bi, red in enumerate(reductions):
+            if exact_found() or remaining() < 0.2:
+                break
+            pre_v, G = red.transform(X)
+            pre_e = red.prefactor_expr()
+            g_exprs = red.group_exprs()
+            self._log(f"dimensional analysis: prefactor {pre_e}, groups {g_exprs}")
             if G.shape[1] == 0:
                 C = float(pre_v @ target / (pre_v @ pre_v))
                 raw.append((sp.Float(C) * pre_e, "dimensional"))
-            else:
-                zs = [sp.Symbol(f"_z{k}", real=True) for k in range(G.shape[1])]
-                sub = dict(zip(zs, g_exprs))
-                t = target / pre_v
-                for e in monomial_candidates(G, t, zs):
-                    raw.append((pre_e * e.xreplace(sub), "dimensional+monomial"))
-                if not exact_found():
-                    budget = remaining() * (0.55 if G.shape[1] < len(names) else 0.35)
-                    for e in enumeration_candidates(G, t, zs, budget, rng_seed, self.max_complexity):
-                        raw.append((pre_e * e.xreplace(sub), "dimensional+enumeration"))
+                continue
+            zs = [sp.Symbol(f"_z{k}", real=True) for k in range(G.shape[1])]
+            sub = dict(zip(zs, g_exprs))
+            t = target / pre_v
+            if np.ptp(t) <= 1e-12 * np.abs(t).max():
+                raw.append((sp.Float(float(np.mean(t))) * pre_e, "dimensional"))
+                continue
+            for e in monomial_candidates(G, t, zs):
+                raw.append((pre_e * e.xreplace(sub), "dimensional+monomial"))
+            if not exact_found():
+                share = (0.6 if G.shape[1] < len(names) else 0.4) * (0.6 if bi == 0 else 0.5)
+                if len(reductions) == 1:
+                    share /= 0.6
+                budget = remaining() * share
+                for e in enumeration_candidates(G, t, zs, budget, rng_seed, self.max_complexity):
+                    raw.append((pre_e * e.xreplace(sub), "dimensional+enumeration"))
         # 2. original variables
         for e in monomial_candidates(X, target, symbols):
             raw.append((e, "monomial"))
@@ -494,7 +562,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                     raw.append((e, "oracle"))
         # 3. polish and choose
         self._log(f"polishing {len(raw)} candidates")
-        if reduction is not None:
+        if reductions:
             # with units, only dimensionally consistent formulas are physical
             from physlens.data.units import dimension_vector
             from physlens.probes.equations.dimensional import expression_dimension

@@ -1,0 +1,256 @@
+"""Neural-network oracle for equation search: symmetries and separability read from a fitted MLP.
+
+AI Feynman's central idea (Udrescu & Tegmark 2020, Sci. Adv. 6, eaay2631;
+AI Feynman 2.0, Udrescu et al. 2020, NeurIPS): fit a smooth network ``f_NN``
+to the data, then use its derivatives (``physlens.autodiff``, torch.func) to
+test properties that split the problem into smaller ones:
+
+* **pair symmetries** from the gradient ``g``: ``g_i + g_j = 0`` means f depends on
+  ``x_i - x_j``; ``g_i - g_j = 0`` on ``x_i + x_j``; ``x_i g_i - x_j g_j = 0`` on
+  ``x_i * x_j``; ``x_i g_i + x_j g_j = 0`` on ``x_i / x_j``. The pair is replaced
+  by one new variable and the (true) data are searched with one input fewer;
+* **additive separability** ``f = g(x_A) + h(x_B)``: the mixed second derivatives
+  ``d2f/dx_a dx_b`` vanish between the groups; **multiplicative separability**
+  ``f = g(x_A) h(x_B)``: the same for ``log|f|``. Each group is solved on its own
+  from the network's values with the other variables held at typical values
+  (``g(x_A) = f_NN(x_A, x_B0)``), and the pieces are recombined and their
+  coefficients refitted on the real data.
+
+The network is trained with :func:`physlens.train.train_default` (the project's
+one training loop); the tests are relative to the network's own accuracy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import sympy as sp
+
+from physlens.probes.equations import simplify as S
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def fit_oracle(X: np.ndarray, y: np.ndarray, names: list[str], seed: int = 0, time_budget: float = 20.0):
+    """Train the oracle MLP on ``(X, y)`` with :func:`physlens.train.fit` within ``time_budget`` seconds.
+
+    The number of epochs (cosine schedule) is set from the measured time of a two-epoch trial;
+    a callback stops training if the clock still runs out (the model keeps its weights).
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(1, 2, (200, 2))
+        >>> m = fit_oracle(X, X[:, 0] * X[:, 1], ["a", "b"], time_budget=3)
+        >>> m.predict(X[:2]).shape
+        (2, 1)
+    """
+    from physlens.data.dataset import Dataset
+    from physlens.models import build_model
+    from physlens.train import TrainConfig, fit
+
+    ds = Dataset(X, y[:, None], list(names), ["y"])
+    opts = dict(batch_size=64, lr=3e-3, patience=10_000, seed=seed, progress=False, snapshots="none",
+                val_fraction=0.1)
+    t0 = time.monotonic()
+    fit(build_model("mlp", ds, seed=seed, width=48, depth=3), ds, TrainConfig(epochs=2, **opts))
+    per_epoch = max((time.monotonic() - t0) / 2, 1e-3)
+    epochs = int(max(5, min(2000, (time_budget - (time.monotonic() - t0)) / per_epoch)))
+    model = build_model("mlp", ds, seed=seed, width=48, depth=3)
+    stop_at = t0 + time_budget * 1.2
+
+    def clock(epoch, logs):
+        if time.monotonic() > stop_at:
+            raise _TimeUp
+
+    try:
+        model = fit(model, ds, TrainConfig(epochs=epochs, **opts), callback=clock).model
+    except _TimeUp:
+        pass
+    model.eval()
+    return model
+
+
+def pair_symmetries(model, X: np.ndarray, tol: float = 0.02, n: int = 300, seed: int = 0) -> list[tuple[str, int, int, float]]:
+    """Pairs ``(kind, i, j, residual)`` with kind in ``minus, plus, times, divide`` whose relation holds.
+
+    Example:
+        >>> import torch
+        >>> class F(torch.nn.Module):
+        ...     def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+        ...     def forward(self, x): return torch.sin(x[:, :1] - x[:, 1:2]) * self.w + x[:, 2:3]
+        >>> [s[:3] for s in pair_symmetries(F(), np.random.default_rng(0).uniform(1, 2, (50, 3)))]
+        [('minus', 0, 1)]
+    """
+    from physlens.autodiff import batch_gradient
+
+    rng = np.random.default_rng(seed)
+    Xs = X[rng.choice(len(X), size=min(n, len(X)), replace=False)]
+    g = batch_gradient(model, Xs)
+    out = []
+    d = X.shape[1]
+    for i, j in itertools.combinations(range(d), 2):
+        gi, gj = g[:, i], g[:, j]
+        xi, xj = Xs[:, i], Xs[:, j]
+        for kind, num, den in (
+            ("minus", gi + gj, np.abs(gi) + np.abs(gj)),
+            ("plus", gi - gj, np.abs(gi) + np.abs(gj)),
+            ("times", xi * gi - xj * gj, np.abs(xi * gi) + np.abs(xj * gj)),
+            ("divide", xi * gi + xj * gj, np.abs(xi * gi) + np.abs(xj * gj)),
+        ):
+            scale = np.mean(den)
+            if scale <= 0:
+                continue
+            r = float(np.mean(np.abs(num)) / scale)
+            if r < tol:
+                out.append((kind, i, j, r))
+    out.sort(key=lambda t: t[3])
+    return out
+
+
+def separable_groups(model, X: np.ndarray, kind: str = "add", tol: float = 0.2, n: int = 200, seed: int = 0) -> list[list[int]]:
+    """Groups of inputs between which ``f`` (``kind="add"``) or ``log|f|`` (``"mul"``) has no mixed derivatives.
+
+    Example:
+        >>> import torch
+        >>> class F(torch.nn.Module):
+        ...     def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+        ...     def forward(self, x): return (x[:, :1] * x[:, 1:2] + torch.exp(x[:, 2:3])) * self.w
+        >>> separable_groups(F(), np.random.default_rng(0).uniform(1, 2, (50, 3)))
+        [[0, 1], [2]]
+    """
+    from physlens.autodiff import batch_gradient, batch_hessian
+
+    rng = np.random.default_rng(seed)
+    Xs = X[rng.choice(len(X), size=min(n, len(X)), replace=False)]
+    H = batch_hessian(model, Xs)
+    if kind == "mul":
+        f = model.predict(Xs)[:, 0] if hasattr(model, "predict") else None
+        if f is None or np.any(np.abs(f) < 1e-12) or (np.any(f > 0) and np.any(f < 0)):
+            return [list(range(X.shape[1]))]
+        g = batch_gradient(model, Xs)
+        H = H / f[:, None, None] - g[:, :, None] * g[:, None, :] / f[:, None, None] ** 2
+    sd = X.std(axis=0)
+    Hs = np.abs(H) * sd[None, :, None] * sd[None, None, :]
+    M = np.median(Hs, axis=0)
+    d = X.shape[1]
+    ref = max(float(np.max(M)), 1e-300)
+    adj = (M > tol * ref) & ~np.eye(d, dtype=bool)
+    groups: list[list[int]] = []
+    seen: set[int] = set()
+    for s in range(d):
+        if s in seen:
+            continue
+        comp, stack = [], [s]
+        while stack:
+            v = stack.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            comp.append(v)
+            stack.extend(int(w) for w in np.nonzero(adj[v])[0] if w not in seen)
+        groups.append(sorted(comp))
+    return sorted(groups)
+
+
+def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: float, seed: int, parent) -> list[sp.Expr]:
+    """Candidate formulas from the oracle's symmetry and separability splits (each piece solved recursively).
+
+    ``parent`` is the calling :class:`~physlens.probes.equations.search.EquationSearch`
+    (its options are inherited by the sub-searches).
+    """
+    from physlens.probes.equations.search import EquationSearch
+
+    def left() -> float:
+        return deadline - time.monotonic()
+
+    if left() < 3:
+        return []
+    symbols = [sp.Symbol(nm, real=True) for nm in names]
+    model = fit_oracle(X, y, names, seed=seed, time_budget=min(0.35 * left(), 25.0))
+    out: list[sp.Expr] = []
+    d = X.shape[1]
+
+    def sub_search(Xsub, ysub, sub_names, budget, k=3):
+        est = EquationSearch(time_limit=max(1.0, budget), variable_names=sub_names, seed=seed,
+                             max_complexity=parent.max_complexity, selection_tolerance=0.05, oracle=False)
+        est.fit(Xsub, ysub)
+        # the selected formula first, then the rest of the front (simplest first)
+        exprs = [est.expression_] + [c.expression for c in sorted(est.candidates_, key=lambda c: c.rmse)[:k]]
+        return list(dict.fromkeys(exprs))
+
+    # 1. separability (multiplicative first: most laws are products)
+    for kind in ("mul", "add"):
+        if left() < 2:
+            break
+        groups = separable_groups(model, X, kind=kind, seed=seed)
+        if len(groups) < 2:
+            continue
+        x0 = np.median(X, axis=0)
+        f0 = float(model.predict(x0[None, :])[0, 0])
+        if kind == "mul" and abs(f0) < 1e-12:
+            continue
+        pieces = []
+        for gi, grp in enumerate(groups):
+            budget = left() * 0.6 / (len(groups) - gi)
+            Xg = np.tile(x0, (len(X), 1))
+            Xg[:, grp] = X[:, grp]
+            vals = model.predict(Xg)[:, 0].astype(np.float64)
+            if np.ptp(vals) <= 1e-9 * (np.abs(vals).max() + 1e-300):
+                continue
+            try:
+                exprs = sub_search(X[:, grp], vals, [names[j] for j in grp], budget)
+            except Exception:  # a piece the sub-search cannot handle: the split is dropped
+                pieces = []
+                break
+            pieces.append(exprs[:3])
+        if len(pieces) < 2:
+            continue
+        cols = {nm: X[:, j] for j, nm in enumerate(names)}
+        for combo in itertools.islice(itertools.product(*pieces), 27):
+            if kind == "mul":
+                prod = sp.Mul(*combo)
+                v = S.evaluate(prod, cols)
+                if not np.all(np.isfinite(v)) or not np.any(v):
+                    continue
+                c = float(v @ y / (v @ v))
+                out.append(sp.Float(c) * prod)
+            else:
+                F = [S.evaluate(e, cols) for e in combo]
+                A = np.column_stack(F + [np.ones(len(y))])
+                if not np.all(np.isfinite(A)):
+                    continue
+                coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+                out.append(sum((sp.Float(a) * e for a, e in zip(coef[:-1], combo)), sp.Float(coef[-1])))
+        break
+    # 2. pair symmetries: replace the pair by one variable, search the real data again
+    if left() > 3 and d >= 2:
+        syms = pair_symmetries(model, X, seed=seed)
+        used: set[int] = set()
+        new_cols, new_exprs, new_names = [], [], []
+        for kind, i, j, _ in syms:
+            if i in used or j in used:
+                continue
+            used.update((i, j))
+            xi, xj = X[:, i], X[:, j]
+            si, sj = symbols[i], symbols[j]
+            col, ex = {"minus": (xi - xj, si - sj), "plus": (xi + xj, si + sj),
+                       "times": (xi * xj, si * sj), "divide": (xi / xj, si / sj)}[kind]
+            new_cols.append(col)
+            new_exprs.append(ex)
+        if new_cols:
+            keep = [j for j in range(d) if j not in used]
+            Z = np.column_stack([X[:, j] for j in keep] + new_cols)
+            zn = [names[j] for j in keep] + [f"u{k}" for k in range(len(new_cols))]
+            zn = [nm if nm not in names[len(keep):] else nm for nm in zn]
+            sub = {sp.Symbol(f"u{k}", real=True): e for k, e in enumerate(new_exprs)}
+            clash = [nm for nm in zn[len(keep):] if nm in names]
+            if not clash:
+                try:
+                    for e in sub_search(Z, y, zn, left() * 0.8):
+                        out.append(e.xreplace(sub))
+                except Exception:  # the reduced problem may be degenerate (e.g. a constant column)
+                    pass
+    return out
