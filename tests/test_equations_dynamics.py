@@ -176,3 +176,86 @@ def test_coefficients_are_rounded_only_within_their_error():
     assert round_within_error(2.666666666667, 1e-9) == sp.Rational(8, 3)
     assert round_within_error(27.9999999999, 1e-8) == 28
     assert round_within_error(27.98, 1e-3) != 28
+
+
+# --------------------------------------------------------------------------- force laws from messages
+class _LinearMessages:
+    """A graph model whose messages are a fixed linear map of the true pairwise force (plus noise).
+
+    It stands for a perfectly trained Cranmer graph network, so the probe's own steps
+    (significant components, de-rotation, calibration, radial law) are tested exactly.
+    """
+
+    def __init__(self, ds, system, noise=0.01, seed=0):
+        from physlens.models import build_model
+
+        self.graph = build_model("graph", ds, message_dim=6, width=8)
+        self.layout = self.graph.layout
+        self.system, self.noise, self.rng = system, noise, np.random.default_rng(seed)
+
+    def messages(self, X):
+        out = self.graph.messages(X)
+        pos, _, sc = self.system.split_inputs(X)
+        diff = pos[:, :, None, :] - pos[:, None, :, :]
+        s = np.sqrt(np.sum(diff**2, axis=-1) + self.system.softening**2)
+        c = self.system.pair_coefficient(s, sc)
+        S, i, j = out["sample"], out["receiver"], out["sender"]
+        F = c[S, i, j][:, None] * (pos[S, i] - pos[S, j])
+        A = np.array([[0.8, -0.5], [0.3, 0.9], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+        M = F @ A.T + np.array([0.2, -0.1, 0, 0, 0, 0]) + self.noise * np.median(np.abs(F)) * self.rng.normal(size=(len(F), 6))
+        out["messages"], out["message_std"] = M, M.std(axis=0)
+        out["order"] = np.argsort(-out["message_std"])
+        return out
+
+
+@pytest.mark.parametrize(
+    "name, params, law",
+    [
+        ("nbody_springs", {"softening": 1e-3}, "-1 + 1/r"),
+        ("nbody_gravity", {"softening": 1e-3, "box": 2.0}, "-m_i*m_j/r**3"),
+        ("nbody_charges", {"softening": 1e-3, "box": 2.0}, "q_i*q_j/r**3"),
+    ],
+)
+def test_force_law_is_read_from_messages_linear_in_the_force(name, params, law):
+    from physlens.probes.equations.messages import force_law_from_messages
+
+    system = get_system(name, **params)
+    ds = system.sample(400, seed=0)
+    (f,) = force_law_from_messages(_LinearMessages(ds, system), ds, n_samples=300)
+    assert f.evidence["centrality"] > 0.99 and f.evidence["calibration_r2"] > 0.99
+    found, true = _terms(f.value["radial"]), _terms(parse_expression(law))
+    assert set(found) == set(true), f.statement
+    assert all(abs(found[t] - c) < 0.02 * abs(c) for t, c in true.items()), f.statement
+    assert min(f.evidence["message_r2"][:2]) > 0.95
+
+
+@pytest.mark.slow
+def test_trained_graph_messages_are_linear_in_the_spring_force():
+    import torch
+    from sklearn.linear_model import LinearRegression
+
+    from physlens.models import build_model
+    from physlens.probes.equations.messages import force_law_from_messages
+    from physlens.train import TrainConfig, fit
+
+    torch.manual_seed(0)
+    system = get_system("nbody_springs")
+    ds = system.sample(2000, seed=0)
+    model = build_model("graph", ds, seed=0, message_dim=8, width=64, depth=3, penalty=1e-2)
+    fit(model, ds, TrainConfig(epochs=40, batch_size=64, lr=3e-3, patience=40, progress=False))
+    test = system.sample(300, seed=1)
+    out = model.messages(test)
+    pos, _, sc = system.split_inputs(test.X)
+    S, i, j = out["sample"], out["receiver"], out["sender"]
+    d = pos[S, i] - pos[S, j]
+    s = np.sqrt(np.sum(d**2, axis=1) + system.softening**2)
+    F = (-system.k * (s - system.rest_length) / s)[:, None] * d
+    M = out["messages"][:, out["order"][:2]]
+    r2 = [LinearRegression().fit(M, F[:, a]).score(M, F[:, a]) for a in range(2)]
+    assert min(r2) > 0.9, r2
+    (f,) = force_law_from_messages(model, test)
+    r = sp.Symbol("r", real=True)
+    radial = _terms(f.value["radial"])
+    # the spring law g = -k (1 - L / r): a constant and a 1/r term of opposite signs, rest length ~ L
+    assert {sp.Integer(1), 1 / r} <= set(radial)
+    assert abs(-radial[1 / r] / radial[sp.Integer(1)] - system.rest_length) < 0.1

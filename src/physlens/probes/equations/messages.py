@@ -103,16 +103,23 @@ def central_direction_map(Z: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, flo
     R, dim = Z.shape
     Za = np.hstack([Z, -np.ones((R, 1))])  # (R, dim + 1): unknowns per output row: W[a, :], c[a]
     p = dim + 1
+    # every equation is homogeneous in its row: weight rows equally (unit d, bounded z) so that
+    # heavy-tailed forces (close encounters under 1/r^2) do not dominate the fit
+    zs = Z / np.median(np.linalg.norm(Z, axis=1) + 1e-300)
+    w = 1.0 / (1.0 + np.linalg.norm(zs, axis=1, keepdims=True))
+    Zw = np.hstack([zs, -np.ones((R, 1))]) * w
+    u = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-300)
+    zscale = np.median(np.linalg.norm(Z, axis=1) + 1e-300)
     if dim == 2:
         # (v_x d_y - v_y d_x) = 0 with v = W z - c
-        A = np.hstack([Za * d[:, 1:2], -Za * d[:, 0:1]])
+        A = np.hstack([Zw * u[:, 1:2], -Zw * u[:, 0:1]])
         blocks = [A]
     elif dim == 3:
         rows = []
         for a, b in ((1, 2), (2, 0), (0, 1)):
             blk = np.zeros((R, 3 * p))
-            blk[:, a * p : (a + 1) * p] = Za * d[:, b : b + 1]
-            blk[:, b * p : (b + 1) * p] = -Za * d[:, a : a + 1]
+            blk[:, a * p : (a + 1) * p] = Zw * u[:, b : b + 1]
+            blk[:, b * p : (b + 1) * p] = -Zw * u[:, a : a + 1]
             rows.append(blk)
         blocks = rows
     else:
@@ -121,6 +128,7 @@ def central_direction_map(Z: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, flo
     scale = np.sqrt(np.mean(A**2, axis=0)) + 1e-300
     _, _, Vt = np.linalg.svd(A / scale, full_matrices=False)
     sol = (Vt[-1] / scale).reshape(dim, p)
+    sol[:, :dim] /= zscale  # back from the scaled z
     V = Za @ sol.T
     along = np.sum(V * d, axis=1, keepdims=True) / np.maximum(np.sum(d * d, axis=1, keepdims=True), 1e-300) * d
     centrality = float(np.sum(along**2) / max(np.sum(V**2), 1e-300))
