@@ -255,3 +255,69 @@ def test_lagrangian_network_learns_pendulum_accelerations():
     err = np.sqrt(np.mean((model.predict(ds.X[res.val_index])[:, 1] - yt[:, 1]) ** 2) / np.mean(yt[:, 1] ** 2))
     assert np.allclose(model.predict(ds.X[:5])[:, 0], ds.X[:5, 1])  # dq/dt is the velocity input, exactly
     assert err < 0.25  # LNNs converge slowly (Cranmer et al. 2020); an untrained one is at ~1
+
+
+# ----------------------------------------------------------------------------- ensemble
+@pytest.mark.slow
+def test_ensemble_spread_grows_outside_the_training_range():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (400, 1))
+    ds = Dataset(x, np.sin(3 * x), ["x"], ["y"])
+    ens = build_model("ensemble", ds, seed=0, member="mlp", n_members=3, width=16, depth=2)
+    res = fit(ens, ds, quick(60, batch_size=32, grad_clip=None))
+    inside = np.linspace(-0.8, 0.8, 50)[:, None]
+    outside = np.linspace(2.5, 3.5, 50)[:, None]
+    mean_in, std_in = ens.predict_with_std(inside)
+    _, std_out = ens.predict_with_std(outside)
+    assert np.sqrt(np.mean((mean_in - np.sin(3 * inside)) ** 2)) < 0.08
+    assert np.median(std_out) > 5 * np.median(std_in)
+    members = [m.predict(inside) for m in ens.members]
+    assert not np.allclose(members[0], members[1])  # members start from different initialisations
+    assert res.history[-1]["member_loss"] > 0
+
+
+def test_fit_ensemble_trains_one_member_per_seed():
+    from physlens.models.ensemble import fit_ensemble
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (200, 2))
+    ds = Dataset(x, x[:, :1] * x[:, 1:], ["a", "b"], ["y"])
+    ens, results = fit_ensemble("mlp", ds, seeds=[3, 4], config=quick(3), width=8)
+    assert [r.train_index.tolist() != results[0].train_index.tolist() for r in results] == [False, True]
+    assert ens.predict_with_std(ds.X[:5])[1].shape == (5, 1)
+
+
+# ----------------------------------------------------------------------------- bottleneck
+def bloch_tomography(N=3000, n_obs=10, seed=0):
+    """One pure qubit: Bloch vector n on the sphere; observations p_i = (1 + n.a_i)/2; question a, answer p."""
+    rng = np.random.default_rng(seed)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    A = unit(rng.normal(size=(n_obs, 3)))
+    n = unit(rng.normal(size=(N, 3)))
+    a = unit(rng.normal(size=(N, 3)))
+    X = np.c_[(1 + n @ A.T) / 2, a]
+    y = (1 + (n * a).sum(-1, keepdims=True)) / 2
+    names = [f"o{i}" for i in range(n_obs)] + ["ax", "ay", "az"]
+    return Dataset(X, y, names, ["p"], meta={"question_columns": ["ax", "ay", "az"]})
+
+
+@pytest.mark.slow
+def test_bottleneck_unused_latents_collapse_for_one_qubit():
+    ds = bloch_tomography()
+    model = build_model("bottleneck", ds, seed=0, latent_dim=8, width=64)
+    res = fit(model, ds, quick(40, patience=1000))
+    yt = ds.y[res.val_index]
+    assert np.sqrt(np.mean((model.predict(ds.X[res.val_index]) - yt) ** 2) / np.mean(yt**2)) < 0.06
+    usage = model.latent_usage(ds.X)
+    # a pure qubit has 2 real parameters; a continuous encoder of the Bloch sphere needs at most 3 coordinates
+    assert 2 <= model.active_latents(ds.X) <= 3
+    assert np.sort(usage)[:5].max() < 0.05
+
+
+def test_bottleneck_reads_question_columns_from_meta_and_reports_usage():
+    ds = bloch_tomography(N=64)
+    model = build_model("bottleneck", ds, latent_dim=4, width=8)
+    assert model.q_idx.tolist() == [10, 11, 12] and len(model.obs_idx) == 10
+    assert model.latent_usage(ds.X).shape == (4,)
+    with pytest.raises(ConfigError, match="not found"):
+        build_model("bottleneck", ds, question_columns=["nope"])
