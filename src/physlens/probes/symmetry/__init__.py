@@ -34,8 +34,8 @@ from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
 from physlens.probes.symmetry.algebra import identify_algebra
-from physlens.probes.symmetry.continuous import affine_flow, lie_generators
-from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries
+from physlens.probes.symmetry.continuous import affine_flow, lie_generators, particle_structured_basis
+from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.latent import latent_equivariance
 from physlens.probes.symmetry.transform_test import SymmetryContext
 from physlens.probes.symmetry.weights import commutation_error, null_commutation_error
@@ -86,6 +86,7 @@ def run(
     discrete: bool = True,
     weights: bool = True,
     latent: bool = True,
+    max_latent: int = 6,
     seed: int = 0,
 ) -> list[Finding]:
     """Symmetry findings of a trained model on ``dataset``.
@@ -98,6 +99,7 @@ def run(
         alpha: significance level of the tests (a candidate is rejected when p < alpha).
         equivariant: let outputs transform linearly (default: when there is more than one output).
         discrete, weights, latent: switch the discrete search, the weight analysis and the latent analysis.
+        max_latent: continuous generators whose latent representation is measured (the first ones).
         seed: for the subsamples.
 
     Example:
@@ -135,13 +137,14 @@ def run(
     lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed)
     if lie.generators:
         alg = identify_algebra(lie.generators)
-        accepted = [t for t in lie.tests if t.get("p_value", 0.0) >= alpha and not t.get("untestable")]
+        accepted = [t for t in lie.tests
+                    if t.get("p_value", 0.0) >= alpha and not t.get("untestable") and not t.get("cut_by_gap")]
         rejected = [t for t in lie.tests if t not in accepted]
         residual = float(max(t["violation_over_error"] for t in accepted))
         latent_info = None
         if latent and latent_null is not None:
             errs = []
-            for A_z, _M, t in lie.flows:
+            for A_z, _M, t in lie.flows[:max_latent]:
                 X_img = affine_flow(A_z, ctx.Z[latent_idx], t) * ctx.sd + ctx.mu
                 errs.append(latent_equivariance(model, X_lat, X_img)["error"])
             latent_info = {"errors": errs, "null_error": latent_null["error"]}
@@ -158,6 +161,23 @@ def run(
         }
         if lie.output_generators is not None:
             value["output_generators"] = lie.output_generators
+        physical_txt = ""
+        parts = particle_columns(dataset.meta, n)
+        if parts:
+            phys = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples,
+                                  seed=seed, structure=particle_structured_basis(parts, n), system=lie.system)
+            palg = identify_algebra(phys.generators)
+            value["physical"] = {
+                "generators": phys.generators,
+                "group": palg["name"] if phys.generators else None,
+                "structure_constants": palg["structure_constants"],
+                "description": "the part of the algebra acting alike on every vector of every particle "
+                "(one matrix on all vectors, shifts of each kind of vector)",
+            }
+            if phys.output_generators is not None:
+                value["physical"]["output_generators"] = phys.output_generators
+            physical_txt = (f" Acting alike on every particle's vectors: {len(phys.generators)} generator(s), "
+                            f"{palg['name'] or 'unnamed'}.")
         gap = None
         if rejected and accepted:
             gap = float(rejected[0]["rate"] / max(accepted[-1]["rate"], 1e-300))
@@ -168,7 +188,7 @@ def run(
         statement = (
             f"The network is {verb} a {len(lie.generators)}-dimensional algebra of affine transformations, "
             f"{gname}: {shown}{more}; moving the data along it changes the prediction by "
-            f"{residual:.2g} x the model's own error."
+            f"{residual:.2g} x the model's own error.{physical_txt}"
         )
         findings.append(
             Finding(

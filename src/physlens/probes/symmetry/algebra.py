@@ -54,15 +54,16 @@ def structure_constants(mats: list[np.ndarray]) -> tuple[np.ndarray, float]:
     if d == 0:
         return np.zeros((0, 0, 0)), 0.0
     basis = np.stack([m.ravel() for m in mats], axis=1)
-    c = np.zeros((d, d, d))
-    num, den = 0.0, 0.0
-    for a in range(d):
-        for b in range(a + 1, d):
-            comm = (mats[a] @ mats[b] - mats[b] @ mats[a]).ravel()
-            coef, *_ = np.linalg.lstsq(basis, comm, rcond=None)
-            c[a, b], c[b, a] = coef, -coef
-            num += float(np.sum((basis @ coef - comm) ** 2))
-            den += float(np.sum(comm**2))
+    stack = np.stack(mats)
+    prod = np.einsum("aij,bjk->abik", stack, stack)
+    comms = (prod - prod.transpose(1, 0, 2, 3)).reshape(d * d, -1).T  # columns: [M_a, M_b]
+    coef, *_ = np.linalg.lstsq(basis, comms, rcond=None)
+    c = coef.T.reshape(d, d, d)
+    iu = np.triu_indices(d, 1)
+    fitted = (basis @ coef).T.reshape(d, d, -1)[iu]
+    raw = comms.T.reshape(d, d, -1)[iu]
+    num = float(np.sum((fitted - raw) ** 2))
+    den = float(np.sum(raw**2))
     scale = np.mean([np.sum(m**2) for m in mats])
     residual = float(np.sqrt(num / max(den, 1e-12 * scale * scale, 1e-300))) if den > 0 else 0.0
     return c, residual
@@ -159,11 +160,12 @@ def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2) -> dict:
 
     # translation ideal: combinations with vanishing linear part
     Lflat = np.stack([g[:, :n].ravel() for g in generators])  # d x n^2
-    _, s, Vt = np.linalg.svd(Lflat.T, full_matrices=True)
-    s_full = np.zeros(d)
-    s_full[: len(s)] = s
-    smax = max(s_full.max(), 1e-300)
-    lin_rank = int(np.sum(s_full > tol * max(smax, 1e-300))) if smax > 1e-12 * scale else 0
+    # coefficient combinations with vanishing linear part: eigenvectors of the small Gram matrix
+    gl, gv = np.linalg.eigh(Lflat @ Lflat.T)
+    gl = np.clip(gl, 0.0, None)
+    gmax = gl.max()
+    lin_rank = int(np.sum(gl > (tol**2) * gmax)) if gmax > 1e-24 * scale**2 else 0
+    Vt = gv[:, ::-1].T  # rows: coefficient vectors, largest linear part first
     info["translations"] = d - lin_rank
     info["linear_dimension"] = lin_rank
     trans_name = f"translations({d - lin_rank})" if d - lin_rank else ""
@@ -186,11 +188,9 @@ def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2) -> dict:
     # centre of the linear part and its derived algebra
     # x in centre iff sum_a x_a c[a, b, :] = 0 for all b
     Cmat = np.concatenate([cl[:, b, :] for b in range(lin_rank)], axis=1)  # (d_l, d_l * d_l)
-    _, sc, Vc = np.linalg.svd(Cmat.T, full_matrices=True)
     cscale = max(np.abs(cl).max(), 1e-300)
-    sc_full = np.zeros(lin_rank)
-    sc_full[: len(sc)] = sc
-    centre = Vc[sc_full <= tol * max(cscale, 1e-12)] if cscale > tol else np.eye(lin_rank)
+    cw, cv = np.linalg.eigh(Cmat @ Cmat.T)
+    centre = cv[:, cw <= (tol * cscale) ** 2].T if cscale > tol else np.eye(lin_rank)
     parts: list[str] = []
     centre_mats = _subalgebra_basis(lin_basis, centre) if len(centre) else []
     derived_dim = lin_rank - len(centre)
@@ -205,7 +205,8 @@ def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2) -> dict:
             sub = _subalgebra_basis(lin_basis, Vd[:rank_d])
             csub, _ = structure_constants(sub)
             parts.append(_semisimple_name(rank_d, killing_form(csub), tol))
-    names_1d = [_one_dim_name(m, tol) for m in centre_mats]
+    # generators are estimates: classify their spectra with a looser tolerance than the closure
+    names_1d = [_one_dim_name(m, max(tol, 0.05)) for m in centre_mats]
     for nm in sorted(set(names_1d), key=names_1d.index):
         count = names_1d.count(nm)
         parts.append(nm if count == 1 else " ⊕ ".join([nm] * count))

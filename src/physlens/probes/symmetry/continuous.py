@@ -17,9 +17,14 @@ symmetries of the network. Here:
   onto the complement of the span of the outputs (variable projection), and
   recovered afterwards by least squares;
 * candidates (eigenvectors of the Gram matrix, smallest first) are accepted
-  while their finite flow ``exp(A)`` passes the error-calibrated test of
+  while their finite flow ``exp(A)`` (moving the data by one standard deviation
+  RMS) passes the error-calibrated test of
   :mod:`physlens.probes.symmetry.transform_test` — the threshold comes from the
-  network's own residuals, not from a hand-picked singular-value cut;
+  network's own residuals, not from a hand-picked singular-value cut. That test
+  bounds the algebra from above (a candidate whose breaking is below the
+  model's error passes it); the dimension is then the position of the largest
+  gap in the spectrum of rates up to and including the first rejected
+  candidate (a clean symmetry sits orders of magnitude below the rest);
 * accepted generators are mapped back exactly to the user's original
   coordinates (``x = D z + mu``: ``L = D Lz D^-1``, ``b = D bz - L mu``) and put
   into reduced row-echelon form for reading.
@@ -41,10 +46,11 @@ class LieResult:
     """Accepted generators and the evidence behind them (original coordinates)."""
 
     generators: list[np.ndarray]  # n x (n+1) [L | b]
-    output_generators: list[np.ndarray] | None  # k x k, when equivariance was allowed
+    output_generators: list[np.ndarray] | None  # k x (k+1) [M | c], when equivariance was allowed
     rates: np.ndarray  # linear rate of every candidate (ascending), target std per input std
     tests: list[dict]  # finite-flow test of every candidate examined
-    flows: list[tuple[np.ndarray, np.ndarray | None, float]]  # (A_z, M_s, t) of accepted candidates
+    flows: list[tuple[np.ndarray, np.ndarray | None, float]]  # (A_z, [M|c] scaled, t) of accepted candidates
+    system: object = None  # the ConstraintSystem, for reuse with another ``structure``
 
 
 def standardised_to_original(A_z: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -113,29 +119,89 @@ def readable_basis(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return B, T
 
 
-def constraint_gram(J: np.ndarray, W: np.ndarray, outputs: np.ndarray | None) -> np.ndarray:
-    """Gram matrix ``C^T C / m`` of the whitened invariance/equivariance constraints.
+@dataclass
+class ConstraintSystem:
+    """The whitened LieGG constraint of one model on one subsample.
 
-    ``J`` (m, k, n) Jacobians in standardised units, ``W`` (m, n+1) whitened augmented
-    inputs, ``outputs`` (m, k) scaled outputs whose span is projected out (equivariance) or None.
+    ``G`` is ``C^T C / m`` over unknowns ``vec(W)`` (W = whitened generator, n x (n+1));
+    ``QtC[j]`` the projection of output ``j``'s rows on the output regressors (equivariance),
+    from which the output action ``[M | c]`` of a candidate is recovered.
+    """
+
+    G: np.ndarray
+    Lc: np.ndarray  # Cholesky factor of the second moment of [z, 1]
+    QtC: np.ndarray | None  # (k, q, N)
+    Ro: np.ndarray | None  # R of the QR of the output regressors
+    n: int
+    k: int
+
+
+def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, chunk: int = 2048) -> ConstraintSystem:
+    """Build the whitened constraint Gram matrix, accumulated over chunks of samples.
+
+    ``J`` (m, k, n) Jacobians in standardised units, ``Z`` (m, n) standardised inputs,
+    ``outputs`` (m, q) output regressors whose span is projected out (equivariance) or None.
+    For equivariance the projected Gram is ``C^T C - (Q^T C)^T (Q^T C)`` (Q orthonormal).
 
     Example:
-        >>> J = np.random.rand(10, 1, 2); W = np.random.rand(10, 3)
-        >>> constraint_gram(J, W, None).shape
+        >>> cs = constraint_system(np.random.rand(10, 1, 2), np.random.rand(10, 2), None)
+        >>> cs.G.shape
         (6, 6)
     """
     m, k, n = J.shape
-    N = n * W.shape[1]
+    Zt = np.hstack([Z, np.ones((m, 1))])
+    S = Zt.T @ Zt / m
+    Lc = np.linalg.cholesky(S + 1e-12 * np.trace(S) * np.eye(n + 1))
+    Wh = sla.solve_triangular(Lc, Zt.T, lower=True).T
+    N = n * (n + 1)
     G = np.zeros((N, N))
-    Q = None
+    Q = Ro = QtC = None
     if outputs is not None:
-        Q, _ = np.linalg.qr(outputs)
-    for j in range(k):
-        rows = (J[:, j, :, None] * W[:, None, :]).reshape(m, N)
-        if Q is not None:
-            rows = rows - Q @ (Q.T @ rows)
-        G += rows.T @ rows
-    return G / m
+        Q, Ro = np.linalg.qr(outputs)
+        QtC = np.zeros((k, Q.shape[1], N))
+    for i in range(0, m, chunk):
+        sl = slice(i, i + chunk)
+        for j in range(k):
+            rows = (J[sl, j, :, None] * Wh[sl, None, :]).reshape(-1, N)
+            G += rows.T @ rows
+            if Q is not None:
+                QtC[j] += Q[sl].T @ rows
+    if Q is not None:
+        for j in range(k):
+            G -= QtC[j].T @ QtC[j]
+    return ConstraintSystem(G / m, Lc, QtC, Ro, n, k)
+
+
+def particle_structured_basis(parts: list[dict], n: int) -> np.ndarray:
+    """Basis (columns, vec of n x (n+1) matrices) of transformations acting alike on every vector.
+
+    The same d x d matrix acts on every vector of every particle (positions, velocities,
+    four-momenta...), and each kind of vector may be shifted by the same amount for all
+    particles (translations of positions, boosts of velocities); scalars stay fixed.
+    ``parts`` is :func:`physlens.probes.symmetry.discrete.particle_columns`.
+
+    Example:
+        >>> parts = [{"vectors": {"pos": [0, 1], "vel": [2, 3]}, "scalars": {}, "columns": [0, 1, 2, 3]}]
+        >>> particle_structured_basis(parts, 4).shape
+        (20, 8)
+    """
+    kinds = list(parts[0]["vectors"])
+    d = len(parts[0]["vectors"][kinds[0]])
+    cols = []
+    for a in range(d):
+        for b in range(d):
+            A = np.zeros((n, n + 1))
+            for p in parts:
+                for v in kinds:
+                    A[p["vectors"][v][a], p["vectors"][v][b]] = 1.0
+            cols.append(A.ravel())
+    for v in kinds:
+        for a in range(d):
+            A = np.zeros((n, n + 1))
+            for p in parts:
+                A[p["vectors"][v][a], n] = 1.0
+            cols.append(A.ravel())
+    return np.stack(cols, axis=1)
 
 
 def lie_generators(
@@ -144,8 +210,16 @@ def lie_generators(
     max_samples: int = 10_000,
     test_samples: int = 2000,
     seed: int = 0,
+    structure: np.ndarray | None = None,
+    system: ConstraintSystem | None = None,
+    max_flops: float = 4e9,
 ) -> LieResult:
     """Find the algebra of affine (equi)invariances of ``ctx.model``.
+
+    ``structure`` (columns: vec of n x (n+1) matrices in original coordinates) restricts
+    the search to a subspace of generators (e.g. :func:`particle_structured_basis`);
+    ``system`` reuses a :class:`ConstraintSystem` already built for the same context.
+    The subsample is capped so that building the constraint costs at most ``max_flops``.
 
     Example:
         >>> import torch
@@ -160,41 +234,53 @@ def lie_generators(
     """
     rng = np.random.default_rng(seed)
     m_all, n = ctx.X.shape
-    fit_idx = rng.choice(m_all, size=min(max_samples, m_all), replace=False)
+    k = ctx.F.shape[1]
+    N = n * (n + 1)
+    m_fit = int(min(max_samples, m_all, max(200, max_flops / (k * N * N))))
+    fit_idx = rng.choice(m_all, size=m_fit, replace=False)
     test_idx = rng.choice(m_all, size=min(test_samples, m_all), replace=False)
-    X = ctx.X[fit_idx]
-    Z = ctx.Z[fit_idx]
-    Jx = batch_jacobian(ctx.model, X)  # (m, k, n) original units
-    J = Jx * ctx.sd[None, None, :] / ctx.ysd[None, :, None]
-    k = J.shape[1]
-    Zt = np.hstack([Z, np.ones((len(Z), 1))])
-    S = Zt.T @ Zt / len(Zt)
-    Lc = np.linalg.cholesky(S + 1e-12 * np.eye(n + 1))
-    Wh = sla.solve_triangular(Lc, Zt.T, lower=True).T  # whitened augmented inputs
-    outputs = ctx.F[fit_idx] / ctx.ysd if equivariant else None
-    G = constraint_gram(J, Wh, outputs)
-    evals, evecs = np.linalg.eigh(G)
+    if system is None:
+        Jx = batch_jacobian(ctx.model, ctx.X[fit_idx])  # (m, k, n) original units
+        J = Jx * ctx.sd[None, None, :] / ctx.ysd[None, :, None]
+        outputs = None
+        if equivariant:
+            outputs = np.hstack([ctx.F[fit_idx] / ctx.ysd, np.ones((m_fit, 1))])
+        system = constraint_system(J, ctx.Z[fit_idx], outputs)
+    Lc = system.Lc
+    Lc_inv = sla.solve_triangular(Lc, np.eye(n + 1), lower=True)
+    if structure is None:
+        evals, evecs = np.linalg.eigh(system.G)
+    else:
+        # structured generators in whitened coordinates: W = A_z Lc
+        Bw = np.stack([(original_to_standardised(c.reshape(n, n + 1), ctx.mu, ctx.sd) @ Lc).ravel()
+                       for c in structure.T], axis=1)
+        Bq, Br = np.linalg.qr(Bw)
+        keep = np.abs(np.diag(Br)) > 1e-10 * np.abs(np.diag(Br)).max()
+        Bq = Bq[:, keep]
+        evals, ev_small = np.linalg.eigh(Bq.T @ system.G @ Bq)
+        evecs = Bq @ ev_small
     rates = np.sqrt(np.clip(evals, 0.0, None))
 
-    Lc_inv = sla.solve_triangular(Lc, np.eye(n + 1), lower=True)
-    if outputs is not None:
-        Qo, Ro = np.linalg.qr(outputs)
     accepted: list[int] = []
     tests: list[dict] = []
     flows = []
     A_list, M_list = [], []
     for c in range(len(evals)):
-        Wc = evecs[:, c].reshape(n, n + 1)
-        A_z = Wc @ Lc_inv  # back from whitened to standardised coordinates
-        M_s = None
-        if outputs is not None:
-            rows = np.stack([(J[:, j, :, None] * Wh[:, None, :]).reshape(len(Z), -1) @ evecs[:, c] for j in range(k)], 1)
-            M_s = sla.solve_triangular(Ro, Qo.T @ rows, lower=False).T  # rows ~ outputs @ M^T
+        w = evecs[:, c]
+        A_z = w.reshape(n, n + 1) @ Lc_inv  # back from whitened to standardised coordinates
+        Mc = None
+        if system.QtC is not None:
+            coef = np.stack([sla.solve_triangular(system.Ro, system.QtC[j] @ w) for j in range(k)])  # (k, q)
+            Mc = coef  # acts on [f / ysd, 1]
         result: TestResult | None = None
         t = 1.0
         for _ in range(5):
             X_img = affine_flow(A_z, ctx.Z[test_idx], t) * ctx.sd + ctx.mu
-            rho = sla.expm(t * M_s) if M_s is not None else None
+            rho = None
+            if Mc is not None:
+                aug = np.zeros((k + 1, k + 1))
+                aug[:k] = Mc
+                rho = sla.expm(t * aug)
             result = transform_test(ctx, test_idx, X_img, rho)
             if result is not None:
                 break
@@ -205,13 +291,25 @@ def lie_generators(
         if result is None or not result.symmetric:
             break
         accepted.append(c)
-        flows.append((A_z, M_s, t))
+        flows.append((A_z, Mc, t))
         A_list.append(standardised_to_original(A_z, ctx.mu, ctx.sd))
-        if M_s is not None:
-            M_list.append(ctx.ysd[:, None] * M_s / ctx.ysd[None, :])
+        if Mc is not None:
+            M = ctx.ysd[:, None] * Mc[:, :k] / ctx.ysd[None, :]
+            cc = ctx.ysd * Mc[:, k]
+            M_list.append(np.hstack([M, cc[:, None]]))
 
     if not accepted:
-        return LieResult([], [] if equivariant else None, rates, tests, [])
+        return LieResult([], [] if equivariant else None, rates, tests, [], system)
+    # The test bounds the algebra from above; its dimension is set by the largest gap in the
+    # spectrum of rates inside that bound (the boundary to the first rejected candidate included).
+    K = len(accepted)
+    upper = rates[: K + 1] if K < len(rates) else rates[:K]
+    logs = np.log(np.maximum(upper, 1e-12 * max(rates.max(), 1e-300)))
+    if len(logs) > 1:
+        keep = int(np.argmax(np.diff(logs))) + 1
+        for t_entry in tests[keep:K]:
+            t_entry["cut_by_gap"] = True
+        accepted, flows, A_list, M_list = accepted[:keep], flows[:keep], A_list[:keep], M_list[:keep]
     V = np.stack([a.ravel() for a in A_list])
     # orthonormal basis of the span in original coordinates, then readable echelon form
     U, s, Vt = np.linalg.svd(V, full_matrices=False)
@@ -222,4 +320,4 @@ def lie_generators(
     if equivariant:
         Ms = np.stack(M_list)
         out_gens = [np.tensordot(row, Ms, axes=1) for row in coef]
-    return LieResult(generators, out_gens, rates, tests, flows)
+    return LieResult(generators, out_gens, rates, tests, flows, system)

@@ -138,10 +138,11 @@ def transform_test(
         True
     """
     Zi = (X_img - ctx.mu) / ctx.sd
-    dist, nn = ctx.tree.query(Zi)
+    dist, nn = ctx.tree.query(Zi, distance_upper_bound=ctx.radius * (1 + 1e-9) + 1e-12)
     inside = dist <= ctx.radius
     if inside.sum() < min_points:
         return None
+    nn = np.where(inside, nn, 0)
     idx_in = idx[inside]
     F_img = predict(ctx.model, X_img[inside]) / ctx.ysd
     F_src = ctx.F[idx_in] / ctx.ysd

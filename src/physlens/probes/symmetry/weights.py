@@ -45,10 +45,11 @@ def _model_standardisation(model: torch.nn.Module, d_in: int) -> tuple[np.ndarra
     return mean.detach().cpu().numpy().astype(np.float64), std.detach().cpu().numpy().astype(np.float64)
 
 
-def commutation_error(model: torch.nn.Module, T: np.ndarray) -> float | None:
+def commutation_error(model: torch.nn.Module, T: np.ndarray, centre: np.ndarray | None = None) -> float | None:
     """Relative mismatch ``min_Pi |[W T' | W c + b] - Pi [W | b]| / |[W | b]|`` of the first layer.
 
-    ``T`` acts on original inputs; ``T'`` and ``c`` are its form in the model's standardised inputs.
+    ``T`` acts on original inputs (about the point ``centre``, default the origin); ``T'`` and
+    ``c`` are its form in the model's standardised inputs.
 
     Example:
         >>> lin = torch.nn.Linear(2, 2)
@@ -64,7 +65,8 @@ def commutation_error(model: torch.nn.Module, T: np.ndarray) -> float | None:
     W, b = layer
     m, s = _model_standardisation(model, n)
     Tz = (T * s[None, :]) / s[:, None]
-    c = (T @ m - m) / s
+    x0 = np.zeros(n) if centre is None else centre
+    c = (T @ (m - x0) + x0 - m) / s
     A = np.hstack([W @ Tz, (W @ c + b)[:, None]])
     B = np.hstack([W, b[:, None]])
     cost = ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1)
@@ -73,7 +75,10 @@ def commutation_error(model: torch.nn.Module, T: np.ndarray) -> float | None:
 
 
 def null_commutation_error(model: torch.nn.Module, n: int, repeats: int = 20, seed: int = 0) -> np.ndarray | None:
-    """:func:`commutation_error` for ``repeats`` random signed permutations of the inputs (the no-structure level).
+    """:func:`commutation_error` for ``repeats`` random orthogonal maps of the (model-standardised) inputs.
+
+    Random rotations (Haar measure, ``scipy.stats.ortho_group``) are almost surely not
+    symmetries, so they give the level a first layer without that structure shows.
 
     A transform whose error is below all of them is encoded in the weights at rank
     significance ``1 / (repeats + 1)``.
@@ -84,13 +89,10 @@ def null_commutation_error(model: torch.nn.Module, n: int, repeats: int = 20, se
     """
     if first_layer(model, n) is None or n < 2:
         return None
-    rng = np.random.default_rng(seed)
+    from scipy.stats import ortho_group
+
+    m, s = _model_standardisation(model, n)
     vals = []
-    for _ in range(repeats):
-        perm = rng.permutation(n)
-        while n > 1 and np.all(perm == np.arange(n)):
-            perm = rng.permutation(n)
-        T = np.zeros((n, n))
-        T[np.arange(n), perm] = rng.choice([-1.0, 1.0], size=n)
-        vals.append(commutation_error(model, T))
+    for Q in ortho_group.rvs(n, size=repeats, random_state=seed).reshape(repeats, n, n):
+        vals.append(commutation_error(model, (s[:, None] * Q) / s[None, :], centre=m))
     return np.asarray(vals, dtype=float)
