@@ -149,6 +149,7 @@ def test_scalars_forces_rotate_and_permute_with_the_particles():
     assert rel_change(a0, model.predict(shift).reshape(40, 3, 2)) < 1e-5
 
 
+@pytest.mark.slow
 def test_scalars_model_learns_spring_forces_better_than_plain_mlp():
     ds = spring_cloud(N=1500)
     cfg = quick(40)
@@ -244,6 +245,7 @@ def test_hamiltonian_rollout_keeps_oscillator_energy_within_one_percent():
     assert np.max(np.abs(E / E[0] - 1)) < 0.01
 
 
+@pytest.mark.slow
 def test_lagrangian_network_learns_pendulum_accelerations():
     rng = np.random.default_rng(0)
     X = np.c_[rng.uniform(-2, 2, 1500), rng.uniform(-2, 2, 1500)]
@@ -321,3 +323,35 @@ def test_bottleneck_reads_question_columns_from_meta_and_reports_usage():
     assert model.latent_usage(ds.X).shape == (4,)
     with pytest.raises(ConfigError, match="not found"):
         build_model("bottleneck", ds, question_columns=["nope"])
+
+
+def test_stochastic_bottleneck_resumes_bit_exactly(tmp_path):
+    ds = bloch_tomography(N=200)
+    straight = build_model("bottleneck", ds, seed=0, latent_dim=3, width=8)
+    fit(straight, ds, quick(4, checkpoint_every=2, restore_best=False), checkpoint_dir=tmp_path / "a")
+    cut = build_model("bottleneck", ds, seed=0, latent_dim=3, width=8)
+    cfg = quick(4, checkpoint_every=2, restore_best=False)
+
+    def interrupt(epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut, ds, cfg, checkpoint_dir=tmp_path / "b", callback=interrupt)
+    resumed = build_model("bottleneck", ds, seed=0, latent_dim=3, width=8)
+    fit(resumed, ds, cfg, checkpoint_dir=tmp_path / "b", resume=True)
+    for k, v in straight.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_load_snapshot_rewinds_a_model_to_an_earlier_epoch():
+    from physlens.train import load_snapshot
+
+    ds = bloch_tomography(N=200)
+    model = build_model("bottleneck", ds, seed=0, latent_dim=3, width=8)
+    res = fit(model, ds, quick(6, snapshots=[1, 6], restore_best=False))
+    first = model.predict(ds.X[:5])
+    load_snapshot(model, res.snapshots[0])
+    assert not np.allclose(first, model.predict(ds.X[:5]))
+    load_snapshot(model, res.snapshots[-1])
+    assert np.allclose(first, model.predict(ds.X[:5]))
