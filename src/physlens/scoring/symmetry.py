@@ -178,7 +178,11 @@ def score_symmetry(findings: list[Finding], truth: GroundTruth) -> None:
             in_cont = False
             if not in_discrete and tg and tg[0].shape == (n, n + 1):
                 outs = [o if o is not None and o.shape == (k, k) else None for o in tout]
-                in_cont = _in_connected_group(T, P, tg, outs)
+                # T = g h with g in the discrete group and h in the connected group
+                for Tg, Pg in group[:16]:
+                    if _in_connected_group(np.linalg.solve(Tg, T), np.linalg.solve(Pg, P), tg, outs):
+                        in_cont = True
+                        break
             f.match = bool(in_discrete or in_cont)
             f.score_detail = {"in_discrete_group": bool(in_discrete), "in_continuous_group": bool(in_cont),
                               "truth_group_size": len(group)}

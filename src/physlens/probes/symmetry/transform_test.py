@@ -126,8 +126,8 @@ def transform_test(
 ) -> TestResult | None:
     """Test whether mapping the rows ``ctx.X[idx]`` to ``X_img`` is a symmetry of the model.
 
-    ``rho`` (k x k) acts on the outputs scaled by ``ctx.ysd`` (equivariance); None means
-    invariance. Returns None when too few images stay inside the data's support.
+    ``rho`` (k x k, or (k+1) x (k+1) affine acting on ``[u, 1]``) acts on the outputs
+    ``u = f / ctx.ysd`` (equivariance); None means invariance. Returns None when too few images stay inside the data's support.
 
     Example:
         >>> lin = torch.nn.Linear(2, 1)
@@ -148,8 +148,11 @@ def transform_test(
     F_src = ctx.F[idx_in] / ctx.ysd
     R_src = ctx.R[idx_in]
     if rho is not None:
-        F_src = F_src @ rho.T
-        R_src = R_src @ rho.T
+        k = F_src.shape[1]
+        lin = rho[:k, :k]
+        shift = rho[:k, k] if rho.shape[0] == k + 1 else 0.0
+        F_src = F_src @ lin.T + shift
+        R_src = R_src @ lin.T
     delta2 = np.sum((F_img - F_src) ** 2, axis=1)
     a2 = np.sum(ctx.R[nn[inside]] ** 2, axis=1)
     b2 = np.sum(R_src**2, axis=1)

@@ -1,0 +1,304 @@
+"""Benchmark of the symmetry probe: rediscovery on built-in systems, false positives, a hidden
+symmetry through the CLI, and speed.
+
+Every network is trained with the default recipe (``physlens.train.train_default``) and
+read by ``physlens.probes.symmetry.run`` without any hint; only the scoring looks at
+the truth. Prints a table and writes ``benchmarks/results/symmetry.json``.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/symmetry.py            # everything
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/symmetry.py --quick    # fewer functions, smaller data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SYSTEMS = [
+    ("kepler 2D energy", "kepler", {"dim": 2, "target": "energy"}, 3000),
+    ("kepler 3D energy", "kepler", {"dim": 3, "target": "energy"}, 3000),
+    ("lorentz_invariant", "lorentz_invariant", {}, 3000),
+    ("nbody_springs", "nbody_springs", {}, 3000),
+    ("nbody_charges", "nbody_charges", {}, 3000),
+    ("nbody_gravity", "nbody_gravity", {}, 3000),
+    ("schrodinger_1d", "schrodinger_1d", {}, 3000),
+    ("tfim_chain", "tfim_chain", {}, 4000),
+]
+
+
+def _closure(mats: list[np.ndarray], limit: int = 512) -> list[np.ndarray]:
+    if not mats:
+        return []
+    n = mats[0].shape[0]
+    group = [np.eye(n)]
+    frontier = list(group)
+    while frontier and len(group) < limit:
+        new = []
+        for g in frontier:
+            for m in mats:
+                c = m @ g
+                if not any(np.allclose(c, h, atol=1e-6) for h in group):
+                    group.append(c)
+                    new.append(c)
+        frontier = new
+    return group
+
+
+def _summarise(findings, truth, ds) -> dict:
+    from physlens.findings import score
+
+    card = score(findings, truth) if truth is not None else None
+    cont = [f for f in findings if "generators" in f.value]
+    disc = [f for f in findings if "transform" in f.value]
+    row: dict = {"continuous_dim": 0, "group": None, "physical_dim": None, "physical_group": None,
+                 "angle_deg": None, "physical_angle_deg": None, "continuous_match": None,
+                 "truth_contained": None, "discrete_found": [f.value["name"] for f in disc]}
+    if cont:
+        f = cont[0]
+        row.update(continuous_dim=len(f.value["generators"]), group=f.value["group"],
+                   residual=f.value["residual"], continuous_match=f.match)
+        d = f.score_detail or {}
+        row.update(angle_deg=d.get("max_angle_deg"), physical_angle_deg=d.get("physical_max_angle_deg"),
+                   truth_contained=d.get("truth_contained"), truth_dim=d.get("truth_dim"))
+        if "physical" in f.value:
+            row.update(physical_dim=len(f.value["physical"]["generators"]), physical_group=f.value["physical"]["group"])
+    if truth is not None:
+        tcont = [s for s in truth.symmetries if s.get("kind") == "continuous"]
+        row["truth_continuous"] = [f"{s['name']}({len(s['generators'])})" for s in tcont]
+        row["truth_dim"] = sum(len(s["generators"]) for s in tcont)
+        if not cont and tcont:
+            row["continuous_match"] = False
+        tdisc = [s for s in truth.symmetries if s.get("kind") == "discrete"]
+        group = _closure([np.asarray(f.value["transform"], float) for f in disc])
+        recall = {s["name"]: any(np.allclose(np.asarray(s["transform"], float)[:, : ds.d_in], g, atol=1e-6)
+                                 for g in group) for s in tdisc}
+        row["truth_discrete_found"] = recall
+        row["discrete_matched"] = sum(bool(f.match) for f in disc)
+        row["discrete_reported"] = len(disc)
+    return row
+
+
+def system_case(label: str, name: str, params: dict, n: int, max_epochs: int, seed: int) -> dict:
+    """Train on a built-in system, run the probe, score against the truth."""
+    from physlens.probes.symmetry import run
+    from physlens.systems import get_system
+    from physlens.train import train_default
+
+    ds = get_system(name, **params).sample(n, seed=seed)
+    t0 = time.perf_counter()
+    res = train_default(ds, seed=seed, progress=False, epochs=min(max_epochs, 400))
+    t1 = time.perf_counter()
+    findings = run(res.model, ds, seed=seed)
+    t2 = time.perf_counter()
+    row = {"case": label, "n": n, "d_in": ds.d_in, "val_loss": res.best_val_loss,
+           "train_s": t1 - t0, "probe_s": t2 - t1}
+    row.update(_summarise(findings, ds.truth, ds))
+    return row
+
+
+def random_function(seed: int):
+    """A random smooth function of two inputs with no affine symmetry (sum of three plane waves + a cubic)."""
+    rng = np.random.default_rng(1000 + seed)
+    A = rng.normal(size=(3, 2)) * 1.5
+    b = rng.uniform(0, 2 * np.pi, 3)
+    c = rng.uniform(0.5, 1.0, 3) * rng.choice([-1, 1], 3)
+    cubic = rng.normal(size=4) * 0.3
+
+    def f(X):
+        x, y = X[:, 0], X[:, 1]
+        return (c * np.sin(X @ A.T + b)).sum(1) + cubic[0] * x**3 + cubic[1] * x**2 * y + cubic[2] * x * y**2 + cubic[3] * y**3
+
+    return f
+
+
+def false_positive_case(seed: int, n: int, max_epochs: int) -> dict:
+    """Train on a random non-symmetric function; any reported symmetry is a false positive."""
+    from physlens.data import Dataset
+    from physlens.probes.symmetry import run
+    from physlens.train import train_default
+
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.5, 1.5, size=(n, 2))
+    ds = Dataset(X, random_function(seed)(X), ["x", "y"], ["f"])
+    res = train_default(ds, seed=seed, progress=False, epochs=max_epochs)
+    findings = run(res.model, ds, seed=seed)
+    cont = [f for f in findings if "generators" in f.value]
+    disc = [f for f in findings if "transform" in f.value]
+    return {"case": f"random function {seed}", "val_loss": res.best_val_loss,
+            "continuous_dim": len(cont[0].value["generators"]) if cont else 0,
+            "discrete_found": [f.value["name"] for f in disc],
+            "violation_of_first_rejected": next((t["violation_over_error"] for f in cont for t in f.evidence["tests"]
+                                                 if t.get("p_value", 1) < 0.01), None)}
+
+
+def anisotropic_case(n: int, max_epochs: int) -> dict:
+    """A quadrupole-deformed Coulomb potential U = -1/r - 0.3 (x^2 - y^2)/r^3 on an annulus: no rotation symmetry."""
+    from physlens.data import Dataset
+    from physlens.probes.symmetry import run
+    from physlens.train import train_default
+
+    rng = np.random.default_rng(7)
+    r = rng.uniform(0.7, 2.0, n)
+    th = rng.uniform(0, 2 * np.pi, n)
+    X = np.column_stack([r * np.cos(th), r * np.sin(th)])
+    U = -1 / r - 0.3 * (X[:, 0] ** 2 - X[:, 1] ** 2) / r**3
+    ds = Dataset(X, U, ["x", "y"], ["U"])
+    res = train_default(ds, progress=False, epochs=max_epochs)
+    findings = run(res.model, ds)
+    cont = [f for f in findings if "generators" in f.value]
+    return {"case": "anisotropic potential", "val_loss": res.best_val_loss,
+            "continuous_dim": len(cont[0].value["generators"]) if cont else 0,
+            "discrete_found": [f.value["name"] for f in findings if "transform" in f.value],
+            "expected": "no continuous symmetry; flips of x and of y are symmetries, the swap is not"}
+
+
+def hidden_symmetry_case(n: int) -> dict:
+    """y = cos(0.7 (u1^2 + u2^2)) + generic terms in u3..u5, x = A u + c: find the rotation through the CLI."""
+    from physlens.scoring.symmetry import subspace_angle_deg
+
+    rng = np.random.default_rng(11)
+    U = rng.normal(size=(n, 5))
+    y = np.cos(0.7 * (U[:, 0] ** 2 + U[:, 1] ** 2)) + np.sin(1.3 * U[:, 2]) + 0.4 * U[:, 3] ** 3 + 0.5 * np.tanh(U[:, 4]) * U[:, 2]
+    A = rng.normal(size=(5, 5))
+    c = rng.normal(size=5) * 3
+    X = U @ A.T + c
+    J = np.zeros((5, 5))
+    J[0, 1], J[1, 0] = -1.0, 1.0
+    L = A @ J @ np.linalg.inv(A)
+    truth = np.hstack([L, (-L @ c)[:, None]])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hidden.csv"
+        np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,d,e,y", comments="")
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "physlens.cli", "symmetries", str(path), "--target", "y", "--json"],
+                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        return {"case": "hidden rotation (CLI)", "error": out.stderr[-500:]}
+    from physlens.findings import findings_from_json
+
+    findings = findings_from_json(json.loads(out.stdout)["findings"])
+    cont = [f for f in findings if "generators" in f.value]
+    row = {"case": "hidden rotation (CLI)", "wall_s": wall, "continuous_dim": 0, "angle_deg": None}
+    if cont:
+        gens = cont[0].value["generators"]
+        row.update(continuous_dim=len(gens), group=cont[0].value["group"], angle_deg=subspace_angle_deg(gens, [truth]))
+    row["match"] = bool(row["continuous_dim"] == 1 and row["angle_deg"] is not None and row["angle_deg"] < 5)
+    return row
+
+
+def speed_case(max_epochs: int) -> dict:
+    """10 inputs, 10,000 samples: time of the probe (training timed separately)."""
+    import torch
+
+    from physlens.data import Dataset
+    from physlens.probes.symmetry import run
+    from physlens.train import train_default
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(10_000, 10))
+    y = (np.cos(0.5 * (X[:, 0] ** 2 + X[:, 1] ** 2 + X[:, 2] ** 2)) + np.sin(X[:, 3]) * X[:, 4]
+         + 0.3 * X[:, 5] ** 3 + np.tanh(X[:, 6] + X[:, 7]) * X[:, 8])
+    ds = Dataset(X, y, [f"x{i}" for i in range(10)], ["y"])
+    t0 = time.perf_counter()
+    res = train_default(ds, progress=False, epochs=max_epochs)
+    t1 = time.perf_counter()
+    findings = run(res.model, ds)
+    t2 = time.perf_counter()
+    cont = [f for f in findings if "generators" in f.value]
+    return {"case": "speed: 10 inputs x 10,000 samples", "train_s": t1 - t0, "probe_s": t2 - t1,
+            "torch_threads": torch.get_num_threads(), "val_loss": res.best_val_loss,
+            "continuous_dim": len(cont[0].value["generators"]) if cont else 0,
+            "group": cont[0].value["group"] if cont else None,
+            "expected": "so(3) on x0..x2 plus the 10 translations/affine moves of the unused x9 (14 generators)"}
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v) if len(v) <= 4 else f"{len(v)} items"
+    if isinstance(v, dict):
+        return ",".join(f"{k}:{'Y' if x else 'n'}" for k, x in v.items())
+    return str(v)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="5 random functions, smaller data, fewer epochs")
+    ap.add_argument("--functions", type=int, default=20, help="random non-symmetric functions")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", default="", help="comma-separated parts: systems,fp,aniso,hidden,speed")
+    args = ap.parse_args()
+    parts = set(args.only.split(",")) if args.only else {"systems", "fp", "aniso", "hidden", "speed"}
+    epochs = 120 if args.quick else 200
+    nfun = 5 if args.quick else args.functions
+    results: dict = {"systems": [], "false_positives": [], "other": []}
+    t_start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futs = {}
+        if "speed" in parts:
+            futs[pool.submit(speed_case, 60 if args.quick else 100)] = "other"
+        if "systems" in parts:
+            for label, name, params, n in SYSTEMS:
+                futs[pool.submit(system_case, label, name, params, n // 2 if args.quick else n, epochs, 0)] = "systems"
+        if "aniso" in parts:
+            futs[pool.submit(anisotropic_case, 2000, epochs)] = "other"
+        if "hidden" in parts:
+            futs[pool.submit(hidden_symmetry_case, 3000)] = "other"
+        if "fp" in parts:
+            for s in range(nfun):
+                futs[pool.submit(false_positive_case, s, 1500, epochs)] = "false_positives"
+        for fut, key in futs.items():
+            try:
+                row = fut.result()
+            except Exception as exc:  # a failing case is reported, not hidden
+                row = {"case": "error", "error": repr(exc)}
+            results[key].append(row)
+            print(f"[{time.perf_counter() - t_start:6.0f}s] {row.get('case')}: done", file=sys.stderr, flush=True)
+
+    fps = results["false_positives"]
+    if fps:
+        results["false_positive_rate_continuous"] = float(np.mean([r.get("continuous_dim", 0) > 0 for r in fps]))
+        results["false_positive_rate_discrete"] = float(np.mean([len(r.get("discrete_found", [])) > 0 for r in fps]))
+        results["false_positive_functions"] = len(fps)
+
+    cols = ["case", "n", "d_in", "val_loss", "continuous_dim", "group", "truth_dim", "angle_deg", "physical_dim",
+            "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found", "discrete_reported",
+            "train_s", "probe_s"]
+    print("\n## Systems")
+    print(" | ".join(cols))
+    for r in results["systems"]:
+        print(" | ".join(_fmt(r.get(c)) for c in cols))
+    print("\n## Other cases")
+    for r in results["other"]:
+        print({k: _fmt(v) for k, v in r.items()})
+    if fps:
+        print(f"\n## False positives over {len(fps)} random non-symmetric functions of (x, y)")
+        print(f"continuous: {results['false_positive_rate_continuous']:.2f}   discrete: {results['false_positive_rate_discrete']:.2f}")
+        for r in fps:
+            print({k: _fmt(v) for k, v in r.items()})
+    out = ROOT / "benchmarks" / "results" / "symmetry.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from physlens.findings import to_jsonable
+    from physlens.io import write_json
+
+    write_json(out, to_jsonable(results))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""Symmetry probe: Lie generators, algebra names, discrete symmetries, weights, latent space, scorer, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+import torch
+
+from physlens.data import Dataset
+from physlens.errors import ConfigError
+from physlens.findings import Finding, GroundTruth, score
+from physlens.probes.symmetry import run
+from physlens.probes.symmetry.algebra import identify_algebra
+from physlens.probes.symmetry.continuous import (
+    affine_flow,
+    lie_generators,
+    original_to_standardised,
+    standardised_to_original,
+)
+from physlens.probes.symmetry.latent import latent_equivariance
+from physlens.probes.symmetry.transform_test import SymmetryContext
+from physlens.probes.symmetry.weights import commutation_error, null_commutation_error
+from physlens.scoring.symmetry import subspace_angle_deg
+
+
+class Analytic(torch.nn.Module):
+    """A known function as a model (the probe only needs a module with parameters)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        out = self.fn(x) + 0 * self.dummy
+        return out if out.ndim == 2 else out[:, None]
+
+
+def so_basis(n):
+    out = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            J = np.zeros((n, n))
+            J[i, j], J[j, i] = -1.0, 1.0
+            out.append(J)
+    return out
+
+
+def affine(L, b=None):
+    b = np.zeros(L.shape[0]) if b is None else b
+    return np.hstack([L, b[:, None]])
+
+
+def noisy(y, rng, rel=0.01):
+    return y + rel * y.std() * rng.standard_normal(y.shape)
+
+
+def dataset(X, y, names=None, target="f"):
+    names = names or [f"x{i}" for i in range(X.shape[1])]
+    return Dataset(X, y, names, [target] if y.ndim == 1 or y.shape[1] == 1 else [f"{target}{i}" for i in range(y.shape[1])])
+
+
+# ----------------------------------------------------------------------------- coordinates
+def test_generator_round_trip_between_standardised_and_original_coordinates():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3, 4))
+    mu, sd = rng.normal(size=3), rng.uniform(0.1, 5, 3)
+    assert np.allclose(original_to_standardised(standardised_to_original(A, mu, sd), mu, sd), A)
+    # the flow in z, mapped to x, equals the flow of the mapped generator in x
+    Z = rng.normal(size=(5, 3))
+    X = Z * sd + mu
+    via_z = affine_flow(A, Z, 0.7) * sd + mu
+    via_x = affine_flow(standardised_to_original(A, mu, sd), X, 0.7)
+    assert np.allclose(via_z, via_x, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- continuous
+def test_hidden_rotation_in_a_random_linear_basis_is_found_in_original_coordinates():
+    rng = np.random.default_rng(1)
+    M = rng.normal(size=(3, 3))
+    c = np.array([5.0, -2.0, 10.0])
+    Minv = np.linalg.inv(M)
+    U = rng.normal(size=(3000, 3))
+    X = U @ M.T + c  # x = M u + c, f depends on u0^2 + u1^2 and u2 (not rotation invariant in u2)
+    Mi_t, c_t = torch.tensor(Minv, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)
+
+    def fn(x):
+        u = (x - c_t) @ Mi_t.T
+        return torch.cos(0.7 * (u[:, 0] ** 2 + u[:, 1] ** 2)) + torch.sin(1.3 * u[:, 2]) + 0.3 * u[:, 2] ** 3
+
+    model = Analytic(fn)
+    y = fn(torch.tensor(X, dtype=torch.float32)).detach().numpy().astype(float)
+    ds = dataset(X, noisy(y, rng))
+    findings = run(model, ds, discrete=False, latent=False)
+    assert len(findings) == 1
+    gens = findings[0].value["generators"]
+    L = M @ so_basis(3)[0] @ Minv
+    truth = affine(L, -L @ c)
+    assert len(gens) == 1 and gens[0].shape == (3, 4)
+    assert subspace_angle_deg(gens, [truth]) < 5.0
+    assert findings[0].value["group"] == "so(2)"
+
+
+def test_radial_function_of_three_inputs_gives_so3_with_structure_constants():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 3))
+    model = Analytic(lambda x: torch.exp(-0.5 * (x**2).sum(-1)) + 0.2 * (x**2).sum(-1))
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    (f,) = run(model, dataset(X, noisy(y, rng)), discrete=False, latent=False)
+    gens = f.value["generators"]
+    assert len(gens) == 3
+    assert subspace_angle_deg(gens, [affine(J) for J in so_basis(3)]) < 5.0
+    assert f.value["group"] == "so(3)"
+    c = f.value["structure_constants"]
+    assert np.abs(c).max() > 0.1 and f.value["closure_residual"] < 0.05  # non-abelian and closed
+
+
+def test_minkowski_norm_gives_lorentz_algebra():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 4))
+    X[:, 0] = np.sqrt(0.5 + (X[:, 1:] ** 2).sum(1)) * rng.choice([1.0, 1.5], len(X))
+    eta = torch.tensor([1.0, -1.0, -1.0, -1.0])
+    model = Analytic(lambda x: (eta * x * x).sum(-1))
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    (f,) = run(model, dataset(X, noisy(y, rng)), discrete=False, latent=False)
+    assert len(f.value["generators"]) == 6
+    assert f.value["group"] == "so(1,3)"
+    eta_np = np.diag([1.0, -1.0, -1.0, -1.0])
+    lorentz = []
+    for i in range(4):
+        for j in range(i + 1, 4):
+            E = np.zeros((4, 4))
+            E[i, j], E[j, i] = 1.0, -1.0
+            lorentz.append(affine(E @ eta_np))
+    assert subspace_angle_deg(f.value["generators"], lorentz) < 5.0
+
+
+def test_broken_rotation_symmetry_reports_no_generator():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1.5, 1.5, size=(3000, 2))
+    model = Analytic(lambda x: x[:, 0] ** 2 + x[:, 1] ** 2 + 0.4 * x[:, 0] ** 3)
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    findings = run(model, dataset(X, noisy(y, rng)), latent=False)
+    assert not [f for f in findings if "generators" in f.value]
+    names = {f.value["name"] for f in findings}
+    assert names == {"flip x1"}  # even in y, not in x
+
+
+def test_unused_input_gives_translation_generators_along_it():
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, size=(3000, 3))
+    model = Analytic(lambda x: torch.sin(2 * x[:, 0]) + x[:, 1] ** 3 + x[:, 0] * x[:, 1])
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    (f, *_) = run(model, dataset(X, noisy(y, rng)), discrete=False, latent=False)
+    gens = f.value["generators"]
+    assert len(gens) == 4  # x2 -> x2 + (a x0 + b x1 + c x2 + d)
+    moves_x2 = [np.zeros((3, 4)) for _ in range(4)]
+    for j in range(4):
+        moves_x2[j][2, j] = 1.0
+    assert subspace_angle_deg(gens, moves_x2) < 5.0
+
+
+def test_rotation_equivariant_vector_output_has_rotation_output_generator():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(3000, 2))
+    model = Analytic(lambda x: x * torch.exp(-0.5 * (x**2).sum(-1, keepdim=True)))
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy().astype(float)
+    (f, *_) = run(model, dataset(X, noisy(y, rng)), discrete=False, latent=False)
+    (g,) = f.value["generators"]
+    (m,) = f.value["output_generators"]
+    assert subspace_angle_deg([g], [affine(so_basis(2)[0])]) < 5.0
+    # the outputs rotate with the inputs: M = L (up to the common scale of the generator)
+    scale = g[1, 0]
+    assert np.allclose(m[:, :2] / scale, g[:, :2] / scale, atol=0.05)
+    assert np.abs(m[:, 2]).max() < 0.05 * abs(scale)
+
+
+@pytest.mark.slow
+def test_trained_network_on_radial_law_finds_so2_and_the_reflections():
+    from physlens.train import TrainConfig, fit
+    from physlens.models import build_model
+
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, size=(1500, 2))
+    ds = dataset(X, np.cos(2 * (X**2).sum(1)), names=["x", "y"])
+    model = fit(build_model("mlp", ds, width=32, depth=2), ds, TrainConfig(epochs=60, progress=False)).model
+    findings = run(model, ds)
+    cont = [f for f in findings if "generators" in f.value]
+    assert len(cont) == 1 and len(cont[0].value["generators"]) == 1
+    assert subspace_angle_deg(cont[0].value["generators"], [affine(so_basis(2)[0])]) < 5.0
+    assert cont[0].value["group"] == "so(2)"
+    assert {"flip x", "flip y", "swap x <-> y"} <= {f.value["name"] for f in findings if "transform" in f.value}
+    lat = cont[0].evidence["latent"]
+    assert lat is not None and len(lat["errors"]) == 1
+
+
+# ----------------------------------------------------------------------------- discrete
+def test_swap_symmetry_is_found_and_sign_flips_are_not():
+    rng = np.random.default_rng(8)
+    X = rng.uniform(-1, 1, size=(3000, 3))
+    model = Analytic(lambda x: torch.exp(x[:, 0]) + torch.exp(x[:, 1]) + x[:, 0] * x[:, 1] * x[:, 2] + x[:, 2])
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    findings = run(model, dataset(X, noisy(y, rng)), latent=False)
+    disc = [f for f in findings if "transform" in f.value]
+    assert [f.value["name"] for f in disc] == ["swap x0 <-> x1"]
+    assert disc[0].subject == "permutation"
+    assert np.array_equal(disc[0].value["transform"], np.eye(3)[[1, 0, 2]])
+
+
+def test_odd_function_is_found_with_output_sign_flip():
+    rng = np.random.default_rng(9)
+    X = rng.uniform(-1, 1, size=(3000, 2))
+    model = Analytic(lambda x: torch.sin(2 * x[:, 0]) * torch.exp(x[:, 1]))
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    findings = run(model, dataset(X, noisy(y, rng)), latent=False)
+    flips = [f for f in findings if f.value.get("name") == "flip x0"]
+    assert len(flips) == 1 and flips[0].value["output_transform"].tolist() == [[-1.0]]
+
+
+def test_cyclic_lattice_shift_with_shifted_outputs_is_shift_equivariance():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(3000, 5))
+    # output i depends on site i and its right neighbour on a ring: shifting the input shifts the output
+    model = Analytic(lambda x: torch.tanh(x) + 0.5 * torch.roll(x, -1, dims=1) ** 2)
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy().astype(float)
+    findings = run(model, dataset(X, noisy(y, rng)), latent=False)
+    shift = [f for f in findings if f.value.get("name") == "cyclic shift by one"]
+    assert len(shift) == 1 and shift[0].subject == "shift-equivariance"
+    P = shift[0].value["output_transform"]
+    assert np.array_equal(P, np.eye(5)[[(i + 1) % 5 for i in range(5)]])
+
+
+# ----------------------------------------------------------------------------- weights and latent
+def test_first_layer_with_paired_rows_commutes_with_the_input_swap():
+    lin = torch.nn.Linear(2, 6)
+    with torch.no_grad():
+        W = torch.randn(3, 2)
+        lin.weight.copy_(torch.cat([W, W[:, [1, 0]]]))
+        lin.bias.copy_(torch.cat([torch.ones(3), torch.ones(3)]))
+    net = torch.nn.Sequential(lin, torch.nn.Tanh(), torch.nn.Linear(6, 1))
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert commutation_error(net, swap) < 1e-6
+    assert null_commutation_error(net, 2).min() > 0.05
+
+
+def test_linear_embedding_represents_a_permutation_linearly():
+    class Emb(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 8)
+
+        def embed(self, x):
+            return self.lin(x)
+
+    X = np.random.default_rng(11).normal(size=(400, 3))
+    assert latent_equivariance(Emb(), X, X[:, [1, 0, 2]].copy())["error"] < 1e-6
+
+
+# ----------------------------------------------------------------------------- algebra
+def test_algebra_names_of_known_algebras():
+    assert identify_algebra([affine(J) for J in so_basis(3)])["name"] == "so(3)"
+    rot_r = [affine(sla.block_diag(J, np.zeros((3, 3)))) for J in so_basis(3)]
+    rot_v = [affine(sla.block_diag(np.zeros((3, 3)), J)) for J in so_basis(3)]
+    assert identify_algebra(rot_r + rot_v)["name"] == "so(3) ⊕ so(3)"
+    shifts = [affine(np.zeros((2, 2)), e) for e in np.eye(2)]
+    assert identify_algebra(shifts)["name"] == "translations(2)"
+    assert identify_algebra(shifts + [affine(so_basis(2)[0])])["name"] == "so(2) ⋉ translations(2)"
+    assert identify_algebra([affine(np.eye(2))])["name"] == "scaling"
+
+
+# ----------------------------------------------------------------------------- scorer
+def test_scorer_matches_same_subspace_and_rejects_a_smaller_one():
+    rot = [affine(J) for J in so_basis(3)]
+    truth = GroundTruth(symmetries=[{"name": "so(3)", "kind": "continuous", "generators": rot}])
+    mixed = [rot[0] + rot[1], rot[1] - rot[2], 2 * rot[2]]
+    good = Finding("symmetry", "so(3)", {"generators": mixed, "group": "so(3)"})
+    partial = Finding("symmetry", "so(2)", {"generators": rot[:1], "group": "so(2)"})
+    score([good, partial], truth)
+    assert good.match is True and partial.match is False
+    assert good.score_detail["max_angle_deg"] < 1e-6
+
+
+def test_scorer_places_discrete_transforms_in_the_truth_group():
+    # truth: rotations about z and the parity x -> -x
+    truth = GroundTruth(symmetries=[{"name": "so(2)", "kind": "continuous", "generators": [affine(so_basis(3)[0])]},
+                                    {"name": "parity", "kind": "discrete", "transform": -np.eye(3)}])
+    parity = Finding("symmetry", "parity", {"transform": -np.eye(3), "name": "flip all inputs"})
+    rotation_pi = Finding("symmetry", "z2", {"transform": np.diag([-1.0, -1.0, 1.0]), "name": "rot"})
+    mirror_z = Finding("symmetry", "z2", {"transform": np.diag([1.0, 1.0, -1.0]), "name": "flip x2"})
+    swap = Finding("symmetry", "swap", {"transform": np.eye(3)[[1, 0, 2]], "name": "swap"})
+    card = score([parity, rotation_pi, mirror_z, swap], truth)
+    assert parity.match and rotation_pi.match  # listed; a rotation by pi about z
+    assert mirror_z.match  # parity times the rotation by pi
+    assert swap.match is False  # a reflection in a vertical plane is not in SO(2)_z x {1, -1}
+    assert card["kinds"]["symmetry"]["matched"] == 3
+
+
+def test_bad_options_raise_config_error():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    ds = dataset(X, X[:, 0])
+    with pytest.raises(ConfigError):
+        run(Analytic(lambda x: x[:, 0]), ds, alpha=2.0)
+
+
+# ----------------------------------------------------------------------------- CLI
+@pytest.mark.slow
+def test_cli_symmetries_prints_one_continuous_finding_in_file_columns(tmp_path):
+    rng = np.random.default_rng(12)
+    X = rng.uniform(-1, 1, size=(800, 2)) * [1.0, 3.0] + [2.0, -1.0]
+    u = (X - [2.0, -1.0]) / [1.0, 3.0]
+    y = np.cos(2 * (u**2).sum(1))
+    path = tmp_path / "ellipse.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="p,q,y", comments="")
+    out = subprocess.run([sys.executable, "-m", "physlens.cli", "symmetries", str(path), "--target", "y", "--json"],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    findings = json.loads(out.stdout)["findings"]
+    cont = [f for f in findings if "generators" in f["value"]]
+    assert len(cont) == 1
+    from physlens.findings import findings_from_json
+
+    (f,) = findings_from_json(cont)
+    # rotation of u = elliptic rotation of (p, q) about (2, -1): L = D J D^-1, b = -L mu
+    D = np.diag([1.0, 3.0])
+    L = D @ so_basis(2)[0] @ np.linalg.inv(D)
+    truth = affine(L, -L @ np.array([2.0, -1.0]))
+    assert len(f.value["generators"]) == 1
+    assert subspace_angle_deg(f.value["generators"], [truth]) < 5.0
+    assert all("generators" not in g["value"] for g in findings if g is not cont[0])
