@@ -53,6 +53,7 @@ The probe never looks at the dataset's ground truth.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -237,8 +238,15 @@ def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation
         gs.append(np.full(int(ok.sum()), i))
         pos.append(np.arange(int(ok.sum())))
     names = [_derivative_target(dataset.target_names, s) or f"d{s}_dt" for s in states]
-    return DerivativeData(np.concatenate(xs), np.concatenate(ds), None, np.concatenate(gs), np.concatenate(pos),
-                          states, [], names, source)
+    x, xdot = np.concatenate(xs), np.concatenate(ds)
+    # state variables constant along every trajectory (masses, charges, parameters) are inputs, not dynamics
+    const = np.all(np.ptp(traj, axis=1) <= 1e-12 * (1.0 + np.abs(traj).max(axis=1)), axis=0)
+    if const.any() and not const.all():
+        keep_s = ~const
+        return DerivativeData(x[:, keep_s], xdot[:, keep_s], x[:, const], np.concatenate(gs), np.concatenate(pos),
+                              [s for s, k in zip(states, keep_s) if k], [s for s, c in zip(states, const) if c],
+                              [n for n, k in zip(names, keep_s) if k], source)
+    return DerivativeData(x, xdot, None, np.concatenate(gs), np.concatenate(pos), states, [], names, source)
 
 
 # --------------------------------------------------------------------------- libraries
@@ -528,6 +536,7 @@ def discover_dynamics(
     abs_tol: float = 1e-6,
     max_rows: int = 20000,
     max_groups: int = 16,
+    max_terms: int = 120,
     seed: int = 0,
 ) -> list[Finding]:
     """Identify the ODE dx_i/dt = f_i(x) of every state variable with SINDy; one ``equation`` finding each.
@@ -542,7 +551,8 @@ def discover_dynamics(
         derivatives, differentiation: where derivatives come from (see :func:`derivative_data`).
         per_trajectory: ``"auto"`` (per-trajectory coefficients only if the pooled model is
             measurably worse), True, or False.
-        max_degree, fourier: sizes of the default libraries.
+        max_degree, fourier: sizes of the default libraries; the degree is lowered until a
+            polynomial library has at most ``max_terms`` columns (many state variables).
         rel_tol, abs_tol: parsimony rule: keep the sparsest model whose normalised held-out error
             is <= (1 + rel_tol) * best + abs_tol.
         max_rows: rows used (random subset of whole blocks beyond it); max_groups: trajectories used
@@ -589,7 +599,12 @@ def discover_dynamics(
     names = data.state_names + data.input_names
     V = np.hstack([x, u]) if u is not None else x
     n_state, n_inputs = x.shape[1], 0 if u is None else u.shape[1]
-    libs = _resolve_libraries(library, n_state, n_inputs, max_degree, fourier)
+    # cap the library size: the highest polynomial degree whose library has at most max_terms columns
+    n_var = n_state + n_inputs
+    degree = max_degree
+    while degree > 1 and math.comb(n_var + degree, degree) > max_terms:
+        degree -= 1
+    libs = _resolve_libraries(library, n_state, n_inputs, degree, fourier)
     Theta, terms, texts = {}, {}, {}
     for lname, lib in libs.items():
         Theta[lname], terms[lname], texts[lname] = _library_matrix(lib, V, names)

@@ -30,7 +30,9 @@ Steps, on the messages of :meth:`physlens.models.graph.GraphNetwork.messages`:
    with the held-out parsimony rule of :mod:`physlens.probes.equations.dynamics`)
    over a library
    r^k (k = -3..1) times products of the receiver's and sender's scalars
-   (1, m_i, m_j, m_i m_j, q_i q_j, ...). A fixed library is used instead of the
+   (1, m_i, m_j, m_i m_j, q_i q_j, ...), relative errors (rows weighted by
+   1 / (|g| + median |g|)), with softened distances sqrt(r^2 + eps^2) as
+   candidates too (eps a fraction of the median separation, one extra term). A fixed library is used instead of the
    general engine :class:`~physlens.probes.equations.search.EquationSearch`
    because message data are noisy and the law must be a product of a power of
    r and the particles' scalars for the sign/scale calibration above to mean
@@ -55,7 +57,7 @@ from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError, DataError
 from physlens.expressions import expression_to_text
 from physlens.findings import Finding
-from physlens.probes.equations.dynamics import _Candidate, _select, round_within_error
+from physlens.probes.equations.dynamics import _Candidate, round_within_error
 
 PROBE = "equations.messages"
 AXES = ("x", "y", "z")
@@ -162,50 +164,84 @@ def _radial_library(r: np.ndarray, sc_i: dict[str, np.ndarray], sc_j: dict[str, 
     return np.column_stack(cols), terms
 
 
-def _fit_radial(g: np.ndarray, r: np.ndarray, sc_i, sc_j, rel_tol: float, abs_tol: float, rng,
-                max_terms: int = 3) -> tuple[sp.Expr, dict]:
-    """Sparse regression of the radial coefficient over the r^k x scalar-products library (best subsets + held-out parsimony)."""
-    A, terms = _radial_library(r, sc_i, sc_j)
-    val = np.zeros(len(g), dtype=bool)
-    val[rng.permutation(len(g))[: len(g) // 4]] = True
+def _best_subsets(A: np.ndarray, g: np.ndarray, val: np.ndarray, max_terms: int, label: str) -> list[_Candidate]:
+    """Best subset of each size 1..max_terms (training RSS), scored by held-out normalised error.
+
+    Every subset is solved at once from Gram matrices (batched normal equations): the
+    columns r^-3, r^-2, ... are strongly collinear, where thresholded least squares keeps
+    large cancelling coefficients and greedy forward selection picks wrong terms.
+    """
     scale = np.sqrt(np.mean(A[~val] ** 2, axis=0))
     scale[scale == 0] = 1.0
     As = A / scale
-    sb = np.sqrt(np.mean(g[~val] ** 2)) or 1.0
-    var = float(np.var(g[val])) or 1.0
-    cands = []
-    # best subsets of 1..max_terms terms from Gram matrices (every subset, batched solves):
-    # the columns r^-3, r^-2, ... are strongly collinear, where thresholded least squares
-    # keeps large cancelling coefficients and greedy forward selection picks wrong terms
+    var = float(np.mean(g[val] ** 2)) or 1.0  # relative (weighted) errors: normalise by the mean square
     At, Av, bt, bv = As[~val], As[val], g[~val], g[val]
     Gt, ct = At.T @ At, At.T @ bt
     Gv, cv, yv = Av.T @ Av, Av.T @ bv, float(bv @ bv)
     n_col = As.shape[1]
+    cands = []
     for k in range(1, max_terms + 1):
         subsets = np.array(list(itertools.combinations(range(n_col), k)), dtype=np.int64)
         if len(subsets) > 200_000:
             break
         G = Gt[subsets[:, :, None], subsets[:, None, :]] + 1e-12 * np.eye(k) * np.trace(Gt) / n_col
         c = np.linalg.solve(G, ct[subsets][..., None])[..., 0]
-        rss_t = -np.einsum("si,si->s", c, ct[subsets])  # (+ const) training RSS of the LS solution
+        rss_t = -np.einsum("si,si->s", c, ct[subsets])  # training RSS up to a constant
         j = int(np.argmin(rss_t))
         cj, sj = c[j], subsets[j]
         rss_v = yv - 2 * cj @ cv[sj] + cj @ Gv[np.ix_(sj, sj)] @ cj
         sup = np.zeros(n_col, dtype=bool)
         sup[sj] = True
-        cands.append(_Candidate("radial", float(k), sup, float(rss_v / len(bv) / var)))
-    best = _select(cands, rel_tol, abs_tol)
+        cands.append(_Candidate(label, float(k), sup, float(rss_v / len(bv) / var)))
+    return cands
+
+
+def _fit_radial(g: np.ndarray, r: np.ndarray, sc_i, sc_j, rel_tol: float, abs_tol: float, rng,
+                max_terms: int = 3, softenings=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2)) -> tuple[sp.Expr, dict]:
+    """Sparse regression of the radial coefficient over r^k x scalar products (best subsets + held-out parsimony).
+
+    Softened laws (Plummer: r -> s = sqrt(r^2 + eps^2)) are candidates too, for each
+    ``eps`` of ``softenings`` in units of the median separation; a softening counts as one
+    more term in the parsimony rule.
+    """
+    # relative errors: power laws span decades (1/r^2 at close encounters), so rows are
+    # weighted by 1 / (|g| + median |g|) and large-|g| edges do not decide the law alone
+    w = 1.0 / (np.abs(g) + np.median(np.abs(g)) + 1e-300)
+    gw = g * w
+    val = np.zeros(len(g), dtype=bool)
+    val[rng.permutation(len(g))[: len(g) // 4]] = True
+    r_med = float(np.median(r))
+    cands, libs = [], {}
+    for e in softenings:
+        eps = round_within_error(e * r_med, 0.05 * e * r_med) if e > 0 else sp.Integer(0)
+        s_val = np.sqrt(r**2 + float(eps) ** 2)
+        A, terms = _radial_library(s_val, sc_i, sc_j)
+        label = expression_to_text(eps)
+        libs[label] = (A * w[:, None], terms, eps)
+        for c in _best_subsets(A * w[:, None], gw, val, max_terms, label):
+            if e > 0:
+                c.support = c.support.copy()
+            cands.append(_Candidate(label, c.threshold + (1 if e > 0 else 0), c.support, c.nmse))
+    # complexity = number of terms (+1 for a softening): encode it in the support length
+    best = min(
+        [c for c in cands if c.nmse <= (1 + rel_tol) * min(x.nmse for x in cands) + abs_tol],
+        key=lambda c: (c.threshold, c.nmse),
+    )
+    A, terms, eps = libs[best.library]
     sup = best.support
-    c, *_ = np.linalg.lstsq(A[:, sup], g, rcond=None)
-    resid = g - A[:, sup] @ c
+    c, *_ = np.linalg.lstsq(A[:, sup], gw, rcond=None)
+    resid = gw - A[:, sup] @ c
     sigma2 = float(resid @ resid) / max(len(g) - int(sup.sum()), 1)
     se = np.sqrt(np.clip(np.diag(sigma2 * np.linalg.pinv(A[:, sup].T @ A[:, sup])), 0, None))
     idx = np.nonzero(sup)[0]
-    expr = sp.Add(*[round_within_error(float(ci), 3 * float(s)) * terms[j] for ci, s, j in zip(c, se, idx)])
-    r2 = 1.0 - float(np.mean(resid**2)) / (float(np.var(g)) or 1.0)
+    rs = sp.Symbol("r", real=True)
+    soft = {rs: sp.sqrt(rs**2 + eps**2)} if eps != 0 else {}
+    expr = sp.Add(*[round_within_error(float(ci), 3 * float(s)) * terms[j].subs(soft) for ci, s, j in zip(c, se, idx)])
+    r2 = 1.0 - float(np.mean(resid**2)) / (float(np.var(gw)) or 1.0)
     info = {
-        "coefficients": {expression_to_text(terms[j]): float(ci) for ci, j in zip(c, idx)},
-        "coefficient_stderr": {expression_to_text(terms[j]): float(s) for s, j in zip(se, idx)},
+        "coefficients": {expression_to_text(terms[j].subs(soft)): float(ci) for ci, j in zip(c, idx)},
+        "coefficient_stderr": {expression_to_text(terms[j].subs(soft)): float(s) for s, j in zip(se, idx)},
+        "softening": float(eps),
         "radial_r2": r2,
         "held_out_nmse": best.nmse,
         "candidate_terms": len(terms),
