@@ -1,7 +1,9 @@
 """Discrete symmetries of a trained network: reflections, sign flips (Z2), permutations, lattice shifts.
 
 Candidates are built from the shape of the data alone (never from the truth):
-sign flips of single inputs and of all inputs, swaps of two columns, reversal of
+sign flips of single inputs and of all inputs, swaps of two columns (all pairs up
+to 120 of them; beyond that — a grid or a lattice — neighbouring and mirror
+pairs only), reversal of
 the input vector (parity of a lattice / grid), cyclic shifts by one site (a
 lattice translation), and — when ``meta["particles"]`` describes particle-major
 columns — swaps of whole particles, reflections of one spatial axis of every
@@ -68,7 +70,7 @@ def particle_columns(meta: dict, n: int) -> list[dict] | None:
     return out
 
 
-def candidate_transforms(names: list[str], meta: dict | None = None, max_swaps: int = 500) -> list[Candidate]:
+def candidate_transforms(names: list[str], meta: dict | None = None, max_swaps: int = 120) -> list[Candidate]:
     """Discrete transforms worth testing for inputs ``names`` (and particle layout in ``meta``).
 
     Example:
@@ -84,7 +86,10 @@ def candidate_transforms(names: list[str], meta: dict | None = None, max_swaps: 
         cands.append(Candidate(f"flip {names[j]}", T))
     if n > 1:
         cands.append(Candidate("flip all inputs", -eye))
-    swaps = [(i, j) for i in range(n) for j in range(i + 1, n)][:max_swaps]
+    swaps = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    if len(swaps) > max_swaps:
+        # many columns (a grid, a lattice): neighbours and mirror pairs only
+        swaps = sorted({(i, i + 1) for i in range(n - 1)} | {(i, n - 1 - i) for i in range(n // 2)})
     for i, j in swaps:
         perm = list(range(n))
         perm[i], perm[j] = j, i
