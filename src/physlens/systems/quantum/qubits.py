@@ -128,7 +128,8 @@ class QubitTomography(System):
             self.input_names,
             ["p"],
             aux={"psi_re": psi.real, "psi_im": psi.imag, "omega_re": omega.real, "omega_im": omega.imag},
-            meta={"measurements_re": self.alphas.real.copy(), "measurements_im": self.alphas.imag.copy()},
+            meta={"measurements_re": self.alphas.real.copy(), "measurements_im": self.alphas.imag.copy(),
+                  "question_columns": [f"q{i}" for i in range(self.M)]},
         )
 
     def answer_from_inputs(self, X: np.ndarray) -> np.ndarray:
