@@ -69,6 +69,9 @@ def symbolically_equal(found: sp.Expr, truth: sp.Expr, rel: float = 1e-6) -> tup
         # the squared ratio is exactly 1 and the numeric check above fixed the sign
         if sp.simplify(sp.together(ratio**2) - 1) == 0:
             return True, "squared ratio"
+        hyper = f.rewrite(sp.exp) if f.has(sp.tanh, sp.sinh, sp.cosh) else None
+        if hyper is not None and sp.simplify(sp.together(hyper / t) ** 2 - 1) == 0:
+            return True, "squared ratio (hyperbolic functions rewritten)"
         if diff.is_number and _zero_with_floats(diff, rel * max(1.0, _magnitude(t))):
             return True, "difference"
         # floats that survive simplification: nsimplify the found constants, then try again

@@ -384,7 +384,8 @@ def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: fl
     expr = S.round_constants(expr, cols, y, tolerance=1e-3, floor=floor)
     if expr.atoms(sp.Float):
         expr = S.refit_constants(expr, cols, y)
-    return S.tidy(expr)
+    positive = {k for k, v in cols.items() if np.all(v > 0)}
+    return S.tidy(expr, positive=positive)
 
 
 def pareto_front(cands: list[Candidate]) -> list[Candidate]:

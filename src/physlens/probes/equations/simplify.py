@@ -254,18 +254,31 @@ def round_constants(
     return expr
 
 
-def tidy(expr: sp.Expr, max_size: int = 40) -> sp.Expr:
+def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = frozenset()) -> sp.Expr:
     """SymPy simplification of a small expression (skipped above ``max_size`` nodes).
+
+    Symbols named in ``positive`` (columns that are positive in the data) are simplified
+    as positive, so ``sqrt(c**2)`` becomes ``c``; the result uses real symbols again.
 
     Example:
         >>> x = sp.Symbol("x", real=True)
         >>> tidy(x / (2 * x**2) + 0)
         1/(2*x)
+        >>> tidy(sp.sqrt(x**2), positive={"x"})
+        x
     """
+    pos = {s: sp.Symbol(s.name, positive=True) for s in expr.free_symbols if s.name in positive}
+    if pos:
+        back = {v: k for k, v in pos.items()}
+        return tidy(expr.xreplace(pos), max_size).xreplace(back)
     if expr.atoms(sp.Float) or complexity(expr) > max_size:
         return sp.powsimp(sp.factor_terms(expr))
+    hyper = expr.replace(lambda e: isinstance(e, (sp.tanh, sp.sinh, sp.cosh)) and e.args[0].has(sp.log),
+                         lambda e: e.rewrite(sp.exp))  # tanh(log(z)) -> (z**2 - 1)/(z**2 + 1)
     try:
         cands = [expr, sp.simplify(expr), sp.factor(expr), sp.cancel(expr), sp.powsimp(expr, force=False)]
+        if hyper != expr:
+            cands.append(sp.simplify(hyper))
     except Exception:  # SymPy can fail on odd nodes; keep what we have
         return expr
     return min(cands, key=lambda e: (complexity(e), len(str(e))))

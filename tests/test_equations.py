@@ -1,0 +1,229 @@
+"""Specification of the static-law equation engine (physlens.probes.equations)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from physlens.errors import DataError
+from physlens.expressions import parse_expression
+from physlens.findings import GroundTruth, score
+from physlens.probes.equations import EquationSearch, run, static_law_findings
+from physlens.probes.equations.dimensional import buckingham_pi, expression_dimension
+from physlens.probes.equations.simplify import complexity, nice_constants
+from physlens.scoring.equations import symbolically_equal
+
+
+def _uniform(n, d, lo=1.0, hi=3.0, seed=0):
+    return np.random.default_rng(seed).uniform(lo, hi, size=(n, d))
+
+
+def _equal(found: sp.Expr, truth_text: str, names) -> bool:
+    return symbolically_equal(found, parse_expression(truth_text, variables=names))[0]
+
+
+# ----------------------------------------------------------------------------- the engine finds laws
+def test_coulomb_law_is_found_in_textbook_form_with_units():
+    names = ["q1", "q2", "epsilon", "r"]
+    X = _uniform(400, 4)
+    y = X[:, 0] * X[:, 1] / (4 * np.pi * X[:, 2] * X[:, 3] ** 2)
+    est = EquationSearch(time_limit=10, units="q1=C,q2=C,epsilon=F/m,r=m,F=N", target_name="F", variable_names=names)
+    est.fit(X, y)
+    truth = parse_expression("q1*q2/(4*pi*epsilon*r**2)", variables=names)
+    assert sp.simplify(est.expression_ - truth) == 0  # exact, with 4*pi recovered from 0.0796
+    assert "\\pi" in est.latex()
+    assert est.rmse_ < 1e-9 * np.sqrt(np.mean(y**2))
+
+
+def test_gaussian_density_is_found_by_enumeration():
+    X = _uniform(300, 1)
+    y = np.exp(-X[:, 0] ** 2 / 2) / np.sqrt(2 * np.pi)
+    est = EquationSearch(time_limit=10, variable_names=["theta"]).fit(X, y)
+    assert _equal(est.expression_, "exp(-theta**2/2)/sqrt(2*pi)", ["theta"])
+
+
+def test_relativistic_mass_is_found_through_dimensionless_group():
+    names = ["m_0", "v", "c"]
+    X = np.column_stack([_uniform(400, 1, 1, 5)[:, 0], _uniform(400, 1, 1, 2, seed=1)[:, 0],
+                         _uniform(400, 1, 3, 10, seed=2)[:, 0]])
+    y = X[:, 0] / np.sqrt(1 - X[:, 1] ** 2 / X[:, 2] ** 2)
+    est = EquationSearch(time_limit=15, units="m_0=kg,v=m/s,c=m/s,m=kg", target_name="m", variable_names=names)
+    est.fit(X, y)
+    assert _equal(est.expression_, "m_0/sqrt(1 - v**2/c**2)", names)
+
+
+@pytest.mark.slow
+def test_sum_of_two_products_is_found_without_units():
+    names = ["a", "b", "c", "d"]
+    X = _uniform(400, 4)
+    y = X[:, 0] * X[:, 1] + X[:, 2] * X[:, 3]
+    est = EquationSearch(time_limit=15, variable_names=names, oracle=False).fit(X, y)
+    assert _equal(est.expression_, "a*b + c*d", names)
+
+
+@pytest.mark.slow
+def test_kinetic_energy_survives_one_percent_noise():
+    rng = np.random.default_rng(3)
+    X = _uniform(1000, 2, 1, 5)
+    y = 0.5 * X[:, 0] * X[:, 1] ** 2
+    y = y + rng.normal(0, 0.01 * np.sqrt(np.mean(y**2)), size=y.shape)
+    est = EquationSearch(time_limit=10, variable_names=["m", "v"]).fit(X, y)
+    assert _equal(est.expression_, "m*v**2/2", ["m", "v"])
+    # the noise floor, not a fit of the noise: RMSE close to sigma
+    assert est.rmse_ == pytest.approx(0.01 * np.sqrt(np.mean(y**2)), rel=0.15)
+
+
+def test_pareto_front_is_sorted_and_ends_at_the_selected_accuracy():
+    X = _uniform(300, 2)
+    y = X[:, 0] ** 2 * np.sin(X[:, 1])
+    est = EquationSearch(time_limit=8, variable_names=["x", "t"]).fit(X, y)
+    comps = [p["complexity"] for p in est.pareto_]
+    errs = [p["rmse"] for p in est.pareto_]
+    assert comps == sorted(comps) and errs == sorted(errs, reverse=True)
+    assert min(errs) <= est.rmse_ + 1e-12
+    for p in est.pareto_:  # every front entry reads back with the restricted parser
+        parse_expression(p["expression"], variables=["x", "t"])
+
+
+def test_search_is_deterministic_for_a_seed():
+    X = _uniform(200, 2)
+    y = np.sqrt(X[:, 0] ** 2 + X[:, 1] ** 2) + 0.3 * np.cos(X[:, 0])
+    a = EquationSearch(time_limit=3, seed=5, variable_names=["p", "q"]).fit(X, y)
+    b = EquationSearch(time_limit=3, seed=5, variable_names=["p", "q"]).fit(X, y)
+    # enumeration depth depends on the clock; the candidates found in the same depth agree
+    assert a.pareto_[0]["expression"] == b.pareto_[0]["expression"]
+
+
+def test_time_limit_is_honoured():
+    X = _uniform(500, 5)
+    y = np.sin(X[:, 0] * X[:, 1]) / (1 + X[:, 2] ** X[:, 3]) + np.log(X[:, 4])
+    est = EquationSearch(time_limit=3, variable_names=list("abcde"), oracle=False).fit(X, y)
+    assert est.fit_time_ < 3 * 1.5 + 1
+
+
+# ----------------------------------------------------------------------------- estimator contract
+def test_estimator_is_sklearn_compatible_and_reads_dataframe_columns():
+    import pandas as pd
+    from sklearn.base import clone
+
+    X = _uniform(200, 2)
+    df = pd.DataFrame(X, columns=["mass", "accel"])
+    est = EquationSearch(time_limit=5).fit(df, X[:, 0] * X[:, 1])
+    assert str(est.expression_) == "accel*mass"
+    assert est.expression_.free_symbols == {sp.Symbol("mass", real=True), sp.Symbol("accel", real=True)}
+    assert est.score(df, X[:, 0] * X[:, 1]) > 1 - 1e-12
+    np.testing.assert_allclose(est.predict(X[:3]), X[:3, 0] * X[:3, 1])
+    c = clone(est).set_params(time_limit=2)
+    assert c.get_params()["time_limit"] == 2 and not hasattr(c, "expression_")
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "X, y, kwargs, message",
+    [
+        (_uniform(50, 1), np.full(50, 2.0), {}, "constant"),
+        (_uniform(5, 1), np.arange(5.0), {}, "too few rows"),
+        (_uniform(50, 1), np.where(np.arange(50) == 7, np.nan, 1.0 + np.arange(50.0)), {}, "NaN"),
+        (_uniform(50, 1), np.arange(50.0), {"units": "x0=m,y=s"}, "units do not match"),
+        (_uniform(50, 1), np.arange(50.0), {"units": "x0=m,y=furlongs_per_blorp"}, "unknown unit"),
+        (_uniform(50, 1), np.arange(50.0), {"variable_names": ["__import__('os')"]}, "not a valid identifier"),
+    ],
+)
+def test_malformed_input_gets_a_clear_error(X, y, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        EquationSearch(time_limit=2, **kwargs).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- pieces
+def test_buckingham_pi_groups_are_dimensionless_and_prefactor_carries_the_units():
+    units = {"m": "kg", "v": "m/s", "r": "m", "t": "s"}
+    red = buckingham_pi(units, list(units), "N")
+    from physlens.data.units import dimension_vector
+
+    dims = {k: dimension_vector(u) for k, u in units.items()}
+    assert np.allclose(expression_dimension(red.prefactor_expr(), dims), dimension_vector("N"))
+    assert len(red.groups) == 4 - red.rank == 1
+    for g in red.group_exprs():
+        assert np.allclose(expression_dimension(g, dims), 0)
+
+
+def test_nice_constants_recover_pi_and_rationals():
+    assert nice_constants(1 / (4 * np.pi))[0] == 1 / (4 * sp.pi)
+    assert nice_constants(2.5)[0] == sp.Rational(5, 2)
+    assert nice_constants(np.sqrt(2 * np.pi))[0] == sp.sqrt(2 * sp.pi)
+
+
+def test_complexity_counts_nodes():
+    x, y = sp.symbols("x y", real=True)
+    assert complexity(x) == 1
+    assert complexity(x * y) == 3
+    assert complexity(x + y**3) == 5
+
+
+def test_scorer_accepts_equal_forms_and_rejects_different_ones():
+    q, r = sp.symbols("q r", real=True)
+    assert symbolically_equal(0.0795774715459477 * q / r**2, q / (4 * sp.pi * r**2))[0]
+    assert not symbolically_equal(0.0796 * q / r**2, q / (4 * sp.pi * r**2))[0]  # constant off by 3e-4
+    assert not symbolically_equal(q / r, q / r**2)[0]
+    assert symbolically_equal(sp.sqrt(q**2 * r**2), q * r)[0]
+
+
+# ----------------------------------------------------------------------------- probe, findings, CLI
+def test_probe_finding_is_scored_against_the_truth():
+    from physlens.systems import get_system
+
+    ds = get_system("toy_distractor").sample(300, seed=0)
+    findings = run(None, ds, time_limit=8)
+    (f,) = findings
+    assert f.kind == "equation" and f.target == "y"
+    assert parse_expression(f.value["expression"], variables=ds.input_names) == parse_expression("x1*x2**2")
+    card = score(findings, ds.truth)
+    assert card["kinds"]["equation"] == {"scored": 1, "matched": 1}
+    wrong = GroundTruth(equations={"y": parse_expression("x1*x2")})
+    assert score(findings, wrong)["matched"] == 0
+
+
+@pytest.mark.slow
+def test_noise_aware_search_fits_the_emulator():
+    from physlens.data.dataset import Dataset
+    from physlens.train import train_default
+
+    rng = np.random.default_rng(0)
+    X = _uniform(1500, 2, 1, 3)
+    y = X[:, 0] / X[:, 1]
+    y = y + rng.normal(0, 0.02 * np.sqrt(np.mean(y**2)), size=y.shape)
+    ds = Dataset(X, y, ["p", "V"], ["T"])
+    model = train_default(ds, progress=False, epochs=150).model
+    (f,) = static_law_findings(ds, model=model, noise_aware=True, time_limit=8)
+    assert f.evidence["fitted_to"] == "emulator"
+    assert _equal(parse_expression(f.value["expression"]), "p/V", ["p", "V"])
+
+
+@pytest.mark.slow
+def test_cli_prints_one_json_object_with_the_equation(tmp_path):
+    X = _uniform(200, 3)
+    path = tmp_path / "law.csv"
+    rows = "\n".join(f"{a},{b},{c},{a * b / c}" for a, b, c in X)
+    path.write_text("x,t,L,v\n" + rows)
+    out = subprocess.run(
+        [sys.executable, "-m", "physlens.cli", "equations", str(path), "--target", "v", "--time-limit", "5", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    (f,) = data["findings"]
+    value = f["value"]
+    assert set(value) >= {"expression", "latex", "complexity", "rmse", "pareto"}
+    assert parse_expression(value["expression"], variables=["x", "t", "L"]) == parse_expression("x*t/L")
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "physlens.cli", "equations", str(path), "--target", "v", "--units", "x=m,t=s,L=m,v=kg",
+         "--time-limit", "2"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert bad.returncode == 2 and "units do not match" in bad.stderr
