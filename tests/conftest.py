@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def distractor_csv(tmp_path: Path) -> Path:
     """y = x1*x2^2 with an unused x3, written as a CSV file."""
     rng = np.random.default_rng(0)
-    X = rng.uniform(-2, 2, size=(1500, 3))
+    X = rng.uniform(-2, 2, size=(1000, 3))
     y = X[:, 0] * X[:, 1] ** 2
     path = tmp_path / "law.csv"
     rows = "\n".join(",".join(f"{v:.10g}" for v in (*x, t)) for x, t in zip(X, y))

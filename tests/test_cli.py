@@ -16,7 +16,7 @@ from tests.conftest import run_cli
 
 @pytest.mark.slow
 def test_discover_on_csv_tells_the_distractor_from_the_relevant_inputs(distractor_csv, tmp_path):
-    proc = run_cli("discover", str(distractor_csv), "--target", "y", "--out", str(tmp_path), "--json", "--epochs", "150")
+    proc = run_cli("discover", str(distractor_csv), "--target", "y", "--out", str(tmp_path), "--json", "--epochs", "100")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert set(out) == {"findings", "run_dir"}
@@ -40,28 +40,47 @@ BAD = {
 }
 
 
+def _main(argv, monkeypatch, capsys) -> tuple[int, str]:
+    """Run the CLI entry point in-process (same code path as the script) and return (exit code, stderr)."""
+    from physlens.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["physlens", *argv])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    return exc.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_one_line_error_and_nonzero_exit(tmp_path, case):
+def test_bad_input_is_one_line_error_and_nonzero_exit(tmp_path, case, monkeypatch, capsys):
     text, extra, message = BAD[case]
     path = tmp_path / f"{case}.csv"
     path.write_text(text)
-    proc = run_cli("discover", str(path), *extra, "--out", str(tmp_path), "--quiet")
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    code, err = _main(["discover", str(path), *extra, "--out", str(tmp_path), "--quiet"], monkeypatch, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert err.strip().count("\n") == 0, err
 
 
-def test_unknown_system_and_probe_are_named(tmp_path):
-    proc = run_cli("discover", "no_such_system", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "neither an existing data file nor a built-in system" in proc.stderr
-    proc = run_cli("discover", "toy_distractor", "--probes", "astrology", "--out", str(tmp_path), "--n", "50")
-    assert proc.returncode == 2 and "unknown probe 'astrology'" in proc.stderr
+def test_bad_input_exit_code_from_the_installed_script(tmp_path):
+    text, extra, message = BAD["nan"]
+    path = tmp_path / "nan.csv"
+    path.write_text(text)
+    proc = run_cli("discover", str(path), "--out", str(tmp_path), "--quiet")
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {message} (1 bad row in all)"
+
+
+def test_unknown_system_and_probe_are_named(tmp_path, monkeypatch, capsys):
+    code, err = _main(["discover", "no_such_system", "--out", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and "neither an existing data file nor a built-in system" in err
+    code, err = _main(["discover", "toy_distractor", "--probes", "astrology", "--out", str(tmp_path), "--n", "50"],
+                      monkeypatch, capsys)
+    assert code == 2 and "unknown probe 'astrology'" in err
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_loss(distractor_csv, tmp_path):
-    args = ["discover", str(distractor_csv), "--target", "y", "--epochs", "60", "--quiet", "--json"]
+    args = ["discover", str(distractor_csv), "--target", "y", "--epochs", "40", "--quiet", "--json"]
     full = run_cli(*args, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     full_dir = Path(json.loads(full.stdout)["run_dir"])

@@ -231,6 +231,18 @@ def run_probes(model, dataset: Dataset, probes: list[ProbeConfig]) -> list[Findi
     return findings
 
 
+def check_probes(study: Study) -> None:
+    """Fail before any training when a study names a probe that does not exist.
+
+    Example:
+        >>> check_probes(Study())
+    """
+    from physlens.probes import get_probe
+
+    for p in study.probes:
+        get_probe(p.name)
+
+
 def _execute(study: Study, run_dir: Path, dataset: Dataset, resume: bool) -> RunResult:
     from physlens.models import build_model
 
@@ -258,6 +270,7 @@ def run_study(study: Study, out: str | Path = "runs") -> RunResult:
         >>> (r.run_dir / "report.html").exists()
         True
     """
+    check_probes(study)
     dataset = study.source.load()
     run_dir = new_run_dir(out, study.name)
     write_text(run_dir / "study.yaml", study.to_yaml())
