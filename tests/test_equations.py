@@ -93,10 +93,10 @@ def test_pareto_front_is_sorted_and_ends_at_the_selected_accuracy():
 def test_search_is_deterministic_for_a_seed():
     X = _uniform(200, 2)
     y = np.sqrt(X[:, 0] ** 2 + X[:, 1] ** 2) + 0.3 * np.cos(X[:, 0])
-    a = EquationSearch(time_limit=3, seed=5, variable_names=["p", "q"]).fit(X, y)
-    b = EquationSearch(time_limit=3, seed=5, variable_names=["p", "q"]).fit(X, y)
-    # enumeration depth depends on the clock; the candidates found in the same depth agree
-    assert a.pareto_[0]["expression"] == b.pareto_[0]["expression"]
+    # a search that finishes before its time limit (small max_complexity) does not depend on the clock
+    a = EquationSearch(time_limit=60, max_complexity=4, seed=5, variable_names=["p", "q"], oracle=False).fit(X, y)
+    b = EquationSearch(time_limit=60, max_complexity=4, seed=5, variable_names=["p", "q"], oracle=False).fit(X, y)
+    assert a.pareto_ == b.pareto_ and a.expression_ == b.expression_
 
 
 def test_time_limit_is_honoured():
@@ -196,9 +196,9 @@ def test_noise_aware_search_fits_the_emulator():
     rng = np.random.default_rng(0)
     X = _uniform(1500, 2, 1, 3)
     y = X[:, 0] / X[:, 1]
-    y = y + rng.normal(0, 0.02 * np.sqrt(np.mean(y**2)), size=y.shape)
+    y = y + rng.normal(0, 0.01 * np.sqrt(np.mean(y**2)), size=y.shape)
     ds = Dataset(X, y, ["p", "V"], ["T"])
-    model = train_default(ds, progress=False, epochs=150).model
+    model = train_default(ds, progress=False, epochs=200).model
     (f,) = static_law_findings(ds, model=model, noise_aware=True, time_limit=8)
     assert f.evidence["fitted_to"] == "emulator"
     assert _equal(parse_expression(f.value["expression"]), "p/V", ["p", "V"])

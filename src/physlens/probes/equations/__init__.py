@@ -131,6 +131,10 @@ def static_law_findings(
         est = EquationSearch(time_limit=time_limit, units=units or None, variable_names=list(dataset.input_names),
                              target_name=tname, seed=seed, progress=progress, **search_options)
         est.fit(X, Y[:, k])
+        if noise_aware:
+            # searched on the emulator (denoised), judged on the measurements: an emulator's error is
+            # smooth and systematic, and complex formulas would otherwise win by fitting its wiggles
+            est.reselect(X, dataset.y[idx, k])
         findings.append(law_finding(est, tname, Y[:, k], fitted_to="emulator" if noise_aware else "data"))
     return findings
 

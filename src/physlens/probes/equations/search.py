@@ -181,7 +181,8 @@ def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
         if np.all(y > 0) or np.all(y < 0):
             s = 1.0 if y[0] > 0 else -1.0
             out["sqrt"] = (np.sqrt(s * y), lambda e, s=s: s * e**2)
-            out["log"] = (np.log(s * y), lambda e, s=s: s * sp.exp(e))
+            # exp(a*f + b) is written exp(b)*exp(a*f) so that the constant factor is visible
+            out["log"] = (np.log(s * y), lambda e, s=s: s * sp.Mul(*[sp.exp(t) for t in sp.Add.make_args(e)]))
     if "sq" in out and not (np.all(y > 0) or np.all(y < 0)):
         del out["sq"]
     return out
@@ -233,12 +234,13 @@ def enumeration_candidates(
             a, b = ab
             fe = res.to_sympy(s.recipe, symbols)
             out.append(inv(sp.Float(a) * fe + sp.Float(b)))
-    if pairs and res.pool_ids is not None and time.monotonic() - t0 < time_limit:
-        out.extend(_pair_candidates(res, X, tr, symbols))
+    if pairs and res.pool_ids is not None:
+        out.extend(_pair_candidates(res, X, tr, symbols, deadline=t0 + time_limit + 0.5))
     return out
 
 
-def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 16, width: int = 8) -> list[sp.Expr]:
+def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width: int = 8,
+                     deadline: float = math.inf) -> list[sp.Expr]:
     """Sums ``T(y) ~ c0 + sum c_i f_i`` (up to ``depth`` terms) and rationals, by beam orthogonal matching pursuit.
 
     The dictionary is the enumerated pool (values on the enumeration subsample). A beam of
@@ -313,9 +315,27 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 16, width:
 
         states: list[tuple[float, tuple[int, ...], np.ndarray]] = [(float(((ts - ts.mean()) ** 2).sum()), (), ts - ts.mean())]
         finals: list[tuple[float, tuple[int, ...]]] = []
-        for _ in range(depth):
+        # exhaustive pairs among the simplest terms (greedy pursuit can miss a*b + c*d)
+        small = np.nonzero(pc <= 3)[0]
+        seeded: list[tuple[int, int]] = []
+        tc = ts - ts.mean()
+        if len(small) > 1500:  # keep the terms most correlated with the target
+            small = small[np.sort(np.argsort(-np.abs(Pn[small] @ tc), kind="stable")[:1500])]
+        if len(small) >= 2:
+            Sn = Pn[small]
+            rr = Sn @ tc / (np.linalg.norm(tc) + 1e-300)
+            G = Sn @ Sn.T
+            with np.errstate(all="ignore"):
+                expl = (rr[:, None] ** 2 + rr[None, :] ** 2 - 2 * G * rr[:, None] * rr[None, :]) / (1 - G**2)
+            expl[~np.isfinite(expl) | (np.abs(G) > 0.999)] = -np.inf
+            expl[np.tril_indices(len(small))] = -np.inf
+            flat = np.argsort(-expl, axis=None, kind="stable")[:6]
+            seeded = [(int(small[a]), int(small[b])) for a, b in zip(*np.unravel_index(flat, expl.shape))]
+        for step in range(depth):
             ext: dict[tuple[int, ...], float] = {}
             for sse, ids, r in states:
+                if time.monotonic() > deadline and finals:
+                    break
                 # orthogonal least squares: the gain of a term is its correlation with the residual
                 # after removing what the current terms already explain
                 num = np.abs(D @ r)
@@ -346,6 +366,8 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 16, width:
                         ext[key] = sse2 + 1e-12 * sum(comps[pid[i % m]] for i in key)
             best = sorted(((kk, v) for kk, v in ext.items() if np.isfinite(v) or len(kk) < depth),
                           key=lambda kv: kv[1])[:beam]
+            if step == 1:
+                best += [(tuple(sorted(pq)), 0.0) for pq in seeded if tuple(sorted(pq)) not in ext]
             states = []
             for key, _ in best:
                 _, sse2, r = lsq([feat(i) for i in key], ts, key)
@@ -380,12 +402,14 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 16, width:
 
 # --------------------------------------------------------------------------- pipeline
 def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: float) -> sp.Expr:
-    expr = S.refit_constants(expr, cols, y)
-    expr = S.round_constants(expr, cols, y, tolerance=1e-3, floor=floor)
-    if expr.atoms(sp.Float):
+    # two passes: rounding one constant lets SymPy merge others (sqrt(c*exp(-x**2)) -> sqrt(c)*exp(-x**2/2)),
+    # whose refitted values round better on the second pass
+    for _ in range(2):
         expr = S.refit_constants(expr, cols, y)
-    positive = {k for k, v in cols.items() if np.all(v > 0)}
-    return S.tidy(expr, positive=positive)
+        expr = S.round_constants(expr, cols, y, tolerance=max(9.0 / len(y), 1e-6), floor=floor)
+        if not expr.atoms(sp.Float):
+            break
+    return expr
 
 
 def pareto_front(cands: list[Candidate]) -> list[Candidate]:
@@ -613,11 +637,20 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             if math.isfinite(err):
                 scored.append((err, S.complexity(e), e, origin))
         scored.sort(key=lambda t: (t[0], t[1]))
+        # polish the raw Pareto front first (simplest first), then the rest by error
+        front_idx, best_err = [], math.inf
+        for i in sorted(range(len(scored)), key=lambda i: (scored[i][1], scored[i][0])):
+            if scored[i][0] < best_err * (1 - 1e-9):
+                front_idx.append(i)
+                best_err = scored[i][0]
+        near = [i for i in front_idx if scored[i][0] <= 1.1 * scored[0][0] + 1e-9 * scale]
+        rest = [i for i in range(len(scored)) if i not in set(near)]
+        scored = [scored[i] for i in near + rest]
         out: list[Candidate] = []
         floor = 1e-10 * scale
         done: set[str] = set()
         for i, (err, comp, e, origin) in enumerate(scored):
-            if i >= 3 and time.monotonic() > deadline:
+            if i >= 3 and time.monotonic() > deadline - 0.1 * float(self.time_limit):
                 break
             try:
                 pe = _polish(e, cols, y, floor)
@@ -633,7 +666,60 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             out.append(Candidate(pe, S.complexity(pe), perr, origin))
             if len(out) >= 60:
                 break
+        # SymPy simplification is the slow part: only for the front, the selected formula first
+        positive = frozenset(k for k, v in cols.items() if np.all(v > 0))
+        front = pareto_front(out)
+        first = select(front, self.selection_tolerance, scale)
+        order = [first] + [c for c in reversed(front) if c is not first]
+        for j, c in enumerate(order):
+            if time.monotonic() > deadline - (0.0 if j == 0 else 0.05 * float(self.time_limit)):
+                break
+            try:
+                te = S.tidy(c.expression, positive=positive)
+            except Exception:  # keep the unsimplified formula
+                continue
+            terr = S.rmse(te, cols, y)
+            if math.isfinite(terr) and terr <= c.rmse * (1 + 1e-6) + floor:
+                c.expression, c.complexity, c.rmse = te, S.complexity(te), terr
         return out
+
+    def reselect(self, X, y):
+        """Re-score the found candidates on other targets for the same rows and choose again.
+
+        Used by the noise-aware mode: formulas are searched on an emulator's (smooth)
+        predictions, then judged on the measured data, where a formula that fits the
+        emulator's own wiggles has no advantage. Returns ``self``.
+
+        Example:
+            >>> X = np.random.default_rng(0).uniform(1, 2, (60, 1))
+            >>> est = EquationSearch(time_limit=3, variable_names=["x"]).fit(X, 2 * X[:, 0])
+            >>> str(est.reselect(X, 2 * X[:, 0] + 0.01).expression_)
+            '2*x'
+        """
+        self._check_fitted()
+        X, y, _ = check_data(X, y, list(self.feature_names_in_), self.target_name)
+        cols = {n: X[:, j] for j, n in enumerate(self.feature_names_in_)}
+        cands = []
+        scale = float(np.sqrt(np.mean(y**2)))
+        t_end = time.monotonic() + max(2.0, 0.2 * float(self.time_limit))
+        for c in sorted(self.candidates_, key=lambda c: c.complexity):
+            expr = c.expression
+            if time.monotonic() < t_end:
+                try:  # constants refitted and rounded against the measurements
+                    expr = _polish(expr.xreplace({}), cols, y, 1e-10 * scale) if expr.free_symbols else expr
+                except Exception:  # keep the emulator-fitted constants
+                    expr = c.expression
+            err = S.rmse(expr, cols, y)
+            if math.isfinite(err):
+                cands.append(Candidate(expr, S.complexity(expr), err, c.origin))
+        if not cands:
+            return self
+        front = pareto_front(cands)
+        best = select(front, self.selection_tolerance, float(np.sqrt(np.mean(y**2))))
+        self.candidates_ = cands
+        self.expression_, self.complexity_, self.rmse_, self.origin_ = best.expression, best.complexity, best.rmse, best.origin
+        self.pareto_ = [c.as_dict() for c in front]
+        return self
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self):

@@ -18,7 +18,9 @@ nodes of the SymPy expression tree, where a symbol, a number or a function
 counts 1, an n-ary sum/product counts (n - 1) binary operations, a power
 counts 1 (``x**2`` = 2 nodes plus the exponent) and the integer exponents
 -1, 2 and 1/2 are free (they are the ``inv``, ``square`` and ``sqrt``
-primitives of the search alphabet).
+primitives of the search alphabet). A constant subexpression (``sqrt(2*pi)/4``)
+counts 1, a fitted floating-point constant 2, so a formula never looks simpler
+for keeping a float instead of its closed form.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def complexity(expr: sp.Expr) -> int:
         >>> complexity(x * y / 2), complexity(sp.exp(-x**2 / 2))
         (5, 6)
     """
+    if expr.is_number:  # a constant counts once; a fitted float costs more than a closed form
+        return 2 if expr.has(sp.Float) else 1
     if expr.is_Atom:
         return 1
     if expr.is_Add or expr.is_Mul:
@@ -140,10 +144,12 @@ _BASES = [
 ]
 
 
-def nice_constants(value: float, max_denominator: int = 64) -> list[sp.Expr]:
-    """Simple closed forms near ``value``, simplest first (rationals, then times pi, sqrt 2 ...).
+def nice_constants(value: float, max_denominator: int = 64, max_cost: float = 10.0) -> list[sp.Expr]:
+    """Simple closed forms within 2 % of ``value``, simplest first (rationals, then times pi, sqrt 2 ...).
 
-    The caller decides which one fits the data well enough.
+    The cost of ``p/q * base`` is ``log2(|p|+1) + log2(q+1)`` (+1.5 for a base other than 1);
+    forms costing more than ``max_cost`` are not offered (a float is more honest than
+    ``31*sqrt(pi)/55``). The caller decides which one fits the data well enough.
 
     Example:
         >>> nice_constants(0.0795774715459)[0]
@@ -161,7 +167,8 @@ def nice_constants(value: float, max_denominator: int = 64) -> list[sp.Expr]:
             continue
         rel = abs(float(frac) * num - value) / abs(value)
         cost = math.log2(abs(frac.numerator) + 1) + math.log2(frac.denominator + 1) + (0 if num == 1.0 else 1.5)
-        out.append((rel * 1e6 + cost * 1e-3 if rel > 1e-3 else cost, sp.Rational(frac.numerator, frac.denominator) * sym))
+        if rel < 0.02 and cost <= max_cost:
+            out.append((cost + math.log10(1 + rel * 1e6), sp.Rational(frac.numerator, frac.denominator) * sym))
     out.sort(key=lambda t: t[0])
     seen: list[sp.Expr] = []
     for _, c in out:
@@ -227,10 +234,12 @@ def refit_constants(expr: sp.Expr, columns: dict[str, np.ndarray], y: np.ndarray
 def round_constants(
     expr: sp.Expr, columns: dict[str, np.ndarray], y: np.ndarray, tolerance: float = 1e-3, floor: float = 0.0
 ) -> sp.Expr:
-    """Replace each float by the simplest nice constant that keeps the RMSE within ``tolerance``.
+    """Replace each float by the simplest nice constant that keeps the fit statistically as good.
 
-    A replacement is kept when the new RMSE is at most ``(1 + tolerance) * old + floor``;
-    tiny additive constants are tried as 0 first.
+    A replacement is kept when the new mean squared error is at most ``(1 + tolerance)`` times
+    the old one (plus ``floor**2``): with ``n`` noisy rows, fixing a fitted constant raises the
+    squared error by about ``sigma**2 / n``, so ``tolerance = 9 / n`` is a 3-sigma test.
+    Tiny additive constants are tried as 0 first.
 
     Example:
         >>> x = sp.Symbol("x", real=True)
@@ -247,7 +256,7 @@ def round_constants(
         for cand in tries:
             new = expr.xreplace({c: cand})
             err = rmse(new, columns, y)
-            if err <= (1 + tolerance) * base + floor:
+            if err**2 <= (1 + tolerance) * base**2 + floor**2:
                 expr = new
                 base = min(base, err) if err <= base else err
                 break
