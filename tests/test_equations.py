@@ -227,3 +227,22 @@ def test_cli_prints_one_json_object_with_the_equation(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 2 and "units do not match" in bad.stderr
+
+
+def test_oracle_reads_translation_symmetry_and_separability_from_derivatives():
+    import torch
+
+    from physlens.probes.equations.oracle import pair_symmetries, separable_groups
+
+    class Law(torch.nn.Module):  # f = sin(x0 - x1) * x3 + x2**2: a known function stands in for a trained net
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return (torch.sin(x[:, :1] - x[:, 1:2]) * x[:, 3:4] + x[:, 2:3] ** 2) * self.w
+
+    X = _uniform(200, 4)
+    kinds = {(k, i, j) for k, i, j, _ in pair_symmetries(Law(), X)}
+    assert ("minus", 0, 1) in kinds and not any(i == 2 or j == 2 for _, i, j in kinds)
+    assert separable_groups(Law(), X, kind="add") == [[0, 1, 3], [2]]

@@ -185,8 +185,7 @@ class _Builder:
         else:
             # over the cap: the best-correlated half and a seeded random half
             order = np.argsort(minloss, kind="stable")
-            half = max(0, min(len(order), self.level_cap // 2 - (0 if prev is None else 0)))
-            sel = list(order[: min(half, len(order))])
+            sel = list(order[: self.level_cap // 2])
             rest = order[len(sel):]
             nr = max(0, min(len(rest), self.level_cap // 2))
             if nr:

@@ -73,6 +73,15 @@ def fit_oracle(X: np.ndarray, y: np.ndarray, names: list[str], seed: int = 0, ti
     return model
 
 
+def _values(model, X: np.ndarray) -> np.ndarray:
+    import torch
+
+    p = next(model.parameters())
+    with torch.no_grad():
+        out = model(torch.as_tensor(X, dtype=p.dtype, device=p.device))
+    return out.detach().cpu().numpy().astype(np.float64)[:, 0]
+
+
 def pair_symmetries(model, X: np.ndarray, tol: float = 0.02, n: int = 300, seed: int = 0) -> list[tuple[str, int, int, float]]:
     """Pairs ``(kind, i, j, residual)`` with kind in ``minus, plus, times, divide`` whose relation holds.
 
@@ -110,8 +119,12 @@ def pair_symmetries(model, X: np.ndarray, tol: float = 0.02, n: int = 300, seed:
     return out
 
 
-def separable_groups(model, X: np.ndarray, kind: str = "add", tol: float = 0.2, n: int = 200, seed: int = 0) -> list[list[int]]:
+def separable_groups(model, X: np.ndarray, kind: str = "add", tol: float = 0.02, n: int = 200, seed: int = 0) -> list[list[int]]:
     """Groups of inputs between which ``f`` (``kind="add"``) or ``log|f|`` (``"mul"``) has no mixed derivatives.
+
+    Inputs ``i, j`` are coupled when the median of ``|d2f/dx_i dx_j| * std(x_i) * std(x_j)`` exceeds
+    ``tol`` times the spread of ``f`` (of ``log|f|`` for ``"mul"``); the groups are the connected
+    components of that coupling graph.
 
     Example:
         >>> import torch
@@ -126,18 +139,19 @@ def separable_groups(model, X: np.ndarray, kind: str = "add", tol: float = 0.2, 
     rng = np.random.default_rng(seed)
     Xs = X[rng.choice(len(X), size=min(n, len(X)), replace=False)]
     H = batch_hessian(model, Xs)
+    f = _values(model, Xs)
+    ref = float(np.std(f))  # a mixed derivative matters when it moves f by a fraction of its spread
     if kind == "mul":
-        f = model.predict(Xs)[:, 0] if hasattr(model, "predict") else None
-        if f is None or np.any(np.abs(f) < 1e-12) or (np.any(f > 0) and np.any(f < 0)):
+        if np.any(np.abs(f) < 1e-12) or (np.any(f > 0) and np.any(f < 0)):
             return [list(range(X.shape[1]))]
         g = batch_gradient(model, Xs)
         H = H / f[:, None, None] - g[:, :, None] * g[:, None, :] / f[:, None, None] ** 2
+        ref = float(np.std(np.log(np.abs(f))))
     sd = X.std(axis=0)
     Hs = np.abs(H) * sd[None, :, None] * sd[None, None, :]
     M = np.median(Hs, axis=0)
     d = X.shape[1]
-    ref = max(float(np.max(M)), 1e-300)
-    adj = (M > tol * ref) & ~np.eye(d, dtype=bool)
+    adj = (M > tol * max(ref, 1e-300)) & ~np.eye(d, dtype=bool)
     groups: list[list[int]] = []
     seen: set[int] = set()
     for s in range(d):
@@ -243,14 +257,14 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
         if new_cols:
             keep = [j for j in range(d) if j not in used]
             Z = np.column_stack([X[:, j] for j in keep] + new_cols)
-            zn = [names[j] for j in keep] + [f"u{k}" for k in range(len(new_cols))]
-            zn = [nm if nm not in names[len(keep):] else nm for nm in zn]
-            sub = {sp.Symbol(f"u{k}", real=True): e for k, e in enumerate(new_exprs)}
-            clash = [nm for nm in zn[len(keep):] if nm in names]
-            if not clash:
-                try:
-                    for e in sub_search(Z, y, zn, left() * 0.8):
-                        out.append(e.xreplace(sub))
-                except Exception:  # the reduced problem may be degenerate (e.g. a constant column)
-                    pass
+            fresh = [f"u{k}" for k in range(len(new_cols))]
+            while any(nm in names for nm in fresh):  # new variable names must not clash with inputs
+                fresh = ["u" + nm for nm in fresh]
+            zn = [names[j] for j in keep] + fresh
+            sub = {sp.Symbol(nm, real=True): e for nm, e in zip(fresh, new_exprs)}
+            try:
+                for e in sub_search(Z, y, zn, left() * 0.8):
+                    out.append(e.xreplace(sub))
+            except Exception:  # the reduced problem may be degenerate (e.g. a constant column)
+                pass
     return out

@@ -610,8 +610,10 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.rmse_ = best.rmse
         self.origin_ = best.origin
         self.pareto_ = [c.as_dict() for c in front]
+        if self.denoise:
+            self.reselect(X, y)  # structure from the emulator, constants and choice from the data
         self.fit_time_ = time.monotonic() - start
-        self._log(f"best: {best.expression} (complexity {best.complexity}, rmse {best.rmse:.3g})")
+        self._log(f"best: {self.expression_} (complexity {self.complexity_}, rmse {self.rmse_:.3g})")
         return self
 
     def _denoise(self, X, y, names, deadline) -> np.ndarray:
