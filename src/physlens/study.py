@@ -177,7 +177,15 @@ class Study(BaseModel):
 
 @dataclass
 class RunResult:
-    """What :func:`run_study` returns."""
+    """What :func:`run_study` returns: the run directory, data, training result, findings and scorecard.
+
+    Example:
+        >>> import tempfile
+        >>> r = run_study(Study.parse({"source": {"system": "toy_distractor", "n": 200},
+        ...                            "train": {"epochs": 2, "progress": False}}), out=tempfile.mkdtemp())
+        >>> sorted(r.scorecard)[:2]
+        ['findings', 'kinds']
+    """
 
     run_dir: Path
     dataset: Dataset

@@ -65,7 +65,18 @@ _register_all()
 
 
 def main() -> None:
-    """Entry point of the ``physlens`` script."""
+    """Entry point of the ``physlens`` script.
+
+    Example:
+        >>> import sys
+        >>> sys.argv = ["physlens", "probes", "--json"]
+        >>> try:  # doctest: +ELLIPSIS
+        ...     main()
+        ... except SystemExit as e:
+        ...     print("exit code", e.code)
+        {"probes": [...]}
+        exit code 0
+    """
     try:
         app()
     except PhyslensError as exc:

@@ -8,7 +8,13 @@ from physlens.cli import print_json
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``systems`` and ``probes`` commands to ``app``."""
+    """Add the ``systems`` and ``probes`` commands to ``app``.
+
+    Example:
+        >>> import typer
+        >>> app = typer.Typer()
+        >>> register(app)
+    """
 
     @app.command()
     def systems(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:

@@ -114,7 +114,13 @@ def findings_table(findings, title: str = "Findings"):
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``discover`` command to ``app``."""
+    """Add the ``discover`` command to ``app``.
+
+    Example:
+        >>> import typer
+        >>> app = typer.Typer()
+        >>> register(app)
+    """
 
     @app.command()
     def discover(

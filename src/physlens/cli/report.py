@@ -8,7 +8,13 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``report`` command to ``app``."""
+    """Add the ``report`` command to ``app``.
+
+    Example:
+        >>> import typer
+        >>> app = typer.Typer()
+        >>> register(app)
+    """
 
     @app.command()
     def report(run_dir: Path = typer.Argument(..., help="a run directory written by `physlens discover`")) -> None:

@@ -104,7 +104,12 @@ def register_model(cls: type[Emulator]) -> type[Emulator]:
 
 
 def model_registry() -> dict[str, type[Emulator]]:
-    """All registered models by name."""
+    """All registered models by name.
+
+    Example:
+        >>> "mlp" in model_registry()
+        True
+    """
     from physlens.models import _import_all
 
     _import_all()

@@ -110,7 +110,14 @@ def training_curve(history: list[dict]) -> str | None:
 
 @figure_for("relevant-variable")
 def relevance_bars(findings: list[Finding]) -> list[tuple[str, str]]:
-    """Permutation importance per input (with error bars), relevant inputs coloured, one chart per target."""
+    """Permutation importance per input (with error bars), relevant inputs coloured, one chart per target.
+
+    Example:
+        >>> f = Finding("relevant-variable", "x matters", {"variable": "x", "relevant": True, "permutation": 1.0},
+        ...             target="y", subject="x")
+        >>> [caption for caption, _ in relevance_bars([f])]
+        ['Permutation importance for y (blue: relevant, gray: irrelevant)']
+    """
     out = []
     targets = sorted({f.target or "" for f in findings})
     for t in targets:

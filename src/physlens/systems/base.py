@@ -103,7 +103,12 @@ def register_system(cls: type[System]) -> type[System]:
 
 
 def registry() -> dict[str, type[System]]:
-    """All registered systems by name (importing every system module first)."""
+    """All registered systems by name (importing every system module first).
+
+    Example:
+        >>> "toy_distractor" in registry()
+        True
+    """
     from physlens.systems import _import_all
 
     _import_all()

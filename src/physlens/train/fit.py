@@ -67,6 +67,13 @@ class TrainResult:
         snapshots: ``(epoch, state_dict)`` pairs taken during training (CPU tensors);
             rewind a model with :func:`load_snapshot`.
         train_index, val_index: the rows used for training and validation.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> ds = get_system("toy_distractor").sample(100)
+        >>> fit(build_model("mlp", ds), ds, TrainConfig(epochs=2, progress=False)).summary()["epochs_run"]
+        2
     """
 
     model: torch.nn.Module
