@@ -7,12 +7,37 @@ state) into K latent neurons, each a Gaussian with a learned mean and
 log-variance; the decoder reads the latents together with a *question* (e.g.
 which new measurement to predict) and outputs the answer. The loss is the
 standardised squared error plus ``beta`` times the KL divergence of the
-latents to N(0, 1) (a beta-VAE penalty, Higgins et al. 2017). Latents the
-decoder does not need are pushed onto the prior (KL ~ 0), so with K larger
-than needed the number of *active* latents reveals the number of independent
-parameters in the observations: :meth:`Bottleneck.latent_usage` returns the
-KL of each latent averaged over data, :meth:`Bottleneck.active_latents`
-counts those above a threshold.
+latents to N(0, 1) (a beta-VAE penalty, Higgins et al. 2017).
+
+How many latents the physics needs. SciNet reads the number of independent
+parameters (2 for a pure qubit, 6 for two qubits) off the validation error
+as a function of the number of latent neurons (their Fig. 3): the error
+drops until the latents can hold the state and stays flat after. The KL
+usage of one over-sized beta-VAE does *not* give that number reliably: a
+pure qubit's Bloch vector lies on the sphere S^2, and the easy, smooth code
+is the 3 Bloch coordinates (the data are linear in them), which uses 3
+latents at about 1 nat each; a 2-latent code exists (an azimuthal map of
+the sphere, singular at one point) and is learnt from scratch with 2
+latents, but gradient descent does not reach it from the 3-latent code,
+neither by beta annealing, concave per-latent KL penalties, nested dropout
+nor by gradually switching the third latent off (each tried on
+``qubit_tomography`` with 6-8 latents: all end with 3 active latents). So :func:`fit_bottleneck` follows
+SciNet's criterion inside one model: the latents have *gates* (a buffer of
+0/1 multipliers in front of the decoder); stage k retrains from the initial
+weights with latents 1..k open, and the search stops when a stage leaves one
+of its latents unused (KL collapse) or when opening one more latent lowers
+the validation MSE by less than ``min_gain`` of the target variance (1 % by
+default: a latent that explains less of the answer is not a physical
+parameter). Closed latents get no decoder input and sit on the prior, so the
+returned model's KL usage shows exactly the latents it needs:
+:meth:`Bottleneck.latent_usage` (mean KL per latent, nats),
+:meth:`Bottleneck.active_latents` (latents above ``threshold`` nats and above
+``fraction`` of the total KL: a latent with a few hundredths of a nat carries
+almost no information) and :meth:`Bottleneck.intrinsic_dimension` (TwoNN
+estimate of the dimension of the manifold of latent means, Facco, d'Errico,
+Rodriguez & Laio, Sci. Rep. 7, 12140, 2017: 2 for the 3 latents of the
+Bloch-sphere code, so it gives the parameter count of a plain over-sized fit
+too; written by hand because it is 5 lines on scikit-learn's neighbours).
 
 Which input columns are the question: ``question_columns=[names or indices]``,
 else ``dataset.meta["question_columns"]``; every other input is an
@@ -21,6 +46,8 @@ which :func:`physlens.train.fit` seeds per epoch (resume stays bit-exact).
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
@@ -53,7 +80,13 @@ class Bottleneck(Emulator):
         question_idx: input columns fed to the decoder; the rest are observations.
         latent_dim: K, the number of latent neurons (take more than you expect to need).
         width, depth: hidden width/depth of encoder and decoder.
-        beta: weight of the KL penalty (per latent, summed) against the standardised MSE.
+        beta: weight of the KL penalty (per latent, summed) against the standardised MSE. The
+            default 1e-3 lets an open latent carry a few nats (a precise code); larger values
+            (0.05) blur the code and make a curved 2-latent code lose to a flat 3-latent one.
+
+    Every latent is open after construction, so plain :func:`physlens.train.fit` trains a
+    beta-VAE whose KL usage is an upper bound on the latents needed; :func:`fit_bottleneck`
+    finds the number itself.
 
     Example:
         >>> from physlens.data import Dataset
@@ -73,7 +106,7 @@ class Bottleneck(Emulator):
         latent_dim: int = 8,
         width: int = 64,
         depth: int = 2,
-        beta: float = 5e-2,
+        beta: float = 1e-3,
         activation_name: str = "silu",
     ) -> None:
         super().__init__(d_in, d_out)
@@ -84,6 +117,8 @@ class Bottleneck(Emulator):
         if latent_dim < 1 or beta < 0:
             raise ConfigError(f"bottleneck needs latent_dim >= 1 and beta >= 0, got {latent_dim}, {beta}")
         self.latent_dim, self.beta = int(latent_dim), float(beta)
+        # 1 = latent open (fed to the decoder), 0 = closed; fit_bottleneck opens them one by one
+        self.register_buffer("gate", torch.ones(self.latent_dim))
         self.register_buffer("obs_idx", torch.as_tensor(obs, dtype=torch.long), persistent=False)
         self.register_buffer("q_idx", torch.as_tensor(q, dtype=torch.long), persistent=False)
         self.encoder = mlp_block(len(obs), 2 * self.latent_dim, width, depth, activation_name)
@@ -104,7 +139,7 @@ class Bottleneck(Emulator):
         return z, mu, logvar
 
     def _decode(self, z: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([latent, z[:, self.q_idx]], dim=-1)) * self.y_std + self.y_mean
+        return self.decoder(torch.cat([latent * self.gate, z[:, self.q_idx]], dim=-1)) * self.y_std + self.y_mean
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z, mu, _ = self._encode(x)
@@ -150,11 +185,129 @@ class Bottleneck(Emulator):
         mu, lv = self.encode(X)
         return (0.5 * (mu**2 + np.exp(lv) - lv - 1)).mean(axis=0)
 
-    def active_latents(self, X, threshold: float = 0.1) -> int:
-        """Number of latents whose mean KL exceeds ``threshold`` nats (0.1 by default).
+    def active_latents(self, X, threshold: float = 0.1, fraction: float = 0.02) -> int:
+        """Number of latents carrying information: mean KL above ``threshold`` nats AND above ``fraction`` of the total.
+
+        The absolute floor (0.1 nat, about a seventh of a bit) discards latents that
+        sit on the prior; the relative one discards crumbs next to latents holding
+        several nats. Closed latents (gate 0) are never counted.
 
         Example:
             >>> Bottleneck(3, 1, question_idx=[2], latent_dim=2, width=8).active_latents(np.zeros((4, 3))) >= 0
             True
         """
-        return int(np.sum(self.latent_usage(X) > threshold))
+        u = self.latent_usage(X) * (self.gate.detach().cpu().numpy() > 0)
+        return int(np.sum((u > threshold) & (u > fraction * u.sum())))
+
+    def intrinsic_dimension(self, X, threshold: float = 0.1, fraction: float = 0.02, max_points: int = 4000) -> float:
+        """TwoNN estimate (Facco et al. 2017) of the dimension of the manifold of latent means (active latents only).
+
+        For each point the ratio mu = r2 / r1 of its distances to its second and
+        first nearest neighbours follows P(mu) = d mu^-(d+1) on a d-dimensional
+        manifold; the maximum-likelihood d is N / sum(log mu). It counts the
+        independent parameters of the code even when the code is curved (the 3
+        Bloch coordinates of a pure qubit give 2). Returns 0 with no active latent.
+
+        Example:
+            >>> m = Bottleneck(3, 1, question_idx=[2], latent_dim=2, width=8)
+            >>> float(m.intrinsic_dimension(np.random.default_rng(0).normal(size=(200, 3)))) >= 0
+            True
+        """
+        from sklearn.neighbors import NearestNeighbors
+
+        u = self.latent_usage(X) * (self.gate.detach().cpu().numpy() > 0)
+        active = (u > threshold) & (u > fraction * u.sum())
+        if not active.any():
+            return 0.0
+        mu = self.encode(np.asarray(X)[:max_points])[0][:, active]
+        mu = np.unique(mu / mu.std(axis=0).clip(1e-12), axis=0)
+        if len(mu) < 3:
+            return 0.0
+        dist, _ = NearestNeighbors(n_neighbors=3).fit(mu).kneighbors(mu)
+        ratio = dist[:, 2] / np.maximum(dist[:, 1], 1e-300)
+        log_mu = np.log(ratio[np.isfinite(ratio) & (ratio > 1.0)])
+        return float(len(log_mu) / log_mu.sum()) if log_mu.size else 0.0
+
+    def latent_summary(self, X) -> dict:
+        """KL usage, gates, active-latent count and intrinsic dimension of the code, in one dict.
+
+        Example:
+            >>> s = Bottleneck(3, 1, question_idx=[2], latent_dim=2, width=8).latent_summary(np.zeros((4, 3)))
+            >>> sorted(s)
+            ['active_latents', 'gate', 'intrinsic_dimension', 'latent_kl']
+        """
+        return {
+            "latent_kl": self.latent_usage(X),
+            "gate": self.gate.detach().cpu().numpy().copy(),
+            "active_latents": self.active_latents(X),
+            "intrinsic_dimension": self.intrinsic_dimension(X),
+        }
+
+
+def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.01, callback=None):
+    """Find how many latents the answer needs (SciNet's criterion) and return the model trained with them.
+
+    SciNet (Iten et al. 2020, Fig. 3) trains one network per number of latent
+    neurons and reads the parameter count where the validation error stops
+    falling. Here the K latents of ``model`` have gates: stage k reloads the
+    initial weights, opens latents 1..k and trains with
+    :func:`physlens.train.fit` and ``config`` (stage 0: the question alone).
+    The search stops at the first stage that
+
+    * leaves one of its k latents unused (fewer than k active by KL usage,
+      see :meth:`Bottleneck.active_latents`): that stage is returned; or
+    * lowers the validation MSE (standardised: the fraction of the target
+      variance left unexplained) by less than ``min_gain`` (default 0.01,
+      1 % of the variance) against the previous stage: the previous stage
+      is returned (its weights are restored).
+
+    Closed latents get no decoder input, so the KL penalty keeps them on the
+    prior and ``model.latent_usage`` shows the needed latents only.
+    Retraining from the initial weights (rather than warm-starting) matters:
+    a model grown from a 1-latent code gets stuck in codes that a fresh
+    2-latent model avoids.
+
+    Returns ``(result, stages)``: the :class:`~physlens.train.TrainResult` of
+    the returned stage (its ``model`` is ``model``) and one dict per stage
+    tried with ``open`` (latents open), ``val_mse``, ``active`` and ``epochs``.
+
+    Example:
+        >>> from physlens.data import Dataset
+        >>> from physlens.train import TrainConfig
+        >>> rng = np.random.default_rng(0); o = rng.normal(size=(256, 3)); q = rng.normal(size=(256, 1))
+        >>> ds = Dataset(np.c_[o, q], o[:, :1] * q, ["o0", "o1", "o2", "q"], ["a"], meta={"question_columns": ["q"]})
+        >>> m = Bottleneck.from_dataset(ds, latent_dim=3, width=16)
+        >>> res, stages = fit_bottleneck(m, ds, TrainConfig(epochs=2, progress=False))
+        >>> stages[0]["open"], res.model is m
+        (0, True)
+    """
+    from physlens.train.fit import TrainConfig, fit
+
+    if not isinstance(model, Bottleneck):
+        raise ConfigError(f"fit_bottleneck trains a bottleneck model, got {type(model).__name__}")
+    if not 0 <= min_gain < 1:
+        raise ConfigError(f"min_gain must be in [0, 1), got {min_gain}")
+    cfg = config or TrainConfig()
+    initial = copy.deepcopy(model.state_dict())
+    stages: list[dict] = []
+    kept = kept_state = None
+    for k in range(model.latent_dim + 1):
+        model.load_state_dict(initial)
+        with torch.no_grad():
+            model.gate.copy_((torch.arange(model.latent_dim) < k).to(model.gate))
+        res = fit(model, dataset, cfg, callback=callback)
+        Xv = dataset.X[res.val_index]
+        with torch.no_grad():
+            x = torch.as_tensor(Xv, dtype=model.gate.dtype, device=model.gate.device)
+            y = torch.as_tensor(dataset.y[res.val_index], dtype=x.dtype, device=x.device)
+            mse = float((((model(x) - y) / model.y_std) ** 2).mean())
+        active = model.active_latents(Xv) if k else 0
+        stages.append({"open": k, "val_mse": mse, "active": active, "epochs": res.epochs_run})
+        if k and active < k:
+            return res, stages
+        if k and stages[-2]["val_mse"] - mse < min_gain:
+            model.load_state_dict(kept_state)
+            model.eval()
+            return kept, stages
+        kept, kept_state = res, copy.deepcopy(model.state_dict())
+    return kept, stages
