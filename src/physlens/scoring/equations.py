@@ -35,7 +35,25 @@ def _zero_with_floats(expr: sp.Expr, rel: float) -> bool:
     return False
 
 
-def symbolically_equal(found: sp.Expr, truth: sp.Expr, rel: float = 1e-6) -> tuple[bool, str]:
+def symbolically_equal(found: sp.Expr, truth: sp.Expr, rel: float = 1e-6, timeout: float = 20.0) -> tuple[bool, str]:
+    """Whether ``found`` equals ``truth`` symbolically (constants within ``rel``); returns (equal, how).
+
+    SymPy is given ``timeout`` seconds (main thread); a proof that does not finish counts as not equal.
+
+    Example:
+        >>> q, r = sp.symbols("q r", real=True)
+        >>> symbolically_equal(0.0795774715459477 * q / r**2, q / (4 * sp.pi * r**2))
+        (True, 'ratio')
+    """
+    from physlens.probes.equations.simplify import SimplifyTimeout, time_limited
+
+    try:
+        return time_limited(_symbolically_equal, timeout, found, truth, rel)
+    except SimplifyTimeout:
+        return False, f"sympy did not finish in {timeout:g} s"
+
+
+def _symbolically_equal(found: sp.Expr, truth: sp.Expr, rel: float = 1e-6) -> tuple[bool, str]:
     """Whether ``found`` equals ``truth`` symbolically (constants within ``rel``); returns (equal, how).
 
     Example:
@@ -83,6 +101,8 @@ def symbolically_equal(found: sp.Expr, truth: sp.Expr, rel: float = 1e-6) -> tup
             if rr.is_number and abs(complex(rr) - 1) <= rel:
                 return True, "ratio (constants within tolerance)"
     except Exception as exc:  # SymPy can raise on exotic expressions; report and fail closed
+        if type(exc).__name__ == "SimplifyTimeout":
+            raise
         return False, f"sympy failed: {type(exc).__name__}"
     return False, "not equal"
 

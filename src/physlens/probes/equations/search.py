@@ -677,7 +677,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             if time.monotonic() > deadline - (0.0 if j == 0 else 0.05 * float(self.time_limit)):
                 break
             try:
-                te = S.tidy(c.expression, positive=positive)
+                te = S.tidy(c.expression, positive=positive,
+                            timeout=max(0.5, min(2.0, 0.1 * float(self.time_limit))))
             except Exception:  # keep the unsimplified formula
                 continue
             terr = S.rmse(te, cols, y)

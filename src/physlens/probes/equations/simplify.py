@@ -263,7 +263,40 @@ def round_constants(
     return expr
 
 
-def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = frozenset()) -> sp.Expr:
+class SimplifyTimeout(Exception):
+    """Raised inside :func:`time_limited` when SymPy takes too long."""
+
+
+def time_limited(fn, seconds: float, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)``; raise :class:`SimplifyTimeout` after ``seconds`` (main thread only).
+
+    SymPy's ``simplify`` has no time limit and can run for minutes on an unlucky
+    expression; a SIGALRM interval timer bounds it. Outside the main thread (where
+    signals cannot be used) the call runs unbounded.
+
+    Example:
+        >>> time_limited(sp.simplify, 5.0, sp.sin(sp.Symbol("x")) ** 2 + sp.cos(sp.Symbol("x")) ** 2)
+        1
+    """
+    import signal
+    import threading
+
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return fn(*args, **kwargs)
+
+    def alarm(signum, frame):
+        raise SimplifyTimeout(f"{getattr(fn, '__name__', 'call')} took more than {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = frozenset(), timeout: float = 2.0) -> sp.Expr:
     """SymPy simplification of a small expression (skipped above ``max_size`` nodes).
 
     Symbols named in ``positive`` (columns that are positive in the data) are simplified
@@ -279,15 +312,18 @@ def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = fro
     pos = {s: sp.Symbol(s.name, positive=True) for s in expr.free_symbols if s.name in positive}
     if pos:
         back = {v: k for k, v in pos.items()}
-        return tidy(expr.xreplace(pos), max_size).xreplace(back)
+        return tidy(expr.xreplace(pos), max_size, timeout=timeout).xreplace(back)
     if expr.atoms(sp.Float) or complexity(expr) > max_size:
         return sp.powsimp(sp.factor_terms(expr))
     hyper = expr.replace(lambda e: isinstance(e, (sp.tanh, sp.sinh, sp.cosh)) and e.args[0].has(sp.log),
                          lambda e: e.rewrite(sp.exp))  # tanh(log(z)) -> (z**2 - 1)/(z**2 + 1)
-    try:
-        cands = [expr, sp.simplify(expr), sp.factor(expr), sp.cancel(expr), sp.powsimp(expr, force=False)]
-        if hyper != expr:
-            cands.append(sp.simplify(hyper))
-    except Exception:  # SymPy can fail on odd nodes; keep what we have
-        return expr
+    cands = [expr]
+    calls = [(sp.simplify, expr), (sp.factor, expr), (sp.cancel, expr)]
+    if hyper != expr:
+        calls.append((sp.simplify, hyper))
+    for fn, arg in calls:
+        try:  # each SymPy call bounded: an unlucky expression can keep simplify busy for minutes
+            cands.append(time_limited(fn, timeout, arg))
+        except Exception:  # SymPy can fail or time out on odd nodes; keep what we have
+            continue
     return min(cands, key=lambda e: (complexity(e), len(str(e))))
