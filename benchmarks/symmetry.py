@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -241,10 +241,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="5 random functions, smaller data, fewer epochs")
     ap.add_argument("--functions", type=int, default=20, help="random non-symmetric functions")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=0, help="training epochs (default 200, 120 with --quick)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample count by this")
+    ap.add_argument("--out", default="symmetry", help="name of the JSON file in benchmarks/results/")
     ap.add_argument("--only", default="", help="comma-separated parts: systems,fp,aniso,hidden,speed")
+    ap.add_argument("--systems", default="", help="comma-separated system labels (default: all)")
     args = ap.parse_args()
     parts = set(args.only.split(",")) if args.only else {"systems", "fp", "aniso", "hidden", "speed"}
-    epochs = 120 if args.quick else 200
+    epochs = args.epochs or (120 if args.quick else 200)
     nfun = 5 if args.quick else args.functions
     results: dict = {"systems": [], "false_positives": [], "other": []}
     t_start = time.perf_counter()
@@ -254,21 +258,24 @@ def main() -> None:
             futs[pool.submit(speed_case, 60 if args.quick else 100)] = "other"
         if "systems" in parts:
             for label, name, params, n in SYSTEMS:
-                futs[pool.submit(system_case, label, name, params, n // 2 if args.quick else n, epochs, 0)] = "systems"
+                if args.systems and label not in args.systems.split(","):
+                    continue
+                futs[pool.submit(system_case, label, name, params, int(n * args.scale), epochs, 0)] = "systems"
         if "aniso" in parts:
-            futs[pool.submit(anisotropic_case, 2000, epochs)] = "other"
+            futs[pool.submit(anisotropic_case, int(2000 * args.scale), epochs)] = "other"
         if "hidden" in parts:
-            futs[pool.submit(hidden_symmetry_case, 3000)] = "other"
+            futs[pool.submit(hidden_symmetry_case, int(3000 * args.scale))] = "other"
         if "fp" in parts:
             for s in range(nfun):
-                futs[pool.submit(false_positive_case, s, 1500, epochs)] = "false_positives"
-        for fut, key in futs.items():
+                futs[pool.submit(false_positive_case, s, int(1500 * args.scale), epochs)] = "false_positives"
+        for fut in as_completed(futs):
+            key = futs[fut]
             try:
                 row = fut.result()
             except Exception as exc:  # a failing case is reported, not hidden
                 row = {"case": "error", "error": repr(exc)}
             results[key].append(row)
-            print(f"[{time.perf_counter() - t_start:6.0f}s] {row.get('case')}: done", file=sys.stderr, flush=True)
+            print(f"[{time.perf_counter() - t_start:6.0f}s] {json.dumps(row, default=str)}", file=sys.stderr, flush=True)
 
     fps = results["false_positives"]
     if fps:
@@ -291,7 +298,7 @@ def main() -> None:
         print(f"continuous: {results['false_positive_rate_continuous']:.2f}   discrete: {results['false_positive_rate_discrete']:.2f}")
         for r in fps:
             print({k: _fmt(v) for k, v in r.items()})
-    out = ROOT / "benchmarks" / "results" / "symmetry.json"
+    out = ROOT / "benchmarks" / "results" / f"{args.out}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     from physlens.findings import to_jsonable
     from physlens.io import write_json

@@ -138,9 +138,9 @@ def run(
     if lie.generators:
         alg = identify_algebra(lie.generators)
         accepted = [t for t in lie.tests
-                    if t.get("p_value", 0.0) >= alpha and not t.get("untestable") and not t.get("cut_by_gap")]
+                    if (t.get("p_value", 0.0) >= alpha or t.get("accepted_by_later_pass")) and not t.get("cut_by_gap")]
         rejected = [t for t in lie.tests if t not in accepted]
-        residual = float(max(t["violation_over_error"] for t in accepted))
+        residual = float(max(t.get("violation_over_error", np.inf) for t in accepted))
         latent_info = None
         if latent and latent_null is not None:
             errs = []

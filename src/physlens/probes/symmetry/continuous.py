@@ -93,8 +93,9 @@ def affine_flow(A: np.ndarray, X: np.ndarray, t: float = 1.0) -> np.ndarray:
     n = A.shape[0]
     aug = np.zeros((n + 1, n + 1))
     aug[:n] = A
-    E = sla.expm(t * aug)
-    return X @ E[:n, :n].T + E[:n, n]
+    with np.errstate(over="ignore", invalid="ignore"):
+        E = sla.expm(t * aug)
+        return X @ E[:n, :n].T + E[:n, n]
 
 
 def readable_basis(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +214,7 @@ def lie_generators(
     structure: np.ndarray | None = None,
     system: ConstraintSystem | None = None,
     max_flops: float = 4e9,
+    patience: int = 3,
 ) -> LieResult:
     """Find the algebra of affine (equi)invariances of ``ctx.model``.
 
@@ -220,6 +222,8 @@ def lie_generators(
     the search to a subspace of generators (e.g. :func:`particle_structured_basis`);
     ``system`` reuses a :class:`ConstraintSystem` already built for the same context.
     The subsample is capped so that building the constraint costs at most ``max_flops``.
+    Candidates are scanned by increasing rate until ``patience`` consecutive ones fail the
+    test; failures followed by a pass are kept (the pass bounds the algebra from above).
 
     Example:
         >>> import torch
@@ -262,6 +266,8 @@ def lie_generators(
     rates = np.sqrt(np.clip(evals, 0.0, None))
 
     accepted: list[int] = []
+    pending: list = []
+    failures = 0
     tests: list[dict] = []
     flows = []
     A_list, M_list = [], []
@@ -280,7 +286,8 @@ def lie_generators(
             if Mc is not None:
                 aug = np.zeros((k + 1, k + 1))
                 aug[:k] = Mc
-                rho = sla.expm(t * aug)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    rho = sla.expm(t * aug)
             result = transform_test(ctx, test_idx, X_img, rho)
             if result is not None:
                 break
@@ -289,7 +296,21 @@ def lie_generators(
         entry.update(result.as_dict() if result is not None else {"untestable": True})
         tests.append(entry)
         if result is None or not result.symmetric:
-            break
+            failures += 1
+            if failures >= patience:
+                break
+            pending.append((c, A_z, Mc, t))
+            continue
+        # a passing candidate vouches for the weaker ones before it that failed (finite flows of
+        # estimated generators can fail by extrapolation; the ordering by rate is the reliable part)
+        for cp, Ap, Mp, tp in pending:
+            tests[cp]["accepted_by_later_pass"] = True
+            accepted.append(cp)
+            flows.append((Ap, Mp, tp))
+            A_list.append(standardised_to_original(Ap, ctx.mu, ctx.sd))
+            if Mp is not None:
+                M_list.append(np.hstack([ctx.ysd[:, None] * Mp[:, :k] / ctx.ysd[None, :], (ctx.ysd * Mp[:, k])[:, None]]))
+        pending, failures = [], 0
         accepted.append(c)
         flows.append((A_z, Mc, t))
         A_list.append(standardised_to_original(A_z, ctx.mu, ctx.sd))
@@ -302,6 +323,11 @@ def lie_generators(
         return LieResult([], [] if equivariant else None, rates, tests, [], system)
     # The test bounds the algebra from above; its dimension is set by the largest gap in the
     # spectrum of rates inside that bound (the boundary to the first rejected candidate included).
+    order = np.argsort(accepted)
+    accepted = [accepted[i] for i in order]
+    flows = [flows[i] for i in order]
+    A_list = [A_list[i] for i in order]
+    M_list = [M_list[i] for i in order] if M_list else M_list
     K = len(accepted)
     upper = rates[: K + 1] if K < len(rates) else rates[:K]
     logs = np.log(np.maximum(upper, 1e-12 * max(rates.max(), 1e-300)))
