@@ -304,16 +304,22 @@ def bloch_tomography(N=3000, n_obs=10, seed=0):
 
 
 @pytest.mark.slow
-def test_bottleneck_unused_latents_collapse_for_one_qubit():
+def test_bottleneck_finds_two_latents_for_one_pure_qubit():
+    from physlens.models.bottleneck import fit_bottleneck
+
     ds = bloch_tomography()
-    model = build_model("bottleneck", ds, seed=0, latent_dim=8, width=64)
-    res = fit(model, ds, quick(40, patience=1000))
+    model = build_model("bottleneck", ds, seed=0, latent_dim=4, width=64)
+    res, stages = fit_bottleneck(model, ds, quick(80, patience=1000))
     yt = ds.y[res.val_index]
-    assert np.sqrt(np.mean((model.predict(ds.X[res.val_index]) - yt) ** 2) / np.mean(yt**2)) < 0.06
+    rel = np.sqrt(np.mean((model.predict(ds.X[res.val_index]) - yt) ** 2) / np.mean(yt**2))
+    assert rel < 0.06, rel
+    # a pure qubit has 2 real parameters (the Bloch sphere): 2 latents carry nats, the others sit on the prior
     usage = model.latent_usage(ds.X)
-    # a pure qubit has 2 real parameters; a continuous encoder of the Bloch sphere needs at most 3 coordinates
-    assert 2 <= model.active_latents(ds.X) <= 3
-    assert np.sort(usage)[:5].max() < 0.05
+    assert model.active_latents(ds.X) == 2
+    assert np.sort(usage)[-2] > 1.0 and np.sort(usage)[:-2].max() < 0.05
+    assert stages[1]["val_mse"] > 0.2 and stages[2]["val_mse"] < 0.05  # one latent cannot hold the sphere, two can
+    assert stages[3]["intrinsic_dimension"] < 2.3  # a third latent only re-codes the same 2 parameters
+    assert 1.7 < model.intrinsic_dimension(ds.X) < 2.3
 
 
 def test_bottleneck_reads_question_columns_from_meta_and_reports_usage():

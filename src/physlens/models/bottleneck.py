@@ -28,7 +28,9 @@ weights with latents 1..k open, and the search stops when a stage leaves one
 of its latents unused (KL collapse) or when opening one more latent lowers
 the validation MSE by less than ``min_gain`` of the target variance (1 % by
 default: a latent that explains less of the answer is not a physical
-parameter). Closed latents get no decoder input and sit on the prior, so the
+parameter), or when the k latents' means lie on a manifold of lower
+dimension (one latent is a function of the others). Closed latents get no
+decoder input and sit on the prior, so the
 returned model's KL usage shows exactly the latents it needs:
 :meth:`Bottleneck.latent_usage` (mean KL per latent, nats),
 :meth:`Bottleneck.active_latents` (latents above ``threshold`` nats and above
@@ -244,7 +246,7 @@ class Bottleneck(Emulator):
         }
 
 
-def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.01, callback=None):
+def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.01, polish: bool = True, callback=None):
     """Find how many latents the answer needs (SciNet's criterion) and return the model trained with them.
 
     SciNet (Iten et al. 2020, Fig. 3) trains one network per number of latent
@@ -255,11 +257,16 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
     The search stops at the first stage that
 
     * leaves one of its k latents unused (fewer than k active by KL usage,
-      see :meth:`Bottleneck.active_latents`): that stage is returned; or
+      see :meth:`Bottleneck.active_latents`): that stage is returned;
+    * uses all k latents but their means lie on a manifold of dimension
+      below k - 1/2 (:meth:`Bottleneck.intrinsic_dimension`): one latent is a
+      function of the others (the 3 Bloch coordinates of a qubit code 2
+      parameters), so the previous stage is returned; or
     * lowers the validation MSE (standardised: the fraction of the target
       variance left unexplained) by less than ``min_gain`` (default 0.01,
       1 % of the variance) against the previous stage: the previous stage
-      is returned (its weights are restored).
+      is returned (its weights are restored and, with ``polish``, trained
+      once more with ``config``, warm).
 
     Closed latents get no decoder input, so the KL penalty keeps them on the
     prior and ``model.latent_usage`` shows the needed latents only.
@@ -269,7 +276,7 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
 
     Returns ``(result, stages)``: the :class:`~physlens.train.TrainResult` of
     the returned stage (its ``model`` is ``model``) and one dict per stage
-    tried with ``open`` (latents open), ``val_mse``, ``active`` and ``epochs``.
+    tried with ``open`` (latents open), ``val_mse``, ``active``, ``intrinsic_dimension`` and ``epochs``.
 
     Example:
         >>> from physlens.data import Dataset
@@ -291,6 +298,13 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
     initial = copy.deepcopy(model.state_dict())
     stages: list[dict] = []
     kept = kept_state = None
+
+    def restore():
+        model.load_state_dict(kept_state)
+        model.eval()
+        # every stage had the same budget; the kept one continues from its weights for one more
+        return fit(model, dataset, cfg, callback=callback) if polish else kept
+
     for k in range(model.latent_dim + 1):
         model.load_state_dict(initial)
         with torch.no_grad():
@@ -302,12 +316,14 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
             y = torch.as_tensor(dataset.y[res.val_index], dtype=x.dtype, device=x.device)
             mse = float((((model(x) - y) / model.y_std) ** 2).mean())
         active = model.active_latents(Xv) if k else 0
-        stages.append({"open": k, "val_mse": mse, "active": active, "epochs": res.epochs_run})
+        idim = model.intrinsic_dimension(Xv) if k else 0.0
+        stages.append({"open": k, "val_mse": mse, "active": active, "intrinsic_dimension": idim,
+                       "epochs": res.epochs_run})
         if k and active < k:
             return res, stages
+        if k > 1 and idim < k - 0.5:  # the k latents are functions of k - 1 parameters: one is redundant
+            return restore(), stages
         if k and stages[-2]["val_mse"] - mse < min_gain:
-            model.load_state_dict(kept_state)
-            model.eval()
-            return kept, stages
+            return restore(), stages
         kept, kept_state = res, copy.deepcopy(model.state_dict())
     return kept, stages
