@@ -18,9 +18,11 @@ level, not a tuned threshold). Noise in ``y`` inflates the residuals, so noisy
 data resolve only breakings larger than the noise — as they should.
 
 Images that leave the data's support would be judged on the network's
-extrapolation; an image counts as inside when its distance to the nearest data
-point (standardised coordinates) is within the 95th percentile of the data's own
-nearest-neighbour distances (scipy's cKDTree).
+extrapolation; an image counts as inside when every coordinate stays within the
+range of its column and its distance to the nearest data point (standardised
+coordinates) is within the 95th percentile of the data's own nearest-neighbour
+distances (scipy's cKDTree). In many dimensions the neighbour test alone is weak
+(every point is "near" some data point), so the column ranges matter there.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class SymmetryContext:
     Z: np.ndarray
     tree: cKDTree
     radius: float
+    lo: np.ndarray
+    hi: np.ndarray
     alpha: float = 0.01
     extras: dict = field(default_factory=dict)
 
@@ -92,7 +96,7 @@ class SymmetryContext:
         tree = cKDTree(Z)
         d, _ = tree.query(Z, k=2)
         radius = float(np.quantile(d[:, 1], 0.95))
-        return cls(model, X, Y, mu, sd, F, ysd, (F - Y) / ysd, Z, tree, radius, alpha)
+        return cls(model, X, Y, mu, sd, F, ysd, (F - Y) / ysd, Z, tree, radius, Z.min(axis=0), Z.max(axis=0), alpha)
 
     @property
     def model_error(self) -> float:
@@ -142,7 +146,7 @@ def transform_test(
     Zi = (X_img - ctx.mu) / ctx.sd
     Zi = np.where(np.isfinite(Zi), Zi, 1e300)  # a diverging flow lands outside the data
     dist, nn = ctx.tree.query(Zi, distance_upper_bound=ctx.radius * (1 + 1e-9) + 1e-12)
-    inside = dist <= ctx.radius
+    inside = (dist <= ctx.radius) & np.all((Zi >= ctx.lo) & (Zi <= ctx.hi), axis=1)
     if inside.sum() < min_points:
         return None
     nn = np.where(inside, nn, 0)
