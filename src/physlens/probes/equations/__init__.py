@@ -128,8 +128,11 @@ def static_law_findings(
         units = None
         if use_units and dataset.units:
             units = {c: u for c, u in dataset.units.items() if c in dataset.input_names or c == tname}
+        opts = dict(search_options)
+        if noise_aware:  # an emulator's error is systematic: constants are rounded more freely
+            opts.setdefault("constant_tolerance", 0.05)
         est = EquationSearch(time_limit=time_limit, units=units or None, variable_names=list(dataset.input_names),
-                             target_name=tname, seed=seed, progress=progress, **search_options)
+                             target_name=tname, seed=seed, progress=progress, **opts)
         est.fit(X, Y[:, k])
         if noise_aware:
             # searched on the emulator (denoised), judged on the measurements: an emulator's error is

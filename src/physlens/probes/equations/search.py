@@ -401,12 +401,14 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
 
 
 # --------------------------------------------------------------------------- pipeline
-def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: float) -> sp.Expr:
+def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: float,
+            tolerance: float | None = None) -> sp.Expr:
     # two passes: rounding one constant lets SymPy merge others (sqrt(c*exp(-x**2)) -> sqrt(c)*exp(-x**2/2)),
     # whose refitted values round better on the second pass
     for _ in range(2):
         expr = S.refit_constants(expr, cols, y)
-        expr = S.round_constants(expr, cols, y, tolerance=max(9.0 / len(y), 1e-6), floor=floor)
+        tol = max(9.0 / len(y), 1e-6) if tolerance is None else tolerance
+        expr = S.round_constants(expr, cols, y, tolerance=tol, floor=floor)
         if not expr.atoms(sp.Float):
             break
     return expr
@@ -453,6 +455,9 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         target_name: name of the target (used with ``units`` and in messages).
         max_complexity: largest expression tree enumerated.
         selection_tolerance: pick the simplest formula with RMSE <= (1 + tol) * best RMSE.
+        constant_tolerance: relative rise of the mean squared error allowed when a fitted
+            constant is replaced by a closed form (0 for a dropped term); None: ``9 / n_rows``,
+            a 3-sigma test for white noise. Larger for targets with systematic error (an emulator).
         denoise: fit an MLP emulator (``physlens.train``) and search its predictions instead
             of the noisy targets.
         oracle: use the neural-network separability oracle ("auto": when time allows).
@@ -477,6 +482,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         target_name: str = "y",
         max_complexity: int = 12,
         selection_tolerance: float = 0.02,
+        constant_tolerance: float | None = None,
         denoise: bool = False,
         oracle: str | bool = "auto",
         seed: int = 0,
@@ -488,6 +494,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.target_name = target_name
         self.max_complexity = max_complexity
         self.selection_tolerance = selection_tolerance
+        self.constant_tolerance = constant_tolerance
         self.denoise = denoise
         self.oracle = oracle
         self.seed = seed
@@ -645,7 +652,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             if scored[i][0] < best_err * (1 - 1e-9):
                 front_idx.append(i)
                 best_err = scored[i][0]
-        near = [i for i in front_idx if scored[i][0] <= 1.1 * scored[0][0] + 1e-9 * scale]
+        near = [i for i in front_idx if scored[i][0] <= 2.0 * scored[0][0] + 1e-9 * scale]
         rest = [i for i in range(len(scored)) if i not in set(near)]
         scored = [scored[i] for i in near + rest]
         out: list[Candidate] = []
@@ -655,7 +662,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             if i >= 3 and time.monotonic() > deadline - 0.1 * float(self.time_limit):
                 break
             try:
-                pe = _polish(e, cols, y, floor)
+                pe = _polish(e, cols, y, floor, self.constant_tolerance)
             except Exception:  # a SymPy failure on one candidate must not lose the others
                 pe = e
             key = sp.srepr(pe)
