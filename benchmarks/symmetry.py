@@ -28,12 +28,13 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 SYSTEMS = [
-    ("kepler 2D energy", "kepler", {"dim": 2, "target": "energy"}, 3000),
-    ("kepler 3D energy", "kepler", {"dim": 3, "target": "energy"}, 3000),
+    # short trajectories: many independent orbits, so the states fill the phase space
+    ("kepler 2D energy", "kepler", {"dim": 2, "target": "energy", "points_per_trajectory": 5}, 3000),
+    ("kepler 3D energy", "kepler", {"dim": 3, "target": "energy", "points_per_trajectory": 5}, 3000),
     ("lorentz_invariant", "lorentz_invariant", {}, 3000),
-    ("nbody_springs", "nbody_springs", {}, 3000),
-    ("nbody_charges", "nbody_charges", {}, 3000),
-    ("nbody_gravity", "nbody_gravity", {}, 3000),
+    ("nbody_springs", "nbody_springs", {"points_per_trajectory": 5}, 4000),
+    ("nbody_charges", "nbody_charges", {"points_per_trajectory": 5}, 4000),
+    ("nbody_gravity", "nbody_gravity", {"points_per_trajectory": 5}, 4000),
     ("schrodinger_1d", "schrodinger_1d", {}, 3000),
     ("tfim_chain", "tfim_chain", {}, 4000),
 ]

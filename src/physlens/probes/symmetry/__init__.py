@@ -204,7 +204,7 @@ def run(
                     "samples": int(min(max_samples, len(ctx.X))),
                     "latent": latent_info,
                 },
-                confidence=_confidence([t["p_value"] for t in accepted], alpha),
+                confidence=_confidence([t["p_value"] for t in accepted if "p_value" in t], alpha),
                 probe="symmetry",
                 target=target,
                 subject=alg["name"] or "continuous",
