@@ -331,6 +331,19 @@ def test_bottleneck_reads_question_columns_from_meta_and_reports_usage():
         build_model("bottleneck", ds, question_columns=["nope"])
 
 
+def test_bottleneck_linear_in_question_decoder_is_affine_in_the_question():
+    ds = bloch_tomography(N=64)
+    model = build_model("bottleneck", ds, seed=0, latent_dim=3, width=16, decoder="linear_in_question").double()
+    x = ds.X[:5].copy()
+    step = np.zeros(13)
+    step[10:] = [0.3, -0.2, 0.5]
+    f = [model.predict(x + t * step) for t in (0.0, 1.0, 2.0)]
+    assert np.max(np.abs(f[0] - 2 * f[1] + f[2])) < 1e-12 * max(1.0, np.max(np.abs(f[1])))
+    assert not np.allclose(f[0], f[1])
+    with pytest.raises(ConfigError, match="decoder"):
+        build_model("bottleneck", ds, decoder="quadratic")
+
+
 def test_stochastic_bottleneck_resumes_bit_exactly(tmp_path):
     ds = bloch_tomography(N=200)
     straight = build_model("bottleneck", ds, seed=0, latent_dim=3, width=8)

@@ -86,6 +86,13 @@ class Bottleneck(Emulator):
             default 1e-3 lets an open latent carry a few nats (a precise code); larger values
             (0.05) blur the code and make a curved 2-latent code lose to a flat 3-latent one.
 
+        decoder: ``"mlp"`` (SciNet: an MLP of latents and question) or ``"linear_in_question"``
+            (the MLP reads the latents only and gives the coefficients of an answer affine in
+            the question, ``a = c_0(z) + sum_j c_j(z) q_j``: the form of every Born-rule
+            probability whose question is a measurement's own outcome probabilities, as in
+            qubit tomography, where it trains much faster; use it only when the answer is
+            known to be linear in the question).
+
     Every latent is open after construction, so plain :func:`physlens.train.fit` trains a
     beta-VAE whose KL usage is an upper bound on the latents needed; :func:`fit_bottleneck`
     finds the number itself.
@@ -110,8 +117,11 @@ class Bottleneck(Emulator):
         depth: int = 2,
         beta: float = 1e-3,
         activation_name: str = "silu",
+        decoder: str = "mlp",
     ) -> None:
         super().__init__(d_in, d_out)
+        if decoder not in ("mlp", "linear_in_question"):
+            raise ConfigError(f"decoder must be 'mlp' or 'linear_in_question', got {decoder!r}")
         q = sorted(set(int(i) for i in question_idx))
         obs = [i for i in range(d_in) if i not in q]
         if not obs:
@@ -124,7 +134,11 @@ class Bottleneck(Emulator):
         self.register_buffer("obs_idx", torch.as_tensor(obs, dtype=torch.long), persistent=False)
         self.register_buffer("q_idx", torch.as_tensor(q, dtype=torch.long), persistent=False)
         self.encoder = mlp_block(len(obs), 2 * self.latent_dim, width, depth, activation_name)
-        self.decoder = mlp_block(self.latent_dim + len(q), d_out, width, depth, activation_name)
+        self.decoder_kind = decoder
+        if decoder == "mlp":
+            self.decoder = mlp_block(self.latent_dim + len(q), d_out, width, depth, activation_name)
+        else:  # coefficients of an answer affine in the question, read from the latents
+            self.decoder = mlp_block(self.latent_dim, d_out * (len(q) + 1), width, depth, activation_name)
 
     @classmethod
     def from_dataset(cls, dataset, question_columns=None, **params) -> Bottleneck:
@@ -141,7 +155,13 @@ class Bottleneck(Emulator):
         return z, mu, logvar
 
     def _decode(self, z: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([latent * self.gate, z[:, self.q_idx]], dim=-1)) * self.y_std + self.y_mean
+        latent = latent * self.gate
+        if self.decoder_kind == "mlp":
+            out = self.decoder(torch.cat([latent, z[:, self.q_idx]], dim=-1))
+        else:
+            coef = self.decoder(latent).reshape(len(z), self.d_out, len(self.q_idx) + 1)
+            out = coef[..., 0] + torch.einsum("boq,bq->bo", coef[..., 1:], z[:, self.q_idx])
+        return out * self.y_std + self.y_mean
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z, mu, _ = self._encode(x)
@@ -259,8 +279,9 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
     * leaves one of its k latents unused (fewer than k active by KL usage,
       see :meth:`Bottleneck.active_latents`): that stage is returned;
     * uses all k latents but their means lie on a manifold of dimension
-      below k - 1/2 (:meth:`Bottleneck.intrinsic_dimension`): one latent is a
-      function of the others (the 3 Bloch coordinates of a qubit code 2
+      below k - 1/2 and less than 1/2 above the previous stage's
+      (:meth:`Bottleneck.intrinsic_dimension`, on up to 4000 rows): one latent
+      is a function of the others (the 3 Bloch coordinates of a qubit code 2
       parameters), so the previous stage is returned; or
     * lowers the validation MSE (standardised: the fraction of the target
       variance left unexplained) by less than ``min_gain`` (default 0.01,
@@ -316,12 +337,13 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
             y = torch.as_tensor(dataset.y[res.val_index], dtype=x.dtype, device=x.device)
             mse = float((((model(x) - y) / model.y_std) ** 2).mean())
         active = model.active_latents(Xv) if k else 0
-        idim = model.intrinsic_dimension(Xv) if k else 0.0
+        idim = model.intrinsic_dimension(dataset.X) if k else 0.0  # all rows: TwoNN is biased low on few points
         stages.append({"open": k, "val_mse": mse, "active": active, "intrinsic_dimension": idim,
                        "epochs": res.epochs_run})
         if k and active < k:
             return res, stages
-        if k > 1 and idim < k - 0.5:  # the k latents are functions of k - 1 parameters: one is redundant
+        # the k latents code k - 1 parameters, and no more than the k - 1 latents did: one is redundant
+        if k > 1 and idim < min(k - 0.5, stages[-2]["intrinsic_dimension"] + 0.5):
             return restore(), stages
         if k and stages[-2]["val_mse"] - mse < min_gain:
             return restore(), stages
