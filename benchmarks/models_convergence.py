@@ -11,8 +11,9 @@ columns: ``sqrt(mean (pred - y)^2 / mean y^2)``), the worst single target
 column's relative RMSE, epochs, CPU and wall seconds; bottleneck rows add the
 latent KL usage, the active-latent count and the intrinsic dimension of the
 latent code, found by :func:`physlens.models.bottleneck.fit_bottleneck` (80
-epochs per stage, the whole search inside the same CPU budget). Rows are merged into ``benchmarks/results/models_convergence.json``
-(keyed by case and model), so cases can be run one at a time.
+epochs per stage, the whole search inside the same CPU budget). Rows are
+merged into ``benchmarks/results/models_convergence.json`` (keyed by case
+and model), so cases can be run one at a time.
 
 Which models fit which system (the others do not apply):
 
@@ -72,7 +73,7 @@ CASES = {
         ("ensemble", {"n_members": 3}, {}),
     ]),
     "nbody_springs": ("nbody_springs", {}, [
-        ("mlp", {}, {}),
+        ("mlp", {}, {"epochs": 1500}),
         ("scalars", {"translation": True}, {}),
         ("graph", {}, {}),
         ("ensemble", {"n_members": 3}, {}),
@@ -91,9 +92,9 @@ CASES = {
         ("bottleneck", {"latent_dim": 8}, {"epochs": 150, "_plain": True}),
     ]),
     "qubit_tomography_2": ("qubit_tomography", {"n_qubits": 2}, [
-        ("mlp", {}, {}),
+        ("mlp", {}, {"epochs": 1000}),
         ("bottleneck", {"latent_dim": 10, "decoder": "linear_in_question"}, {"epochs": 80}),
-        ("bottleneck", {"latent_dim": 16, "decoder": "linear_in_question"}, {"epochs": 150, "_plain": True}),
+        ("bottleneck", {"latent_dim": 16, "decoder": "linear_in_question"}, {"epochs": 600, "_plain": True}),
     ]),
 }
 

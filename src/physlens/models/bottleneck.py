@@ -16,13 +16,14 @@ drops until the latents can hold the state and stays flat after. The KL
 usage of one over-sized beta-VAE does *not* give that number reliably: a
 pure qubit's Bloch vector lies on the sphere S^2, and the easy, smooth code
 is the 3 Bloch coordinates (the data are linear in them), which uses 3
-latents at about 1 nat each; a 2-latent code exists (an azimuthal map of
-the sphere, singular at one point) and is learnt from scratch with 2
-latents, but gradient descent does not reach it from the 3-latent code,
-neither by beta annealing, concave per-latent KL penalties, nested dropout
-nor by gradually switching the third latent off (each tried on
-``qubit_tomography`` with 6-8 latents: all end with 3 active latents). So :func:`fit_bottleneck` follows
-SciNet's criterion inside one model: the latents have *gates* (a buffer of
+latents (about 1 nat each at beta = 0.05, 3 nats at 1e-3); a 2-latent code
+exists (an azimuthal map of the sphere, singular at one point) and is learnt
+from scratch with 2 latents, but gradient descent does not reach it from the
+3-latent code, neither by beta annealing (up or down), concave per-latent KL
+penalties (sqrt, log), nested dropout nor by gradually switching the third
+latent off (each tried on ``qubit_tomography`` with 6-8 latents: all end
+with 3 or more active latents). So :func:`fit_bottleneck` follows SciNet's
+criterion inside one model: the latents have *gates* (a buffer of
 0/1 multipliers in front of the decoder); stage k retrains from the initial
 weights with latents 1..k open, and the search stops when a stage leaves one
 of its latents unused (KL collapse) or when opening one more latent lowers
@@ -30,8 +31,8 @@ the validation MSE by less than ``min_gain`` of the target variance (1 % by
 default: a latent that explains less of the answer is not a physical
 parameter), or when the k latents' means lie on a manifold of lower
 dimension (one latent is a function of the others). Closed latents get no
-decoder input and sit on the prior, so the
-returned model's KL usage shows exactly the latents it needs:
+decoder input and sit on the prior, so the returned model's KL usage shows
+exactly the latents it needs:
 :meth:`Bottleneck.latent_usage` (mean KL per latent, nats),
 :meth:`Bottleneck.active_latents` (latents above ``threshold`` nats and above
 ``fraction`` of the total KL: a latent with a few hundredths of a nat carries
@@ -297,7 +298,8 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
 
     Returns ``(result, stages)``: the :class:`~physlens.train.TrainResult` of
     the returned stage (its ``model`` is ``model``) and one dict per stage
-    tried with ``open`` (latents open), ``val_mse``, ``active``, ``intrinsic_dimension`` and ``epochs``.
+    tried with ``open`` (latents open), ``val_mse``, ``active``,
+    ``intrinsic_dimension`` and ``epochs``.
 
     Example:
         >>> from physlens.data import Dataset
