@@ -267,7 +267,9 @@ class Bottleneck(Emulator):
         }
 
 
-def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.01, polish: bool = True, callback=None):
+def fit_bottleneck(
+    model: Bottleneck, dataset, config=None, min_gain: float = 0.01, polish_epochs: int | None = None, callback=None
+):
     """Find how many latents the answer needs (SciNet's criterion) and return the model trained with them.
 
     SciNet (Iten et al. 2020, Fig. 3) trains one network per number of latent
@@ -287,8 +289,8 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
     * lowers the validation MSE (standardised: the fraction of the target
       variance left unexplained) by less than ``min_gain`` (default 0.01,
       1 % of the variance) against the previous stage: the previous stage
-      is returned (its weights are restored and, with ``polish``, trained
-      once more with ``config``, warm).
+      is returned (its weights are restored and trained once more, warm, for
+      ``polish_epochs``: by default ``config.epochs``; 0 skips it).
 
     Closed latents get no decoder input, so the KL penalty keeps them on the
     prior and ``model.latent_usage`` shows the needed latents only.
@@ -326,7 +328,9 @@ def fit_bottleneck(model: Bottleneck, dataset, config=None, min_gain: float = 0.
         model.load_state_dict(kept_state)
         model.eval()
         # every stage had the same budget; the kept one continues from its weights for one more
-        return fit(model, dataset, cfg, callback=callback) if polish else kept
+        if polish_epochs == 0:
+            return kept
+        return fit(model, dataset, cfg.model_copy(update={"epochs": polish_epochs or cfg.epochs}), callback=callback)
 
     for k in range(model.latent_dim + 1):
         model.load_state_dict(initial)
