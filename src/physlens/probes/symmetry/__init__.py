@@ -68,12 +68,38 @@ def _discrete_kind(name: str, P: np.ndarray, k: int) -> str:
     return "Z2"
 
 
-def _confidence(p_values: list[float], alpha: float) -> float:
-    # distance (in decades) of the weakest p-value above the significance level, squashed into [0.5, 1)
+def _confidence(p_values: list[float], alpha: float, contrast: bool = False) -> float:
+    # distance (in decades) of the weakest p-value above the significance level, squashed into [0.5, 1);
+    # with ``contrast`` the last p-value is the power contrast, which must be *below* alpha
     if not p_values:
         return 0.5
-    margin = max(np.log10(max(min(p_values), 1e-300) / alpha), 0.0)
+    tests = list(p_values[:-1]) if contrast else list(p_values)
+    margins = [np.log10(max(p, 1e-300) / alpha) for p in tests]
+    if contrast:
+        margins.append(np.log10(alpha / max(p_values[-1], 1e-300)))
+    margin = max(min(margins), 0.0) if margins else 0.0
     return float(1.0 - 0.5 * np.exp(-2.0 * margin))
+
+
+def model_quality(ctx: SymmetryContext) -> dict:
+    """How well the network fits: relative RMS error and the fraction of variance it explains.
+
+    ``relative_error`` is the RMS residual over the target's std (all outputs pooled). Where inputs
+    repeat, the noise of ``y`` is estimated from the replicates and removed (``noise_corrected_error``);
+    ``explained = 1 - noise_corrected_error^2`` is what the quality gate reads.
+
+    Example:
+        >>> X = np.random.default_rng(0).normal(size=(200, 2))
+        >>> ctx = SymmetryContext.build(torch.nn.Linear(2, 1), X, X[:, :1])
+        >>> 0.0 <= model_quality(ctx)["explained"] <= 1.0
+        True
+    """
+    rel = ctx.model_error
+    e2 = ctx.error2(np.arange(len(ctx.X))) / ctx.F.shape[1]
+    corrected = float(np.sqrt(max(float(e2.mean()), 0.0)))
+    return {"relative_error": rel, "noise_corrected_error": corrected,
+            "noise_sd": float(np.sqrt(max(rel**2 - corrected**2, 0.0))),
+            "explained": float(np.clip(1.0 - corrected**2, 0.0, 1.0))}
 
 
 def run(
@@ -87,6 +113,7 @@ def run(
     weights: bool = True,
     latent: bool = True,
     max_latent: int = 6,
+    min_explained: float = 0.5,
     seed: int = 0,
 ) -> list[Finding]:
     """Symmetry findings of a trained model on ``dataset``.
@@ -100,6 +127,9 @@ def run(
         equivariant: let outputs transform linearly (default: when there is more than one output).
         discrete, weights, latent: switch the discrete search, the weight analysis and the latent analysis.
         max_latent: continuous generators whose latent representation is measured (the first ones).
+        min_explained: below this fraction of explained target variance (noise removed where the inputs
+            repeat) the model is refused: one ``quality`` finding and no symmetry. Above it, confidences
+            are scaled by the fraction.
         seed: for the subsamples.
 
     Example:
@@ -116,6 +146,8 @@ def run(
         raise ConfigError("max_samples and test_samples must be at least 10")
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    if not 0.0 <= min_explained < 1.0:
+        raise ConfigError(f"min_explained must be in [0, 1), got {min_explained}")
     model.eval()
     names = list(dataset.input_names)
     n, k = dataset.d_in, dataset.d_out
@@ -125,6 +157,24 @@ def run(
     equivariant = (k > 1) if equivariant is None else bool(equivariant)
     target = dataset.target_names[0] if k == 1 else None
     findings: list[Finding] = []
+
+    # model-quality gate: a network that explains little of the (noise-free part of the) target
+    # cannot resolve a symmetry from a breaking; its findings get less confidence, or none
+    quality = model_quality(ctx)
+    if quality["explained"] < min_explained:
+        return [Finding(
+            kind="quality",
+            statement=(f"No symmetry analysis: the network explains {quality['explained']:.0%} of the target's "
+                       f"variance (relative error {quality['relative_error']:.2g}), below the {min_explained:.0%} "
+                       "needed to tell a symmetry from a breaking."),
+            value={"name": "model too poor for symmetry analysis", **quality},
+            evidence=quality,
+            confidence=1.0,
+            probe="symmetry",
+            target=target,
+            subject="model quality",
+        )]
+    scale_conf = quality["explained"]
 
     latent_idx = rng.choice(len(ctx.X), size=min(2000, len(ctx.X)), replace=False)
     X_lat = ctx.X[latent_idx]
@@ -203,8 +253,9 @@ def run(
                     "alpha": alpha,
                     "samples": int(min(max_samples, len(ctx.X))),
                     "latent": latent_info,
+                    "model_quality": quality,
                 },
-                confidence=_confidence([t["p_value"] for t in accepted if "p_value" in t], alpha),
+                confidence=scale_conf * _confidence([t["p_value"] for t in accepted if "p_value" in t], alpha),
                 probe="symmetry",
                 target=target,
                 subject=alg["name"] or "continuous",
@@ -215,13 +266,29 @@ def run(
     if discrete:
         results = discrete_symmetries(ctx, candidate_transforms(names, dataset.meta), test_samples, seed)
         found = [(c, P, r) for c, P, r in results if r.symmetric]
+        undetermined = [(c, r) for c, P, r in results if r.undetermined]
+        if undetermined:
+            shown = ", ".join(f"'{c.name}'" for c, _ in undetermined[:8])
+            more = f" (+{len(undetermined) - 8} more)" if len(undetermined) > 8 else ""
+            findings.append(Finding(
+                kind="uncertainty",
+                statement=(f"Undetermined: {len(undetermined)} discrete candidate(s) change the prediction by less "
+                           f"than the model's error, but so do comparable random moves of the same inputs, so the "
+                           f"network cannot tell whether they are symmetries: {shown}{more}."),
+                value={"name": "undetermined symmetries", "candidates": [c.name for c, _ in undetermined]},
+                evidence={"tests": {c.name: r.as_dict() for c, r in undetermined}, "model_quality": quality},
+                confidence=0.5,
+                probe="symmetry",
+                target=target,
+                subject="undetermined symmetries",
+            ))
         null_w = null_commutation_error(model, n, seed=seed) if (weights and found) else None
         for cand, P, res in found:
             kind = _discrete_kind(cand.name, P, k)
             value = {"transform": cand.T, "name": cand.name}
             if not np.allclose(P, np.eye(k)):
                 value["output_transform"] = P
-            evidence = {"model_error": ctx.model_error, **res.as_dict()}
+            evidence = {"model_error": ctx.model_error, "model_quality": quality, **res.as_dict()}
             extra = ""
             if null_w is not None:
                 err = commutation_error(model, cand.T)
@@ -247,7 +314,9 @@ def run(
                     ),
                     value=value,
                     evidence=evidence,
-                    confidence=_confidence([res.p_value], alpha),
+                    confidence=scale_conf * _confidence(
+                        [res.p_value] + ([res.contrast.p_value] if res.contrast is not None else []), alpha,
+                        contrast=res.contrast is not None),
                     probe="symmetry",
                     target=target,
                     subject=kind,

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from physlens.probes.symmetry.transform_test import SymmetryContext, TestResult, predict, transform_test
+from physlens.probes.symmetry.transform_test import (
+    SymmetryContext,
+    TestResult,
+    contrast_test,
+    predict,
+    transform_test,
+)
 
 
 @dataclass
@@ -148,6 +154,67 @@ def output_action(F_img: np.ndarray, F_src: np.ndarray) -> np.ndarray:
     return P
 
 
+def control_moves(X: np.ndarray, T: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Control moves for the candidate ``x -> T x``: the same columns moved by comparable random amounts.
+
+    First choice: each point is moved, in the columns ``T`` changes, by a random direction
+    with the same length (in standardised units) as its own displacement ``T x - x`` (one
+    moved column: the opposite displacement). Second choice, for data whose values lie on a
+    lattice (spins, counts) where such moves leave the data: the moved columns shuffled
+    across rows (independently per column), which keeps every column's values.
+
+    Example:
+        >>> X = np.random.default_rng(0).normal(size=(5, 3))
+        >>> moves = control_moves(X, np.diag([-1.0, 1.0, 1.0]), np.ones(3), np.random.default_rng(0))
+        >>> np.allclose(moves[0][:, 0], 3 * X[:, 0]), np.allclose(moves[0][:, 1:], X[:, 1:])
+        (True, True)
+    """
+    n = X.shape[1]
+    moved = np.flatnonzero(np.any(np.abs(T[:, :n] - np.eye(n)) > 0, axis=1))
+    if len(moved) == 0:
+        return []
+    shuffled = X.copy()
+    for c in moved:
+        shuffled[:, c] = X[rng.permutation(len(X)), c]
+    if lattice_valued(X[:, moved]):
+        return [shuffled]
+    D = (X @ T[:, :n].T - X) / sd  # standardised displacement
+    D = D[:, moved]
+    if len(moved) == 1:
+        U = -D
+    else:
+        U = rng.normal(size=D.shape)
+        U *= np.linalg.norm(D, axis=1, keepdims=True) / np.linalg.norm(U, axis=1, keepdims=True)
+    first = X.copy()
+    first[:, moved] += U * sd[moved]
+    return [first, shuffled]
+
+
+def lattice_valued(X: np.ndarray) -> bool:
+    """Whether every column takes few distinct values (at most ``sqrt(rows)``: spins, counts, labels).
+
+    Moves by continuous random amounts leave such data, so controls shuffle values instead.
+
+    Example:
+        >>> lattice_valued(np.random.default_rng(0).choice([-1.0, 1.0], (400, 3)))
+        True
+    """
+    limit = max(2, int(np.sqrt(len(X))))
+    return all(len(np.unique(X[:, j])) <= limit for j in range(X.shape[1]))
+
+
+def resolved(contrast, alpha: float) -> bool:
+    """Whether a contrast shows the network resolves the move: the control move itself breaks the
+    prediction beyond the model's error (power), and the candidate changes it significantly less.
+
+    Example:
+        >>> resolved(None, 0.01)
+        False
+    """
+    return bool(contrast is not None and contrast.control is not None and contrast.control.p_value < alpha
+                and contrast.p_value < alpha)
+
+
 def discrete_symmetries(
     ctx: SymmetryContext, candidates: list[Candidate], test_samples: int = 2000, seed: int = 0
 ) -> list[tuple[Candidate, np.ndarray, TestResult]]:
@@ -174,7 +241,21 @@ def discrete_symmetries(
         F_img = predict(ctx.model, X_img) / ctx.ysd
         half = len(idx) // 2
         P = output_action(F_img[:half], F_src[:half])
-        res = transform_test(ctx, idx[half:], X_img[half:], P)
-        if res is not None:
-            out.append((cand, P, res))
+        # points the transform leaves in place (equal spins swapped, a zero flipped) say nothing
+        te = half + np.flatnonzero(np.any(np.abs(X_img[half:] - Xs[half:]) > 1e-9 * ctx.sd, axis=1))
+        res = transform_test(ctx, idx[te], X_img[te], P)
+        if res is None:
+            continue
+        if res.symmetric:
+            # power: the network must resolve moves of that size in those columns (a contrast with a
+            # control move); otherwise the candidate passed only because nothing there matters
+            contrast = None
+            for X_ctrl in control_moves(Xs[te], cand.T, ctx.sd, rng):
+                contrast = contrast_test(ctx, idx[te], X_img[te], X_ctrl, P)
+                if contrast is not None and contrast.control is not None:
+                    break
+            res.contrast = contrast
+            if not resolved(contrast, ctx.alpha):
+                res.symmetric, res.undetermined = False, True
+        out.append((cand, P, res))
     return out

