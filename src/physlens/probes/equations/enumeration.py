@@ -201,8 +201,15 @@ class _Builder:
                 if np.isfinite(loss[i, j]):
                     self.top[k].append(Scored(int(ids_all[i]), c, float(loss[i, j]), k))
             if len(self.top[k]) > 40 * self.keep_top:
+                # the best overall, and the best few of every complexity: on noisy data a simple
+                # law's loss is only at the noise floor, level with many larger formulas
                 self.top[k].sort(key=lambda s: (s.loss, s.complexity))
-                self.top[k] = self.top[k][: 20 * self.keep_top]
+                keep, per_c = self.top[k][: 20 * self.keep_top], {}
+                for s in self.top[k][20 * self.keep_top:]:
+                    if per_c.get(s.complexity, 0) < self.keep_top:
+                        per_c[s.complexity] = per_c.get(s.complexity, 0) + 1
+                        keep.append(s)
+                self.top[k] = keep
             self.best_loss[j] = min(self.best_loss[j], float(loss[:, j].min()))
         # merge into the level pool, pruning to the cap
         Vp, ip, lp = V[pool_sel], ids_all[pool_sel], minloss[pool_sel]
