@@ -34,7 +34,13 @@ from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
 from physlens.probes.symmetry.algebra import identify_algebra
-from physlens.probes.symmetry.continuous import affine_flow, lie_generators, particle_structured_basis
+from physlens.probes.symmetry.continuous import (
+    affine_flow,
+    lie_generators,
+    named_generators,
+    particle_structured_basis,
+    test_generator,
+)
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.latent import latent_equivariance
 from physlens.probes.symmetry.transform_test import SymmetryContext
@@ -185,10 +191,27 @@ def run(
 
     # ---------------------------------------------------------------- continuous
     lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed)
+    undetermined_cont = [f"null-space candidate {t['candidate']}" for t in lie.tests if t.get("undetermined")]
+    for gname_, A in named_generators(n):
+        if lie.generators:
+            B = np.stack([g.ravel() for g in lie.generators])
+            resid = A.ravel() - B.T @ np.linalg.lstsq(B.T, A.ravel(), rcond=None)[0]
+            if np.linalg.norm(resid) < 0.05 * np.linalg.norm(A):
+                continue  # already in the algebra
+        res, M_out, t = test_generator(ctx, A, equivariant, test_samples=test_samples, seed=seed)
+        entry = {"candidate": gname_, "t": t, **(res.as_dict() if res is not None else {"untestable": True})}
+        lie.tests.append(entry)
+        if res is not None and res.symmetric:
+            lie.generators.append(A)
+            if lie.output_generators is not None and M_out is not None:
+                lie.output_generators.append(M_out)
+        elif res is not None and res.undetermined:
+            undetermined_cont.append(gname_)
     if lie.generators:
         alg = identify_algebra(lie.generators)
         accepted = [t for t in lie.tests
-                    if (t.get("p_value", 0.0) >= alpha or t.get("accepted_by_later_pass")) and not t.get("cut_by_gap")]
+                    if (t.get("p_value", 0.0) >= alpha or t.get("accepted_by_later_pass")) and not t.get("cut_by_gap")
+                    and not t.get("undetermined")]
         rejected = [t for t in lie.tests if t not in accepted]
         residual = float(max(t.get("violation_over_error", np.inf) for t in accepted))
         latent_info = None
@@ -229,8 +252,10 @@ def run(
             physical_txt = (f" Acting alike on every particle's vectors: {len(phys.generators)} generator(s), "
                             f"{palg['name'] or 'unnamed'}.")
         gap = None
-        if rejected and accepted:
-            gap = float(rejected[0]["rate"] / max(accepted[-1]["rate"], 1e-300))
+        ranked_acc = [t for t in accepted if "rate" in t]
+        ranked_rej = [t for t in rejected if "rate" in t and not t.get("undetermined")]
+        if ranked_rej and ranked_acc:
+            gap = float(ranked_rej[0]["rate"] / max(ranked_acc[-1]["rate"], 1e-300))
         gname = alg["name"] or "an unnamed Lie algebra"
         shown = "; ".join(f"[{_format_generator(g, names)}]" for g in lie.generators[:6])
         more = f" (+{len(lie.generators) - 6} more)" if len(lie.generators) > 6 else ""
@@ -263,25 +288,11 @@ def run(
         )
 
     # ---------------------------------------------------------------- discrete
+    undetermined: list = []
     if discrete:
         results = discrete_symmetries(ctx, candidate_transforms(names, dataset.meta), test_samples, seed)
         found = [(c, P, r) for c, P, r in results if r.symmetric]
         undetermined = [(c, r) for c, P, r in results if r.undetermined]
-        if undetermined:
-            shown = ", ".join(f"'{c.name}'" for c, _ in undetermined[:8])
-            more = f" (+{len(undetermined) - 8} more)" if len(undetermined) > 8 else ""
-            findings.append(Finding(
-                kind="uncertainty",
-                statement=(f"Undetermined: {len(undetermined)} discrete candidate(s) change the prediction by less "
-                           f"than the model's error, but so do comparable random moves of the same inputs, so the "
-                           f"network cannot tell whether they are symmetries: {shown}{more}."),
-                value={"name": "undetermined symmetries", "candidates": [c.name for c, _ in undetermined]},
-                evidence={"tests": {c.name: r.as_dict() for c, r in undetermined}, "model_quality": quality},
-                confidence=0.5,
-                probe="symmetry",
-                target=target,
-                subject="undetermined symmetries",
-            ))
         null_w = null_commutation_error(model, n, seed=seed) if (weights and found) else None
         for cand, P, res in found:
             kind = _discrete_kind(cand.name, P, k)
@@ -322,4 +333,22 @@ def run(
                     subject=kind,
                 )
             )
+    # ---------------------------------------------------------------- no power
+    if undetermined or undetermined_cont:
+        names_u = [c.name for c, _ in undetermined] + undetermined_cont
+        shown = ", ".join(f"'{nm}'" for nm in names_u[:8])
+        more = f" (+{len(names_u) - 8} more)" if len(names_u) > 8 else ""
+        findings.append(Finding(
+            kind="uncertainty",
+            statement=(f"Undetermined: {len(names_u)} candidate(s) change the prediction by less "
+                       f"than the model's error, but so do comparable random moves of the same inputs, so the "
+                       f"network cannot tell whether they are symmetries: {shown}{more}."),
+            value={"name": "undetermined symmetries", "candidates": [c.name for c, _ in undetermined],
+                   "continuous_candidates": undetermined_cont},
+            evidence={"tests": {c.name: r.as_dict() for c, r in undetermined}, "model_quality": quality},
+            confidence=0.5,
+            probe="symmetry",
+            target=target,
+            subject="undetermined symmetries",
+        ))
     return findings

@@ -27,6 +27,7 @@ from physlens.probes.symmetry.transform_test import (
     TestResult,
     contrast_test,
     predict,
+    resolved,
     transform_test,
 )
 
@@ -201,18 +202,6 @@ def lattice_valued(X: np.ndarray) -> bool:
     """
     limit = max(2, int(np.sqrt(len(X))))
     return all(len(np.unique(X[:, j])) <= limit for j in range(X.shape[1]))
-
-
-def resolved(contrast, alpha: float) -> bool:
-    """Whether a contrast shows the network resolves the move: the control move itself breaks the
-    prediction beyond the model's error (power), and the candidate changes it significantly less.
-
-    Example:
-        >>> resolved(None, 0.01)
-        False
-    """
-    return bool(contrast is not None and contrast.control is not None and contrast.control.p_value < alpha
-                and contrast.p_value < alpha)
 
 
 def discrete_symmetries(

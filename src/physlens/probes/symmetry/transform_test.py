@@ -333,3 +333,15 @@ def contrast_test(
             - (a2 - ma) / (2 * np.sqrt(ma)) - (b2 - mb) / (2 * np.sqrt(mb)))
     return ContrastResult(_one_sided_p(stat, infl), float(np.sqrt(mg / mc)), control, int(both.sum()),
                           float((np.sqrt(mc) - np.sqrt(mg)) / (np.sqrt(ma) + np.sqrt(mb))))
+
+
+def resolved(contrast, alpha: float) -> bool:
+    """Whether a contrast shows the network resolves the move: the control move itself breaks the
+    prediction beyond the model's error (power), and the candidate changes it significantly less.
+
+    Example:
+        >>> resolved(None, 0.01)
+        False
+    """
+    return bool(contrast is not None and contrast.control is not None and contrast.control.p_value < alpha
+                and contrast.p_value < alpha)
