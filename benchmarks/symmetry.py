@@ -89,6 +89,15 @@ def _summarise(findings, truth, ds) -> dict:
         row["truth_discrete_found"] = recall
         row["discrete_matched"] = sum(bool(f.match) for f in disc)
         row["discrete_reported"] = len(disc)
+        row["discrete_spurious"] = len(disc) - row["discrete_matched"]
+    unc = [f for f in findings if f.kind == "uncertainty"]
+    row["undetermined"] = sum(len(f.value.get("candidates", [])) + len(f.value.get("continuous_candidates", []))
+                              for f in unc)
+    q = next((f.evidence.get("model_quality") for f in findings if isinstance(f.evidence, dict)
+              and f.evidence.get("model_quality")), None)
+    if q is not None:
+        row["model_explained"] = q["explained"]
+        row["model_relative_error"] = q["relative_error"]
     return row
 
 
@@ -284,9 +293,9 @@ def main() -> None:
         results["false_positive_rate_discrete"] = float(np.mean([len(r.get("discrete_found", [])) > 0 for r in fps]))
         results["false_positive_functions"] = len(fps)
 
-    cols = ["case", "n", "d_in", "val_loss", "continuous_dim", "group", "truth_dim", "angle_deg", "physical_dim",
-            "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found", "discrete_reported",
-            "train_s", "probe_s"]
+    cols = ["case", "n", "d_in", "val_loss", "model_explained", "continuous_dim", "group", "truth_dim", "angle_deg",
+            "physical_dim", "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found",
+            "discrete_reported", "discrete_spurious", "undetermined", "train_s", "probe_s"]
     print("\n## Systems")
     print(" | ".join(cols))
     for r in results["systems"]:
