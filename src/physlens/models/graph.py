@@ -90,6 +90,8 @@ class GraphNetwork(Emulator):
         log_distance: add log r to the edge inputs (relative edge inputs only).
         node_model: ``"mlp"`` (phi_v of the summed message and own features) or ``"additive"``
             (linear in the summed message plus phi_v of the own features).
+        penalty_warmup: training steps over which the message penalty ramps up linearly from 0
+            (0: full penalty from the start; the count restarts with a new model object).
 
     Example:
         >>> from physlens.data import Dataset
@@ -121,6 +123,7 @@ class GraphNetwork(Emulator):
         divide_by: str | None = None,
         log_distance: bool = False,
         node_model: str = "mlp",
+        penalty_warmup: int = 0,
     ) -> None:
         super().__init__(d_in, d_out)
         if regularizer not in ("l1", "kl", "none"):
@@ -147,6 +150,7 @@ class GraphNetwork(Emulator):
             raise ConfigError(f"node_model must be 'mlp' or 'additive', got {node_model!r}")
         if log_distance and edge_inputs != "relative":
             raise ConfigError("log_distance needs edge_inputs='relative'")
+        self.penalty_warmup, self._steps = max(int(penalty_warmup), 0), 0
         self.divide_by, self.log_distance, self.node_model = divide_by, bool(log_distance), node_model
         div = L.sca_idx[:, L.scalars.index(divide_by)] if divide_by is not None else np.zeros(0, dtype=np.int64)
         self.register_buffer("div_idx", torch.as_tensor(div, dtype=torch.long), persistent=False)
@@ -249,7 +253,14 @@ class GraphNetwork(Emulator):
             reg = (0.5 * (mu**2 + logvar.exp() - logvar - 1)).sum(-1).mean()
         else:
             reg = torch.zeros((), device=x.device, dtype=mse.dtype)
-        return mse + self.penalty * reg, {"mse": float(mse.detach()), "message_penalty": float(reg.detach())}
+        weight = self.penalty
+        if self.penalty_warmup and self.training:
+            # KL annealing (Bowman et al. 2016): let the messages carry the force before the
+            # bottleneck squeezes them, otherwise heavy-tailed laws can lose a component early;
+            # validation (eval mode) always uses the full penalty so that losses stay comparable
+            weight *= min(1.0, self._steps / self.penalty_warmup)
+            self._steps += 1
+        return mse + weight * reg, {"mse": float(mse.detach()), "message_penalty": float(reg.detach())}
 
     def messages(self, data, batch_size: int = 4096) -> dict:
         """The message on every edge of every sample, with what a force-law fit needs.
