@@ -4,8 +4,6 @@
 Only scorers see the ground truth; probes never do.
 """
 
-import importlib
-import pkgutil
+from physlens.plugins import import_submodules
 
-for _mod in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_mod.name}")
+import_submodules(__name__, skip=())

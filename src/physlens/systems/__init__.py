@@ -7,24 +7,13 @@ their one-line descriptions. Each subpackage module registers its systems with
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from physlens.plugins import import_submodules
 from physlens.errors import ParameterError
 from physlens.systems.base import System, register_system, registry
 
-_IMPORTED = False
-
 
 def _import_all() -> None:
-    global _IMPORTED
-    if _IMPORTED:
-        return
-    _IMPORTED = True
-    for sub in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
-        if sub.name.endswith(".base"):
-            continue
-        importlib.import_module(sub.name)
+    import_submodules(__name__, recursive=True)
 
 
 def get_system(name: str, **params) -> System:
