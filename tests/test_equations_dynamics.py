@@ -260,3 +260,39 @@ def test_trained_graph_messages_are_linear_in_the_spring_force():
     # the spring law g = -k (1 - L / r): a constant and a 1/r term of opposite signs, rest length ~ L
     assert {sp.Integer(1), 1 / r} <= set(radial)
     assert abs(-radial[1 / r] / radial[sp.Integer(1)] - system.rest_length) < 0.1
+
+
+@pytest.mark.slow
+def test_newtonian_graph_messages_are_the_gravitational_force_not_the_acceleration():
+    """Cranmer's decomposition: summed messages / m_i read out linearly make each message the pair force."""
+    import torch
+    from sklearn.linear_model import LinearRegression
+
+    from physlens.models import build_model
+    from physlens.probes.equations.messages import force_law_from_messages
+    from physlens.train import TrainConfig, fit
+
+    torch.manual_seed(0)
+    system = get_system("nbody_gravity")
+    ds = system.sample(2000, seed=0)
+    model = build_model("graph", ds, seed=0, message_dim=8, width=64, depth=3, penalty=1e-2, regularizer="kl",
+                        node_model="additive", divide_by="m", log_distance=True, penalty_warmup=300)
+    fit(model, ds, TrainConfig(epochs=40, batch_size=64, lr=3e-3, patience=40, progress=False))
+    test = system.sample(300, seed=1)
+    out = model.messages(test)
+    pos, _, sc = system.split_inputs(test.X)
+    S, i, j = out["sample"], out["receiver"], out["sender"]
+    d = pos[S, i] - pos[S, j]
+    s = np.sqrt(np.sum(d**2, axis=1) + system.softening**2)
+    F = (-system.G * sc["m"][S, i] * sc["m"][S, j] / s**3)[:, None] * d
+    M = out["messages"][:, out["order"][:2]]
+    r2 = [LinearRegression().fit(M, F[:, a]).score(M, F[:, a]) for a in range(2)]
+    acc = F / sc["m"][S, i][:, None]
+    r2_acc = [LinearRegression().fit(M, acc[:, a]).score(M, acc[:, a]) for a in range(2)]
+    assert min(r2) > 0.95 and min(r2) > max(r2_acc) + 0.03, (r2, r2_acc)
+    (f,) = force_law_from_messages(model, test)
+    rs, mi, mj = sp.symbols("r m_i m_j", real=True)
+    g = sp.lambdify([rs, mi, mj], f.value["radial"], "numpy")
+    for r in (0.3, 1.0, 2.0):  # g(r) of -G m_i m_j / s^3 within 15 %, masses 1 and 2
+        true = -system.G * 2.0 / (r**2 + system.softening**2) ** 1.5
+        assert abs(g(r, 1.0, 2.0) / true - 1) < 0.15, f.statement
