@@ -19,10 +19,25 @@ The probe reads the trained network only (never the ground truth):
 4. **Latent equivariance** (:mod:`.latent`): whether a found symmetry acts as a
    linear map ``rho`` on ``model.embed(x)``, with its equivariance error.
 
+Power: passing the error test is not enough. An output that barely depends on
+the moved inputs (or a model too coarse to see them) passes it for *any* move.
+So every candidate is also compared with a control move of the same inputs by
+comparable random amounts (:func:`.transform_test.contrast_test`): the control
+must change the prediction by more than the candidate does plus the error
+budget. Candidates that pass the error test without that contrast are reported
+as *undetermined* (one ``uncertainty`` finding), never as symmetries. A
+model-quality gate (explained variance, with the target's noise removed where
+inputs repeat) scales every confidence and refuses models below
+``min_explained``. A common shift of every input is also tested by name
+(shift-equivariance, e.g. ``V -> V + c`` moving every energy level by ``c``),
+because in many dimensions the null-space spectrum cannot single it out.
+
 Findings: one ``symmetry`` finding for the whole continuous algebra (value:
 ``generators`` as n x (n+1) ``[L | b]`` in the original input coordinates and
-column order, ``group``, ``residual``, ``structure_constants``...), and one per
-discrete symmetry (value: ``transform``, optional ``output_transform``).
+column order, ``group``, ``residual``, ``structure_constants``...), one per
+discrete symmetry (value: ``transform``, optional ``output_transform``), and at
+most one ``uncertainty`` finding listing the undetermined candidates (or, for a
+model below the quality gate, a single ``quality`` finding).
 """
 
 from __future__ import annotations
@@ -39,7 +54,7 @@ from physlens.probes.symmetry.continuous import (
     lie_generators,
     named_generators,
     particle_structured_basis,
-    test_generator,
+    check_generator,
 )
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.latent import latent_equivariance
@@ -198,7 +213,7 @@ def run(
             resid = A.ravel() - B.T @ np.linalg.lstsq(B.T, A.ravel(), rcond=None)[0]
             if np.linalg.norm(resid) < 0.05 * np.linalg.norm(A):
                 continue  # already in the algebra
-        res, M_out, t = test_generator(ctx, A, equivariant, test_samples=test_samples, seed=seed)
+        res, M_out, t = check_generator(ctx, A, equivariant, test_samples=test_samples, seed=seed)
         entry = {"candidate": gname_, "t": t, **(res.as_dict() if res is not None else {"untestable": True})}
         lie.tests.append(entry)
         if res is not None and res.symmetric:

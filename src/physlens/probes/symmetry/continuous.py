@@ -387,7 +387,7 @@ def named_generators(n: int) -> list[tuple[str, np.ndarray]]:
     return [("common shift of every input", A)]
 
 
-def test_generator(
+def check_generator(
     ctx: SymmetryContext,
     A: np.ndarray,
     equivariant: bool,
@@ -409,7 +409,7 @@ def test_generator(
         ...     def forward(self, x): return self.w * torch.sin(x).sum(-1, keepdim=True) + x.sum(-1, keepdim=True)
         >>> X = np.random.default_rng(0).normal(size=(800, 3))
         >>> Y = np.sin(X).sum(1, keepdims=True) + X.sum(1, keepdims=True) + np.random.default_rng(1).normal(0, 0.01, (800, 1))
-        >>> res, M, t = test_generator(SymmetryContext.build(Sum(), X, Y), named_generators(3)[0][1], False)
+        >>> res, M, t = check_generator(SymmetryContext.build(Sum(), X, Y), named_generators(3)[0][1], False)
         >>> res.symmetric
         False
     """

@@ -14,8 +14,17 @@ the nearest data point of the image (a local estimate). The statistic
 larger than the model's error can explain; its standard error comes from the
 delta method and a one-sided z-test gives a p-value. The candidate is accepted
 as a symmetry when the test does not reject at level ``alpha`` (a significance
-level, not a tuned threshold). Noise in ``y`` inflates the residuals, so noisy
-data resolve only breakings larger than the noise — as they should.
+level, not a tuned threshold). Noise in ``y`` inflates the residuals; where
+inputs repeat (spin snapshots, repeated measurements) the noise is averaged over
+the replicates and its variance subtracted (pure error, :func:`replicate_residuals`),
+so the budget is the model's own error; otherwise noisy data resolve only
+breakings larger than the noise.
+
+The error test alone has no power where the output barely depends on the moved
+inputs; :func:`contrast_test` compares the candidate with a control move of the
+same inputs by comparable random amounts, and :func:`resolved` asks that the
+control change the prediction beyond the error and by more than the candidate
+plus the error budget.
 
 Images that leave the data's support would be judged on the network's
 extrapolation; an image counts as inside when every coordinate stays within the
