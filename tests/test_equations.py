@@ -246,3 +246,15 @@ def test_oracle_reads_translation_symmetry_and_separability_from_derivatives():
     kinds = {(k, i, j) for k, i, j, _ in pair_symmetries(Law(), X)}
     assert ("minus", 0, 1) in kinds and not any(i == 2 or j == 2 for _, i, j in kinds)
     assert separable_groups(Law(), X, kind="add") == [[0, 1, 3], [2]]
+
+
+def test_pair_symmetry_is_read_from_data_without_a_network():
+    from physlens.probes.equations.oracle import knn_pair_symmetries
+
+    X = _uniform(800, 3, 1, 3, seed=4)
+    found = knn_pair_symmetries(X, np.exp(-((X[:, 0] - X[:, 1]) ** 2)) * X[:, 2])
+    assert found and found[0][:3] == ("minus", 0, 1)
+    # a law of x0/x1 is read as a ratio, not as a difference or sum (a column fewer alone must not pass)
+    ratio_law = knn_pair_symmetries(X, X[:, 2] / np.sqrt(1 + (X[:, 0] / X[:, 1]) ** 2))
+    assert ratio_law and ratio_law[0][:3] == ("divide", 0, 1)
+    assert all(kind not in ("minus", "plus") for kind, _, _, _ in ratio_law)

@@ -268,3 +268,84 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
             except Exception:  # the reduced problem may be degenerate (e.g. a constant column)
                 pass
     return out
+
+
+# --------------------------------------------------------------------------- network-free pair symmetries
+def _knn_error(Z: np.ndarray, y: np.ndarray, k: int = 5) -> float:
+    """Leave-one-out k-nearest-neighbour error of ``y`` as a function of ``Z`` (columns standardised).
+
+    A small error means ``y`` is (locally) a function of the columns of ``Z``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    sd = Z.std(axis=0)
+    Zs = (Z - Z.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(Zs)
+    _, idx = nn.kneighbors(Zs)
+    pred = y[idx[:, 1:]].mean(axis=1)
+    return float(np.mean(np.abs(pred - y)))
+
+
+def knn_pair_symmetries(X: np.ndarray, y: np.ndarray, same_kind: np.ndarray | None = None, n: int = 600,
+                        ratio: float = 0.6, seed: int = 0) -> list[tuple[str, int, int, float]]:
+    """Pairs ``(kind, i, j, score)`` such that ``y`` looks like a function of the other inputs and one
+    combination of ``x_i, x_j`` (kind ``minus``: ``x_i - x_j``; ``plus``; ``times``; ``divide``).
+
+    The network-free counterpart of :func:`pair_symmetries` (AI Feynman's translational and
+    scaling symmetry tests), cheap enough to run first in every search: a symmetry holds
+    when replacing the pair by its combination does not raise the leave-one-out nearest-
+    neighbour error of ``y`` and when the combination beats wrongly weighted ones
+    (``x_i - x_j`` against ``x_i - x_j/2`` and ``x_i - 2 x_j``; one dimension fewer always
+    helps a nearest-neighbour fit, so the controls have the same dimension). ``score`` is
+    the error ratio to the best control (smaller is clearer); only pairs below ``ratio``
+    are returned, best first.
+    ``same_kind[i, j]`` (optional) allows sums and differences only between inputs that
+    share units. Each pair appears once, with its clearest kind.
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(1, 3, (800, 3))
+        >>> [s[:3] for s in knn_pair_symmetries(X, np.sin(X[:, 0] - X[:, 1]) * X[:, 2])][:1]
+        [('minus', 0, 1)]
+    """
+    rng = np.random.default_rng(seed)
+    if len(X) > n:
+        rows = np.sort(rng.choice(len(X), size=n, replace=False))
+        X, y = X[rows], y[rows]
+    d = X.shape[1]
+    if d < 2 or len(X) < 50:
+        return []
+    base = _knn_error(X, y)
+    if base <= 1e-12 * (np.abs(y).max() + 1e-300):
+        return []
+    out = []
+    for i, j in itertools.combinations(range(d), 2):
+        rest = [X[:, q] for q in range(d) if q not in (i, j)]
+        xi, xj = X[:, i], X[:, j]
+        kinds = [("times", xi * xj), ("divide", xi / xj)] if np.all(xj != 0) else [("times", xi * xj)]
+        if same_kind is None or same_kind[i, j]:
+            kinds = [("minus", xi - xj), ("plus", xi + xj)] + kinds
+        for kind, col in kinds:
+            if not np.all(np.isfinite(col)) or np.ptp(col) == 0:
+                continue
+            err = _knn_error(np.column_stack(rest + [col]), y)
+            if err >= base:
+                continue
+            # controls with the same number of columns: a wrong weighting of the pair
+            # (x_i - a x_j, x_i * x_j**a with a = 1/2, 2); a real symmetry beats them clearly,
+            # while merely dropping a weak dependence does not
+            ctrl = []
+            with np.errstate(all="ignore"):
+                for a in (0.5, 2.0):
+                    cc = {"minus": xi - a * xj, "plus": xi + a * xj, "times": xi * np.abs(xj) ** a,
+                          "divide": xi / np.abs(xj) ** a}[kind]
+                    if np.all(np.isfinite(cc)) and np.ptp(cc) > 0:
+                        ctrl.append(_knn_error(np.column_stack(rest + [cc]), y))
+            r = err / min(ctrl) if ctrl else err / base
+            if r < ratio:
+                out.append((kind, i, j, r))
+    out.sort(key=lambda t: t[3])
+    # one kind per pair, the clearest (a law of x_i/x_j also looks a little like one of x_i - x_j)
+    best: dict[tuple[int, int], tuple] = {}
+    for t in out:
+        best.setdefault((t[1], t[2]), t)
+    return sorted(best.values(), key=lambda t: t[3])

@@ -356,7 +356,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         states: list[tuple[float, tuple[int, ...], np.ndarray]] = [(float(((ts - ts.mean()) ** 2).sum()), (), ts - ts.mean())]
         finals: list[tuple[float, tuple[int, ...]]] = []
         # exhaustive pairs among the simplest terms (greedy pursuit can miss a*b + c*d)
-        small = np.nonzero(pc <= 3)[0]
+        small = np.nonzero(pc <= 4)[0]
         seeded: list[tuple[int, int]] = []
         tc = ts - ts.mean()
         if len(small) > 1500:  # keep the terms most correlated with the target
@@ -507,6 +507,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         oracle: use the neural-network separability oracle ("auto": when time allows).
         seed: makes the result deterministic.
         progress: print stages to stderr (Rich).
+        symmetry: first test pair symmetries on the data (nearest neighbours, 3 to 6 inputs;
+            with units only sums/differences of like quantities) and search the reduced problem.
 
     Fitted attributes: ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
     (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``.
@@ -531,6 +533,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         oracle: str | bool = "auto",
         seed: int = 0,
         progress: bool = False,
+        symmetry: bool = True,
     ) -> None:
         self.time_limit = time_limit
         self.units = units
@@ -543,6 +546,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.oracle = oracle
         self.seed = seed
         self.progress = progress
+        self.symmetry = symmetry
 
     # ------------------------------------------------------------------ helpers
     def _log(self, msg: str) -> None:
@@ -596,6 +600,11 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             return any(S.rmse(e, cols, target) <= 1e-9 * scale for e, _ in raw[-40:])
 
         rng_seed = int(self.seed)
+        # 0. pair symmetries read from the data (nearest-neighbour test, no network): a law of
+        # x_i - x_j (or x_i + x_j, x_i*x_j, x_i/x_j) is searched with the pair as one variable
+        if self.symmetry and 3 <= X.shape[1] <= 6 and remaining() > 2:
+            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * 0.35):
+                raw.append((e, "symmetry"))
         # 1. dimensional analysis: y = prefactor * g(groups), for the few simplest bases
         for bi, red in enumerate(reductions):
             if exact_found() or remaining() < 0.2:
@@ -666,6 +675,60 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.fit_time_ = time.monotonic() - start
         self._log(f"best: {self.expression_} (complexity {self.complexity_}, rmse {self.rmse_:.3g})")
         return self
+
+    def _symmetry_candidates(self, X, y, names, units, seed, budget) -> list[sp.Expr]:
+        from physlens.data.units import dimension_vector
+        from physlens.probes.equations.oracle import knn_pair_symmetries
+
+        t_end = time.monotonic() + budget
+        d = X.shape[1]
+        same = None
+        if units is not None:
+            dv = [dimension_vector(units[n], column=n) for n in names]
+            same = np.array([[np.allclose(dv[i], dv[j]) for j in range(d)] for i in range(d)])
+        syms = knn_pair_symmetries(X, y, same_kind=same, seed=seed, n=600)
+        if units is not None:  # products and ratios are what dimensional analysis already groups
+            syms = [s for s in syms if s[0] in ("minus", "plus")]
+        # (knn_pair_symmetries keeps the clearest kind per pair, so a ratio law is not taken for a difference)
+        used: set[int] = set()
+        pairs = []
+        for kind, i, j, _ in syms:
+            if i not in used and j not in used:
+                used.update((i, j))
+                pairs.append((kind, i, j))
+        if not pairs or time.monotonic() > t_end - 1:
+            return []
+        keep = [j for j in range(d) if j not in used]
+        fresh = [f"u{k}" for k in range(len(pairs))]
+        while any(nm in names for nm in fresh):
+            fresh = ["u" + nm for nm in fresh]
+        cols_new, sub, sub_units = [], {}, {}
+        for nm, (kind, i, j) in zip(fresh, pairs):
+            xi, xj = X[:, i], X[:, j]
+            si, sj = sp.Symbol(names[i], real=True), sp.Symbol(names[j], real=True)
+            col, ex = {"minus": (xi - xj, si - sj), "plus": (xi + xj, si + sj),
+                       "times": (xi * xj, si * sj), "divide": (xi / xj, si / sj)}[kind]
+            cols_new.append(col)
+            sub[sp.Symbol(nm, real=True)] = ex
+            if units is not None:
+                ui, uj = units[names[i]], units[names[j]]
+                sub_units[nm] = {"minus": ui, "plus": ui, "times": f"({ui})*({uj})", "divide": f"({ui})/({uj})"}[kind]
+        Z = np.column_stack([X[:, j] for j in keep] + cols_new)
+        zn = [names[j] for j in keep] + fresh
+        if units is not None:
+            sub_units.update({names[j]: units[names[j]] for j in keep})
+            sub_units[self.target_name] = units[self.target_name]
+        self._log(f"symmetry: {', '.join(f'{k}({names[i]}, {names[j]})' for k, i, j in pairs)}")
+        try:
+            est = EquationSearch(time_limit=max(1.0, t_end - time.monotonic()), units=sub_units or None,
+                                 variable_names=zn, target_name=self.target_name, seed=seed,
+                                 max_complexity=self.max_complexity, selection_tolerance=self.selection_tolerance,
+                                 constant_tolerance=self.constant_tolerance, oracle=False, symmetry=False)
+            est.fit(Z, y)
+        except Exception:  # a degenerate reduced problem (e.g. a constant column): no candidates
+            return []
+        exprs = [est.expression_] + [c.expression for c in sorted(est.candidates_, key=lambda c: c.rmse)[:5]]
+        return [e.xreplace(sub) for e in dict.fromkeys(exprs)]
 
     def _denoise(self, X, y, names, deadline) -> np.ndarray:
         from physlens.data.dataset import Dataset
