@@ -229,6 +229,25 @@ def test_force_law_is_read_from_messages_linear_in_the_force(name, params, law):
     assert min(f.evidence["message_r2"][:2]) > 0.95
 
 
+@pytest.mark.parametrize("name", ["nbody_charges", "nbody_gravity"])
+def test_softened_force_law_and_its_softening_length_are_read_from_messages(name):
+    from physlens.probes.equations.messages import force_law_from_messages
+
+    system = get_system(name)  # default softening eps = 0.1, off the probe's grid of softenings
+    ds = system.sample(400, seed=0)
+    (f,) = force_law_from_messages(_LinearMessages(ds, system), ds, n_samples=300)
+    assert abs(f.evidence["softening"] / system.softening - 1) < 0.05, f.statement
+    names = ["r", *[f"{s}_{k}" for k in "ij" for s in system.scalars]]
+    g = sp.lambdify([sp.Symbol(n, real=True) for n in names], f.value["radial"], "numpy")
+    pair = {"m_i": 1.5, "m_j": 0.7, "q_i": -0.8, "q_j": 0.6}
+    for r in (0.05, 0.3, 1.0, 2.5):
+        s = np.sqrt(r**2 + system.softening**2)
+        sc = {"m": np.array([[1.5, 0.7]]), "q": np.array([[-0.8, 0.6]])}  # receiver i = 0, sender j = 1
+        true = system.pair_coefficient(np.full((1, 2, 2), s), sc)[0, 0, 1]
+        found = g(r, *[pair[n] for n in names[1:]])
+        assert abs(found / true - 1) < 0.02, (r, f.statement)
+
+
 @pytest.mark.slow
 def test_trained_graph_messages_are_linear_in_the_spring_force():
     import torch
