@@ -30,10 +30,10 @@ Steps, on the messages of :meth:`physlens.models.graph.GraphNetwork.messages`:
    with the held-out parsimony rule of :mod:`physlens.probes.equations.dynamics`)
    over a library
    r^k (k = -3..1) times products of the receiver's and sender's scalars
-   (1, m_i, m_j, m_i m_j, q_i q_j, ...), relative errors (rows weighted by
-   1 / (|g| + median |g|)), with softened distances sqrt(r^2 + eps^2) as
+   (1, m_i, m_j, m_i m_j, q_i q_j, ...), relative errors of the force |F| = |g| r (rows weighted by
+   r / (|F| + median |F|)), with softened distances sqrt(r^2 + eps^2) as
    candidates too (eps a fraction of the median separation, one extra term; the chosen eps is
-   then refined by a bounded 1-D minimisation). A fixed library is used instead of the
+   refined per number of terms by a bounded 1-D minimisation). A fixed library is used instead of the
    general engine :class:`~physlens.probes.equations.search.EquationSearch`
    because message data are noisy and the law must be a product of a power of
    r and the particles' scalars for the sign/scale calibration above to mean
