@@ -5,6 +5,10 @@ The engine combines the stages that are known to work for physics laws
 Udrescu et al. 2020; PySR, Cranmer 2023, for the estimator interface and the
 accuracy/complexity Pareto front):
 
+0. **Pair symmetries from the data** (3 to 6 inputs): a nearest-neighbour test
+   (:func:`.oracle.knn_pair_symmetries`, AI Feynman's translation/scaling tests without
+   a network) finds laws of ``x_i - x_j`` (``+``, ``*``, ``/``); the pair becomes one
+   variable (with its units) and the smaller problem is searched first.
 1. **Dimensional analysis** (when every column has a unit): Buckingham pi
    reduces ``y = f(x)`` to ``y = prefactor * g(pi groups)``
    (:mod:`.dimensional`); both the reduced and the original problem are searched.
@@ -12,7 +16,9 @@ accuracy/complexity Pareto front):
    rounded to simple rationals solves power laws instantly.
 3. **Enumeration** of expression trees bottom-up with value-based
    deduplication (:mod:`.enumeration`), scored against transforms of the target
-   (``y, 1/y, y^2, sqrt(y), log(y)``) by an affine fit.
+   (``y, 1/y, y^2, sqrt(y), log(y)``) by an affine fit. The remembered candidates are
+   re-ranked on more rows, and near-ties of simpler ones are kept (on noisy data the
+   true law is one of many formulas at the noise floor; it wins after rounding).
 4. **Sums of two/three terms** from the enumerated pool, fitted by linear least
    squares over every pair (vectorised normal equations).
 5. **Neural-network oracle** (:mod:`.oracle`, optional): separability tests on
@@ -773,9 +779,10 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         for i, (err, comp, e, origin) in enumerate(scored):
             if i >= 3 and time.monotonic() > deadline - 0.1 * float(self.time_limit):
                 break
-            try:
-                pe = _polish(e, cols, y, floor, self.constant_tolerance)
-            except Exception:  # a SymPy failure on one candidate must not lose the others
+            try:  # bounded: SymPy's automatic evaluation can stall on one unlucky substitution
+                pe = S.time_limited(_polish, max(0.5, min(2.0, 0.1 * float(self.time_limit))),
+                                    e, cols, y, floor, self.constant_tolerance)
+            except Exception:  # a SymPy failure (or time-out) on one candidate must not lose the others
                 pe = e
             key = sp.srepr(pe)
             if key in done:
@@ -828,7 +835,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             expr = c.expression
             if time.monotonic() < t_end:
                 try:  # constants refitted and rounded against the measurements
-                    expr = _polish(expr.xreplace({}), cols, y, 1e-10 * scale) if expr.free_symbols else expr
+                    expr = (S.time_limited(_polish, 2.0, expr, cols, y, 1e-10 * scale)
+                            if expr.free_symbols else expr)
                 except Exception:  # keep the emulator-fitted constants
                     expr = c.expression
             err = S.rmse(expr, cols, y)
