@@ -187,7 +187,14 @@ def symmetric_standardisation(layout: ParticleLayout, X: np.ndarray, y: np.ndarr
 
 
 def set_buffers(model, x_mean, x_std, y_mean, y_std) -> None:
-    """Copy standardisation arrays into an Emulator's buffers (on the buffers' device and dtype)."""
+    """Copy standardisation arrays into an Emulator's buffers (on the buffers' device and dtype).
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> m = MLP(2, 1, width=4, depth=1)
+        >>> set_buffers(m, [0.0, 1.0], [1.0, 2.0], [0.5], [3.0]); m.x_std.tolist()
+        [1.0, 2.0]
+    """
     for name, arr in (("x_mean", x_mean), ("x_std", x_std), ("y_mean", y_mean), ("y_std", y_std)):
         buf = getattr(model, name)
         buf.copy_(torch.as_tensor(np.asarray(arr), dtype=buf.dtype, device=buf.device))

@@ -39,6 +39,11 @@ class DimensionalReduction:
         prefactor: exponents (one per input) of the monomial carrying the target's units.
         groups: exponent vectors (one per dimensionless group); each is a list of Fractions.
         rank: rank of the dimension matrix.
+
+    Example:
+        >>> r = DimensionalReduction(names=["a", "b"], prefactor=[Fraction(1), Fraction(0)], groups=[], rank=1)
+        >>> r.names
+        ['a', 'b']
     """
 
     names: list[str]

@@ -79,10 +79,17 @@ class DerivativeData:
 
     Attributes:
         x: states (N, d); xdot: time derivatives (N, d); u: extra observed inputs (N, m) or None.
-        groups: trajectory index of every row (N,); block: index of the row inside its trajectory.
+        groups: trajectory index of every row (N,); position: index of the row inside its trajectory.
         state_names, input_names: names of the columns of ``x`` and ``u``.
         target_names: name of the derivative of each state (a dataset target name when there is one).
         source: ``"targets"`` or the differentiation method used.
+
+    Example:
+        >>> d = DerivativeData(x=np.zeros((3, 1)), xdot=np.ones((3, 1)), u=None, groups=np.zeros(3, int),
+        ...                    position=np.arange(3), state_names=["x"], input_names=[], target_names=["dx_dt"],
+        ...                    source="targets")
+        >>> d.xdot.shape
+        (3, 1)
     """
 
     x: np.ndarray

@@ -62,7 +62,12 @@ DEFAULT_UNARY = ("neg", "inv", "square", "sqrt", "exp", "log", "sin", "cos", "ta
 
 @dataclass
 class Scored:
-    """One scored candidate: its recipe id, complexity and unexplained variance per target transform."""
+    """One scored candidate: its recipe id, complexity and unexplained variance per target transform.
+
+    Example:
+        >>> Scored(recipe=3, complexity=2, loss=1e-9, target="y").complexity
+        2
+    """
 
     recipe: int
     complexity: int
@@ -84,6 +89,11 @@ class Enumeration:
     A recipe is a row ``(op, a, b)`` of :attr:`recipes`: ``op`` indexes :data:`OPS`; for a
     variable ``a`` is the column, for a constant ``a`` indexes :data:`CONSTANTS`, otherwise
     ``a`` (and ``b``) are the recipe ids of the arguments.
+
+    Example:
+        >>> e = Enumeration(recipes=np.zeros((0, 3), int), complexities=np.zeros(0, int))
+        >>> e.levels_done
+        0
     """
 
     recipes: np.ndarray

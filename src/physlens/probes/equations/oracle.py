@@ -174,6 +174,11 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
 
     ``parent`` is the calling :class:`~physlens.probes.equations.search.EquationSearch`
     (its options are inherited by the sub-searches).
+
+    Example:
+        >>> import time
+        >>> oracle_candidates(np.ones((10, 2)), np.ones(10), ["a", "b"], time.monotonic(), 0, None)  # no time left
+        []
     """
     from physlens.probes.equations.search import EquationSearch
 

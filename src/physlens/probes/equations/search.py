@@ -64,7 +64,13 @@ _NUMERIC_FUNCS = (sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.tanh, sp.sinh, sp.c
 
 @dataclass
 class Candidate:
-    """One formula on the Pareto front: expression, complexity, RMSE on the data, where it came from."""
+    """One formula on the Pareto front: expression, complexity, RMSE on the data, where it came from.
+
+    Example:
+        >>> c = Candidate(sp.Symbol("x") ** 2, complexity=3, rmse=0.0, origin="enumeration")
+        >>> c.as_dict()["expression"]
+        'x**2'
+    """
 
     expression: sp.Expr
     complexity: int

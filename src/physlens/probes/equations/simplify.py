@@ -275,7 +275,12 @@ def round_constants(
 
 
 class SimplifyTimeout(Exception):
-    """Raised inside :func:`time_limited` when SymPy takes too long."""
+    """Raised inside :func:`time_limited` when SymPy takes too long.
+
+    Example:
+        >>> isinstance(SimplifyTimeout(), Exception)
+        True
+    """
 
 
 def time_limited(fn, seconds: float, *args, **kwargs):

@@ -43,7 +43,13 @@ from physlens.probes.symmetry.transform_test import SymmetryContext, TestResult,
 
 @dataclass
 class LieResult:
-    """Accepted generators and the evidence behind them (original coordinates)."""
+    """Accepted generators and the evidence behind them (original coordinates).
+
+    Example:
+        >>> r = LieResult(generators=[], output_generators=None, rates=np.zeros(0), tests=[], flows=[])
+        >>> len(r.generators)
+        0
+    """
 
     generators: list[np.ndarray]  # n x (n+1) [L | b]
     output_generators: list[np.ndarray] | None  # k x (k+1) [M | c], when equivariance was allowed
@@ -127,6 +133,11 @@ class ConstraintSystem:
     ``G`` is ``C^T C / m`` over unknowns ``vec(W)`` (W = whitened generator, n x (n+1));
     ``QtC[j]`` the projection of output ``j``'s rows on the output regressors (equivariance),
     from which the output action ``[M | c]`` of a candidate is recovered.
+
+    Example:
+        >>> from physlens.probes.symmetry import continuous
+        >>> continuous.ConstraintSystem.__dataclass_fields__["G"].type
+        'np.ndarray'
     """
 
     G: np.ndarray

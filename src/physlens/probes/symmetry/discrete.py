@@ -34,7 +34,12 @@ from physlens.probes.symmetry.transform_test import (
 
 @dataclass
 class Candidate:
-    """A discrete input transform ``x -> T x`` with a name."""
+    """A discrete input transform ``x -> T x`` with a name.
+
+    Example:
+        >>> Candidate("flip x0", np.diag([-1.0, 1.0])).T[0, 0]
+        np.float64(-1.0)
+    """
 
     name: str
     T: np.ndarray

@@ -139,7 +139,12 @@ class SymmetryContext:
 
 @dataclass
 class TestResult:
-    """Outcome of :func:`transform_test` (``symmetric`` is the decision)."""
+    """Outcome of :func:`transform_test` (``symmetric`` is the decision).
+
+    Example:
+        >>> TestResult(symmetric=True, p_value=0.5, ratio=0.3, violation=0.01, inside=1.0, n=100).symmetric
+        True
+    """
 
     symmetric: bool
     p_value: float
@@ -288,7 +293,12 @@ def transform_test(
 
 @dataclass
 class ContrastResult:
-    """Outcome of :func:`contrast_test`: is the change under ``g`` smaller than under a control move?"""
+    """Outcome of :func:`contrast_test`: is the change under ``g`` smaller than under a control move?
+
+    Example:
+        >>> ContrastResult(p_value=0.001, ratio=0.1, control=None, n=50).as_dict()["contrast_samples"]
+        50
+    """
 
     p_value: float  # one-sided p of rms(change under control) - rms(change under g) > error budget
     ratio: float  # rms(change under g) / rms(change under control), on the common points

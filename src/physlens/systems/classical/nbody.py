@@ -72,6 +72,12 @@ class PairwiseNBody(System):
         box: initial positions uniform in [-box, box]^dim.
         velocity_scale: initial velocities ~ N(0, velocity_scale^2) (the centre of mass moves too).
         softening: eps > 0 in s = sqrt(r^2 + eps^2).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> isinstance(get_system("nbody_springs"), PairwiseNBody)
+        True
+
         points_per_trajectory: samples per trajectory, ``dt`` apart; ``substeps`` integration steps between.
     """
 
