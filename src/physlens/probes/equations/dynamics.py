@@ -427,24 +427,24 @@ def round_within_error(value: float, error: float) -> sp.Expr:
 
 
 # --------------------------------------------------------------------------- the probe
-def _paths(
+def _sweep(
     Theta: dict[str, np.ndarray], B: np.ndarray, train: np.ndarray, val: np.ndarray, thresholds: np.ndarray,
-) -> list[list[_Candidate]] | None:
-    """Sparse models along the threshold sweep for every library and every column of ``B``, scored on ``val``.
+    rows_per_term: float,
+):
+    """The STLSQ threshold sweep shared by the pooled and per-trajectory fits.
 
-    Returns one list of distinct candidates per target, or None when there are too few rows.
+    Yields ``(library, threshold, target index, support, held_out_error)`` for every
+    library with more than ``rows_per_term`` training rows per term, every threshold
+    (stopping once the model is empty) and every column of ``B``; ``held_out_error()``
+    refits the support by least squares on ``train`` and returns its normalised error on ``val``.
     """
-    if train.sum() < 2 or val.sum() < 3:
-        return None
     scale_b = np.sqrt(np.mean(B[train] ** 2, axis=0))
     scale_b[scale_b == 0] = 1.0
     var = np.var(B[val], axis=0)
     var = np.where(var > 0, var, np.mean(B[val] ** 2, axis=0))
     var[var == 0] = 1.0
-    out: list[list[_Candidate]] = [[] for _ in range(B.shape[1])]
-    seen: list[set] = [set() for _ in range(B.shape[1])]
     for lname, A in Theta.items():
-        if train.sum() <= A.shape[1] // 2:
+        if train.sum() <= int(A.shape[1] * rows_per_term):
             continue
         scale = np.sqrt(np.mean(A[train] ** 2, axis=0))
         scale[scale == 0] = 1.0
@@ -454,14 +454,33 @@ def _paths(
             coefs = _stlsq(At, B[train] / scale_b, thr)
             for i in range(B.shape[1]):
                 support = coefs[i] != 0
-                key = (lname, support.tobytes())
-                if key in seen[i]:
-                    continue
-                seen[i].add(key)
-                c, _ = _ols(At, B[train, i], support)
-                out[i].append(_Candidate(lname, float(thr), support, _nmse(Av, B[val, i], c, float(var[i]))))
+
+                def held_out_error(At=At, Av=Av, i=i, support=support) -> float:
+                    c, _ = _ols(At, B[train, i], support)
+                    return _nmse(Av, B[val, i], c, float(var[i]))
+
+                yield lname, float(thr), i, support, held_out_error
             if not coefs.any():  # larger thresholds give the same empty model
                 break
+
+
+def _paths(
+    Theta: dict[str, np.ndarray], B: np.ndarray, train: np.ndarray, val: np.ndarray, thresholds: np.ndarray,
+) -> list[list[_Candidate]] | None:
+    """Sparse models along the threshold sweep for every library and every column of ``B``, scored on ``val``.
+
+    Returns one list of distinct candidates per target, or None when there are too few rows.
+    """
+    if train.sum() < 2 or val.sum() < 3:
+        return None
+    out: list[list[_Candidate]] = [[] for _ in range(B.shape[1])]
+    seen: list[set] = [set() for _ in range(B.shape[1])]
+    for lname, thr, i, support, held_out_error in _sweep(Theta, B, train, val, thresholds, rows_per_term=0.5):
+        key = (lname, support.tobytes())
+        if key in seen[i]:
+            continue
+        seen[i].add(key)
+        out[i].append(_Candidate(lname, thr, support, held_out_error()))
     return out
 
 
@@ -506,27 +525,9 @@ def _paths_exact(
     """Like :func:`_paths` but keyed by (library, threshold) without removing repeated supports."""
     if train.sum() < 2 or val.sum() < 3:
         return None
-    scale_b = np.sqrt(np.mean(B[train] ** 2, axis=0))
-    scale_b[scale_b == 0] = 1.0
-    var = np.var(B[val], axis=0)
-    var = np.where(var > 0, var, np.mean(B[val] ** 2, axis=0))
-    var[var == 0] = 1.0
     out: list[dict] = [{} for _ in range(B.shape[1])]
-    for lname, A in Theta.items():
-        if train.sum() <= A.shape[1]:
-            continue
-        scale = np.sqrt(np.mean(A[train] ** 2, axis=0))
-        scale[scale == 0] = 1.0
-        As = A / scale
-        At, Av = As[train], As[val]
-        for thr in thresholds:
-            coefs = _stlsq(At, B[train] / scale_b, thr)
-            for i in range(B.shape[1]):
-                support = coefs[i] != 0
-                c, _ = _ols(At, B[train, i], support)
-                out[i][(lname, float(thr))] = (support, _nmse(Av, B[val, i], c, float(var[i])))
-            if not coefs.any():  # larger thresholds give the same empty model
-                break
+    for lname, thr, i, support, held_out_error in _sweep(Theta, B, train, val, thresholds, rows_per_term=1.0):
+        out[i][(lname, thr)] = (support, held_out_error())
     return out if any(out) else None
 
 
