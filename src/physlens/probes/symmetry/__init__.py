@@ -55,6 +55,9 @@ from physlens.probes.symmetry.continuous import (
     named_generators,
     particle_structured_basis,
     check_generator,
+    ignored_vector_kinds,
+    merge_generators,
+    vector_shift_generators,
 )
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.latent import latent_equivariance
@@ -141,7 +144,9 @@ def run(
 
     Args:
         model: a trained emulator (inputs and outputs in original units).
-        dataset: the data it was trained on (only X, y, names and ``meta["particles"]`` are read).
+        dataset: the data it was trained on (only X, y, names, ``meta["particles"]`` and, where
+            present, ``aux["trajectory"]`` - the trajectory of each row, which sets the data's
+            support scale between trajectories - are read).
         max_samples: rows used to build the Lie constraint matrix.
         test_samples: rows used by each significance test.
         alpha: significance level of the tests (a candidate is rejected when p < alpha).
@@ -174,7 +179,11 @@ def run(
     n, k = dataset.d_in, dataset.d_out
     rng = np.random.default_rng(seed)
     rows = rng.choice(dataset.n, size=min(dataset.n, max(max_samples, test_samples)), replace=False)
-    ctx = SymmetryContext.build(model, dataset.X[rows], dataset.y[rows], alpha=alpha)
+    groups = (dataset.aux or {}).get("trajectory")
+    if groups is not None and len(groups) != dataset.n:
+        groups = None
+    ctx = SymmetryContext.build(model, dataset.X[rows], dataset.y[rows], alpha=alpha,
+                                groups=None if groups is None else np.asarray(groups)[rows])
     equivariant = (k > 1) if equivariant is None else bool(equivariant)
     target = dataset.target_names[0] if k == 1 else None
     findings: list[Finding] = []
@@ -222,13 +231,37 @@ def run(
                 lie.output_generators.append(M_out)
         elif res is not None and res.undetermined:
             undetermined_cont.append(gname_)
+    # the physical part: one matrix on every vector of every particle, a shift per kind of vector;
+    # common shifts of a kind the network ignores altogether are symmetries trivially
+    parts = particle_columns(dataset.meta, n)
+    phys = phys_gens = phys_outs = None
+    ignored: dict = {}
+    if parts:
+        ignored = ignored_vector_kinds(ctx, parts, test_samples=test_samples, seed=seed)
+        trivial = [g for kind in ignored for g in vector_shift_generators(parts, n, kind)]
+        S = particle_structured_basis(parts, n)
+        if trivial:
+            T = np.stack([g.ravel() for g in trivial], axis=1)
+            S = S[:, [j for j in range(S.shape[1]) if not np.any(np.all(np.isclose(T, S[:, [j]]), axis=0))]]
+        phys = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples,
+                              seed=seed, structure=S, system=lie.system)
+        zeros = [np.zeros((k, k + 1)) for _ in trivial] if phys.output_generators is not None else None
+        phys_gens, phys_outs = merge_generators(phys.generators, phys.output_generators, trivial, zeros)
+        if phys_gens:
+            # the physical part belongs to the whole algebra, whether or not the unstructured scan resolved it
+            lie.generators, lie.output_generators = merge_generators(
+                lie.generators, lie.output_generators, phys_gens, phys_outs)
     if lie.generators:
         alg = identify_algebra(lie.generators)
         accepted = [t for t in lie.tests
                     if (t.get("p_value", 0.0) >= alpha or t.get("accepted_by_later_pass")) and not t.get("cut_by_gap")
                     and not t.get("undetermined")]
         rejected = [t for t in lie.tests if t not in accepted]
-        residual = float(max(t.get("violation_over_error", np.inf) for t in accepted))
+        if phys is not None:
+            accepted += [{**t, "structured": True} for t in phys.tests
+                         if t.get("p_value", 0.0) >= alpha and not t.get("cut_by_gap") and not t.get("undetermined")]
+            accepted += [{**t, "ignored_kind": kind} for kind, t in ignored.items()]
+        residual = float(max([t.get("violation_over_error", np.inf) for t in accepted] or [np.nan]))
         latent_info = None
         if latent and latent_null is not None:
             errs = []
@@ -250,24 +283,25 @@ def run(
         if lie.output_generators is not None:
             value["output_generators"] = lie.output_generators
         physical_txt = ""
-        parts = particle_columns(dataset.meta, n)
-        if parts:
-            phys = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples,
-                                  seed=seed, structure=particle_structured_basis(parts, n), system=lie.system)
-            palg = identify_algebra(phys.generators)
+        if phys is not None:
+            palg = identify_algebra(phys_gens)
             value["physical"] = {
-                "generators": phys.generators,
-                "group": palg["name"] if phys.generators else None,
+                "generators": phys_gens,
+                "group": palg["name"] if phys_gens else None,
                 "structure_constants": palg["structure_constants"],
+                "ignored_vectors": sorted(ignored),
                 "description": "the part of the algebra acting alike on every vector of every particle "
-                "(one matrix on all vectors, shifts of each kind of vector)",
+                "(one matrix on all vectors, shifts of each kind of vector); shifts of a kind of vector "
+                "the network ignores (ignored_vectors) are included: they are symmetries trivially",
             }
-            if phys.output_generators is not None:
-                value["physical"]["output_generators"] = phys.output_generators
-            physical_txt = (f" Acting alike on every particle's vectors: {len(phys.generators)} generator(s), "
-                            f"{palg['name'] or 'unnamed'}.")
+            if phys_outs is not None:
+                value["physical"]["output_generators"] = phys_outs
+            trivial_txt = (f" (shifts of {', '.join(sorted(ignored))} trivially: the network does not depend on "
+                           f"{'them' if len(ignored) > 1 else 'it'})") if ignored else ""
+            physical_txt = (f" Acting alike on every particle's vectors: {len(phys_gens)} generator(s), "
+                            f"{palg['name'] or 'unnamed'}{trivial_txt}.")
         gap = None
-        ranked_acc = [t for t in accepted if "rate" in t]
+        ranked_acc = [t for t in accepted if "rate" in t and not t.get("structured")]
         ranked_rej = [t for t in rejected if "rate" in t and not t.get("undetermined")]
         if ranked_rej and ranked_acc:
             gap = float(ranked_rej[0]["rate"] / max(ranked_acc[-1]["rate"], 1e-300))

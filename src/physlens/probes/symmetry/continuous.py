@@ -216,6 +216,90 @@ def particle_structured_basis(parts: list[dict], n: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+def ignored_vector_kinds(ctx: SymmetryContext, parts: list[dict], test_samples: int = 2000,
+                         seed: int = 0) -> dict[str, dict]:
+    """Kinds of particle vectors (e.g. velocities) the network does not depend on at all.
+
+    Every column of one kind, for every particle at once, is replaced by the values of a random
+    other row (a draw from the data's own marginal, so the images stay inside the data) and the
+    change of the prediction goes through the error-calibrated :func:`transform_test`. A kind
+    that passes is ignored by the network, so a common shift of it (a Galilean boost when the
+    kind is velocity and the outputs are accelerations) is a symmetry, trivially: it is tested
+    this way because the power contrast of the null-space scan cannot resolve a move of inputs
+    the network ignores. Returns ``{kind: test evidence}`` for the ignored kinds only.
+
+    Example:
+        >>> import torch
+        >>> class PosOnly(torch.nn.Module):
+        ...     def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+        ...     def forward(self, x): return self.w * (x[:, :2] ** 2).sum(-1, keepdim=True)
+        >>> X = np.random.default_rng(0).normal(size=(600, 4))
+        >>> Y = (X[:, :2] ** 2).sum(1, keepdims=True) + np.random.default_rng(1).normal(0, 0.01, (600, 1))
+        >>> parts = [{"vectors": {"pos": [0, 1], "vel": [2, 3]}, "scalars": {}, "columns": [0, 1, 2, 3]}]
+        >>> sorted(ignored_vector_kinds(SymmetryContext.build(PosOnly(), X, Y), parts))
+        ['vel']
+    """
+    rng = np.random.default_rng(seed)
+    m_all = len(ctx.X)
+    idx = rng.choice(m_all, size=min(test_samples, m_all), replace=False)
+    out: dict[str, dict] = {}
+    for kind in parts[0]["vectors"]:
+        cols = [c for p in parts for c in p["vectors"][kind]]
+        X_img = ctx.X[idx].copy()
+        X_img[:, cols] = ctx.X[rng.choice(m_all, size=len(idx), replace=True)][:, cols]
+        res = transform_test(ctx, idx, X_img)
+        if res is not None and res.symmetric:
+            out[kind] = res.as_dict()
+    return out
+
+
+def vector_shift_generators(parts: list[dict], n: int, kind: str) -> list[np.ndarray]:
+    """The common shifts of one kind of particle vector, one ``n x (n+1)`` generator per axis.
+
+    Example:
+        >>> parts = [{"vectors": {"pos": [0, 1], "vel": [2, 3]}, "scalars": {}, "columns": [0, 1, 2, 3]}]
+        >>> vector_shift_generators(parts, 4, "vel")[0][:, 4].tolist()
+        [0.0, 0.0, 1.0, 0.0]
+    """
+    d = len(parts[0]["vectors"][kind])
+    gens = []
+    for a in range(d):
+        A = np.zeros((n, n + 1))
+        for p in parts:
+            A[p["vectors"][kind][a], n] = 1.0
+        gens.append(A)
+    return gens
+
+
+def merge_generators(gens: list[np.ndarray], outs: list[np.ndarray] | None, extra: list[np.ndarray],
+                     extra_outs: list[np.ndarray] | None = None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Readable basis of the span of ``gens`` and ``extra`` (with their output generators carried along).
+
+    Directions of ``extra`` already in the span of ``gens`` add nothing.
+
+    Example:
+        >>> a = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]); b = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> len(merge_generators([a], None, [a, b])[0])
+        2
+    """
+    allg = list(gens) + list(extra)
+    if not allg:
+        return [], ([] if outs is not None else None)
+    shape = allg[0].shape
+    V = np.stack([g.ravel() for g in allg])
+    U, sv, Vt = np.linalg.svd(V, full_matrices=False)
+    r = int(np.sum(sv > 1e-8 * sv[0]))
+    B, T = readable_basis(Vt[:r])
+    coef = T @ (np.diag(1.0 / sv[:r]) @ U[:, :r].T)  # B = coef @ V
+    merged = [b.reshape(shape) for b in B]
+    if outs is None:
+        return merged, None
+    if extra_outs is None or len(extra_outs) != len(extra):
+        raise ValueError("merge_generators needs one output generator per extra generator when outs are given")
+    Ms = np.stack(list(outs) + list(extra_outs))
+    return merged, [np.tensordot(row, Ms, axes=1) for row in coef]
+
+
 def lie_generators(
     ctx: SymmetryContext,
     equivariant: bool,

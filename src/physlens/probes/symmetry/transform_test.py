@@ -99,8 +99,15 @@ class SymmetryContext:
     S2m: np.ndarray | None = None  # sampling variance of that mean (pure error / replicates; 0 if single)
 
     @classmethod
-    def build(cls, model, X: np.ndarray, Y: np.ndarray, alpha: float = 0.01) -> SymmetryContext:
-        """Compute predictions, residuals and the neighbour structure of ``X``."""
+    def build(cls, model, X: np.ndarray, Y: np.ndarray, alpha: float = 0.01,
+              groups: np.ndarray | None = None) -> SymmetryContext:
+        """Compute predictions, residuals and the neighbour structure of ``X``.
+
+        ``groups`` (one label per row, e.g. the trajectory each state was sampled from) makes the
+        support radius a distance between groups: states along one trajectory sit much closer to
+        each other than to any other trajectory, so their own nearest-neighbour distances would
+        call almost every new state (the image of a symmetry included) "outside" the data.
+        """
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
         mu = X.mean(axis=0)
@@ -111,9 +118,7 @@ class SymmetryContext:
         ysd = np.where(ysd > 0, ysd, 1.0)
         Z = (X - mu) / sd
         tree = cKDTree(Z)
-        kk = int(min(SUPPORT_K, len(Z) - 1))
-        d, _ = tree.query(Z, k=kk + 1)
-        radius = float(np.quantile(d[:, kk], 0.95))
+        radius = support_radius(tree, Z, groups)
         Rbar, S2m = replicate_residuals(X, Y, F)
         return cls(model, X, Y, mu, sd, F, ysd, (F - Y) / ysd, Z, tree, radius, Z.min(axis=0), Z.max(axis=0), alpha,
                    Rbar=Rbar / ysd, S2m=S2m / ysd**2)
@@ -211,6 +216,45 @@ def _changes(ctx: SymmetryContext, idx: np.ndarray, X_img: np.ndarray, rho: np.n
     a2[inside] = ctx.error2(nn[inside])
     b2[inside] = ctx.error2(idx_in, None if rho is None else rho[:k, :k])
     return inside, delta2, a2, b2
+
+
+def support_radius(tree: cKDTree, Z: np.ndarray, groups: np.ndarray | None = None, q: float = 0.95) -> float:
+    """The ``q`` quantile of the data's own ``SUPPORT_K``-th-nearest-neighbour distances.
+
+    With ``groups``, neighbours from the point's own group are skipped (the distance from a
+    state to the nearest state of *another* trajectory): the scale at which a new, independent
+    sample of the same distribution meets the data. Groups of a single row behave as without.
+
+    Example:
+        >>> Z = np.repeat(np.arange(10.0), 5)[:, None] + np.tile(np.arange(5) * 1e-3, 10)[:, None]
+        >>> tree = cKDTree(Z)
+        >>> round(support_radius(tree, Z), 4), round(support_radius(tree, Z, np.repeat(np.arange(10), 5)), 3)
+        (0.001, 0.999)
+    """
+    m = len(Z)
+    kk = int(min(SUPPORT_K, m - 1))
+    if kk < 1:
+        return 0.0
+    if groups is None:
+        d, _ = tree.query(Z, k=kk + 1)
+        return float(np.quantile(d[:, kk], q))
+    groups = np.asarray(groups).ravel()
+    if len(groups) != m:
+        raise ValueError(f"groups has {len(groups)} labels for {m} rows")
+    _, inv, cnt = np.unique(groups, return_inverse=True, return_counts=True)
+    if cnt.max() < 2 or len(cnt) < 2:
+        d, _ = tree.query(Z, k=kk + 1)
+        return float(np.quantile(d[:, kk], q))
+    k_q = int(min(m, cnt.max() + kk))
+    d, nn = tree.query(Z, k=k_q)
+    d, nn = d.reshape(m, -1), nn.reshape(m, -1)
+    other = inv[np.minimum(nn, m - 1)] != inv[:, None]
+    other &= nn < m
+    # the kk-th neighbour from another group (rows whose query found none keep the farthest found)
+    rank = np.cumsum(other, axis=1)
+    hit = rank >= kk
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1), d.shape[1] - 1)
+    return float(np.quantile(d[np.arange(m), first], q))
 
 
 def replicate_residuals(X: np.ndarray, Y: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
