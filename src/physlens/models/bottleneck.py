@@ -152,7 +152,9 @@ class Bottleneck(Emulator):
     def _encode(self, x: torch.Tensor):
         z = (x - self.x_mean) / self.x_std
         h = self.encoder(z[:, self.obs_idx])
-        mu, logvar = h[:, : self.latent_dim], h[:, self.latent_dim :].clamp(-12.0, 6.0)
+        # a closed latent is the prior N(0, 1) itself: no decoder input, no KL, no drift of its mean
+        mu = h[:, : self.latent_dim] * self.gate
+        logvar = h[:, self.latent_dim :].clamp(-12.0, 6.0) * self.gate
         return z, mu, logvar
 
     def _decode(self, z: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
@@ -267,8 +269,32 @@ class Bottleneck(Emulator):
         }
 
 
+def _search_rows(n: int, cfg, rows: int) -> np.ndarray:
+    """Rows of a ``rows``-row subset whose own train/validation split (by :func:`physlens.train.fit`)
+    takes training rows only from the whole data's training rows and validation rows only from its
+    validation rows, so a model searched on the subset and polished on the whole data never trained
+    on a row it is validated on."""
+    perm = np.random.default_rng(cfg.seed).permutation(n)  # fit()'s split of the whole data
+    n_val = max(1, int(round(n * cfg.val_fraction)))
+    val, train = perm[:n_val], perm[n_val:]
+    m_val = max(1, int(round(rows * cfg.val_fraction)))
+    sub = np.random.default_rng(cfg.seed).permutation(rows)  # fit()'s split of the subset
+    out = np.empty(rows, dtype=np.int64)
+    out[sub[:m_val]] = val[:m_val]
+    out[sub[m_val:]] = train[: rows - m_val]
+    return out
+
+
 def fit_bottleneck(
-    model: Bottleneck, dataset, config=None, min_gain: float = 0.01, polish_epochs: int | None = None, callback=None
+    model: Bottleneck,
+    dataset,
+    config=None,
+    min_gain: float = 0.01,
+    polish_epochs: int | None = None,
+    callback=None,
+    search_rows: int | None = None,
+    polish_config=None,
+    polish_beta: float | None = None,
 ):
     """Find how many latents the answer needs (SciNet's criterion) and return the model trained with them.
 
@@ -280,28 +306,45 @@ def fit_bottleneck(
     The search stops at the first stage that
 
     * leaves one of its k latents unused (fewer than k active by KL usage,
-      see :meth:`Bottleneck.active_latents`): that stage is returned;
+      see :meth:`Bottleneck.active_latents`): that stage is kept, with its
+      unused latents closed;
     * uses all k latents but their means lie on a manifold of dimension
       below k - 1/2 and less than 1/2 above the previous stage's
       (:meth:`Bottleneck.intrinsic_dimension`, on up to 4000 rows): one latent
       is a function of the others (the 3 Bloch coordinates of a qubit code 2
-      parameters), so the previous stage is returned; or
+      parameters), so the previous stage is kept; or
     * lowers the validation MSE (standardised: the fraction of the target
       variance left unexplained) by less than ``min_gain`` (default 0.01,
       1 % of the variance) against the previous stage: the previous stage
-      is returned (its weights are restored and trained once more, warm, for
-      ``polish_epochs``: by default ``config.epochs``; 0 skips it).
+      is kept.
 
-    Closed latents get no decoder input, so the KL penalty keeps them on the
-    prior and ``model.latent_usage`` shows the needed latents only.
+    The kept stage's weights are then *polished*: trained once more, warm,
+    on the whole dataset, with its closed latents kept closed, by
+    ``polish_config`` (default ``config``) for ``polish_epochs`` (default:
+    that config's epochs; 0 skips the polish). During the polish the KL
+    weight falls geometrically from ``model.beta`` to ``polish_beta``
+    (default ``model.beta / 100``; ``model.beta`` is put back afterwards):
+    the search needs the stronger penalty to make a superfluous latent
+    collapse, but its latent noise also limits how precise the code is, and
+    with the number of latents settled the open latents can carry more nats.
+
+    ``search_rows`` (default: all rows) trains the stages on that many rows
+    only: the search needs each stage's error roughly, the polish needs the
+    data. The subset's validation rows are drawn from the whole data's
+    validation split and its training rows from the training split, so the
+    polished model is never validated on a row it was trained on.
+
+    Closed latents are the prior itself (no decoder input, zero KL), so
+    ``model.latent_usage`` shows the needed latents only.
     Retraining from the initial weights (rather than warm-starting) matters:
     a model grown from a 1-latent code gets stuck in codes that a fresh
     2-latent model avoids.
 
     Returns ``(result, stages)``: the :class:`~physlens.train.TrainResult` of
-    the returned stage (its ``model`` is ``model``) and one dict per stage
-    tried with ``open`` (latents open), ``val_mse``, ``active``,
-    ``intrinsic_dimension`` and ``epochs``.
+    the returned model (its ``model`` is ``model``; ``train_index`` and
+    ``val_index`` are rows of ``dataset``) and one dict per stage tried with
+    ``open`` (latents open), ``val_mse``, ``active``, ``intrinsic_dimension``
+    and ``epochs``.
 
     Example:
         >>> from physlens.data import Dataset
@@ -309,49 +352,83 @@ def fit_bottleneck(
         >>> rng = np.random.default_rng(0); o = rng.normal(size=(256, 3)); q = rng.normal(size=(256, 1))
         >>> ds = Dataset(np.c_[o, q], o[:, :1] * q, ["o0", "o1", "o2", "q"], ["a"], meta={"question_columns": ["q"]})
         >>> m = Bottleneck.from_dataset(ds, latent_dim=3, width=16)
-        >>> res, stages = fit_bottleneck(m, ds, TrainConfig(epochs=2, progress=False))
-        >>> stages[0]["open"], res.model is m
-        (0, True)
+        >>> res, stages = fit_bottleneck(m, ds, TrainConfig(epochs=2, progress=False), search_rows=128)
+        >>> stages[0]["open"], res.model is m, len(res.val_index) + len(res.train_index)
+        (0, True, 256)
     """
+    from dataclasses import replace
+
     from physlens.train.fit import TrainConfig, fit
 
     if not isinstance(model, Bottleneck):
         raise ConfigError(f"fit_bottleneck trains a bottleneck model, got {type(model).__name__}")
     if not 0 <= min_gain < 1:
         raise ConfigError(f"min_gain must be in [0, 1), got {min_gain}")
+    if polish_beta is not None and polish_beta < 0:
+        raise ConfigError(f"polish_beta must be >= 0, got {polish_beta}")
     cfg = config or TrainConfig()
+    pcfg = polish_config or cfg
+    if search_rows is not None and search_rows < 4:
+        raise ConfigError(f"search_rows must be at least 4, got {search_rows}")
+    if search_rows is not None and search_rows < dataset.n:
+        if (pcfg.seed, pcfg.val_fraction) != (cfg.seed, cfg.val_fraction):
+            raise ConfigError("with search_rows, polish_config needs the seed and val_fraction of config (the same split)")
+        rows = _search_rows(dataset.n, cfg, int(search_rows))
+        search = dataset.subset(rows)
+    else:
+        rows, search = None, dataset
     initial = copy.deepcopy(model.state_dict())
     stages: list[dict] = []
     kept = kept_state = None
 
-    def restore():
-        model.load_state_dict(kept_state)
+    def polish(res, state):
+        model.load_state_dict(state)
+        with torch.no_grad():  # a latent the kept stage left unused stays closed
+            u = model.latent_usage(search.X[res.val_index]) * (model.gate.cpu().numpy() > 0)
+            used = (u > 0.1) & (u > 0.02 * u.sum())
+            model.gate.copy_(torch.as_tensor(used, dtype=model.gate.dtype))
         model.eval()
-        # every stage had the same budget; the kept one continues from its weights for one more
-        if polish_epochs == 0:
-            return kept
-        return fit(model, dataset, cfg.model_copy(update={"epochs": polish_epochs or cfg.epochs}), callback=callback)
+        epochs = pcfg.epochs if polish_epochs is None else polish_epochs
+        if epochs == 0:
+            if rows is None:
+                return res
+            return replace(res, train_index=np.sort(rows[res.train_index]), val_index=np.sort(rows[res.val_index]))
+        beta0 = model.beta
+        beta1 = beta0 / 100 if polish_beta is None else float(polish_beta)
+
+        def anneal(epoch, record):
+            if beta0 > 0 and beta1 > 0:
+                model.beta = beta0 * (beta1 / beta0) ** min(1.0, epoch / max(1, epochs - 1))
+            else:
+                model.beta = beta1
+            if callback is not None:
+                callback(epoch, record)
+
+        try:
+            return fit(model, dataset, pcfg.model_copy(update={"epochs": epochs}), callback=anneal)
+        finally:
+            model.beta = beta0
 
     for k in range(model.latent_dim + 1):
         model.load_state_dict(initial)
         with torch.no_grad():
             model.gate.copy_((torch.arange(model.latent_dim) < k).to(model.gate))
-        res = fit(model, dataset, cfg, callback=callback)
-        Xv = dataset.X[res.val_index]
+        res = fit(model, search, cfg, callback=callback)
+        Xv = search.X[res.val_index]
         with torch.no_grad():
             x = torch.as_tensor(Xv, dtype=model.gate.dtype, device=model.gate.device)
-            y = torch.as_tensor(dataset.y[res.val_index], dtype=x.dtype, device=x.device)
+            y = torch.as_tensor(search.y[res.val_index], dtype=x.dtype, device=x.device)
             mse = float((((model(x) - y) / model.y_std) ** 2).mean())
         active = model.active_latents(Xv) if k else 0
-        idim = model.intrinsic_dimension(dataset.X) if k else 0.0  # all rows: TwoNN is biased low on few points
+        idim = model.intrinsic_dimension(search.X) if k else 0.0  # all rows: TwoNN is biased low on few points
         stages.append({"open": k, "val_mse": mse, "active": active, "intrinsic_dimension": idim,
                        "epochs": res.epochs_run})
         if k and active < k:
-            return res, stages
+            return polish(res, copy.deepcopy(model.state_dict())), stages
         # the k latents code k - 1 parameters, and no more than the k - 1 latents did: one is redundant
         if k > 1 and idim < min(k - 0.5, stages[-2]["intrinsic_dimension"] + 0.5):
-            return restore(), stages
+            return polish(kept, kept_state), stages
         if k and stages[-2]["val_mse"] - mse < min_gain:
-            return restore(), stages
+            return polish(kept, kept_state), stages
         kept, kept_state = res, copy.deepcopy(model.state_dict())
-    return kept, stages
+    return polish(kept, kept_state), stages
