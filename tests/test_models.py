@@ -322,6 +322,33 @@ def test_bottleneck_finds_two_latents_for_one_pure_qubit():
     assert 1.7 < model.intrinsic_dimension(ds.X) < 2.3
 
 
+def test_bottleneck_search_subset_keeps_the_whole_data_validation_rows_unseen():
+    from physlens.models.bottleneck import _search_rows
+
+    cfg = quick(1)
+    n, m = 1000, 300
+    perm = np.random.default_rng(cfg.seed).permutation(n)
+    n_val = int(round(n * cfg.val_fraction))
+    rows = _search_rows(n, cfg, m)
+    sub = np.random.default_rng(cfg.seed).permutation(m)  # fit()'s split of the subset
+    m_val = int(round(m * cfg.val_fraction))
+    assert len(set(rows.tolist())) == m
+    assert set(rows[sub[m_val:]].tolist()) <= set(perm[n_val:].tolist())  # search trains on training rows only
+    assert set(rows[sub[:m_val]].tolist()) <= set(perm[:n_val].tolist())
+
+
+def test_closed_bottleneck_latents_are_the_prior_and_stay_closed_through_the_polish():
+    from physlens.models.bottleneck import fit_bottleneck
+
+    ds = bloch_tomography(N=400)
+    model = build_model("bottleneck", ds, seed=0, latent_dim=3, width=16)
+    res, stages = fit_bottleneck(model, ds, quick(3), min_gain=0.99, polish_epochs=2, search_rows=200)
+    assert model.beta == 1e-3  # the annealed KL weight is put back
+    closed = model.gate.numpy() == 0
+    assert closed.any() and np.all(model.latent_usage(ds.X)[closed] == 0.0)
+    assert len(res.train_index) + len(res.val_index) == ds.n
+
+
 def test_bottleneck_reads_question_columns_from_meta_and_reports_usage():
     ds = bloch_tomography(N=64)
     model = build_model("bottleneck", ds, latent_dim=4, width=8)
