@@ -98,8 +98,8 @@ CASES = {
         ("mlp", {}, {"epochs": 300}),
         # the search on 16000 of the rows (40 epochs per stage), then the 6-latent code polished on all
         # 192000 rows (large batches; KL weight annealed 1e-3 -> 1e-5 by fit_bottleneck)
-        ("bottleneck", {"latent_dim": 10, "width": 128, "decoder": "linear_in_question"},
-         {"epochs": 40, "batch_size": 256, "_n": 192000, "_search_rows": 16000, "_polish": 55,
+        ("bottleneck", {"latent_dim": 10, "decoder": "linear_in_question"},
+         {"epochs": 40, "_n": 192000, "_search_rows": 16000, "_polish": 90,
           "_polish_train": {"batch_size": 2048, "lr": 6e-3}}),
         ("bottleneck", {"latent_dim": 16, "decoder": "linear_in_question"}, {"epochs": 150, "_plain": True}),
     ]),
