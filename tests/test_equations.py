@@ -258,3 +258,49 @@ def test_pair_symmetry_is_read_from_data_without_a_network():
     ratio_law = knn_pair_symmetries(X, X[:, 2] / np.sqrt(1 + (X[:, 0] / X[:, 1]) ** 2))
     assert ratio_law and ratio_law[0][:3] == ("divide", 0, 1)
     assert all(kind not in ("minus", "plus") for kind, _, _, _ in ratio_law)
+
+
+def test_product_of_one_variable_factors_is_split_from_the_data_and_solved():
+    from physlens.probes.equations.separability import separable_split
+
+    names = ["a", "b", "c", "d"]
+    X = _uniform(800, 4, 1, 3, seed=5)
+    y = X[:, 0] ** 2 * X[:, 3] / np.sin(X[:, 1] / 2) ** 4 * np.exp(-X[:, 2])
+    singles, block, _ = separable_split(X, y, kind="mul")
+    assert singles == [0, 1, 2, 3] and block == []
+    coupled = X[:, 0] * np.sin(X[:, 1] - X[:, 2]) ** 2 + 1  # no product form: no split
+    assert separable_split(X[:, :3], coupled, kind="mul") is None
+    est = EquationSearch(time_limit=8, variable_names=names, oracle=False, symmetry=False).fit(X, y)
+    assert est.origin_ == "separability"
+    assert _equal(est.expression_, "a**2*d*exp(-c)/sin(b/2)**4", names)
+
+
+def test_pair_symmetries_of_many_inputs_are_read_from_a_polynomial_gradient():
+    from physlens.probes.equations.separability import surrogate_pair_symmetries
+
+    X = _uniform(1000, 8, 1, 3, seed=6)
+    X[:, 1] += 3  # differences stay away from zero
+    X[:, 3] += 3
+    y = X[:, 4] * X[:, 5] / ((X[:, 1] - X[:, 0]) ** 2 + (X[:, 3] - X[:, 2]) ** 2)
+    found = surrogate_pair_symmetries(X, y)
+    kinds = {(k, i, j) for k, i, j, _ in found[:3]}
+    assert {("minus", 0, 1), ("minus", 2, 3)} <= kinds
+    assert not any({i, j} & {6, 7} for _, i, j, _ in found)  # inputs the law ignores form no pairs
+
+
+def test_sum_of_three_squares_is_found_by_the_exhaustive_triples():
+    names = ["a", "b", "c"]
+    X = _uniform(500, 3, 1, 3, seed=7)
+    y = 1 / (X[:, 0] ** 2 + X[:, 1] ** 2 + X[:, 2] ** 2)
+    est = EquationSearch(time_limit=6, variable_names=names, oracle=False, symmetry=False,
+                         separability=False).fit(X, y)
+    assert _equal(est.expression_, "1/(a**2 + b**2 + c**2)", names)
+
+
+def test_fitted_constant_times_pi_power_is_rounded_as_one_constant():
+    from physlens.probes.equations.search import _polish
+
+    x = sp.Symbol("x", real=True)
+    cols = {"x": np.linspace(1, 2, 50)}
+    found = _polish(sp.Float(1 / (3 * np.pi**3)) * sp.pi**4 * x**2, cols, np.pi / 3 * cols["x"] ** 2, 0.0)
+    assert sp.simplify(found - sp.pi * x**2 / 3) == 0 and not found.atoms(sp.Float)

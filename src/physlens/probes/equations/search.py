@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import math
 import time
@@ -226,7 +227,7 @@ def enumeration_candidates(
     tr = _transforms(y)
     t0 = time.monotonic()
     res = enumerate_expressions(
-        X, {k: v[0] for k, v in tr.items()}, max_complexity=max_complexity, time_limit=time_limit * (0.8 if pairs else 1),
+        X, {k: v[0] for k, v in tr.items()}, max_complexity=max_complexity, time_limit=time_limit * (0.7 if pairs else 1),
         unary=unary, seed=seed,
     )
     out: list[sp.Expr] = []
@@ -291,6 +292,39 @@ def enumeration_candidates(
     return out
 
 
+def _best_triples(Pn: np.ndarray, cand: np.ndarray, tc: np.ndarray, keep: int = 4, cap: int = 70) -> list[tuple[int, ...]]:
+    """The ``keep`` triples of rows of ``Pn`` (centred, unit-norm terms) that best explain ``tc`` by least squares.
+
+    Only the ``cap`` first candidate rows are used (the simplest terms come first in the pool).
+
+    Example:
+        >>> rng = np.random.default_rng(0); F = rng.normal(size=(6, 50)); F -= F.mean(1, keepdims=True)
+        >>> F /= np.linalg.norm(F, axis=1, keepdims=True); t = F[1] + 2 * F[3] - F[4]
+        >>> _best_triples(F, np.arange(6), t)[0]
+        (1, 3, 4)
+    """
+    cand = np.asarray(cand)[:cap]
+    if len(cand) < 3:
+        return []
+    tri = np.array(list(itertools.combinations(range(len(cand)), 3)))
+    M = Pn[cand]
+    G = M @ M.T
+    r = M @ tc
+    Gs = G[tri[:, :, None], tri[:, None, :]] + 1e-9 * np.eye(3)
+    rs = r[tri]
+    with np.errstate(all="ignore"):
+        try:
+            coef = np.linalg.solve(Gs, rs[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            return []
+    expl = np.einsum("ij,ij->i", coef, rs)
+    # near-collinear triples explain anything: drop them
+    cond = np.abs(np.linalg.det(Gs))
+    expl[~np.isfinite(expl) | (cond < 1e-6)] = -np.inf
+    order = np.argsort(-expl, kind="stable")[:keep]
+    return [tuple(int(cand[q]) for q in tri[o]) for o in order if np.isfinite(expl[o])]
+
+
 def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width: int = 8,
                      deadline: float = math.inf) -> list[sp.Expr]:
     """Sums ``T(y) ~ c0 + sum c_i f_i`` (up to ``depth`` terms) and rationals, by beam orthogonal matching pursuit.
@@ -341,7 +375,8 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         m = len(Pn)
 
         def feat(j, rows=None, tt=None):
-            base = res.evaluate(int(pid[j % m]), Xs if rows is None else rows)
+            # on the enumeration subsample the pooled values are at hand (no tree walk)
+            base = P[j % m] if rows is None else res.evaluate(int(pid[j % m]), rows)
             if j < m:
                 return base
             return -(ts if tt is None else tt) * base
@@ -381,8 +416,13 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
                 expl = (rr[:, None] ** 2 + rr[None, :] ** 2 - 2 * G * rr[:, None] * rr[None, :]) / (1 - G**2)
             expl[~np.isfinite(expl) | (np.abs(G) > 0.999)] = -np.inf
             expl[np.tril_indices(len(small))] = -np.inf
-            flat = np.argsort(-expl, axis=None, kind="stable")[:6]
+            ev = -expl.ravel()
+            top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
+            flat = top[np.lexsort((top, ev[top]))]  # the six best, best first (index breaks ties)
             seeded = [(int(small[a]), int(small[b])) for a, b in zip(*np.unravel_index(flat, expl.shape))]
+        # and exhaustive triples among the very simplest terms (x**2 + y**2 + z**2: greedy pursuit
+        # follows the look-alike (x + y)**2 instead), all at once by batched normal equations
+        seeded3 = _best_triples(Pn, np.nonzero(pc <= 2)[0], tc)
         for step in range(depth):
             ext: dict[tuple[int, ...], float] = {}
             for sse, ids, r in states:
@@ -420,6 +460,8 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
                           key=lambda kv: kv[1])[:beam]
             if step == 1:
                 best += [(tuple(sorted(pq)), 0.0) for pq in seeded if tuple(sorted(pq)) not in ext]
+            if step == 2:
+                best += [(tuple(sorted(pq)), 0.0) for pq in seeded3 if tuple(sorted(pq)) not in ext]
             states = []
             for key, _ in best:
                 _, sse2, r = lsq([feat(i) for i in key], ts, key)
@@ -453,12 +495,69 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
 
 
 # --------------------------------------------------------------------------- pipeline
+def _drop_cancelling_constants(expr: sp.Expr) -> sp.Expr:
+    """Remove the numbers of every sum whose numeric terms cancel (to 1e-9 of their size).
+
+    Example:
+        >>> x = sp.Symbol("x")
+        >>> _drop_cancelling_constants(1 / (x**2 - 1.0 * sp.pi + 3.14159265358979))
+        x**(-2)
+    """
+    def clean(e):
+        num = [a for a in e.args if a.is_number]
+        if len(num) < 1 or len(num) == len(e.args):
+            return e
+        try:
+            total, size = abs(float(sp.Add(*num))), max(abs(float(a)) for a in num)
+        except (TypeError, ValueError):
+            return e
+        if total <= 1e-9 * size or total < 1e-12:  # (the caller re-scores the result on the data)
+            return sp.Add(*[a for a in e.args if not a.is_number])
+        return e
+
+    return expr.replace(lambda e: e.is_Add, clean)
+
+
+def _drop_negligible_terms(expr: sp.Expr, cols: dict[str, np.ndarray], rel: float = 1e-10) -> sp.Expr:
+    """Remove the terms of every sum that are below ``rel`` of the sum's largest term on the data.
+
+    Example:
+        >>> x = sp.Symbol("x")
+        >>> _drop_negligible_terms(x**2 + 2.3e-16 * x, {"x": np.linspace(1, 2, 5)})
+        x**2
+    """
+    def clean(e):
+        try:
+            vals = [np.max(np.abs(S.evaluate(a, cols))) for a in e.args]
+        except Exception:  # a term that cannot be evaluated: keep the sum as it is
+            return e
+        top = max(vals)
+        if not np.isfinite(top) or top == 0:
+            return e
+        keep = [a for a, v in zip(e.args, vals) if v > rel * top]
+        return sp.Add(*keep) if len(keep) < len(e.args) else e
+
+    return expr.replace(lambda e: e.is_Add, clean)
+
+
+def _merge_numbers(e: sp.Mul) -> sp.Expr:
+    num = [a for a in e.args if a.is_number]
+    rest = [a for a in e.args if not a.is_number]
+    return sp.Mul(sp.Float(float(sp.Mul(*num))), *rest)
+
+
 def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: float,
             tolerance: float | None = None) -> sp.Expr:
     # numbers the enumeration built from its constants (tanh(1), exp(2)/pi) are fitted constants
     # in disguise: make them floats, so that they are refitted and rounded to a closed form
     expr = expr.replace(lambda e: e.is_number and not e.is_Atom and e.has(*_NUMERIC_FUNCS),
                         lambda e: sp.Float(float(e)))
+    # a fitted float times a closed form (0.01075*pi**4) is one constant: merged, it rounds (pi/3);
+    # common numeric factors of sums are pulled out first (1.004*(3*pi**2/29 + ...)**2)
+    if expr.has(sp.Float):
+        expr = sp.factor_terms(expr)
+    expr = expr.replace(lambda e: e.is_Mul and any(a.is_Float for a in e.args)
+                        and sum(1 for a in e.args if a.is_number) > 1, _merge_numbers)
     # two passes: rounding one constant lets SymPy merge others (sqrt(c*exp(-x**2)) -> sqrt(c)*exp(-x**2/2)),
     # whose refitted values round better on the second pass
     for _ in range(2):
@@ -521,6 +620,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         progress: print stages to stderr (Rich).
         symmetry: first test pair symmetries on the data (nearest neighbours, 3 to 6 inputs;
             with units only sums/differences of like quantities) and search the reduced problem.
+        separability: test on the data whether the law is a product (or sum) of one-variable
+            factors and one coupled block (:mod:`.separability`) and search the pieces alone.
 
     Fitted attributes: ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
     (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``.
@@ -546,6 +647,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         seed: int = 0,
         progress: bool = False,
         symmetry: bool = True,
+        separability: bool = True,
     ) -> None:
         self.time_limit = time_limit
         self.units = units
@@ -559,6 +661,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.seed = seed
         self.progress = progress
         self.symmetry = symmetry
+        self.separability = separability
 
     # ------------------------------------------------------------------ helpers
     def _log(self, msg: str) -> None:
@@ -608,15 +711,41 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         def remaining() -> float:
             return deadline - time.monotonic()
 
+        dim_check = None
+        if reductions:  # with units, only dimensionally consistent formulas are physical
+            from physlens.data.units import dimension_vector
+            from physlens.probes.equations.dimensional import expression_dimension
+
+            dims = {n: dimension_vector(units[n], column=n) for n in names}
+            want = dimension_vector(units[self.target_name], column=self.target_name)
+
+            def dim_check(e):
+                """``e`` (cleaned of numerically negligible parts) when consistent, else None."""
+                d = expression_dimension(e, dims)
+                if d is None:  # a fitted sum may carry constants that cancel (-1.0*pi + 3.14159...)
+                    e = _drop_negligible_terms(_drop_cancelling_constants(e), cols)
+                    d = expression_dimension(e, dims)
+                return e if d is not None and np.allclose(d, want, atol=1e-9) else None
+
         def exact_found() -> bool:
-            return any(S.rmse(e, cols, target) <= 1e-9 * scale for e, _ in raw[-40:])
+            return any(S.rmse(e, cols, target) <= 1e-9 * scale and (dim_check is None or dim_check(e) is not None)
+                       for e, _ in raw[-40:])
 
         rng_seed = int(self.seed)
         # 0. pair symmetries read from the data (nearest-neighbour test, no network): a law of
         # x_i - x_j (or x_i + x_j, x_i*x_j, x_i/x_j) is searched with the pair as one variable
-        if self.symmetry and 3 <= X.shape[1] <= 6 and remaining() > 2:
-            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * 0.35):
+        if self.symmetry and 3 <= X.shape[1] <= 12 and remaining() > 2:
+            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * 0.5):
                 raw.append((e, "symmetry"))
+        # 0b. separability read from the data: y = g1(x1) * g2(x2) * ... * h(block), pieces searched alone
+        mono = monomial_candidates(X, target, symbols)
+        raw.extend((e, "monomial") for e in mono)
+        if self.separability and X.shape[1] >= 2 and not exact_found() and remaining() > 1:
+            from physlens.probes.equations.separability import separable_candidates
+
+            # (returns at once when the data do not split; a split found is strong evidence)
+            for e in separable_candidates(X, target, names, remaining() * 0.6, rng_seed, self):
+                raw.append((e, "separability"))
         # 1. dimensional analysis: y = prefactor * g(groups), for the few simplest bases
         for bi, red in enumerate(reductions):
             if exact_found() or remaining() < 0.2:
@@ -637,6 +766,13 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 continue
             for e in monomial_candidates(G, t, zs):
                 raw.append((pre_e * e.xreplace(sub), "dimensional+monomial"))
+            if self.separability and G.shape[1] >= 2 and not exact_found() and remaining() > 1:
+                from physlens.probes.equations.separability import separable_candidates
+
+                gn = [f"g{k}" for k in range(G.shape[1])]  # internal names of the groups
+                gsub = {sp.Symbol(nm, real=True): ge for nm, ge in zip(gn, g_exprs)}
+                for e in separable_candidates(G, t, gn, remaining() * 0.4, rng_seed, self):
+                    raw.append((pre_e * e.xreplace(gsub), "dimensional+separability"))
             if not exact_found():
                 share = (0.6 if G.shape[1] < len(names) else 0.4) * (0.6 if bi == 0 else 0.5)
                 if len(reductions) == 1:
@@ -645,8 +781,6 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 for e in enumeration_candidates(G, t, zs, budget, rng_seed, self.max_complexity):
                     raw.append((pre_e * e.xreplace(sub), "dimensional+enumeration"))
         # 2. original variables
-        for e in monomial_candidates(X, target, symbols):
-            raw.append((e, "monomial"))
         if not exact_found() and remaining() > 0.5:
             use_oracle = self.oracle is True or (self.oracle == "auto" and remaining() > 20 and X.shape[1] >= 2)
             budget = remaining() * (0.5 if use_oracle else 0.85)
@@ -659,18 +793,12 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                     raw.append((e, "oracle"))
         # 3. polish and choose
         self._log(f"polishing {len(raw)} candidates")
-        if reductions:
-            # with units, only dimensionally consistent formulas are physical
-            from physlens.data.units import dimension_vector
-            from physlens.probes.equations.dimensional import expression_dimension
-
-            dims = {n: dimension_vector(units[n], column=n) for n in names}
-            want = dimension_vector(units[self.target_name], column=self.target_name)
+        if dim_check is not None:
             ok = []
             for e, o in raw:
-                d = expression_dimension(e, dims)
-                if d is not None and np.allclose(d, want, atol=1e-9):
-                    ok.append((e, o))
+                ce = dim_check(e)
+                if ce is not None:
+                    ok.append((ce, o))
             raw = ok or raw
         self.candidates_ = self._finalize(raw, cols, target, scale, final_deadline)
         if not self.candidates_:
@@ -691,6 +819,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
     def _symmetry_candidates(self, X, y, names, units, seed, budget) -> list[sp.Expr]:
         from physlens.data.units import dimension_vector
         from physlens.probes.equations.oracle import knn_pair_symmetries
+        from physlens.probes.equations.separability import surrogate_pair_symmetries
 
         t_end = time.monotonic() + budget
         d = X.shape[1]
@@ -698,7 +827,11 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         if units is not None:
             dv = [dimension_vector(units[n], column=n) for n in names]
             same = np.array([[np.allclose(dv[i], dv[j]) for j in range(d)] for i in range(d)])
-        syms = knn_pair_symmetries(X, y, same_kind=same, seed=seed, n=600)
+        # the gradient of a polynomial fit first (many inputs; milliseconds), nearest neighbours when
+        # the polynomial does not describe the data (up to 6 inputs)
+        syms = surrogate_pair_symmetries(X, y, same_kind=same)
+        if not syms and d <= 6:
+            syms = knn_pair_symmetries(X, y, same_kind=same, seed=seed, n=600)
         if units is not None:  # products and ratios are what dimensional analysis already groups
             syms = [s for s in syms if s[0] in ("minus", "plus")]
         # (knn_pair_symmetries keeps the clearest kind per pair, so a ratio law is not taken for a difference)
