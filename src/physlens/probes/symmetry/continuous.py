@@ -24,7 +24,9 @@ symmetries of the network. Here:
   bounds the algebra from above (a candidate whose breaking is below the
   model's error passes it); the dimension is then the position of the largest
   gap in the spectrum of rates up to and including the first rejected
-  candidate (a clean symmetry sits orders of magnitude below the rest);
+  candidate (a clean symmetry sits orders of magnitude below the rest),
+  unless the gap at the test's boundary is within a factor 2 of it (then the
+  test's decision stands);
 * accepted generators are mapped back exactly to the user's original
   coordinates (``x = D z + mu``: ``L = D Lz D^-1``, ``b = D bz - L mu``) and put
   into reduced row-echelon form for reading.
@@ -447,7 +449,13 @@ def lie_generators(
     upper = rates[accepted + rejected_after[:1]]
     logs = np.log(np.maximum(upper, 1e-12 * max(rates.max(), 1e-300)))
     if len(logs) > 1:
-        keep = int(np.argmax(np.diff(logs))) + 1
+        gaps = np.diff(logs)
+        keep = int(np.argmax(gaps)) + 1
+        if rejected_after and keep < K and gaps[:K - 1].max() <= gaps[K - 1] + np.log(2.0):
+            # the gap at the test's own boundary is as large (within a factor 2) as any inside it:
+            # the test's decision stands (a weaker but resolved symmetry, e.g. a rotation that a
+            # network learnt less exactly than its translations, is kept)
+            keep = K
         by_candidate = {t["candidate"]: t for t in tests}
         for c in accepted[keep:K]:
             by_candidate[c]["cut_by_gap"] = True
