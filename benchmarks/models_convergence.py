@@ -1,7 +1,8 @@
 """Validation error of each model on the systems it fits, with a 2-minute CPU budget per fit.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/models_convergence.py [case[:model] ...]``
-(no argument: every case). Each fit runs single-threaded and stops at 120 s of
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/models_convergence.py [--seed S] [--cpu-cap S] [case[:model] ...]``
+(no argument: every case; ``--seed S``, default 0, seeds the model initialisation and the
+training's split and shuffles, the data stay the seed-0 sample). Each fit runs single-threaded and stops at 120 s of
 *process CPU time*, so the budget means the same on a loaded shared machine
 as on an idle one (one thread of 2 cores: the fit is inside "2 minutes on 2
 CPU cores" whatever the wall clock says; the wall time is printed too).
@@ -12,8 +13,8 @@ column's relative RMSE, epochs, CPU and wall seconds; bottleneck rows add the
 latent KL usage, the active-latent count and the intrinsic dimension of the
 latent code, found by :func:`physlens.models.bottleneck.fit_bottleneck` (80
 epochs per stage, the whole search inside the same CPU budget). Rows are
-merged into ``benchmarks/results/models_convergence.json`` (keyed by case
-and model), so cases can be run one at a time.
+merged into ``benchmarks/results/models_convergence.json`` (keyed by case,
+model and seed), so cases can be run one at a time.
 
 Which models fit which system (the others do not apply):
 
@@ -38,8 +39,8 @@ Which models fit which system (the others do not apply):
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -119,8 +120,8 @@ def relative_errors(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return pooled, float(cols.max())
 
 
-def run_case(key: str, only: str | None = None) -> list[dict]:
-    """Train every model of ``CASES[key]`` (or only ``only``) and return the result rows."""
+def run_case(key: str, only: str | None = None, seed: int = 0, cpu_cap: float = CPU_CAP_S) -> list[dict]:
+    """Train every model of ``CASES[key]`` (or only ``only``) with ``seed`` and return the result rows."""
     system, sys_params, models = CASES[key]
     datasets = {}
     rows = []
@@ -137,16 +138,20 @@ def run_case(key: str, only: str | None = None) -> list[dict]:
         if n not in datasets:  # sampling is cheap and outside the CPU budget of the fit
             datasets[n] = get_system(system, **sys_params).sample(n, seed=0)
         ds = datasets[n]
-        model = build_model(name, ds, seed=0, **params)
+        model = build_model(name, ds, seed=seed, **params)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         epochs = [0]
+        fits = []  # CPU seconds at the end of each fit()'s epochs (a search runs several fits)
 
         def budget(epoch, logs):
+            if epoch <= epochs[0] or not fits:
+                fits.append(0.0)
+            fits[-1] = time.process_time() - cpu0
             epochs[0] = epoch
-            if time.process_time() - cpu0 > CPU_CAP_S:
+            if time.process_time() - cpu0 > cpu_cap:
                 raise Budget
 
-        cfg = TrainConfig(**{**TRAIN, **overrides})
+        cfg = TrainConfig(**{**TRAIN, **overrides, "seed": seed})
         capped = False
         stages = None
         try:
@@ -166,7 +171,7 @@ def run_case(key: str, only: str | None = None) -> list[dict]:
         pooled, worst = relative_errors(model.predict(ds.X[val_idx]), ds.y[val_idx])
         sys_json = {k: list(v) if isinstance(v, tuple) else v for k, v in sys_params.items()}
         row = {"case": key, "n_samples": ds.n, "system": system, "system_params": sys_json,
-               "model": label, "model_params": params, "val_rel_rmse": pooled, "worst_column_rel_rmse": worst,
+               "model": label, "seed": seed, "model_params": params, "val_rel_rmse": pooled, "worst_column_rel_rmse": worst,
                "epochs": epochs[0], "hit_cpu_cap": capped, "cpu_s": cpu, "wall_s": wall}
         if name == "bottleneck":
             summary = model.latent_summary(ds.X[val_idx])
@@ -176,14 +181,27 @@ def run_case(key: str, only: str | None = None) -> list[dict]:
         extra = ""
         if name == "bottleneck":
             extra = f"  active {row['active_latents']} ID {row['intrinsic_dimension']:.2f} KL {row['latent_kl']}"
+        if len(fits) > 1:
+            print("  cpu s per fit: " + ", ".join(f"{b - a:.1f}" for a, b in zip([0.0] + fits, fits)), flush=True)
+        if stages:
+            print("  stages: " + ", ".join(
+                f"{s['open']}{'r' if s.get('rescue') else ''}:{s['val_mse']:.3g}/{s['intrinsic_dimension']:.2f}"
+                for s in stages) + " (latents open: val MSE / code dimension)", flush=True)
         print(f"{key:22s} {label:17s} rel RMSE {pooled:8.4f}  worst col {worst:8.4f}  epochs {epochs[0]:4d}"
               f"{' (cap)' if capped else ''}  cpu {cpu:6.1f} s  wall {wall:6.1f} s{extra}", flush=True)
     return rows
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Validation error of each model per system, 120 s CPU per fit.")
+    parser.add_argument("cases", nargs="*", metavar="case[:model]", help=f"cases: {', '.join(CASES)} (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="model initialisation and training seed (default 0)")
+    parser.add_argument("--cpu-cap", type=float, default=CPU_CAP_S,
+                        help=f"CPU seconds per fit before it is stopped (default {CPU_CAP_S:g}; a larger cap measures "
+                             "how long a fit takes on a machine slower than the one the budget is set for)")
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    wanted = sys.argv[1:] or list(CASES)
+    wanted = args.cases or list(CASES)
     out = Path(__file__).parent / "results" / "models_convergence.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     for spec in wanted:
@@ -191,18 +209,18 @@ def main() -> None:
             raise SystemExit(f"unknown case {spec!r}; cases: {', '.join(CASES)}")
     for spec in wanted:
         key, _, only = spec.partition(":")
-        for row in run_case(key, only or None):
+        for row in run_case(key, only or None, seed=args.seed, cpu_cap=args.cpu_cap):
             merge_row(out, row)
     print(f"wrote {out}")
 
 
 def merge_row(path: Path, row: dict) -> None:
-    """Replace the row of the same (case, model) in the JSON table (re-read first: runs may overlap)."""
+    """Replace the row of the same (case, model, seed) in the JSON table (re-read first: runs may overlap)."""
     try:
-        table = {(r["case"], r["model"]): r for r in json.loads(path.read_text()) if "case" in r}
+        table = {(r["case"], r["model"], r.get("seed", 0)): r for r in json.loads(path.read_text()) if "case" in r}
     except (OSError, ValueError):
         table = {}
-    table[(row["case"], row["model"])] = row
+    table[(row["case"], row["model"], row["seed"])] = row
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(list(table.values()), indent=2))
     tmp.replace(path)

@@ -295,6 +295,7 @@ def fit_bottleneck(
     search_rows: int | None = None,
     polish_config=None,
     polish_beta: float | None = None,
+    stall_ratio: float = 0.5,
 ):
     """Find how many latents the answer needs (SciNet's criterion) and return the model trained with them.
 
@@ -312,7 +313,15 @@ def fit_bottleneck(
       below k - 1/2 and less than 1/2 above the previous stage's
       (:meth:`Bottleneck.intrinsic_dimension`, on up to 4000 rows): one latent
       is a function of the others (the 3 Bloch coordinates of a qubit code 2
-      parameters), so the previous stage is kept; or
+      parameters), so the previous stage is kept. Unless that stage *stalled*:
+      when the redundant k latents' validation MSE is below ``stall_ratio``
+      (default 0.5) times the previous stage's, and lower by at least
+      ``min_gain``, the k - 1 latents can hold what the k latents hold but
+      their training got stuck short of it (a fresh start does not always
+      find the code). Then the k-latent model, with its least-used latent
+      (smallest KL) closed, is trained once more with ``config``, warm, and
+      kept as the (k - 1)-latent result if it validates better than the
+      stalled stage (recorded as a stage with ``rescue: True``); or
     * lowers the validation MSE (standardised: the fraction of the target
       variance left unexplained) by less than ``min_gain`` (default 0.01,
       1 % of the variance) against the previous stage: the previous stage
@@ -344,7 +353,7 @@ def fit_bottleneck(
     the returned model (its ``model`` is ``model``; ``train_index`` and
     ``val_index`` are rows of ``dataset``) and one dict per stage tried with
     ``open`` (latents open), ``val_mse``, ``active``, ``intrinsic_dimension``
-    and ``epochs``.
+    and ``epochs`` (and ``rescue: True`` for the re-trained stalled stage).
 
     Example:
         >>> from physlens.data import Dataset
@@ -364,6 +373,8 @@ def fit_bottleneck(
         raise ConfigError(f"fit_bottleneck trains a bottleneck model, got {type(model).__name__}")
     if not 0 <= min_gain < 1:
         raise ConfigError(f"min_gain must be in [0, 1), got {min_gain}")
+    if not 0 <= stall_ratio <= 1:
+        raise ConfigError(f"stall_ratio must be in [0, 1], got {stall_ratio}")
     if polish_beta is not None and polish_beta < 0:
         raise ConfigError(f"polish_beta must be >= 0, got {polish_beta}")
     cfg = config or TrainConfig()
@@ -409,11 +420,7 @@ def fit_bottleneck(
         finally:
             model.beta = beta0
 
-    for k in range(model.latent_dim + 1):
-        model.load_state_dict(initial)
-        with torch.no_grad():
-            model.gate.copy_((torch.arange(model.latent_dim) < k).to(model.gate))
-        res = fit(model, search, cfg, callback=callback)
+    def measure(res, k, **extra):
         Xv = search.X[res.val_index]
         with torch.no_grad():
             x = torch.as_tensor(Xv, dtype=model.gate.dtype, device=model.gate.device)
@@ -421,12 +428,33 @@ def fit_bottleneck(
             mse = float((((model(x) - y) / model.y_std) ** 2).mean())
         active = model.active_latents(Xv) if k else 0
         idim = model.intrinsic_dimension(search.X) if k else 0.0  # all rows: TwoNN is biased low on few points
-        stages.append({"open": k, "val_mse": mse, "active": active, "intrinsic_dimension": idim,
-                       "epochs": res.epochs_run})
+        return {"open": k, "val_mse": mse, "active": active, "intrinsic_dimension": idim,
+                "epochs": res.epochs_run, **extra}
+
+    for k in range(model.latent_dim + 1):
+        model.load_state_dict(initial)
+        with torch.no_grad():
+            model.gate.copy_((torch.arange(model.latent_dim) < k).to(model.gate))
+        res = fit(model, search, cfg, callback=callback)
+        stages.append(measure(res, k))
+        mse, active, idim = stages[-1]["val_mse"], stages[-1]["active"], stages[-1]["intrinsic_dimension"]
         if k and active < k:
             return polish(res, copy.deepcopy(model.state_dict())), stages
         # the k latents code k - 1 parameters, and no more than the k - 1 latents did: one is redundant
         if k > 1 and idim < min(k - 0.5, stages[-2]["intrinsic_dimension"] + 0.5):
+            prev = stages[-2]["val_mse"]
+            if mse < stall_ratio * prev and prev - mse >= min_gain:
+                # k latents holding k - 1 parameters predict far better than the k - 1 latents did: that
+                # stage stalled short of its optimum. Re-train it from this stage with its least-used latent
+                # closed (warm), and keep whichever (k - 1)-latent model validates better.
+                with torch.no_grad():
+                    u = model.latent_usage(search.X[res.val_index]) * (model.gate.cpu().numpy() > 0)
+                    u[model.gate.cpu().numpy() == 0] = np.inf
+                    model.gate[int(np.argmin(u))] = 0.0
+                res = fit(model, search, cfg, callback=callback)
+                stages.append(measure(res, k - 1, rescue=True))
+                if stages[-1]["val_mse"] < prev:
+                    kept, kept_state = res, copy.deepcopy(model.state_dict())
             return polish(kept, kept_state), stages
         if k and stages[-2]["val_mse"] - mse < min_gain:
             return polish(kept, kept_state), stages
