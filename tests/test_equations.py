@@ -304,3 +304,13 @@ def test_fitted_constant_times_pi_power_is_rounded_as_one_constant():
     cols = {"x": np.linspace(1, 2, 50)}
     found = _polish(sp.Float(1 / (3 * np.pi**3)) * sp.pi**4 * x**2, cols, np.pi / 3 * cols["x"] ** 2, 0.0)
     assert sp.simplify(found - sp.pi * x**2 / 3) == 0 and not found.atoms(sp.Float)
+
+
+def test_rational_law_with_a_widely_varying_denominator_is_found():
+    # relativistic velocity addition in units of c: (a + b) / (1 + a b), the denominator spans 1 .. 26
+    rng = np.random.default_rng(0)
+    u, v, c = rng.uniform(1, 5, (3, 800))
+    a, b = v / c, u / c
+    est = EquationSearch(time_limit=8, variable_names=["a", "b"], seed=0).fit(np.c_[a, b], (a + b) / (1 + a * b))
+    A, B = sp.symbols("a b", real=True)
+    assert symbolically_equal(est.expression_, (A + B) / (1 + A * B))[0], est.expression_

@@ -362,6 +362,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         if not np.all(np.isfinite(ts)) or np.std(ts) == 0:
             continue
         rational = k == "id"
+        m_pool = len(Pn)
         if rational:
             # y * g is only a denominator term when g really varies (else it is just y again)
             with np.errstate(all="ignore"):
@@ -394,7 +395,11 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
                 den = 1.0 + sum(coef[q] * cols[q] / -tt for q in rat)
                 with np.errstate(all="ignore"):
                     yhat = num / den
-                if not np.all(np.isfinite(yhat)) or np.min(np.abs(den)) < 0.05 * np.max(np.abs(den)):
+                # a pole inside the data (the denominator changes sign or nearly vanishes) is no law;
+                # a denominator that merely varies a lot (1 + a*b over a wide range) is fine
+                ad = np.abs(den)
+                if (not np.all(np.isfinite(yhat)) or (np.min(den) < 0 < np.max(den))
+                        or np.min(ad) < 0.01 * np.median(ad)):
                     return coef, np.inf, r
                 e = tt - yhat
                 return coef, float(e @ e), r
@@ -423,6 +428,26 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         # and exhaustive triples among the very simplest terms (x**2 + y**2 + z**2: greedy pursuit
         # follows the look-alike (x + y)**2 instead), all at once by batched normal equations
         seeded3 = _best_triples(Pn, np.nonzero(pc <= 2)[0], tc)
+        if rational and len(small) >= 1:
+            # and exhaustive (numerator term, denominator term) pairs: y = (c0 + c f) / (1 + d g) is
+            # y = c0 + c f - d y g, two columns; greedy pursuit follows look-alikes of (a+b)/(1+a*b)
+            num_c = np.unique(np.concatenate([small[np.argsort(-np.abs(Pn[small] @ tc), kind="stable")[:80]],
+                                              small[np.argsort(pc[small], kind="stable")[:400]]]))
+            den_c = np.nonzero((pc <= 5) & np.any(R != 0.0, axis=1))[0]
+            if len(den_c) > 600:
+                den_c = den_c[np.argsort(pc[den_c], kind="stable")[:600]]
+            if len(num_c) and len(den_c):
+                tn_ = np.linalg.norm(tc) + 1e-300
+                rf, rg = Pn[num_c] @ tc / tn_, R[den_c] @ tc / tn_
+                Gfg = Pn[num_c] @ R[den_c].T
+                with np.errstate(all="ignore"):
+                    ex = (rf[:, None] ** 2 + rg[None, :] ** 2 - 2 * Gfg * rf[:, None] * rg[None, :]) / (1 - Gfg**2)
+                ex[~np.isfinite(ex) | (np.abs(Gfg) > 0.999)] = -np.inf
+                ev = -ex.ravel()
+                top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
+                flat = top[np.lexsort((top, ev[top]))]
+                seeded += [(int(num_c[a]), m_pool + int(den_c[b])) for a, b in zip(*np.unravel_index(flat, ex.shape))
+                           if np.isfinite(ex[a, b])]
         for step in range(depth):
             ext: dict[tuple[int, ...], float] = {}
             for sse, ids, r in states:
