@@ -292,6 +292,22 @@ def enumeration_candidates(
     return out
 
 
+def _two_term_explained(rf: np.ndarray, rg: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """Share of a centred target explained by each pair of unit-norm terms, by least squares, all pairs at once.
+
+    ``rf``, ``rg``: the terms' correlations with the target; ``G[i, j]``: the correlation of term
+    ``i`` of the first set with term ``j`` of the second. Near-collinear pairs get ``-inf``.
+
+    Example:
+        >>> G = np.array([[0.0]]); bool(np.isclose(_two_term_explained(np.array([0.6]), np.array([0.8]), G)[0, 0], 1.0))
+        True
+    """
+    with np.errstate(all="ignore"):
+        ex = (rf[:, None] ** 2 + rg[None, :] ** 2 - 2 * G * rf[:, None] * rg[None, :]) / (1 - G**2)
+    ex[~np.isfinite(ex) | (np.abs(G) > 0.999)] = -np.inf
+    return ex
+
+
 def _best_triples(Pn: np.ndarray, cand: np.ndarray, tc: np.ndarray, keep: int = 4, cap: int = 70) -> list[tuple[int, ...]]:
     """The ``keep`` triples of rows of ``Pn`` (centred, unit-norm terms) that best explain ``tc`` by least squares.
 
@@ -362,7 +378,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         if not np.all(np.isfinite(ts)) or np.std(ts) == 0:
             continue
         rational = k == "id"
-        m_pool = len(Pn)
+        m = len(Pn)
         if rational:
             # y * g is only a denominator term when g really varies (else it is just y again)
             with np.errstate(all="ignore"):
@@ -373,7 +389,6 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
             pen = np.concatenate([pen_base, pen_base + 1e-6])
         else:
             D, pen = Pn, pen_base
-        m = len(Pn)
 
         def feat(j, rows=None, tt=None):
             # on the enumeration subsample the pooled values are at hand (no tree walk)
@@ -417,9 +432,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
             Sn = Pn[small]
             rr = Sn @ tc / (np.linalg.norm(tc) + 1e-300)
             G = Sn @ Sn.T
-            with np.errstate(all="ignore"):
-                expl = (rr[:, None] ** 2 + rr[None, :] ** 2 - 2 * G * rr[:, None] * rr[None, :]) / (1 - G**2)
-            expl[~np.isfinite(expl) | (np.abs(G) > 0.999)] = -np.inf
+            expl = _two_term_explained(rr, rr, G)
             expl[np.tril_indices(len(small))] = -np.inf
             ev = -expl.ravel()
             top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
@@ -440,13 +453,11 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
                 tn_ = np.linalg.norm(tc) + 1e-300
                 rf, rg = Pn[num_c] @ tc / tn_, R[den_c] @ tc / tn_
                 Gfg = Pn[num_c] @ R[den_c].T
-                with np.errstate(all="ignore"):
-                    ex = (rf[:, None] ** 2 + rg[None, :] ** 2 - 2 * Gfg * rf[:, None] * rg[None, :]) / (1 - Gfg**2)
-                ex[~np.isfinite(ex) | (np.abs(Gfg) > 0.999)] = -np.inf
+                ex = _two_term_explained(rf, rg, Gfg)
                 ev = -ex.ravel()
                 top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
                 flat = top[np.lexsort((top, ev[top]))]
-                seeded += [(int(num_c[a]), m_pool + int(den_c[b])) for a, b in zip(*np.unravel_index(flat, ex.shape))
+                seeded += [(int(num_c[a]), m + int(den_c[b])) for a, b in zip(*np.unravel_index(flat, ex.shape))
                            if np.isfinite(ex[a, b])]
         for step in range(depth):
             ext: dict[tuple[int, ...], float] = {}
