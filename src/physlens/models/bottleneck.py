@@ -448,8 +448,8 @@ def fit_bottleneck(
                 # stage stalled short of its optimum. Re-train it from this stage with its least-used latent
                 # closed (warm), and keep whichever (k - 1)-latent model validates better.
                 with torch.no_grad():
-                    u = model.latent_usage(search.X[res.val_index]) * (model.gate.cpu().numpy() > 0)
-                    u[model.gate.cpu().numpy() == 0] = np.inf
+                    u = np.asarray(model.latent_usage(search.X[res.val_index]), dtype=np.float64)
+                    u[model.gate.cpu().numpy() == 0] = np.inf  # only an open latent can be closed
                     model.gate[int(np.argmin(u))] = 0.0
                 res = fit(model, search, cfg, callback=callback)
                 stages.append(measure(res, k - 1, rescue=True))
