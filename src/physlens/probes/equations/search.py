@@ -287,7 +287,9 @@ def enumeration_candidates(
             a, b = ab
             fe = res.to_sympy(s.recipe, symbols)
             out.append(inv(sp.Float(a) * fe + sp.Float(b)))
-    if pairs and res.pool_ids is not None:
+    # an exact single term needs no sums of two (the enumeration stopped at its level for it)
+    exact = any(res.top[k] and res.top[k][0].loss < 1e-13 for k in res.top)
+    if pairs and res.pool_ids is not None and not exact:
         out.extend(_pair_candidates(res, X, tr, symbols, deadline=t0 + time_limit + 0.5))
     return out
 
@@ -951,9 +953,15 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         out: list[Candidate] = []
         floor = 1e-10 * scale
         done: set[str] = set()
+        # once a closed form fits exactly, only a simpler raw candidate could still be selected
+        # instead (select() takes the simplest within tolerance of the best); the others are not
+        # polished (polishing tens of them took 90 % of a solved problem's time)
+        exact_comp = math.inf
         for i, (err, comp, e, origin) in enumerate(scored):
             if i >= 3 and time.monotonic() > deadline - 0.1 * float(self.time_limit):
                 break
+            if comp >= exact_comp or (exact_comp < math.inf and err > 1e-6 * scale):
+                continue
             try:  # bounded: SymPy's automatic evaluation can stall on one unlucky substitution
                 pe = S.time_limited(_polish, max(0.5, min(2.0, 0.1 * float(self.time_limit))),
                                     e, cols, y, floor, self.constant_tolerance)
@@ -966,6 +974,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             perr = S.rmse(pe, cols, y)
             if not math.isfinite(perr):
                 pe, perr = e, err
+            if perr <= 1e-9 * scale and not pe.atoms(sp.Float):
+                exact_comp = min(exact_comp, comp)
             out.append(Candidate(pe, S.complexity(pe), perr, origin))
             if len(out) >= 60:
                 break
