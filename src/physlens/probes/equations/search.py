@@ -287,9 +287,9 @@ def enumeration_candidates(
             a, b = ab
             fe = res.to_sympy(s.recipe, symbols)
             out.append(inv(sp.Float(a) * fe + sp.Float(b)))
-    # an exact single term needs no sums of two (the enumeration stopped at its level for it)
-    exact = any(res.top[k] and res.top[k][0].loss < 1e-13 for k in res.top)
-    if pairs and res.pool_ids is not None and not exact:
+    # (even after an exact single term: its enumerated constants may not round to a closed form,
+    # I.32.17's (1 + 1/tanh(log(w/w0)))**2 does not, the two-term form does)
+    if pairs and res.pool_ids is not None:
         out.extend(_pair_candidates(res, X, tr, symbols, deadline=t0 + time_limit + 0.5))
     return out
 
