@@ -185,8 +185,8 @@ def run_case(key: str, only: str | None = None, seed: int = 0, cpu_cap: float = 
             print("  cpu s per fit: " + ", ".join(f"{b - a:.1f}" for a, b in zip([0.0] + fits, fits)), flush=True)
         if stages:
             print("  stages: " + ", ".join(
-                f"{s['open']}{'r' if s.get('rescue') else ''}:{s['val_mse']:.3g}/{s['intrinsic_dimension']:.2f}"
-                for s in stages) + " (latents open: val MSE / code dimension)", flush=True)
+                f"{s['open']}{'r' if s.get('rescue') else ''}{'p' if s.get('probe') else ''}:{s['val_mse']:.3g}/{s['intrinsic_dimension']:.2f}"
+                for s in stages) + " (latents open [p: probe, r: rescue]: val MSE / code dimension)", flush=True)
         print(f"{key:22s} {label:17s} rel RMSE {pooled:8.4f}  worst col {worst:8.4f}  epochs {epochs[0]:4d}"
               f"{' (cap)' if capped else ''}  cpu {cpu:6.1f} s  wall {wall:6.1f} s{extra}", flush=True)
     return rows

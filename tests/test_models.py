@@ -322,6 +322,21 @@ def test_bottleneck_finds_two_latents_for_one_pure_qubit():
     assert 1.7 < model.intrinsic_dimension(ds.X) < 2.3
 
 
+@pytest.mark.slow
+def test_bottleneck_probe_start_skips_the_stages_below_the_code_dimension():
+    from physlens.models.bottleneck import fit_bottleneck
+
+    ds = bloch_tomography()
+    model = build_model("bottleneck", ds, seed=0, latent_dim=5, width=64)
+    res, stages = fit_bottleneck(model, ds, quick(80, patience=1000), start="probe", polish_epochs=0)
+    # the all-latents probe codes the 2 Bloch parameters; the search starts at 1 latent and ends at 2
+    assert stages[0]["probe"] and 1.7 < stages[0]["intrinsic_dimension"] < 2.3
+    assert [s["open"] for s in stages[1:]] == [1, 2, 3]
+    assert model.active_latents(ds.X) == 2
+    with pytest.raises(ConfigError, match="start"):
+        fit_bottleneck(model, ds, quick(1), start=9)
+
+
 def test_bottleneck_search_subset_keeps_the_whole_data_validation_rows_unseen():
     from physlens.models.bottleneck import _search_rows
 

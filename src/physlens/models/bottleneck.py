@@ -296,6 +296,7 @@ def fit_bottleneck(
     polish_config=None,
     polish_beta: float | None = None,
     stall_ratio: float = 0.5,
+    start: str | int = "auto",
 ):
     """Find how many latents the answer needs (SciNet's criterion) and return the model trained with them.
 
@@ -337,6 +338,16 @@ def fit_bottleneck(
     collapse, but its latent noise also limits how precise the code is, and
     with the number of latents settled the open latents can carry more nats.
 
+    ``start`` says where the stages begin. An integer k0 starts at stage k0
+    (0: every stage from the question alone). ``"probe"`` first trains one
+    stage with all K latents open and reads the intrinsic dimension d of its
+    code (an over-sized code still lies on a d-dimensional manifold: 2.0 for
+    one qubit, 6.1 for two), then starts at k0 = round(d) - 1, so the stages
+    k0, k0 + 1 (and k0 + 2, which finds the redundant latent) decide; when
+    stage k0 is already redundant (its code dimension below k0 - 1/2) the
+    search starts over from stage 0. ``"auto"`` (default) probes when the
+    model has 6 or more latents (below that, probing saves no stage).
+
     ``search_rows`` (default: all rows) trains the stages on that many rows
     only: the search needs each stage's error roughly, the polish needs the
     data. The subset's validation rows are drawn from the whole data's
@@ -353,7 +364,8 @@ def fit_bottleneck(
     the returned model (its ``model`` is ``model``; ``train_index`` and
     ``val_index`` are rows of ``dataset``) and one dict per stage tried with
     ``open`` (latents open), ``val_mse``, ``active``, ``intrinsic_dimension``
-    and ``epochs`` (and ``rescue: True`` for the re-trained stalled stage).
+    and ``epochs`` (``rescue: True`` for the re-trained stalled stage,
+    ``probe: True`` for the all-latents probe).
 
     Example:
         >>> from physlens.data import Dataset
@@ -377,6 +389,8 @@ def fit_bottleneck(
         raise ConfigError(f"stall_ratio must be in [0, 1], got {stall_ratio}")
     if polish_beta is not None and polish_beta < 0:
         raise ConfigError(f"polish_beta must be >= 0, got {polish_beta}")
+    if not (start in ("auto", "probe") or (isinstance(start, int) and 0 <= start <= model.latent_dim)):
+        raise ConfigError(f"start must be 'auto', 'probe' or a stage in 0..{model.latent_dim}, got {start!r}")
     cfg = config or TrainConfig()
     pcfg = polish_config or cfg
     if search_rows is not None and search_rows < 4:
@@ -431,17 +445,31 @@ def fit_bottleneck(
         return {"open": k, "val_mse": mse, "active": active, "intrinsic_dimension": idim,
                 "epochs": res.epochs_run, **extra}
 
-    for k in range(model.latent_dim + 1):
+    def train_stage(k):
         model.load_state_dict(initial)
         with torch.no_grad():
             model.gate.copy_((torch.arange(model.latent_dim) < k).to(model.gate))
-        res = fit(model, search, cfg, callback=callback)
+        return fit(model, search, cfg, callback=callback)
+
+    k0 = start if isinstance(start, int) else 0
+    if start == "probe" or (start == "auto" and model.latent_dim >= 6):
+        res = train_stage(model.latent_dim)
+        stages.append(measure(res, model.latent_dim, probe=True))
+        k0 = int(round(stages[-1]["intrinsic_dimension"])) - 1
+        k0 = max(0, min(k0, model.latent_dim))
+    k = k0
+    while k <= model.latent_dim:
+        res = train_stage(k)
         stages.append(measure(res, k))
         mse, active, idim = stages[-1]["val_mse"], stages[-1]["active"], stages[-1]["intrinsic_dimension"]
+        first = k == k0  # (no previous stage to compare with)
+        if first and k0 > 1 and active == k and idim < k - 0.5:
+            k0 = k = 0  # the probe over-estimated: the first stage is already redundant, start over
+            continue
         if k and active < k:
             return polish(res, copy.deepcopy(model.state_dict())), stages
         # the k latents code k - 1 parameters, and no more than the k - 1 latents did: one is redundant
-        if k > 1 and idim < min(k - 0.5, stages[-2]["intrinsic_dimension"] + 0.5):
+        if k > 1 and not first and idim < min(k - 0.5, stages[-2]["intrinsic_dimension"] + 0.5):
             prev = stages[-2]["val_mse"]
             if mse < stall_ratio * prev and prev - mse >= min_gain:
                 # k latents holding k - 1 parameters predict far better than the k - 1 latents did: that
@@ -456,7 +484,8 @@ def fit_bottleneck(
                 if stages[-1]["val_mse"] < prev:
                     kept, kept_state = res, copy.deepcopy(model.state_dict())
             return polish(kept, kept_state), stages
-        if k and stages[-2]["val_mse"] - mse < min_gain:
+        if k and not first and stages[-2]["val_mse"] - mse < min_gain:
             return polish(kept, kept_state), stages
         kept, kept_state = res, copy.deepcopy(model.state_dict())
+        k += 1
     return polish(kept, kept_state), stages
