@@ -323,16 +323,19 @@ def test_bottleneck_finds_two_latents_for_one_pure_qubit():
 
 
 @pytest.mark.slow
-def test_bottleneck_probe_start_skips_the_stages_below_the_code_dimension():
+def test_bottleneck_probe_search_shrinks_an_oversized_code_to_its_dimension():
     from physlens.models.bottleneck import fit_bottleneck
 
     ds = bloch_tomography()
     model = build_model("bottleneck", ds, seed=0, latent_dim=5, width=64)
-    res, stages = fit_bottleneck(model, ds, quick(80, patience=1000), start="probe", polish_epochs=0)
-    # the all-latents probe codes the 2 Bloch parameters; the search starts at 1 latent and ends at 2
+    res, stages = fit_bottleneck(model, ds, quick(80, patience=1000), start="probe")
+    # the all-latents probe codes the 2 Bloch parameters; shrunk to 2 it still answers, to 1 it cannot
     assert stages[0]["probe"] and 1.7 < stages[0]["intrinsic_dimension"] < 2.3
-    assert [s["open"] for s in stages[1:]] == [1, 2, 3]
+    assert [s["open"] for s in stages] == [5, 2, 1]
+    assert stages[2]["val_mse"] > 0.2 and stages[1]["val_mse"] < 0.05
     assert model.active_latents(ds.X) == 2
+    yt = ds.y[res.val_index]
+    assert np.sqrt(np.mean((model.predict(ds.X[res.val_index]) - yt) ** 2) / np.mean(yt**2)) < 0.06
     with pytest.raises(ConfigError, match="start"):
         fit_bottleneck(model, ds, quick(1), start=9)
 
