@@ -324,13 +324,25 @@ def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = fro
         1/(2*x)
         >>> tidy(sp.sqrt(x**2), positive={"x"})
         x
+        >>> T, k, h, w = sp.symbols("T k h w", positive=True)  # too big for simplify(), still factored
+        >>> a = h * w / (T * k)
+        >>> tidy(T * k * ((a - 1)**2 - 1 - a**2) / (4 * sp.pi * (1 - sp.exp(a / (2 * sp.pi)))))
+        h*w/(2*pi*(exp(h*w/(2*pi*T*k)) - 1))
     """
     pos = {s: sp.Symbol(s.name, positive=True) for s in expr.free_symbols if s.name in positive}
     if pos:
         back = {v: k for k, v in pos.items()}
         return tidy(expr.xreplace(pos), max_size, timeout=timeout).xreplace(back)
-    if expr.atoms(sp.Float) or complexity(expr) > max_size:
+    if expr.atoms(sp.Float):
         return sp.powsimp(sp.factor_terms(expr))
+    if complexity(expr) > max_size:  # too big for simplify(); factor/cancel still collapse polynomial parts
+        cands = [expr, sp.powsimp(sp.factor_terms(expr))]  # (III.4.33: ((a - 1)**2 - 1 - a**2)/... -> -2*a/...)
+        for fn in (sp.factor, sp.cancel):
+            try:
+                cands.append(time_limited(fn, timeout, expr))
+            except Exception:
+                continue
+        return min(cands, key=lambda e: (complexity(e), len(str(e))))
     hyper = expr.replace(lambda e: isinstance(e, (sp.tanh, sp.sinh, sp.cosh)) and e.args[0].has(sp.log),
                          lambda e: e.rewrite(sp.exp))  # tanh(log(z)) -> (z**2 - 1)/(z**2 + 1)
     cands = [expr]
