@@ -103,7 +103,7 @@ CASES = {
         # the 6-latent code polished on all
         # 192000 rows (large batches; KL weight annealed 1e-3 -> 1e-5 by fit_bottleneck)
         ("bottleneck", {"latent_dim": 10, "decoder": "linear_in_question"},
-         {"epochs": 40, "_n": 192000, "_search_rows": 16000, "_polish": 90,
+         {"epochs": 40, "_n": 192000, "_search_rows": 16000, "_polish": 70,
           "_polish_train": {"batch_size": 2048, "lr": 6e-3}}),
         ("bottleneck", {"latent_dim": 16, "decoder": "linear_in_question"}, {"epochs": 150, "_plain": True}),
     ]),
