@@ -431,19 +431,16 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         tc = ts - ts.mean()
         if len(small) > 1500:  # keep the terms most correlated with the target
             small = small[np.sort(np.argsort(-np.abs(Pn[small] @ tc), kind="stable")[:1500])]
-        # pairs among the terms of complexity <= 5 most correlated with the target, plus the 350
-        # complexity-5 terms that best explain what one of the 20 best simple terms leaves (a true
-        # partner's own correlation with the target can rank it below thousands of look-alikes)
-        pair_terms = np.nonzero(pc <= 5)[0]
-        if len(pair_terms) > 1500:
-            pair_terms = pair_terms[np.sort(np.argsort(-np.abs(Pn[pair_terms] @ tc), kind="stable")[:1500])]
+        # complexity-5 partners: ranked by how well they explain what one of the 20 best simple
+        # terms leaves (a partner's own correlation with the target ranks it among thousands of look-alikes)
         five = np.nonzero(pc == 5)[0]
-        if len(five) > 350 and len(small):
+        if len(five) > 700 and len(small):
             lead = small[np.argsort(-np.abs(Pn[small] @ tc), kind="stable")[:20]]
             Rl = tc[None, :] - (Pn[lead] @ tc)[:, None] * Pn[lead]  # residual after each lead term
             Rl /= np.linalg.norm(Rl, axis=1, keepdims=True) + 1e-300
-            five = five[np.argsort(-np.abs(Pn[five] @ Rl.T).max(axis=1), kind="stable")[:350]]
-        pair_terms = np.union1d(pair_terms, five)
+            score5 = np.abs(Pn[five] @ Rl.T).max(axis=1)
+            five = five[np.sort(np.argsort(-score5, kind="stable")[:700])]
+        pair_terms = np.concatenate([small, five])
         if len(pair_terms) >= 2:
             Sn = Pn[pair_terms]
             rr = Sn @ tc / (np.linalg.norm(tc) + 1e-300)
