@@ -314,13 +314,3 @@ def test_rational_law_with_a_widely_varying_denominator_is_found():
     est = EquationSearch(time_limit=8, variable_names=["a", "b"], seed=0).fit(np.c_[a, b], (a + b) / (1 + a * b))
     A, B = sp.symbols("a b", real=True)
     assert symbolically_equal(est.expression_, (A + B) / (1 + A * B))[0], est.expression_
-
-
-def test_sum_with_a_product_term_of_complexity_five_is_found():
-    # an interference law in dimensionless form: 1 + z + 2 sqrt(z) cos(d); greedy pursuit follows the
-    # look-alike sqrt(z)*(cos(d) + 1), the exhaustive pairs must reach the complexity-5 term
-    rng = np.random.default_rng(1)
-    z, d = rng.uniform(0.5, 4, 800), rng.uniform(0, 3, 800)
-    est = EquationSearch(time_limit=8, variable_names=["z", "d"], seed=0).fit(np.c_[z, d], 1 + z + 2 * np.sqrt(z) * np.cos(d))
-    Z, D = sp.symbols("z d", real=True)
-    assert symbolically_equal(est.expression_, 1 + Z + 2 * sp.sqrt(Z) * sp.cos(D))[0], est.expression_

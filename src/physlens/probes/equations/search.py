@@ -424,33 +424,22 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
 
         states: list[tuple[float, tuple[int, ...], np.ndarray]] = [(float(((ts - ts.mean()) ** 2).sum()), (), ts - ts.mean())]
         finals: list[tuple[float, tuple[int, ...]]] = []
-        # exhaustive pairs among the simplest terms (greedy pursuit can miss a*b + c*d, and
-        # z + 2*sqrt(z)*cos(d), whose second term has complexity 5: it follows sqrt(z)*(cos(d) + 1))
+        # exhaustive pairs among the simplest terms (greedy pursuit can miss a*b + c*d)
         small = np.nonzero(pc <= 4)[0]
         seeded: list[tuple[int, int]] = []
         tc = ts - ts.mean()
         if len(small) > 1500:  # keep the terms most correlated with the target
             small = small[np.sort(np.argsort(-np.abs(Pn[small] @ tc), kind="stable")[:1500])]
-        # complexity-5 partners: ranked by how well they explain what one of the 20 best simple
-        # terms leaves (a partner's own correlation with the target ranks it among thousands of look-alikes)
-        five = np.nonzero(pc == 5)[0]
-        if len(five) > 700 and len(small):
-            lead = small[np.argsort(-np.abs(Pn[small] @ tc), kind="stable")[:20]]
-            Rl = tc[None, :] - (Pn[lead] @ tc)[:, None] * Pn[lead]  # residual after each lead term
-            Rl /= np.linalg.norm(Rl, axis=1, keepdims=True) + 1e-300
-            score5 = np.abs(Pn[five] @ Rl.T).max(axis=1)
-            five = five[np.sort(np.argsort(-score5, kind="stable")[:700])]
-        pair_terms = np.concatenate([small, five])
-        if len(pair_terms) >= 2:
-            Sn = Pn[pair_terms]
+        if len(small) >= 2:
+            Sn = Pn[small]
             rr = Sn @ tc / (np.linalg.norm(tc) + 1e-300)
             G = Sn @ Sn.T
             expl = _two_term_explained(rr, rr, G)
-            expl[np.tril_indices(len(pair_terms))] = -np.inf
+            expl[np.tril_indices(len(small))] = -np.inf
             ev = -expl.ravel()
             top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
             flat = top[np.lexsort((top, ev[top]))]  # the six best, best first (index breaks ties)
-            seeded = [(int(pair_terms[a]), int(pair_terms[b])) for a, b in zip(*np.unravel_index(flat, expl.shape))]
+            seeded = [(int(small[a]), int(small[b])) for a, b in zip(*np.unravel_index(flat, expl.shape))]
         # and exhaustive triples among the very simplest terms (x**2 + y**2 + z**2: greedy pursuit
         # follows the look-alike (x + y)**2 instead), all at once by batched normal equations
         seeded3 = _best_triples(Pn, np.nonzero(pc <= 2)[0], tc)
