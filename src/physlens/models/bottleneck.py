@@ -518,10 +518,7 @@ def fit_bottleneck(
                 # k latents holding k - 1 parameters predict far better than the k - 1 latents did: that
                 # stage stalled short of its optimum. Re-train it from this stage with its least-used latent
                 # closed (warm), and keep whichever (k - 1)-latent model validates better.
-                with torch.no_grad():
-                    u = np.asarray(model.latent_usage(search.X[res.val_index]), dtype=np.float64)
-                    u[model.gate.cpu().numpy() == 0] = np.inf  # only an open latent can be closed
-                    model.gate[int(np.argmin(u))] = 0.0
+                close_to(k - 1, res)
                 res = fit(model, search, cfg, callback=callback)
                 stages.append(measure(res, k - 1, rescue=True))
                 if stages[-1]["val_mse"] < prev:
