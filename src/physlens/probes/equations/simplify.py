@@ -335,20 +335,16 @@ def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = fro
         return tidy(expr.xreplace(pos), max_size, timeout=timeout).xreplace(back)
     if expr.atoms(sp.Float):
         return sp.powsimp(sp.factor_terms(expr))
-    if complexity(expr) > max_size:  # too big for simplify(); factor/cancel still collapse polynomial parts
-        cands = [expr, sp.powsimp(sp.factor_terms(expr))]  # (III.4.33: ((a - 1)**2 - 1 - a**2)/... -> -2*a/...)
-        for fn in (sp.factor, sp.cancel):
-            try:
-                cands.append(time_limited(fn, timeout, expr))
-            except Exception:
-                continue
-        return min(cands, key=lambda e: (complexity(e), len(str(e))))
-    hyper = expr.replace(lambda e: isinstance(e, (sp.tanh, sp.sinh, sp.cosh)) and e.args[0].has(sp.log),
-                         lambda e: e.rewrite(sp.exp))  # tanh(log(z)) -> (z**2 - 1)/(z**2 + 1)
     cands = [expr]
-    calls = [(sp.simplify, expr), (sp.factor, expr), (sp.cancel, expr)]
-    if hyper != expr:
-        calls.append((sp.simplify, hyper))
+    if complexity(expr) > max_size:  # too big for simplify(); factor/cancel still collapse polynomial parts
+        cands.append(sp.powsimp(sp.factor_terms(expr)))  # (III.4.33: ((a - 1)**2 - 1 - a**2)/... -> -2*a/...)
+        calls = [(sp.factor, expr), (sp.cancel, expr)]
+    else:
+        calls = [(sp.simplify, expr), (sp.factor, expr), (sp.cancel, expr)]
+        hyper = expr.replace(lambda e: isinstance(e, (sp.tanh, sp.sinh, sp.cosh)) and e.args[0].has(sp.log),
+                             lambda e: e.rewrite(sp.exp))  # tanh(log(z)) -> (z**2 - 1)/(z**2 + 1)
+        if hyper != expr:
+            calls.append((sp.simplify, hyper))
     for fn, arg in calls:
         try:  # each SymPy call bounded: an unlucky expression can keep simplify busy for minutes
             cands.append(time_limited(fn, timeout, arg))
