@@ -440,6 +440,18 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
             top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
             flat = top[np.lexsort((top, ev[top]))]  # the six best, best first (index breaks ties)
             seeded = [(int(small[a]), int(small[b])) for a, b in zip(*np.unravel_index(flat, expl.shape))]
+            # and every very simple term (complexity <= 2) with every complexity-5 term: the pairs above
+            # stop at 4, and greedy pursuit misses z + 2*sqrt(z)*cos(d) (I.37.4 in its groups) because
+            # neither term alone explains much of the target; one matrix product over all pairs
+            lead, part = np.nonzero(pc <= 2)[0][:60], np.nonzero(pc == 5)[0]
+            if len(lead) and len(part):
+                tn_ = np.linalg.norm(tc) + 1e-300
+                ex = _two_term_explained(Pn[lead] @ tc / tn_, Pn[part] @ tc / tn_, Pn[lead] @ Pn[part].T)
+                ev = -ex.ravel()
+                top = np.argpartition(ev, 4)[:4] if ev.size > 4 else np.arange(ev.size)
+                flat = top[np.lexsort((top, ev[top]))]
+                seeded += [(int(lead[a]), int(part[b])) for a, b in zip(*np.unravel_index(flat, ex.shape))
+                           if np.isfinite(ex[a, b])]
         # and exhaustive triples among the very simplest terms (x**2 + y**2 + z**2: greedy pursuit
         # follows the look-alike (x + y)**2 instead), all at once by batched normal equations
         seeded3 = _best_triples(Pn, np.nonzero(pc <= 2)[0], tc)
