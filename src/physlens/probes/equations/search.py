@@ -590,6 +590,35 @@ def _drop_negligible_terms(expr: sp.Expr, cols: dict[str, np.ndarray], rel: floa
     return expr.replace(lambda e: e.is_Add, clean)
 
 
+def _drop_abs(expr: sp.Expr, cols: dict[str, np.ndarray]) -> sp.Expr:
+    """Replace ``Abs(a)`` by ``a`` (or ``-a``) where ``a`` has one sign on every row of the data.
+
+    On the data's domain the two are the same function; the law is only known there, and
+    the form without ``Abs`` is the textbook one (a square root of a square, from the
+    squared-target search, comes back as ``Abs``).
+
+    Example:
+        >>> x, t = sp.symbols("x t", real=True)
+        >>> _drop_abs(x * sp.Abs(t / x - 1), {"x": np.linspace(5, 10, 9), "t": np.linspace(1, 2, 9)})
+        x*(-t/x + 1)
+    """
+    def clean(e):
+        try:
+            v = S.evaluate(e.args[0], cols)
+        except Exception:  # an argument that cannot be evaluated: keep the Abs
+            return e
+        v = np.broadcast_to(np.asarray(v, dtype=float), next(iter(cols.values())).shape)
+        if not np.all(np.isfinite(v)):
+            return e
+        if np.min(v) > 0:
+            return e.args[0]
+        if np.max(v) < 0:
+            return -e.args[0]
+        return e
+
+    return expr.replace(lambda e: isinstance(e, sp.Abs), clean) if expr.has(sp.Abs) else expr
+
+
 def _merge_numbers(e: sp.Mul) -> sp.Expr:
     num = [a for a in e.args if a.is_number]
     rest = [a for a in e.args if not a.is_number]
@@ -602,6 +631,7 @@ def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: fl
     # in disguise: make them floats, so that they are refitted and rounded to a closed form
     expr = expr.replace(lambda e: e.is_number and not e.is_Atom and e.has(*_NUMERIC_FUNCS),
                         lambda e: sp.Float(float(e)))
+    expr = _drop_abs(expr, cols)
     # a fitted float times a closed form (0.01075*pi**4) is one constant: merged, it rounds (pi/3);
     # common numeric factors of sums are pulled out first (1.004*(3*pi**2/29 + ...)**2)
     if expr.has(sp.Float):
