@@ -314,3 +314,13 @@ def test_rational_law_with_a_widely_varying_denominator_is_found():
     est = EquationSearch(time_limit=8, variable_names=["a", "b"], seed=0).fit(np.c_[a, b], (a + b) / (1 + a * b))
     A, B = sp.symbols("a b", real=True)
     assert symbolically_equal(est.expression_, (A + B) / (1 + A * B))[0], est.expression_
+
+
+def test_sum_with_a_product_of_a_root_and_a_cosine_is_found():
+    # two-slit intensity in units of one slit's, I/I2 = 1 + z + 2 sqrt(z) cos(delta) with z = I1/I2: the
+    # sqrt(z)*cos(delta) term (complexity 5) must be paired with the simple term z
+    rng = np.random.default_rng(1)
+    z, d = rng.uniform(0.5, 4, 1000), rng.uniform(0, 3, 1000)
+    est = EquationSearch(time_limit=10, variable_names=["z", "d"], seed=0).fit(np.c_[z, d], 1 + z + 2 * np.sqrt(z) * np.cos(d))
+    Z, D = sp.symbols("z d", positive=True)
+    assert symbolically_equal(est.expression_, 1 + Z + 2 * sp.sqrt(Z) * sp.cos(D))[0], est.expression_
