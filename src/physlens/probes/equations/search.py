@@ -197,6 +197,9 @@ def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
             out["sqrt"] = (np.sqrt(s * y), lambda e, s=s: s * e**2)
             # exp(a*f + b) is written exp(b)*exp(a*f) so that the constant factor is visible
             out["log"] = (np.log(s * y), lambda e, s=s: s * sp.Mul(*[sp.exp(t) for t in sp.Add.make_args(e)]))
+            # 1/y**2 affine in f: y = (a*f + b)**(-1/2), the Lorentz-factor shape m/sqrt(1 - v**2/c**2);
+            # on noisy data it is found as a complexity-3 term where the other routes need a rational fit
+            out["isq"] = (1.0 / y**2, lambda e, s=s: s / sp.sqrt(e))
     if "sq" in out and not (np.all(y > 0) or np.all(y < 0)):
         del out["sq"]
     return out
@@ -649,19 +652,52 @@ def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: fl
     return expr
 
 
-def pareto_front(cands: list[Candidate]) -> list[Candidate]:
+def special_functions(expr: sp.Expr) -> int:
+    """Number of transcendental function nodes (exp, log, sin, asin, tanh, ...) in ``expr``.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> special_functions(sp.sin(sp.asin(x) ** 2) + x), special_functions(1 / sp.sqrt(1 - x**2))
+        (2, 0)
+    """
+    return sum(1 for e in sp.preorder_traversal(expr) if isinstance(e, _NUMERIC_FUNCS))
+
+
+def pareto_front(cands: list[Candidate], tie: float = 0.0) -> list[Candidate]:
     """Candidates not beaten by a simpler-or-equal one with lower RMSE, sorted by complexity.
+
+    ``tie``: at one complexity, formulas whose RMSE is within ``(1 + tie)`` of the best there
+    are statistically equal fits (with noise, ``sqrt(1 + 9/n) - 1``); the one with the fewest
+    special functions stands for that complexity (``1/sqrt(1 - z**2)`` over ``|sin(asin(asin(z))**2)|``).
 
     Example:
         >>> x = sp.Symbol("x")
         >>> [c.complexity for c in pareto_front([Candidate(x, 1, 1.0), Candidate(x**2, 3, 2.0), Candidate(x**3, 3, 0.5)])]
         [1, 3]
+        >>> front = pareto_front([Candidate(sp.sin(x) + 1, 4, 0.999), Candidate(x**2 + 1, 4, 1.0)], tie=0.01)
+        >>> front[0].expression
+        x**2 + 1
     """
     front: list[Candidate] = []
-    for c in sorted(cands, key=lambda c: (c.complexity, c.rmse)):
-        if not front or c.rmse < front[-1].rmse * (1 - 1e-12):
-            front.append(c)
+    ordered = sorted(cands, key=lambda c: (c.complexity, c.rmse))
+    for _, group in itertools.groupby(ordered, key=lambda c: c.complexity):
+        group = list(group)
+        if front:
+            group = [c for c in group if c.rmse < front[-1].rmse * (1 - 1e-12)]
+        if not group:
+            continue
+        rep = group[0]
+        if tie > 0:
+            same = [c for c in group if c.rmse <= rep.rmse * (1 + tie)]
+            rep = min(same, key=lambda c: (special_functions(c.expression), c.rmse))
+        front.append(rep)
     return front
+
+
+def _statistical_tie(n_rows: int) -> float:
+    # two formulas whose mean squared errors differ by less than 9/n (3 sigma for white noise)
+    # fit the data equally well: sqrt(1 + 9/n) - 1 in RMSE
+    return math.sqrt(1.0 + 9.0 / max(n_rows, 1)) - 1.0
 
 
 def select(front: list[Candidate], tolerance: float, scale: float) -> Candidate:
@@ -883,7 +919,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.candidates_ = self._finalize(raw, cols, target, scale, final_deadline)
         if not self.candidates_:
             raise DataError("no formula could be evaluated on the data (every candidate was undefined somewhere)")
-        front = pareto_front(self.candidates_)
+        front = pareto_front(self.candidates_, tie=_statistical_tie(len(target)))
         best = select(front, self.selection_tolerance, scale)
         self.expression_ = best.expression
         self.complexity_ = best.complexity
@@ -986,9 +1022,10 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 best_err = scored[i][0]
         near = [i for i in front_idx if scored[i][0] <= 2.0 * scored[0][0] + 1e-9 * scale]
         # then every candidate already about as accurate as the best, simplest first: on noisy data
-        # the true law is one of many near-ties and wins only after its constants are rounded
+        # the true law is one of many near-ties and wins only after its constants are rounded, so
+        # "simplest" is judged with the floats that are nearly simple fractions snapped to them
         ties = sorted((i for i in range(len(scored)) if scored[i][0] <= 1.1 * scored[0][0] + 1e-9 * scale),
-                      key=lambda i: (scored[i][1], scored[i][0]))
+                      key=lambda i: (S.snapped_complexity(scored[i][2]), scored[i][0]))
         near = list(dict.fromkeys(near + ties))
         rest = [i for i in range(len(scored)) if i not in set(near)]
         scored = [scored[i] for i in near + rest]
@@ -1023,7 +1060,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 break
         # SymPy simplification is the slow part: only for the front, the selected formula first
         positive = frozenset(k for k, v in cols.items() if np.all(v > 0))
-        front = pareto_front(out)
+        front = pareto_front(out, tie=_statistical_tie(len(y)))
         first = select(front, self.selection_tolerance, scale)
         order = [first] + [c for c in reversed(front) if c is not first]
         for j, c in enumerate(order):
@@ -1071,7 +1108,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 cands.append(Candidate(expr, S.complexity(expr), err, c.origin))
         if not cands:
             return self
-        front = pareto_front(cands)
+        front = pareto_front(cands, tie=_statistical_tie(len(y)))
         best = select(front, self.selection_tolerance, float(np.sqrt(np.mean(y**2))))
         self.candidates_ = cands
         self.expression_, self.complexity_, self.rmse_, self.origin_ = best.expression, best.complexity, best.rmse, best.origin

@@ -144,6 +144,30 @@ _BASES = [
 ]
 
 
+def snapped_complexity(expr: sp.Expr, rel: float = 0.01, max_denominator: int = 12) -> int:
+    """Complexity of ``expr`` once each float within ``rel`` of a small fraction is that fraction.
+
+    A cheap forecast of what polishing will make of a raw candidate: with noise a fitted
+    ``1.004/sqrt(0.9999 - 1.0041*x**2)`` costs more nodes than its floats are worth and
+    would be polished late, after many simpler-looking formulas that round to nothing.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> e = sp.Float(1.004) / sp.sqrt(sp.Float(0.9999) - sp.Float(1.0041) * x**2)
+        >>> complexity(e), snapped_complexity(e)
+        (13, 7)
+    """
+    sub = {}
+    for c in expr.atoms(sp.Float):
+        v = float(c)
+        if v == 0 or not math.isfinite(v):
+            continue
+        frac = Fraction(v).limit_denominator(max_denominator)
+        if frac.numerator != 0 and abs(float(frac) - v) <= rel * abs(v):
+            sub[c] = sp.Rational(frac.numerator, frac.denominator)
+    return complexity(expr.xreplace(sub)) if sub else complexity(expr)
+
+
 def nice_constants(value: float, max_denominator: int = 64, max_cost: float = 10.0) -> list[sp.Expr]:
     """Simple closed forms within 2 % of ``value``: exact ones first, then simplest first (rationals, times pi, ...).
 
@@ -230,7 +254,53 @@ def refit_constants(expr: sp.Expr, columns: dict[str, np.ndarray], y: np.ndarray
         return expr
     if not np.all(np.isfinite(sol.x)) or np.sum(sol.fun**2) > np.sum(resid(x0) ** 2):
         return expr
-    return template.xreplace({p: sp.Float(float(t)) for p, t in zip(params, sol.x)})
+    theta = _pin_redundant(resid, sol, max_nfev)
+    return template.xreplace({p: sp.Float(float(t)) for p, t in zip(params, theta)})
+
+
+def _pin_redundant(resid, sol, max_nfev: int) -> np.ndarray:
+    """Constants that only trade off against each other, pinned to +-1 (the others refitted).
+
+    ``a/sqrt(b - c*x**2)`` has three fitted constants but two degrees of freedom: the fit
+    ends anywhere along a valley (``0.991/sqrt(0.982 - 0.989*x**2)``) and the rounding then
+    finds odd closed forms for each. Where the scaled Jacobian has a null direction, the
+    constant that moves most along it is fixed at +-1, which costs nothing in the fit.
+    """
+    from scipy.optimize import least_squares
+
+    theta = np.array(sol.x, dtype=float)
+    free = list(range(len(theta)))
+    base = float(np.sum(sol.fun**2))
+    jac = np.asarray(sol.jac, dtype=float)
+    for _ in range(len(theta) - 1):
+        if len(free) < 2 or not np.all(np.isfinite(jac)):
+            break
+        J = jac[:, free] * np.maximum(np.abs(theta[free]), 1e-12)
+        sv, vt = np.linalg.svd(J, full_matrices=False)[1:]
+        if sv[0] == 0 or sv[-1] > 1e-6 * sv[0]:
+            break
+        k = free[int(np.argmax(np.abs(vt[-1])))]
+        rest = [j for j in free if j != k]
+        trial = theta.copy()
+        trial[k] = 1.0 if theta[k] > 0 else -1.0
+
+        def sub(t, trial=trial, rest=rest):
+            full = trial.copy()
+            full[rest] = t
+            return resid(full)
+
+        try:
+            s2 = least_squares(sub, theta[rest], method="lm", max_nfev=max_nfev * (len(rest) + 1))
+        except Exception:
+            break
+        if not np.all(np.isfinite(s2.x)) or np.sum(s2.fun**2) > base * (1 + 1e-9) + 1e-300:
+            break
+        trial[rest] = s2.x
+        theta, free, jac = trial, rest, np.asarray(s2.jac, dtype=float)
+        full_jac = np.zeros((jac.shape[0], len(theta)))
+        full_jac[:, rest] = jac
+        jac = full_jac
+    return theta
 
 
 def round_constants(
