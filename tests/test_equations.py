@@ -15,7 +15,7 @@ from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth, score
 from physlens.probes.equations import EquationSearch, run, static_law_findings
 from physlens.probes.equations.dimensional import buckingham_pi, expression_dimension
-from physlens.probes.equations.simplify import complexity, nice_constants
+from physlens.probes.equations.simplify import complexity, nice_constants, refit_constants
 from physlens.scoring.equations import symbolically_equal
 
 
@@ -324,3 +324,42 @@ def test_sum_with_a_product_of_a_root_and_a_cosine_is_found():
     est = EquationSearch(time_limit=10, variable_names=["z", "d"], seed=0).fit(np.c_[z, d], 1 + z + 2 * np.sqrt(z) * np.cos(d))
     Z, D = sp.symbols("z d", positive=True)
     assert symbolically_equal(est.expression_, 1 + Z + 2 * sp.sqrt(Z) * sp.cos(D))[0], est.expression_
+
+
+def _with_noise(y, rng, level=0.01):
+    # SRBench's noise: Gaussian, sigma = level x RMS(y)
+    return y + rng.normal(0.0, level * np.sqrt(np.mean(y**2)), size=y.shape)
+
+
+@pytest.mark.slow
+def test_rational_law_is_found_through_one_percent_noise():
+    # (a + b)/(1 + a b) with noise: the linearised fit y = a + b - y*a*b carries the noise inside y*a*b,
+    # so the pairs are ranked on a smoothed y, refitted by reweighting and judged on all rows
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0.1, 2.5, (2, 1000))
+    y = _with_noise((a + b) / (1 + a * b), rng)
+    est = EquationSearch(time_limit=15, variable_names=["a", "b"], seed=0).fit(np.c_[a, b], y)
+    A, B = sp.symbols("a b", real=True)
+    assert symbolically_equal(est.expression_, (A + B) / (1 + A * B))[0], est.expression_
+
+
+@pytest.mark.slow
+def test_lorentz_factor_is_found_through_one_percent_noise():
+    # m/sqrt(1 - z**2): found through the 1/y**2 transform; its three fitted constants a/sqrt(b - c z**2)
+    # have two degrees of freedom, and pinning the redundant one lets the others round to 1
+    rng = np.random.default_rng(1)
+    m, z = rng.uniform(1, 5, 1000), rng.uniform(0.1, 0.7, 1000)
+    y = _with_noise(m / np.sqrt(1 - z**2), rng)
+    est = EquationSearch(time_limit=15, variable_names=["m", "z"], seed=0).fit(np.c_[m, z], y)
+    M, Z = sp.symbols("m z", real=True)
+    assert symbolically_equal(est.expression_, M / sp.sqrt(1 - Z**2))[0], est.expression_
+
+
+def test_redundant_fitted_constants_are_pinned_before_rounding():
+    # a/sqrt(b - c x**2) fits as well for every (a, b, c) on a curve; the refit must not wander along it
+    x = sp.Symbol("x", real=True)
+    xs = np.linspace(0.1, 0.8, 200)
+    e = sp.Float(0.97) / sp.sqrt(sp.Float(0.95) - sp.Float(0.96) * x**2)
+    fitted = refit_constants(e, {"x": xs}, 1 / np.sqrt(1 - xs**2))
+    assert sp.Float(1.0) in fitted.atoms(sp.Float) or sp.Float(-1.0) in fitted.atoms(sp.Float), fitted
+    assert max(abs(abs(float(c)) - 1) for c in fitted.atoms(sp.Float)) < 1e-6, fitted

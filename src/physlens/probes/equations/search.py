@@ -297,6 +297,15 @@ def enumeration_candidates(
     return out
 
 
+def _smooth_target(res, key: str, Xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """The best enumerated single term for target ``key``, affinely fitted to ``ts`` (else ``ts``)."""
+    if not res.top.get(key):
+        return ts
+    f = res.evaluate(res.best(key).recipe, Xs)
+    ab = _affine(f, ts)
+    return ts if ab is None else ab[0] * f + ab[1]
+
+
 def _two_term_explained(rf: np.ndarray, rg: np.ndarray, G: np.ndarray) -> np.ndarray:
     """Share of a centred target explained by each pair of unit-norm terms, by least squares, all pairs at once.
 
@@ -410,9 +419,24 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
             r = tt - A @ coef
             rat = [q for q, i in enumerate(key) if i >= m]
             if rat:
+                with np.errstate(all="ignore"):
+                    gs = [cols[q] / -tt for q in rat]  # the denominator terms g themselves
+                    # Sanathanan-Koerner reweighting: the linearised fit minimises the error times the
+                    # denominator, which noise in y (inside every y*g column) biases badly; dividing each
+                    # row by the previous denominator turns it, in a few passes, into the real fit
+                    for _ in range(4):
+                        den = 1.0 + sum(coef[q] * g for q, g in zip(rat, gs))
+                        if not np.all(np.isfinite(den)) or np.min(np.abs(den)) <= 0:
+                            break
+                        w = 1.0 / np.abs(den)
+                        nxt, *_ = np.linalg.lstsq(A * w[:, None], tt * w, rcond=None)
+                        if not np.all(np.isfinite(nxt)):
+                            break
+                        coef = nxt
+                    r = tt - A @ coef
                 # judge a rational fit by its real error, not the linearised one
                 num = coef[-1] + sum(coef[q] * cols[q] for q in range(len(key)) if key[q] < m)
-                den = 1.0 + sum(coef[q] * cols[q] / -tt for q in rat)
+                den = 1.0 + sum(coef[q] * g for q, g in zip(rat, gs))
                 with np.errstate(all="ignore"):
                     yhat = num / den
                 # a pole inside the data (the denominator changes sign or nearly vanishes) is no law;
@@ -468,14 +492,36 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
                 den_c = den_c[np.argsort(pc[den_c], kind="stable")[:600]]
             if len(num_c) and len(den_c):
                 tn_ = np.linalg.norm(tc) + 1e-300
-                rf, rg = Pn[num_c] @ tc / tn_, R[den_c] @ tc / tn_
-                Gfg = Pn[num_c] @ R[den_c].T
-                ex = _two_term_explained(rf, rg, Gfg)
-                ev = -ex.ravel()
-                top = np.argpartition(ev, 6)[:6] if ev.size > 6 else np.arange(ev.size)
-                flat = top[np.lexsort((top, ev[top]))]
-                seeded += [(int(num_c[a]), m + int(den_c[b])) for a, b in zip(*np.unravel_index(flat, ex.shape))
-                           if np.isfinite(ex[a, b])]
+                rf = Pn[num_c] @ tc / tn_
+                pairs: list[tuple[int, int]] = []
+                # ranked twice: with y itself in y*g (exact data) and with y smoothed (the best
+                # enumerated single term, affinely fitted: noisy y inside y*g lets junk pairs fit
+                # the noise itself); the 30 best of each, then their real (num/den) error picks 6
+                for yy in (ts, _smooth_target(res, "id", Xs, ts)):
+                    with np.errstate(all="ignore"):
+                        raw = -yy[None, :] * P[den_c]
+                    Rs = normalise(raw)
+                    rg = Rs @ tc / tn_
+                    Gfg = Pn[num_c] @ Rs.T
+                    ex = _two_term_explained(rf, rg, Gfg)
+                    # a fitted denominator 1 + d*g that changes sign or nearly vanishes over the rows is
+                    # a pole, not a law (with noise, a nearly constant g "explains" y through 1 + d*g ~ 0);
+                    # d from the two-column normal equations, the range of g from its extremes
+                    with np.errstate(all="ignore"):
+                        rn = np.linalg.norm(raw - raw.mean(axis=1, keepdims=True), axis=1)
+                        d = (rg[None, :] - Gfg * rf[:, None]) / (1 - Gfg**2) * tn_ / rn[None, :]
+                        lo = 1.0 + d * P[den_c].min(axis=1)[None, :]
+                        hi = 1.0 + d * P[den_c].max(axis=1)[None, :]
+                        tiny = np.minimum(np.abs(lo), np.abs(hi)) < 0.01 * np.maximum(np.abs(lo), np.abs(hi))
+                        ex[~np.isfinite(d) | (lo * hi <= 0) | tiny] = -np.inf
+                    ev = -ex.ravel()
+                    top = np.argpartition(ev, 30)[:30] if ev.size > 30 else np.arange(ev.size)
+                    flat = top[np.lexsort((top, ev[top]))]
+                    pairs += [(int(num_c[a]), m + int(den_c[b])) for a, b in zip(*np.unravel_index(flat, ex.shape))
+                              if np.isfinite(ex[a, b])]
+                pairs = list(dict.fromkeys(pairs))
+                real = [(lsq([feat(i) for i in pq], ts, pq)[1], q) for q, pq in enumerate(pairs)]
+                seeded += [pairs[q] for e, q in sorted(real)[:6] if np.isfinite(e)]
         for step in range(depth):
             ext: dict[tuple[int, ...], float] = {}
             for sse, ids, r in states:
@@ -524,13 +570,27 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
             if not states:
                 break
         finals.sort(key=lambda f: f[0])
-        done: set = set()
-        for _, key in finals:
-            if key in done:
-                continue
-            done.add(key)
-            if len(done) > 8:
+        # the subsample (about 100 rows) ranks thousands of sets: with noise, look-alikes fit its noise
+        # better than the law does. The 30 best sets and every seeded one are refitted on all rows,
+        # and the 8 best there are kept, with the best 2 of each size (a third term always lowers the
+        # error a little, and the true two-term law would drop out)
+        pool_keys = list(dict.fromkeys([kk for _, kk in finals[:30]] + [tuple(sorted(pq)) for pq in seeded + seeded3]))
+        full = []
+        for kk in pool_keys:
+            if time.monotonic() > deadline + 0.5 and len(full) >= 8:
                 break
+            _, sse_all, _ = lsq([feat(i, X, t) for i in kk], t, kk)
+            full.append((sse_all, kk))
+        full.sort(key=lambda f: f[0])
+        chosen: list[tuple[int, ...]] = []
+        per_size: dict[int, int] = {}
+        for sse_all, key in full:
+            if not np.isfinite(sse_all):
+                continue
+            if len(chosen) < 8 or per_size.get(len(key), 0) < 2:
+                chosen.append(key)
+                per_size[len(key)] = per_size.get(len(key), 0) + 1
+        for key in chosen:
             cols = [feat(i, X, t) for i in key]
             coef, _, _ = lsq(cols, t, key)
             if coef is None:
