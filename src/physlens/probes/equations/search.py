@@ -205,21 +205,49 @@ def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
     return out
 
 
-def _affine(f: np.ndarray, t: np.ndarray) -> tuple[float, float] | None:
+def _transform_weights(y: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Row weights for fitting each transform ``T(y)``: ``w / T'(y)**2`` (the delta method).
+
+    Noise of size ``sigma/sqrt(w)`` on ``y`` is ``|T'(y)| sigma/sqrt(w)`` on ``T(y)``: fitted
+    unweighted, ``1/y**2`` of a target near its small values is ruled by those rows' noise.
+    ``weights``: the rows' weights for ``y`` itself (default 1; a target divided by a
+    prefactor ``p`` has weights ``p**2``).
+
+    Example:
+        >>> w = _transform_weights(np.array([1.0, 2.0]))
+        >>> w["id"].tolist(), w["log"].tolist()
+        ([1.0, 1.0], [1.0, 4.0])
+    """
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
+    a = np.abs(y)
+    with np.errstate(all="ignore"):
+        out = {"id": w, "inv": w * a**4, "sq": w / (4 * a**2), "sqrt": 4 * w * a, "log": w * a**2, "isq": w * a**6 / 4}
+    return {k: np.where(np.isfinite(v), v, 0.0) for k, v in out.items()}
+
+
+def _affine(f: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float] | None:
     ok = np.isfinite(f)
     if not ok.all():
         return None
     A = np.column_stack([f, np.ones_like(f)])
-    coef, *_ = np.linalg.lstsq(A, t, rcond=None)
+    if w is not None:
+        r = np.sqrt(w)
+        coef, *_ = np.linalg.lstsq(A * r[:, None], t * r, rcond=None)
+    else:
+        coef, *_ = np.linalg.lstsq(A, t, rcond=None)
     return float(coef[0]), float(coef[1])
 
 
 def enumeration_candidates(
     X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol], time_limit: float, seed: int,
     max_complexity: int = 12, per_target: int = 6, unary=DEFAULT_UNARY, pairs: bool = True,
-    near_tie: float = 0.05, near_per_level: int = 5,
+    near_tie: float = 0.05, near_per_level: int = 5, weights: np.ndarray | None = None,
 ) -> list[sp.Expr]:
     """Formulas ``T^-1(a*f + b)`` from the enumeration (and sums of two terms), constants fitted on all rows.
+
+    The remembered candidates are re-ranked and their constants fitted with the rows weighted
+    by :func:`_transform_weights` (``weights``: the rows' weights for ``y``), so that each
+    transform is judged by the noise it really carries.
 
     Example:
         >>> X = np.random.default_rng(0).uniform(1, 2, (80, 2)); a, b = sp.symbols("a b", real=True)
@@ -240,9 +268,12 @@ def enumeration_candidates(
     rows = np.sort(np.random.default_rng(seed + 1).choice(len(X), size=min(400, len(X)), replace=False))
     Xr = X[rows]
     t_rescore = time.monotonic() + 0.05 * time_limit
+    tw = _transform_weights(y, weights)
     for k, (t, inv) in tr.items():
         tr_r = t[rows]
-        tc = tr_r - tr_r.mean()
+        wr = tw[k][rows]
+        sw = np.sqrt(wr / (wr.sum() + 1e-300))
+        tc = (tr_r - sw**2 @ tr_r) * sw  # weighted centring and scaling: one correlation per candidate
         tn = float(np.linalg.norm(tc))
         rescored = []
         for q, s in enumerate(res.top[k]):
@@ -252,7 +283,7 @@ def enumeration_candidates(
             f = res.evaluate(s.recipe, Xr)
             if not np.all(np.isfinite(f)):
                 continue
-            fc = f - f.mean()
+            fc = (f - sw**2 @ f) * sw
             fn = float(np.linalg.norm(fc))
             if fn <= 1e-12 * (np.abs(f).max() + 1e-300):
                 continue
@@ -284,7 +315,7 @@ def enumeration_candidates(
             best_loss = min(best_loss, s.loss)
         for s in picked:
             f = res.evaluate(s.recipe, X)
-            ab = _affine(f, t)
+            ab = _affine(f, t, tw[k])
             if ab is None:
                 continue
             a, b = ab
@@ -954,7 +985,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 if len(reductions) == 1:
                     share /= 0.6
                 budget = remaining() * share
-                for e in enumeration_candidates(G, t, zs, budget, rng_seed, self.max_complexity):
+                # (t = y/prefactor: a row's noise is the noise of y over its prefactor)
+                for e in enumeration_candidates(G, t, zs, budget, rng_seed, self.max_complexity, weights=pre_v**2):
                     raw.append((pre_e * e.xreplace(sub), "dimensional+enumeration"))
         # 2. original variables
         if not exact_found() and remaining() > 0.5:
@@ -1116,7 +1148,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             if perr <= 1e-9 * scale and not pe.atoms(sp.Float):
                 exact_comp = min(exact_comp, comp)
             out.append(Candidate(pe, S.complexity(pe), perr, origin))
-            if len(out) >= 60:
+            if len(out) >= 150:
                 break
         # SymPy simplification is the slow part: only for the front, the selected formula first
         positive = frozenset(k for k, v in cols.items() if np.all(v > 0))

@@ -168,31 +168,37 @@ def snapped_complexity(expr: sp.Expr, rel: float = 0.01, max_denominator: int = 
     return complexity(expr.xreplace(sub)) if sub else complexity(expr)
 
 
-def nice_constants(value: float, max_denominator: int = 64, max_cost: float = 10.0) -> list[sp.Expr]:
-    """Simple closed forms within 2 % of ``value``: exact ones first, then simplest first (rationals, times pi, ...).
+def nice_constants(value: float, max_denominator: int = 64, max_cost: float = 10.0, window: float = 0.02) -> list[sp.Expr]:
+    """Simple closed forms within ``window`` (2 %) of ``value``: exact ones first, then simplest first (rationals, times pi, ...).
 
     The cost of ``p/q * base`` is ``log2(|p|+1) + log2(q+1)`` (+1.5 for a base other than 1);
     forms costing more than ``max_cost`` are not offered (a float is more honest than
-    ``31*sqrt(pi)/55``). The caller decides which one fits the data well enough.
+    ``31*sqrt(pi)/55``). The caller decides which one fits the data well enough. Per base,
+    the closest fraction (denominator up to ``max_denominator``) and the nearest fraction of
+    every denominator up to 12 are offered: in a wide window the simplest one is not the closest.
 
     Example:
         >>> nice_constants(0.0795774715459)[0]
         1/(4*pi)
         >>> nice_constants(1.5)[0]
         3/2
+        >>> nice_constants(1.0285, window=0.05)[0]
+        1
     """
     out: list[tuple[float, sp.Expr]] = []
     if value == 0 or not math.isfinite(value):
         return [sp.Integer(0)] if value == 0 else []
     for sym, num in _BASES:
         q = value / num
-        frac = Fraction(q).limit_denominator(max_denominator)
-        if frac.numerator == 0 or abs(frac.numerator) > 1000:
-            continue
-        rel = abs(float(frac) * num - value) / abs(value)
-        cost = math.log2(abs(frac.numerator) + 1) + math.log2(frac.denominator + 1) + (0 if num == 1.0 else 1.5)
-        if rel < 0.02 and cost <= max_cost:
-            out.append((cost, rel, sp.Rational(frac.numerator, frac.denominator) * sym))
+        fracs = {Fraction(q).limit_denominator(max_denominator)}
+        fracs.update(Fraction(round(q * d), d) for d in range(1, 13))
+        for frac in fracs:
+            if frac.numerator == 0 or abs(frac.numerator) > 1000:
+                continue
+            rel = abs(float(frac) * num - value) / abs(value)
+            cost = math.log2(abs(frac.numerator) + 1) + math.log2(frac.denominator + 1) + (0 if num == 1.0 else 1.5)
+            if rel < window and cost <= max_cost:
+                out.append((cost, rel, sp.Rational(frac.numerator, frac.denominator) * sym))
     # exact matches first, then simplest first (the caller tests each against the data: with noise
     # a fitted constant is only known to a fraction of a percent, and the simplest form that fits wins)
     out.sort(key=lambda t: (t[1] > 1e-9, t[0], t[1]))
@@ -328,7 +334,9 @@ def round_constants(
     for c in _floats(expr):
         if c not in expr.atoms(sp.Float):
             continue
-        tries = [sp.Integer(0)] + nice_constants(float(c))[:12]
+        # a window of 10 %: with noise a weakly determined constant (the v**2/c**2 coefficient of a
+        # Lorentz factor at v << c) is off by a few percent; the error test below is the judge
+        tries = [sp.Integer(0)] + nice_constants(float(c), window=0.1)[:12]
         others = len(expr.atoms(sp.Float)) > 1
         for q, cand in enumerate(tries):
             new = expr.xreplace({c: cand})
