@@ -934,9 +934,15 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                     d = expression_dimension(e, dims)
                 return e if d is not None and np.allclose(d, want, atol=1e-9) else None
 
+        checked = [0, False]  # raw candidates already tested, and whether one was exact
+
         def exact_found() -> bool:
-            return any(S.rmse(e, cols, target) <= 1e-9 * scale and (dim_check is None or dim_check(e) is not None)
-                       for e, _ in raw[-40:])
+            # every candidate added since the last call (a stage can add a hundred; only new ones are tested)
+            if not checked[1]:
+                checked[1] = any(S.rmse(e, cols, target) <= 1e-9 * scale and (dim_check is None or dim_check(e) is not None)
+                                 for e, _ in raw[checked[0]:])
+                checked[0] = len(raw)
+            return checked[1]
 
         rng_seed = int(self.seed)
         # 0. pair symmetries read from the data (nearest-neighbour test, no network): a law of
