@@ -726,6 +726,15 @@ def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: fl
     expr = expr.replace(lambda e: e.is_number and not e.is_Atom and e.has(*_NUMERIC_FUNCS),
                         lambda e: sp.Float(float(e)))
     expr = _drop_abs(expr, cols)
+    # an enumerated shift (x - pi, 1 + x*y) stands for any constant there: the enumeration only has
+    # 1, 2 and pi, so 9/(3 - z) is first seen as 10/(pi - z); as floats they are refitted and rounded
+    # (back to themselves when they were right); at most 8 fitted constants in all
+    shifts = [a for e in sp.preorder_traversal(expr) if e.is_Add
+              for a in e.args if a.is_number and not a.has(sp.Float) and a != 0]
+    if shifts and len(expr.atoms(sp.Float)) + len(set(shifts)) <= 8:
+        expr = expr.replace(lambda e: e.is_Add and any(a.is_number and not a.has(sp.Float) for a in e.args),
+                            lambda e: sp.Add(*[sp.Float(float(a)) if a.is_number and not a.has(sp.Float) else a
+                                               for a in e.args]))
     # a fitted float times a closed form (0.01075*pi**4) is one constant: merged, it rounds (pi/3);
     # common numeric factors of sums are pulled out first (1.004*(3*pi**2/29 + ...)**2)
     if expr.has(sp.Float):

@@ -331,9 +331,13 @@ def round_constants(
     if not math.isfinite(base):
         return expr
     ref = base  # the tests compare with the fully fitted formula, so rounding errors never accumulate
-    for c in _floats(expr):
-        if c not in expr.atoms(sp.Float):
-            continue
+    failed: set[float] = set()
+    while True:
+        # the floats are read afresh after every replacement: a refit of the others gives them
+        # new values (new Float objects), which are tried again
+        c = next((f for f in _floats(expr) if float(f) not in failed), None)
+        if c is None:
+            break
         # a window of 10 %: with noise a weakly determined constant (the v**2/c**2 coefficient of a
         # Lorentz factor at v << c) is off by a few percent; the error test below is the judge
         tries = [sp.Integer(0)] + nice_constants(float(c), window=0.1)[:12]
@@ -349,6 +353,8 @@ def round_constants(
             if err**2 <= (1 + tolerance) * ref**2 + floor**2:
                 expr = new
                 break
+        else:
+            failed.add(float(c))
     return expr
 
 
