@@ -15,7 +15,7 @@ from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth, score
 from physlens.probes.equations import EquationSearch, run, static_law_findings
 from physlens.probes.equations.dimensional import buckingham_pi, expression_dimension
-from physlens.probes.equations.simplify import complexity, nice_constants, refit_constants
+from physlens.probes.equations.simplify import complexity, nice_constants, refit_constants, round_constants
 from physlens.scoring.equations import symbolically_equal
 
 
@@ -363,3 +363,14 @@ def test_redundant_fitted_constants_are_pinned_before_rounding():
     fitted = refit_constants(e, {"x": xs}, 1 / np.sqrt(1 - xs**2))
     assert sp.Float(1.0) in fitted.atoms(sp.Float) or sp.Float(-1.0) in fitted.atoms(sp.Float), fitted
     assert max(abs(abs(float(c)) - 1) for c in fitted.atoms(sp.Float)) < 1e-6, fitted
+
+
+def test_noisy_constant_is_rounded_past_its_simpler_look_alikes():
+    # 3/(20*pi) = 0.04775 has a dozen simpler closed forms within 10 % (1/21, 1/(7*pi), ...); the
+    # 3-sigma error test must reach it, not stop at the first twelve
+    rng = np.random.default_rng(0)
+    q, d = rng.uniform(1, 5, (2, 1000))
+    y = _with_noise(3 / (20 * np.pi) * q**2 / d, rng)
+    Q, D = sp.symbols("q d", real=True)
+    got = round_constants(sp.Float(0.0477597204353973) * Q**2 / D, {"q": q, "d": d}, y, tolerance=9 / 1000)
+    assert sp.simplify(got - 3 * Q**2 / (20 * sp.pi * D)) == 0, got

@@ -340,7 +340,8 @@ def round_constants(
             break
         # a window of 10 %: with noise a weakly determined constant (the v**2/c**2 coefficient of a
         # Lorentz factor at v << c) is off by a few percent; the error test below is the judge
-        tries = [sp.Integer(0)] + nice_constants(float(c), window=0.1)[:12]
+        # (all of them: in the wide window a dozen simpler forms can come before the true 3/(20*pi))
+        tries = [sp.Integer(0)] + nice_constants(float(c), window=0.1)
         others = len(expr.atoms(sp.Float)) > 1
         for q, cand in enumerate(tries):
             new = expr.xreplace({c: cand})
