@@ -617,20 +617,18 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         for kk in pool_keys:
             if time.monotonic() > deadline + 0.5 and len(full) >= 8:
                 break
-            _, sse_all, _ = lsq([feat(i, X, t) for i in kk], t, kk)
-            full.append((sse_all, kk))
+            coef_all, sse_all, _ = lsq([feat(i, X, t) for i in kk], t, kk)
+            full.append((sse_all, kk, coef_all))
         full.sort(key=lambda f: f[0])
-        chosen: list[tuple[int, ...]] = []
+        chosen: list[tuple[tuple[int, ...], np.ndarray | None]] = []
         per_size: dict[int, int] = {}
-        for sse_all, key in full:
+        for sse_all, key, coef in full:
             if not np.isfinite(sse_all):
                 continue
             if len(chosen) < 8 or per_size.get(len(key), 0) < 2:
-                chosen.append(key)
+                chosen.append((key, coef))
                 per_size[len(key)] = per_size.get(len(key), 0) + 1
-        for key in chosen:
-            cols = [feat(i, X, t) for i in key]
-            coef, _, _ = lsq(cols, t, key)
+        for key, coef in chosen:  # (coefficients already fitted on all rows above)
             if coef is None:
                 continue
             num = sp.Float(coef[-1])
