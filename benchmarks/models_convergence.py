@@ -179,8 +179,7 @@ def run_case(key: str, only: str | None = None, seed: int = 0, cpu_cap: float = 
             val_idx = res.val_index
         except Budget:  # the last epoch's weights; the split is fit()'s, recomputed from the seed
             capped = True
-            perm = np.random.default_rng(cfg.seed).permutation(ds.n)
-            val_idx = np.sort(perm[: max(1, int(round(ds.n * cfg.val_fraction)))])
+            val_idx = ds.split_index(cfg.val_fraction, cfg.seed, cfg.split)[1]
             model.eval()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         pooled, worst = relative_errors(model.predict(ds.X[val_idx]), ds.y[val_idx])

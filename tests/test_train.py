@@ -66,3 +66,63 @@ def test_early_stopping_and_snapshots(data, tmp_path):
     assert (tmp_path / "snapshots").is_dir() and (tmp_path / "model.safetensors").exists()
     reloaded = load_model(tmp_path / "model.safetensors", data)
     assert torch.allclose(reloaded(torch.ones(2, 3)), res.model(torch.ones(2, 3)))
+
+
+def test_device_names_are_checked():
+    from physlens.errors import ConfigError
+    from physlens.train.fit import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no GPU is available"):
+            fit(build_model("mlp", get_system("toy_distractor").sample(16)), get_system("toy_distractor").sample(16),
+                TrainConfig(epochs=1, device="cuda", progress=False))
+
+
+def test_latent_noise_does_not_depend_on_the_device():
+    # the VAE/KL noise comes from the CPU generator whatever the tensor's device, so a
+    # stochastic model trains alike on cpu and cuda (compared on a GPU below)
+    from physlens.models.base import standard_normal_like
+
+    target = torch.empty(3, 4, dtype=torch.float64, device="meta")  # stands in for a GPU tensor
+    torch.manual_seed(5)
+    noise = standard_normal_like(target)
+    after_helper = torch.randn(2)
+    torch.manual_seed(5)
+    torch.randn(3, 4, dtype=torch.float64)
+    assert noise.device.type == "meta" and noise.dtype == torch.float64 and noise.shape == (3, 4)
+    assert torch.equal(after_helper, torch.randn(2))  # the CPU generator made the draw
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name,system,params", [
+    ("mlp", "toy_distractor", {"width": 32}),
+    ("graph", "nbody_springs", {"regularizer": "kl"}),
+    ("bottleneck", "qubit_tomography", {"latent_dim": 4}),
+])
+def test_cuda_training_matches_cpu(name, system, params):
+    ds = get_system(system).sample(400, seed=0)
+    cfg = dict(epochs=5, batch_size=64, progress=False, snapshots="none", seed=2)
+    cpu = fit(build_model(name, ds, seed=2, **params), ds, TrainConfig(**cfg))
+    gpu = fit(build_model(name, ds, seed=2, **params), ds, TrainConfig(**cfg, device="cuda"))
+    a, b = cpu.model.predict(ds.X[:50]), gpu.model.predict(ds.X[:50])
+    assert abs(cpu.final_val_loss - gpu.final_val_loss) <= 1e-3 * cpu.final_val_loss
+    assert float(abs(a - b).max()) <= 1e-3 * float(abs(a).max())
+
+
+def test_trajectory_data_are_validated_on_held_out_trajectories():
+    from physlens.errors import DataError
+
+    ds = get_system("harmonic_oscillator").sample(400, seed=0)
+    traj = ds.groups()
+    res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=1, progress=False, snapshots="none"))
+    assert not set(traj[res.val_index]) & set(traj[res.train_index])
+    assert abs(len(res.val_index) / ds.n - 0.2) < 0.1
+    rows = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=1, progress=False, snapshots="none", split="rows"))
+    assert set(traj[rows.val_index]) & set(traj[rows.train_index])  # random rows share trajectories
+    plain = get_system("toy_distractor").sample(50)
+    with pytest.raises(DataError, match="needs aux\\['trajectory'\\]"):
+        plain.split_index(0.2, by="trajectories")

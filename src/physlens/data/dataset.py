@@ -161,20 +161,73 @@ class Dataset:
             meta=dict(self.meta),
         )
 
-    def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
-        """Random train/validation split.
+    def groups(self) -> np.ndarray | None:
+        """The trajectory of each row (``aux["trajectory"]``, integer labels), or None when rows are independent.
+
+        Rows along one trajectory are strongly correlated, so held-out rows should
+        come from held-out trajectories (see :meth:`split_index`).
+
+        Example:
+            >>> ds = Dataset(np.arange(4.0), np.arange(4.0), ["x"], ["y"], aux={"trajectory": np.array([0, 0, 1, 1])})
+            >>> ds.groups().tolist()
+            [0, 0, 1, 1]
+        """
+        g = self.aux.get("trajectory")
+        if g is None:
+            return None
+        g = np.asarray(g)
+        if g.ndim != 1:
+            return None
+        return g
+
+    def split_index(self, val_fraction: float = 0.2, seed: int = 0, by: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        """Sorted (train, validation) row indices.
+
+        ``by="rows"`` draws validation rows at random. ``by="trajectories"`` holds out
+        whole trajectories (:meth:`groups`) until about ``val_fraction`` of the rows
+        are held out: a validation row lying on a training trajectory, a few time
+        steps from a training row, measures interpolation along that trajectory,
+        not the law. ``"auto"`` (the default) holds out trajectories when the data
+        have at least 5 of them, else rows.
+
+        Example:
+            >>> traj = np.repeat(np.arange(10), 5)
+            >>> ds = Dataset(np.arange(50.0), np.arange(50.0), ["x"], ["y"], aux={"trajectory": traj})
+            >>> train, val = ds.split_index(0.2, seed=0)
+            >>> len(val), set(traj[val]) & set(traj[train])
+            (10, set())
+        """
+        if not 0.0 < val_fraction < 1.0:
+            raise DataError(f"validation fraction must be in (0, 1), got {val_fraction}")
+        if by not in ("auto", "rows", "trajectories"):
+            raise DataError(f"split must be 'auto', 'rows' or 'trajectories', got {by!r}")
+        n_val = max(1, int(round(self.n * val_fraction)))
+        groups = None if by == "rows" else self.groups()
+        if by == "trajectories" and (groups is None or len(np.unique(groups)) < 2):
+            raise DataError("split by trajectories needs aux['trajectory'] with at least 2 trajectories")
+        if groups is not None and (by == "trajectories" or len(np.unique(groups)) >= 5):
+            labels, counts = np.unique(groups, return_counts=True)
+            order = np.random.default_rng(seed).permutation(len(labels))
+            cum = np.cumsum(counts[order])
+            k = int(np.searchsorted(cum, n_val)) + 1  # first trajectories reaching n_val rows
+            if k > 1 and abs(cum[k - 2] - n_val) <= abs(cum[k - 1] - n_val):
+                k -= 1  # one trajectory fewer lands closer to the fraction asked
+            k = min(k, len(labels) - 1)
+            is_val = np.isin(groups, labels[order[:k]])
+            return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        perm = np.random.default_rng(seed).permutation(self.n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def split(self, val_fraction: float = 0.2, seed: int = 0, by: str = "auto") -> tuple[Dataset, Dataset]:
+        """(train, validation) datasets, split as :meth:`split_index` does (by trajectories when the data have them).
 
         Example:
             >>> ds = Dataset(np.arange(10.0), np.arange(10.0), ["x"], ["y"])
             >>> [p.n for p in ds.split(0.2)]
             [8, 2]
         """
-        if not 0.0 < val_fraction < 1.0:
-            raise DataError(f"validation fraction must be in (0, 1), got {val_fraction}")
-        rng = np.random.default_rng(seed)
-        perm = rng.permutation(self.n)
-        n_val = max(1, int(round(self.n * val_fraction)))
-        return self.subset(perm[n_val:]), self.subset(perm[:n_val])
+        train, val = self.split_index(val_fraction, seed, by)
+        return self.subset(train), self.subset(val)
 
     def select(self, inputs: list[str] | None = None, targets: list[str] | None = None) -> Dataset:
         """A dataset restricted to some input and target columns, in the given order.

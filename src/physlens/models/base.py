@@ -86,6 +86,23 @@ class Emulator(nn.Module):
         return np.concatenate(out).astype(np.float64)
 
 
+def standard_normal_like(t: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise shaped like ``t``, drawn from the CPU generator and moved to ``t``'s device.
+
+    A CUDA generator seeded alike gives other numbers than the CPU one, so noise
+    drawn with ``torch.randn_like`` on a GPU would make a stochastic model (a
+    beta-VAE bottleneck, KL messages) train differently there. Drawing on the CPU
+    keeps training the same on every device up to float rounding (the noise
+    tensors are latent-sized, so the copy is cheap).
+
+    Example:
+        >>> _ = torch.manual_seed(0); a = standard_normal_like(torch.zeros(2, 3))
+        >>> _ = torch.manual_seed(0); bool(torch.equal(a, torch.randn(2, 3)))
+        True
+    """
+    return torch.randn(t.shape, dtype=t.dtype).to(t.device)
+
+
 def register_model(cls: type[Emulator]) -> type[Emulator]:
     """Class decorator adding a model to the registry under ``cls.name``.
 

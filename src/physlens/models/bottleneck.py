@@ -44,7 +44,7 @@ too; written by hand because it is 5 lines on scikit-learn's neighbours).
 
 Which input columns are the question: ``question_columns=[names or indices]``,
 else ``dataset.meta["question_columns"]``; every other input is an
-observation. The reparametrisation noise is drawn from torch's generator,
+observation. The reparametrisation noise is drawn from torch's CPU generator (on every device),
 which :func:`physlens.train.fit` seeds per epoch (resume stays bit-exact).
 """
 
@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from physlens.errors import ConfigError, DataError
-from physlens.models.base import Emulator, register_model
+from physlens.models.base import Emulator, register_model, standard_normal_like
 from physlens.models.scalars import mlp_block
 
 
@@ -173,7 +173,7 @@ class Bottleneck(Emulator):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor):
         """Standardised MSE of the answer plus ``beta`` x KL(latents || N(0, 1)) (summed over latents)."""
         z, mu, logvar = self._encode(x)
-        latent = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        latent = mu + standard_normal_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         mse = (((self._decode(z, latent) - y) / self.y_std) ** 2).mean()
         kl = (0.5 * (mu**2 + logvar.exp() - logvar - 1)).sum(-1).mean()
         return mse + self.beta * kl, {"mse": float(mse.detach()), "kl": float(kl.detach())}
@@ -404,6 +404,10 @@ def fit_bottleneck(
     if search_rows is not None and search_rows < dataset.n:
         if (pcfg.seed, pcfg.val_fraction) != (cfg.seed, cfg.val_fraction):
             raise ConfigError("with search_rows, polish_config needs the seed and val_fraction of config (the same split)")
+        whole = dataset.split_index(cfg.val_fraction, cfg.seed, cfg.split)[1]
+        if not np.array_equal(whole, dataset.split_index(cfg.val_fraction, cfg.seed, "rows")[1]):
+            raise ConfigError("search_rows needs a split by rows, and these data are split by trajectories: "
+                              "pass a config with split='rows', or leave search_rows out")
         rows = _search_rows(dataset.n, cfg, int(search_rows))
         search = dataset.subset(rows)
     else:

@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from physlens.errors import ConfigError, DataError
-from physlens.models.base import Emulator, register_model
+from physlens.models.base import Emulator, register_model, standard_normal_like
 from physlens.models.particles import ParticleLayout, particle_feature_names, set_buffers, symmetric_standardisation
 from physlens.models.scalars import mlp_block
 
@@ -239,7 +239,7 @@ class GraphNetwork(Emulator):
         logvar = None
         if self.regularizer == "kl":
             mu, logvar = h[..., : self.message_dim], h[..., self.message_dim :].clamp(-10, 10)
-            msg = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
+            msg = mu + standard_normal_like(mu) * torch.exp(0.5 * logvar) if sample else mu
         else:
             mu = msg = h
         B, n = x.shape[0], self.layout.n

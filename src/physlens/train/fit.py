@@ -1,6 +1,10 @@
 """One training loop for every emulator.
 
-``fit(model, dataset, TrainConfig)`` does a seeded train/validation split,
+``fit(model, dataset, TrainConfig)`` does a seeded train/validation split
+(whole trajectories held out when the data are trajectories: a row held out
+between two training rows of its trajectory only tests interpolation in time;
+on 4-body springs a plain MLP scored 6 % on held-out rows and over 100 % on
+held-out trajectories),
 mini-batch Adam(W) with an optional learning-rate schedule and gradient
 clipping, early stopping on the validation loss (restoring the best weights),
 a Rich progress bar on stderr, snapshots of the weights at log-spaced epochs,
@@ -41,6 +45,8 @@ class TrainConfig(BaseModel):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    split: Literal["auto", "rows", "trajectories"] = Field(
+        "auto", description="hold out whole trajectories (auto: when the data have 5 or more) or random rows")
     patience: int = Field(40, ge=1, description="epochs without validation improvement before stopping")
     min_delta: float = Field(0.0, ge=0, description="relative improvement that counts")
     schedule: Literal["cosine", "plateau", "none"] = "cosine"
@@ -217,10 +223,7 @@ def fit(
     device = resolve_device(cfg.device)
     if dataset.n < 4:
         raise ConfigError(f"need at least 4 samples to train, got {dataset.n}")
-    rng = np.random.default_rng(cfg.seed)
-    perm = rng.permutation(dataset.n)
-    n_val = max(1, int(round(dataset.n * cfg.val_fraction)))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    train_idx, val_idx = dataset.split_index(cfg.val_fraction, cfg.seed, cfg.split)
 
     if hasattr(model, "adapt"):
         model.adapt(dataset.X[train_idx], dataset.y[train_idx])
