@@ -116,8 +116,9 @@ def test_cuda_training_matches_cpu(name, system, params):
 def test_trajectory_data_are_validated_on_held_out_trajectories():
     from physlens.errors import DataError
 
-    ds = get_system("harmonic_oscillator").sample(400, seed=0)
+    ds = get_system("nbody_springs").sample(400, seed=0)  # 8 trajectories of 50 steps
     traj = ds.groups()
+    assert len(set(traj)) == 8
     res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=1, progress=False, snapshots="none"))
     assert not set(traj[res.val_index]) & set(traj[res.train_index])
     assert abs(len(res.val_index) / ds.n - 0.2) < 0.1
