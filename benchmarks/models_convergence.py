@@ -10,8 +10,10 @@ CPU cores" whatever the wall clock says; the wall time is printed too).
 threads and stops at 120 s of *wall* time, so run it on an idle machine.
 
 Per system/model it prints the validation relative RMSE (pooled over target
-columns: ``sqrt(mean (pred - y)^2 / mean y^2)``), the worst single target
-column's relative RMSE, epochs, CPU and wall seconds; bottleneck rows add the
+columns: ``sqrt(mean (pred - y)^2 / mean y^2)``; trajectory data are validated
+on held-out trajectories, :meth:`physlens.data.Dataset.split_index`), the worst
+single target column's relative RMSE, the relative RMSE on a fresh sample
+(``seed=1``, 2000 rows: new trajectories, new parameters), epochs, CPU and wall seconds; bottleneck rows add the
 latent KL usage, the active-latent count and the intrinsic dimension of the
 latent code, found by :func:`physlens.models.bottleneck.fit_bottleneck` (80
 epochs per stage, the whole search inside the same CPU budget). Rows are
@@ -65,6 +67,7 @@ N_SAMPLES = 4000
 # error stops at 6-7 %); 16000 samples
 N_SAMPLES_CASE = {"qubit_tomography_2": 16000}
 CPU_CAP_S = 120.0
+N_FRESH = 2000  # rows of an independent sample (seed 1) on which every model is also scored
 
 # case -> (system name, system params, [(model, model params, training overrides)])
 CASES = {
@@ -183,9 +186,14 @@ def run_case(key: str, only: str | None = None, seed: int = 0, cpu_cap: float = 
             model.eval()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         pooled, worst = relative_errors(model.predict(ds.X[val_idx]), ds.y[val_idx])
+        if "fresh" not in datasets:  # independent draws (new trajectories), never seen in training or validation
+            datasets["fresh"] = get_system(system, **sys_params).sample(N_FRESH, seed=1)
+        fresh = relative_errors(model.predict(datasets["fresh"].X), datasets["fresh"].y)[0]
         sys_json = {k: list(v) if isinstance(v, tuple) else v for k, v in sys_params.items()}
         row = {"case": key, "n_samples": ds.n, "system": system, "system_params": sys_json,
-               "model": label, "seed": seed, "threads": threads, "model_params": params, "val_rel_rmse": pooled, "worst_column_rel_rmse": worst,
+               "model": label, "seed": seed, "threads": threads, "model_params": params, "val_rel_rmse": pooled, "worst_column_rel_rmse": worst, "fresh_rel_rmse": fresh,
+               "split": "trajectories" if len(val_idx) and ds.groups() is not None
+               and not set(ds.groups()[val_idx]) & set(np.delete(ds.groups(), val_idx)) else "rows",
                "epochs": epochs[0], "hit_cpu_cap": capped, "cpu_s": cpu, "wall_s": wall}
         if name == "bottleneck":
             summary = model.latent_summary(ds.X[val_idx])
@@ -201,7 +209,7 @@ def run_case(key: str, only: str | None = None, seed: int = 0, cpu_cap: float = 
             print("  stages: " + ", ".join(
                 f"{s['open']}{'r' if s.get('rescue') else ''}{'p' if s.get('probe') else ''}:{s['val_mse']:.3g}/{s['intrinsic_dimension']:.2f}"
                 for s in stages) + " (latents open [p: probe, r: rescue]: val MSE / code dimension)", flush=True)
-        print(f"{key:22s} {label:17s} rel RMSE {pooled:8.4f}  worst col {worst:8.4f}  epochs {epochs[0]:4d}"
+        print(f"{key:22s} {label:17s} rel RMSE {pooled:8.4f}  worst col {worst:8.4f}  fresh {fresh:8.4f}  epochs {epochs[0]:4d}"
               f"{' (cap)' if capped else ''}  cpu {cpu:6.1f} s  wall {wall:6.1f} s{extra}", flush=True)
     return rows
 

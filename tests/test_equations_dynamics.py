@@ -296,7 +296,9 @@ def test_newtonian_graph_messages_are_the_gravitational_force_not_the_accelerati
     ds = system.sample(2000, seed=0)
     model = build_model("graph", ds, seed=0, message_dim=8, width=64, depth=3, penalty=1e-2, regularizer="kl",
                         node_model="additive", divide_by="m", log_distance=True, penalty_warmup=300)
-    fit(model, ds, TrainConfig(epochs=40, batch_size=64, lr=3e-3, patience=40, progress=False))
+    # 80 epochs: at 40 the fit was still improving and, validated on held-out trajectories, one force
+    # component's R^2 was 0.90-0.96 over seeds 0-1 (0.97-0.99 at 80 on seeds 0-2)
+    fit(model, ds, TrainConfig(epochs=80, batch_size=64, lr=3e-3, patience=40, progress=False))
     test = system.sample(300, seed=1)
     out = model.messages(test)
     pos, _, sc = system.split_inputs(test.X)
