@@ -26,13 +26,14 @@ Which models fit which system (the others do not apply):
   time derivative: mlp, hamiltonian, ensemble; kepler also ``scalars`` (rotation-
   equivariant vector targets: velocity and acceleration of one body).
 * ``kepler_energy`` (``target="energy"``): an invariant scalar: mlp, scalars, ensemble.
-* ``nbody_springs``: accelerations of 4 particles: mlp, scalars, graph, ensemble. The plain
-  MLP (and its ensemble) stops near 6 % here: it is sample-limited, not badly trained. The
-  4000 rows are 80 trajectories of 50 steps; it ends at 4 % on its training rows, the same
-  rows from 800 trajectories of 5 steps give 16 %, 16000 rows 5.8 %, and half the squared
-  error sits in the 1 % of rows with a near-collision (the spring force turns over a
-  distance of the softening length). The graph and scalars models, built on pairwise
-  differences, converge (about 2 % and 1 %).
+* ``nbody_springs``: accelerations of 4 particles: mlp, scalars, graph, ensemble. The graph
+  and scalars models, built on pairwise differences, converge (about 3 % and 2 % on held-out
+  trajectories). The plain MLP does not fit this system: on held-out trajectories it is no
+  better than the mean (76 %; it overfits from the third epoch on). With validation rows
+  drawn at random it had looked converged (6 %), because a held-out row lies a time step
+  from training rows of its trajectory; 40000 rows from 4000 trajectories still leave it at
+  32 % on new trajectories. It stays as the baseline the structured models are measured
+  against.
 * ``damped_pendulum`` with ``observe_params=True``: (theta, omega, k, b) -> derivatives:
   mlp, ensemble. The ``hamiltonian`` model needs the inputs to be the whole state
   (targets = their derivatives), which (k, b) as inputs are not; with hidden k, b the
@@ -69,6 +70,8 @@ N_SAMPLES_CASE = {"qubit_tomography_2": 16000}
 CPU_CAP_S = 120.0
 N_FRESH = 2000  # rows of an independent sample (seed 1) on which every model is also scored
 
+KEPLER_TRAIN = {"epochs": 1500, "patience": 100}
+
 # case -> (system name, system params, [(model, model params, training overrides)])
 CASES = {
     "harmonic_oscillator": ("harmonic_oscillator", {}, [
@@ -76,23 +79,24 @@ CASES = {
         ("hamiltonian", {"width": 64, "depth": 2}, {}),
         ("ensemble", {"n_members": 3}, {}),
     ]),
-    "kepler": ("kepler", {"dim": 2}, [
-        ("mlp", {}, {}),
-        ("hamiltonian", {}, {}),
-        ("scalars", {}, {}),
-        ("ensemble", {"n_members": 3}, {}),
+    # 400 orbits of 10 points (the default 40 of 100 leaves the 1/r^2 field near pericentre to a few
+    # orbits: 11 % MLP error on held-out orbits); fits stall later on this field, so patience 100
+    "kepler": ("kepler", {"dim": 2, "points_per_trajectory": 10}, [
+        ("mlp", {}, KEPLER_TRAIN),
+        ("hamiltonian", {}, KEPLER_TRAIN),
+        ("scalars", {}, KEPLER_TRAIN),
+        ("ensemble", {"n_members": 3}, KEPLER_TRAIN),
     ]),
-    "kepler_energy": ("kepler", {"dim": 2, "target": "energy"}, [
-        ("mlp", {}, {}),
-        ("scalars", {}, {}),
-        ("ensemble", {"n_members": 3}, {}),
+    "kepler_energy": ("kepler", {"dim": 2, "target": "energy", "points_per_trajectory": 10}, [
+        ("mlp", {}, KEPLER_TRAIN),
+        ("scalars", {}, KEPLER_TRAIN),
+        ("ensemble", {"n_members": 3}, KEPLER_TRAIN),
     ]),
     "nbody_springs": ("nbody_springs", {}, [
-        ("mlp", {}, {"epochs": 1500}),
+        ("mlp", {}, {}),
         ("scalars", {"translation": True}, {}),
         ("graph", {}, {}),
-        # members trained as long as the single MLP (300 epochs left them at 8.8 %)
-        ("ensemble", {"n_members": 3}, {"epochs": 1500}),
+        ("ensemble", {"n_members": 3}, {}),
     ]),
     "damped_pendulum": ("damped_pendulum", {"observe_params": True}, [
         ("mlp", {}, {}),
