@@ -37,6 +37,7 @@ BAD = {
     "few_rows": ("a,b,y\n" + "".join(f"{i},{i % 3},{i}\n" for i in range(4)), [], "only 4 rows"),
     "text": ("a,b,y\n" + "".join(f"{i},{'x7' if i == 9 else i % 3},{i}\n" for i in range(30)), [], "non-numeric value 'x7' in row 10"),
     "unit": ("a,b,y\n" + "".join(f"{i},{i % 3},{i}\n" for i in range(30)), ["--units", "a=zorks"], "unknown unit 'zorks'"),
+    "groups": ("a,b,y\n" + "".join(f"{i},{i % 3},{i}\n" for i in range(30)), ["--groups", "run"], "groups column 'run' not found"),
 }
 
 

@@ -72,11 +72,22 @@ def test_units_are_parsed_into_si_dimension_vectors():
         (_table(bad=(3, "0.2,abc,1")), {"target": "y"}, "non-numeric value 'abc' in row 3"),
         (_table(), {"target": "y", "units": "a=furlongs_per_blorp"}, "unknown unit 'furlongs_per_blorp'"),
         (_table(), {"target": "y", "units": "q=m"}, "column 'q', which is not in the data"),
+        (_table(), {"target": "y", "groups": "run"}, "groups column 'run' not found"),
+        (_table(), {"target": "y", "inputs": "a,b", "groups": "b"}, "column 'b' is both the groups column and an input"),
     ],
 )
 def test_bad_input_gives_an_error_naming_the_problem(tmp_path, text, kwargs, message):
     with pytest.raises(DataError, match=message.replace("(", r"\(")):
         load(_write(tmp_path, text), **kwargs)
+
+
+def test_groups_column_names_the_trajectories_and_is_not_an_input(tmp_path):
+    rows = "".join(f"{i * 0.1},{i % 4},{'run' + str(i // 10)},{i * 0.2}\n" for i in range(60))
+    ds = load(_write(tmp_path, "t,x,run,y\n" + rows), target="y", groups="run")
+    assert ds.input_names == ["t", "x"]
+    assert ds.groups().tolist() == [i // 10 for i in range(60)]
+    train, val = ds.split_index(0.2, seed=0)  # 6 runs: validation holds out whole runs
+    assert len(val) in (10, 20) and not set(ds.groups()[val]) & set(ds.groups()[train])
 
 
 def test_missing_file_and_unknown_format_are_named(tmp_path):

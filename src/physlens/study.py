@@ -50,6 +50,7 @@ class SourceConfig(BaseModel):
     target: str | list[str] | None = None
     inputs: str | list[str] | None = None
     units: str | dict[str, str] | None = None
+    groups: str | None = Field(None, description="data-file column naming each row's trajectory (run)")
     n: int | None = Field(None, gt=0)
     seed: int = 0
     noise: float = Field(0.0, ge=0)
@@ -70,6 +71,9 @@ class SourceConfig(BaseModel):
         if self.system is not None:
             from physlens.systems import get_system
 
+            if self.groups is not None:
+                raise ConfigError("'groups' names a column of a data file; a built-in system's samples carry their trajectories")
+
             ds = get_system(self.system, **self.params).sample(self.n, seed=self.seed, noise=self.noise)
             if self.inputs or self.target:
                 from physlens.data.loaders import _split_names
@@ -82,7 +86,7 @@ class SourceConfig(BaseModel):
             return ds
         from physlens.data.loaders import load
 
-        return load(self.file, target=self.target, inputs=self.inputs, units=self.units)
+        return load(self.file, target=self.target, inputs=self.inputs, units=self.units, groups=self.groups)
 
 
 class ModelConfig(BaseModel):

@@ -40,6 +40,7 @@ def build_study(
     params: list[str] | None = None,
     config: Path | None = None,
     progress: bool = True,
+    groups: str | None = None,
 ):
     """Turn CLI arguments into a validated :class:`~physlens.study.Study`.
 
@@ -71,7 +72,7 @@ def build_study(
         data["name"] = src.get("system") or "study"
     if params and "system" in src and source is None:
         src["params"] = {**src.get("params", {}), **_parse_params(params)}
-    for key, val in {"target": target, "inputs": inputs, "units": units, "n": n}.items():
+    for key, val in {"target": target, "inputs": inputs, "units": units, "n": n, "groups": groups}.items():
         if val is not None:
             src[key] = val
     if noise:
@@ -128,6 +129,8 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: last column)"),
         inputs: str = typer.Option(None, "--inputs", help="input columns, comma-separated (default: all others)"),
         units: str = typer.Option(None, "--units", help='SI units per column, e.g. "F=N,eta=Pa*s,r=m,v=m/s"'),
+        groups: str = typer.Option(None, "--groups", help="column naming each row's trajectory or run: not an input; "
+                                   "validation holds out whole trajectories"),
         probes: str = typer.Option(None, "--probes", help="probes to run, comma-separated (see `physlens probes`)"),
         out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
         seed: int = typer.Option(0, "--seed", help="seed for sampling, splitting, initialisation and shuffling"),
@@ -152,7 +155,7 @@ def register(app: typer.Typer) -> None:
             result = resume_study(resume, progress=not quiet)
         else:
             study = build_study(source, target, inputs, units, probes, seed, n, noise, epochs, model, param, config,
-                                progress=not quiet)
+                                progress=not quiet, groups=groups)
             if not quiet:
                 err.print(f"[bold]physlens[/] study [cyan]{study.name}[/]: probes {', '.join(p.name for p in study.probes)}")
             result = run_study(study, out=out)

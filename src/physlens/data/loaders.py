@@ -127,6 +127,7 @@ def load(
     units: str | dict | None = None,
     min_rows: int = MIN_ROWS,
     allow_constant: bool = False,
+    groups: str | None = None,
 ) -> Dataset:
     """Load a data file into a validated :class:`Dataset`.
 
@@ -137,6 +138,9 @@ def load(
         units: ``"F=N,eta=Pa*s"`` or a dict of pint units per column.
         min_rows: fewer rows than this is an error.
         allow_constant: accept constant input columns (otherwise an error).
+        groups: a column naming the trajectory (run, experiment) of each row, any labels. It is
+            not an input; it becomes ``aux["trajectory"]``, so training validates on held-out
+            trajectories and the dynamics probes keep trajectories apart.
 
     Example:
         >>> import tempfile, os
@@ -156,7 +160,14 @@ def load(
     for c in targets:
         if c not in cols:
             raise DataError(f"target column {c!r} not found in {path.name}; columns are: {', '.join(names)}")
-    input_list = _split_names(inputs) or [c for c in names if c not in targets]
+    if groups is not None:
+        if groups not in cols:
+            raise DataError(f"groups column {groups!r} not found in {path.name}; columns are: {', '.join(names)}")
+        if groups in targets:
+            raise DataError(f"column {groups!r} is both the groups column and a target")
+    input_list = _split_names(inputs) or [c for c in names if c not in targets and c != groups]
+    if groups is not None and groups in input_list:
+        raise DataError(f"column {groups!r} is both the groups column and an input")
     for c in input_list:
         if c not in cols:
             raise DataError(f"input column {c!r} not found in {path.name}; columns are: {', '.join(names)}")
@@ -180,12 +191,19 @@ def load(
         if np.ptp(y[:, j]) == 0:
             raise DataError(f"target column {c!r} is constant (every row is {y[0, j]:g}); there is nothing to learn")
     unit_map = parse_units_spec(units, columns=input_list + targets)
+    aux = {}
+    if groups is not None:
+        labels = np.asarray(cols[groups])
+        if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
+            raise DataError(f"groups column {groups!r} has missing or non-finite labels")
+        aux["trajectory"] = np.unique(labels, return_inverse=True)[1].astype(np.int64)
     return Dataset(
         X=X,
         y=y,
         input_names=input_list,
         target_names=targets,
         units=unit_map,
+        aux=aux,
         meta={"source": str(path)},
         name=path.stem,
     )
