@@ -203,10 +203,10 @@ class Dataset:
             raise DataError(f"split must be 'auto', 'rows' or 'trajectories', got {by!r}")
         n_val = max(1, int(round(self.n * val_fraction)))
         groups = None if by == "rows" else self.groups()
-        if by == "trajectories" and (groups is None or len(np.unique(groups)) < 2):
+        labels, counts = np.unique(groups, return_counts=True) if groups is not None else (np.empty(0), None)
+        if by == "trajectories" and len(labels) < 2:
             raise DataError("split by trajectories needs aux['trajectory'] with at least 2 trajectories")
-        if groups is not None and (by == "trajectories" or len(np.unique(groups)) >= 5):
-            labels, counts = np.unique(groups, return_counts=True)
+        if groups is not None and (by == "trajectories" or len(labels) >= 5):
             order = np.random.default_rng(seed).permutation(len(labels))
             cum = np.cumsum(counts[order])
             k = int(np.searchsorted(cum, n_val)) + 1  # first trajectories reaching n_val rows

@@ -402,8 +402,8 @@ def fit_bottleneck(
     if search_rows is not None and search_rows < 4:
         raise ConfigError(f"search_rows must be at least 4, got {search_rows}")
     if search_rows is not None and search_rows < dataset.n:
-        if (pcfg.seed, pcfg.val_fraction) != (cfg.seed, cfg.val_fraction):
-            raise ConfigError("with search_rows, polish_config needs the seed and val_fraction of config (the same split)")
+        if (pcfg.seed, pcfg.val_fraction, pcfg.split) != (cfg.seed, cfg.val_fraction, cfg.split):
+            raise ConfigError("with search_rows, polish_config needs the seed, val_fraction and split of config (the same split)")
         whole = dataset.split_index(cfg.val_fraction, cfg.seed, cfg.split)[1]
         if not np.array_equal(whole, dataset.split_index(cfg.val_fraction, cfg.seed, "rows")[1]):
             raise ConfigError("search_rows needs a split by rows, and these data are split by trajectories: "
