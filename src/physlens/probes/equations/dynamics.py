@@ -14,11 +14,15 @@ What this module adds around PySINDy, and why by hand:
 
 * **Derivatives.** When the dataset's targets are the exact time derivatives
   of its state (convention ``d<name>_dt``), they are used as they are; else the
-  trajectories are differentiated with PySINDy's 4th-order central
-  ``FiniteDifference``, or ``SmoothedFiniteDifference`` (Savitzky-Golay
-  smoothing of states and derivatives) when noise would dominate the
-  differences (:func:`looks_noisy`): smoothing biases the derivative while
-  random errors average out in the regression, so it is used only when needed.
+  trajectories are differentiated by :func:`physlens.data.derivatives.differentiate`
+  (shared with the loader of trajectory files): PySINDy's 4th-order central
+  ``FiniteDifference`` on the true (possibly uneven) times, or a Savitzky-Golay
+  smoothed derivative when noise would dominate the differences
+  (:func:`~physlens.data.derivatives.looks_noisy`): smoothing biases the
+  derivative while random errors average out in the regression, so it is used
+  only when needed. Trajectories are either ``dataset.trajectories`` (one time
+  grid) or the rows of a trajectory file, grouped by ``aux["trajectory"]`` and
+  ordered by ``aux["time"]`` (each run on its own grid).
 * **Model selection** (Mangan et al. 2017, "Model selection for dynamical
   systems via sparse regression and information criteria", Proc. R. Soc. A
   473): PySINDy fits one model for one library and one threshold; choosing
@@ -65,6 +69,7 @@ import pysindy as ps
 import sympy as sp
 
 from physlens.data.dataset import Dataset
+from physlens.data.derivatives import MIN_POINTS, differentiate, looks_noisy  # noqa: F401  (looks_noisy: public here too)
 from physlens.errors import ConfigError, DataError
 from physlens.expressions import expression_to_text, parse_expression
 from physlens.findings import Finding
@@ -111,36 +116,52 @@ def _derivative_target(names: list[str], state: str) -> str | None:
     return None
 
 
-def looks_noisy(trajectories: np.ndarray, times: np.ndarray, ratio: float = 6.0, tolerance: float = 0.05) -> bool:
-    """Whether finite differences of the trajectories would be dominated by measurement noise.
+def _row_times(dataset: Dataset) -> np.ndarray | None:
+    """The time of every row (``aux["time"]``, set by ``load(..., time=)``, or a system's ``aux["t"]``), or None."""
+    for key in ("time", "t"):
+        t = dataset.aux.get(key)
+        if t is not None and np.asarray(t).ndim == 1 and np.asarray(t).dtype.kind in "fiu":
+            return np.asarray(t, dtype=np.float64)
+    return None
 
-    Two tests, both needed. (1) Noise dominates the sampling scale: for a
-    sampled sinusoid of angular step w*dt the k-th difference has amplitude
-    (2 sin(w dt / 2))^k, so ``var(diff6) / var(diff4)`` is below (w dt)^4 for a
-    well-resolved signal, while for white noise it is C(12, 6) / C(8, 4) = 13.2.
-    (2) The noise is large for the derivative: with sigma^2 = var(diff6) / 924
-    (white noise), the 4th-order central difference carries noise of RMS
-    0.95 sigma / dt; smoothing (which biases the derivative) is only worth it
-    when that exceeds ``tolerance`` times the RMS derivative. Random errors of
-    the derivative below that level average out in the regression.
+
+def applies(dataset: Dataset) -> str | None:
+    """None when the dynamics can be identified from this dataset, else the reason in one line.
+
+    It can when the dataset has trajectories, or a target ``d<input>_dt`` (the time
+    derivative of an input), or the time of every row (a trajectory file loaded
+    with ``load(path, time=..., groups=...)``).
 
     Example:
-        >>> t = np.linspace(0, 10, 500)
-        >>> clean = np.sin(t)[None, :, None]
-        >>> noisy = clean + 0.01 * np.random.default_rng(0).normal(size=clean.shape)
-        >>> looks_noisy(clean, t), looks_noisy(noisy, t)
-        (False, True)
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("lorenz").sample(100)) is None
+        True
+        >>> applies(get_system("toy_distractor").sample(50))
+        'no trajectories: give --time (and --groups) for a trajectory file'
     """
-    if trajectories.shape[1] < 12:
-        return False
-    d4 = np.diff(trajectories, 4, axis=1)
-    d6 = np.diff(trajectories, 6, axis=1)
-    if not np.mean(d6**2) > ratio * np.mean(d4**2):
-        return False
-    dt = float(np.median(np.diff(times)))
-    sigma = np.sqrt(np.mean(d6**2, axis=(0, 1)) / 924.0)
-    deriv_rms = np.sqrt(np.mean(np.gradient(trajectories, dt, axis=1) ** 2, axis=(0, 1))) + 1e-300
-    return bool(np.max(0.95 * sigma / dt / deriv_rms) > tolerance)
+    if dataset.trajectories is not None:
+        return None
+    if any(_derivative_target(dataset.target_names, c) for c in dataset.input_names):
+        return None
+    if _row_times(dataset) is not None:
+        return None
+    return "no trajectories: give --time (and --groups) for a trajectory file"
+
+
+def _row_trajectories(dataset: Dataset, states: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The states of every trajectory (rows grouped by ``aux["trajectory"]``, ordered by time) and their times."""
+    times = _row_times(dataset)
+    groups = dataset.groups()
+    if groups is None:
+        groups = np.zeros(dataset.n, dtype=np.int64)
+    cols = [dataset.input_names.index(s) for s in states]
+    order = np.lexsort((times, groups))
+    cuts = np.flatnonzero(np.diff(groups[order])) + 1
+    trajs, ts = [], []
+    for rows in np.split(order, cuts):
+        trajs.append(dataset.X[np.ix_(rows, cols)])
+        ts.append(times[rows])
+    return trajs, ts
 
 
 def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation: Any = "auto") -> DerivativeData:
@@ -148,14 +169,18 @@ def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation
 
     Args:
         dataset: a dataset with ``trajectories`` (and ``times``), or whose targets are
-            the time derivatives of some inputs (named ``d<name>_dt``).
+            the time derivatives of some inputs (named ``d<name>_dt``), or with the time
+            of every row in ``aux["time"]`` (and its trajectory in ``aux["trajectory"]``):
+            a trajectory file loaded with ``load(path, time=..., groups=...)``, whose
+            trajectories may each have their own uneven time grid.
         derivatives: ``"targets"`` (use the targets), ``"trajectories"`` (differentiate
             the trajectories) or ``"auto"``: targets when they are derivatives of the
             state and every row can be placed on a trajectory (or there are no
             trajectories at all), else the trajectories.
         differentiation: ``"finite"`` (4th-order central differences), ``"smoothed"``
             (Savitzky-Golay smoothed differences), ``"auto"`` (smoothed when the
-            trajectories look noisy) or a PySINDy differentiation object.
+            trajectories look noisy) or a PySINDy differentiation object
+            (see :func:`physlens.data.derivatives.differentiate`).
 
     Example:
         >>> from physlens.systems import get_system
@@ -166,9 +191,12 @@ def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation
     if derivatives not in ("auto", "targets", "trajectories"):
         raise ConfigError(f"derivatives must be 'auto', 'targets' or 'trajectories', got {derivatives!r}")
     traj = dataset.trajectories
+    row_times = _row_times(dataset) if traj is None else None
     states = list(dataset.state_names) if dataset.state_names else None
     if states is None and traj is None:
         states = [c for c in dataset.input_names if _derivative_target(dataset.target_names, c)]
+        if not states and row_times is not None:
+            states = list(dataset.input_names)  # a trajectory file: every input is a state (or a parameter)
     if traj is not None and (states is None or len(states) != traj.shape[2]):
         states = [c for c in dataset.input_names if _derivative_target(dataset.target_names, c)]
         if len(states) != traj.shape[2]:
@@ -210,50 +238,43 @@ def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation
         return DerivativeData(Xs, dataset.y[:, ycols], u, groups, position, states, extra, list(targets),
                               "targets")
 
-    if traj is None:
-        raise DataError("derivatives='trajectories' needs a dataset with trajectories")
-    if traj.shape[1] < 5:
-        raise DataError(f"trajectories have {traj.shape[1]} time steps; at least 5 are needed to differentiate")
-    times = dataset.times if dataset.times is not None else None
-    if times is None:
-        dt = dataset.meta.get("dt")
-        if dt is None:
-            raise DataError("trajectories have no times (dataset.times) and meta has no 'dt'")
-        times = np.arange(traj.shape[1]) * float(dt)
-    times = np.asarray(times, dtype=np.float64)
-    if times.shape != (traj.shape[1],) or np.any(np.diff(times) <= 0):
-        raise DataError("dataset.times must be increasing, one time per trajectory step")
-    if isinstance(differentiation, str):
-        if differentiation not in ("auto", "finite", "smoothed"):
-            raise ConfigError(f"differentiation must be 'auto', 'finite', 'smoothed' or a PySINDy object, got {differentiation!r}")
-        noisy = differentiation == "smoothed" or (differentiation == "auto" and looks_noisy(traj, times))
-        diff = ps.SmoothedFiniteDifference(order=4) if noisy else ps.FiniteDifference(order=4)
-        source = "smoothed finite differences (Savitzky-Golay 11/3, 4th order)" if noisy else "finite differences (4th order)"
+    if traj is not None:
+        if traj.shape[1] < MIN_POINTS:
+            raise DataError(f"trajectories have {traj.shape[1]} time steps; at least {MIN_POINTS} are needed to differentiate")
+        times = dataset.times if dataset.times is not None else None
+        if times is None:
+            dt = dataset.meta.get("dt")
+            if dt is None:
+                raise DataError("trajectories have no times (dataset.times) and meta has no 'dt'")
+            times = np.arange(traj.shape[1]) * float(dt)
+        times = np.asarray(times, dtype=np.float64)
+        if times.shape != (traj.shape[1],) or np.any(np.diff(times) <= 0):
+            raise DataError("dataset.times must be increasing, one time per trajectory step")
+        trajs, ts = list(traj), [times] * len(traj)
+    elif row_times is not None and all(s in dataset.input_names for s in states):
+        trajs, ts = _row_trajectories(dataset, states)
+        bad = [i for i, t in enumerate(ts) if np.any(np.diff(t) <= 0)]
+        if bad:
+            raise DataError(f"trajectory {bad[0]} has two rows at the same time; times must increase along a trajectory")
     else:
-        diff, source = differentiation, type(differentiation).__name__
-    xs, ds, gs, pos = [], [], [], []
-    edge = 2  # endpoints use one-sided stencils of lower accuracy: drop them
-    for i, tr in enumerate(traj):
-        d = np.asarray(diff(tr, times))
-        xt = np.asarray(getattr(diff, "smoothed_x_", tr))  # smoothing methods denoise the states too
-        if xt.shape != tr.shape:
-            xt = tr
-        keep = slice(edge, len(tr) - edge)
-        ok = np.all(np.isfinite(d[keep]), axis=1)
-        xs.append(xt[keep][ok])
-        ds.append(d[keep][ok])
-        gs.append(np.full(int(ok.sum()), i))
-        pos.append(np.arange(int(ok.sum())))
+        raise DataError("derivatives='trajectories' needs a dataset with trajectories or the time of every row")
+    est = differentiate(trajs, ts, differentiation)
+    skipped = [i for i, ok in enumerate(est.valid) if not ok.any()]
+    xs = [s[ok] for s, ok in zip(est.states, est.valid)]
+    ds = [d[ok] for d, ok in zip(est.derivatives, est.valid)]
+    gs = [np.full(int(ok.sum()), i) for i, ok in enumerate(est.valid)]
+    pos = [np.arange(int(ok.sum())) for ok in est.valid]
     names = [_derivative_target(dataset.target_names, s) or f"d{s}_dt" for s in states]
     x, xdot = np.concatenate(xs), np.concatenate(ds)
+    notes = {"skipped_trajectories": skipped} if skipped else {}
     # state variables constant along every trajectory (masses, charges, parameters) are inputs, not dynamics
-    const = np.all(np.ptp(traj, axis=1) <= 1e-12 * (1.0 + np.abs(traj).max(axis=1)), axis=0)
+    const = np.all([np.ptp(tr, axis=0) <= 1e-12 * (1.0 + np.abs(tr).max(axis=0)) for tr in trajs], axis=0)
     if const.any() and not const.all():
         keep_s = ~const
         return DerivativeData(x[:, keep_s], xdot[:, keep_s], x[:, const], np.concatenate(gs), np.concatenate(pos),
                               [s for s, k in zip(states, keep_s) if k], [s for s, c in zip(states, const) if c],
-                              [n for n, k in zip(names, keep_s) if k], source)
-    return DerivativeData(x, xdot, None, np.concatenate(gs), np.concatenate(pos), states, [], names, source)
+                              [n for n, k in zip(names, keep_s) if k], est.method, notes)
+    return DerivativeData(x, xdot, None, np.concatenate(gs), np.concatenate(pos), states, [], names, est.method, notes)
 
 
 # --------------------------------------------------------------------------- libraries
