@@ -5,8 +5,12 @@ must never see user-supplied strings. This module parses the text with
 :mod:`ast` and builds the SymPy expression node by node, accepting only
 numbers, names, arithmetic operators and a fixed list of mathematical
 functions. Every name becomes a plain ``Symbol`` (so ``gamma``, ``beta``,
-``E_n`` or ``I`` are variables, not SymPy's built-ins), except the constants
-``pi`` when it is not declared as variables.
+``E_n``, ``E``, ``I``, ``S`` or ``N`` are variables, not SymPy's built-ins), except the
+constant ``pi`` when it is not declared as a variable; ``π`` is always the constant
+(:func:`expression_to_text` writes it so when a variable is called ``pi``). Python
+keywords are names too (``lambda*x`` is a product of two variables), and a declared
+variable whose name is not an identifier (a column called ``v (m/s)``) is read as
+one variable wherever its text occurs.
 
 Written by hand because no library offers a SymPy parser that is safe on
 untrusted text.
@@ -15,6 +19,9 @@ untrusted text.
 from __future__ import annotations
 
 import ast
+import io
+import keyword
+import tokenize
 from collections.abc import Iterable
 
 import sympy as sp
@@ -43,6 +50,7 @@ FUNCTIONS = {
     "sign": sp.sign,
 }
 CONSTANTS = {"pi": sp.pi}
+PI_TEXT = "π"  # the constant's spelling when a variable is called "pi"
 
 _BINOPS = {
     ast.Add: lambda a, b: a + b,
@@ -54,33 +62,86 @@ _BINOPS = {
 _MAX_LEN = 10_000
 
 
+def _protect_names(text: str, declared: list[str]) -> tuple[str, dict[str, str]]:
+    """Rewrite names Python cannot parse (keywords, declared non-identifiers) as placeholders.
+
+    Returns the new text and ``{placeholder: name}``. Declared non-identifier names are
+    replaced as literal text, longest first; keywords only where the tokenizer sees a name.
+    """
+    stem = "_physlens_name_"
+    while stem in text:
+        stem += "_"
+    back: dict[str, str] = {}
+    odd = sorted({n for n in declared if not (n.isidentifier() and not keyword.iskeyword(n))}, key=len, reverse=True)
+    for nm in odd:
+        if nm and not keyword.iskeyword(nm) and nm in text:
+            ph = f"{stem}{len(back)}"
+            back[ph] = nm
+            text = text.replace(nm, f" {ph} ")
+    if not any(keyword.iskeyword(w) for w in _identifier_words(text)):
+        return text, back
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return text, back
+    out = []
+    for tok in toks:
+        if tok.type == tokenize.NAME and keyword.iskeyword(tok.string):
+            ph = next((k for k, v in back.items() if v == tok.string), f"{stem}{len(back)}")
+            back[ph] = tok.string
+            out.append((tokenize.NAME, ph))
+        else:
+            out.append((tok.type, tok.string))
+    return tokenize.untokenize(out), back
+
+
+def _identifier_words(text: str) -> list[str]:
+    word, words = [], []
+    for ch in text + " ":
+        if ch.isalnum() or ch == "_":
+            word.append(ch)
+        elif word:
+            words.append("".join(word))
+            word = []
+    return words
+
+
 def parse_expression(text: str, variables: Iterable[str] | None = None) -> sp.Expr:
     """Parse ``text`` into a SymPy expression without evaluating Python.
 
     Args:
         text: a formula such as ``"q1*q2/(4*pi*epsilon*r**2)"``; ``^`` is read as power.
-        variables: if given, the only names allowed besides functions and ``pi``.
+        variables: if given, the only names allowed besides functions and ``pi``; a name
+            listed here is always a variable (``pi`` included: write the constant ``π`` then),
+            and may be any text (a data column's name), not only an identifier.
 
     Example:
         >>> parse_expression("m*c^2", variables=["m", "c"])
         c**2*m
         >>> parse_expression("exp(-gamma*t)")
         exp(-gamma*t)
+        >>> parse_expression("h*c/lambda"), parse_expression("2*π*pi", variables=["pi"])
+        (c*h/lambda, 2*pi*pi)
     """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("empty formula")
     if len(text) > _MAX_LEN:
         raise ExpressionError(f"formula longer than {_MAX_LEN} characters")
-    allowed = set(variables) if variables is not None else None
+    declared = [str(v) for v in variables] if variables is not None else []
+    allowed = set(declared) if variables is not None else None
+    source, placeholders = _protect_names(text.replace("^", "**").strip(), declared)
     try:
-        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+        tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse formula {text!r}: {exc.msg}") from None
     symbols: dict[str, sp.Symbol] = {}
 
     def name(node_id: str) -> sp.Expr:
+        node_id = placeholders.get(node_id, node_id)
         if allowed is not None and node_id in allowed:
             return symbols.setdefault(node_id, sp.Symbol(node_id, real=True))
+        if node_id == PI_TEXT:
+            return sp.pi
         if node_id in CONSTANTS:
             return CONSTANTS[node_id]
         if allowed is not None:
@@ -112,6 +173,10 @@ def parse_expression(text: str, variables: Iterable[str] | None = None) -> sp.Ex
     return build(tree)
 
 
+def _constant_names_clash(expr: sp.Expr) -> bool:
+    return expr.has(sp.pi) and any(s.name in CONSTANTS for s in expr.free_symbols)
+
+
 def expression_to_text(expr: sp.Expr) -> str:
     """Render ``expr`` as text that :func:`parse_expression` reads back.
 
@@ -119,5 +184,22 @@ def expression_to_text(expr: sp.Expr) -> str:
         >>> x = sp.Symbol("x")
         >>> expression_to_text(sp.sin(x) ** 2)
         'sin(x)**2'
+        >>> expression_to_text(2 * sp.pi * sp.Symbol("pi", real=True))  # a variable called pi
+        '2*pi*π'
     """
+    if _constant_names_clash(expr):
+        expr = expr.xreplace({sp.pi: sp.Symbol(PI_TEXT)})
     return sp.sstr(expr)
+
+
+def expression_to_latex(expr: sp.Expr) -> str:
+    r"""LaTeX of ``expr``; a variable called ``pi`` is set upright when the constant pi also occurs.
+
+    Example:
+        >>> print(expression_to_latex(sp.Symbol("lambda", real=True) / 2))
+        \frac{\lambda}{2}
+    """
+    if _constant_names_clash(expr):
+        names = {s: r"\mathrm{" + s.name + "}" for s in expr.free_symbols if s.name in CONSTANTS}
+        return sp.latex(expr, symbol_names=names)
+    return sp.latex(expr)
