@@ -3,7 +3,8 @@
 ``parse_units_spec("F=N,eta=Pa*s,r=m,v=m/s")`` gives ``{"F": "N", ...}`` after
 checking every unit parses; :func:`dimension_vector` turns a unit into
 exponents of the SI base dimensions :data:`SI_BASE`, which the equation engine
-uses for dimensional analysis (Buckingham pi).
+uses for dimensional analysis (Buckingham pi); :func:`format_units` writes a vector
+back as pint-readable text (the units of a fitted dimensional constant).
 """
 
 from __future__ import annotations
@@ -77,3 +78,57 @@ def parse_units_spec(spec: str | dict | None, columns: list[str] | None = None) 
         dimension_vector(unit, column=name)
         out[name] = unit
     return out
+
+
+def _exponent_text(e: float) -> str:
+    from fractions import Fraction
+
+    f = Fraction(e).limit_denominator(12)
+    if f.denominator == 1:
+        return str(f.numerator)
+    if f.denominator in (2, 4, 5, 8):  # exact as a decimal
+        return f"{float(f):g}"
+    return f"({f.numerator}/{f.denominator})"
+
+
+def format_units(vector) -> str:
+    """Pint-readable unit text for an SI dimension vector (exponents of :data:`SI_BASE`).
+
+    Positive exponents form the numerator and negative ones the denominator, in the
+    order ``m, kg, s, K, A, mol, cd``; ``"1"`` for a dimensionless vector.
+
+    Example:
+        >>> format_units([3, -2, -1, 0, 0, 0, 0])
+        'm^3/(kg*s^2)'
+        >>> format_units([-1.5, 1, 0.5, 0, 0, 0, 0])
+        'kg^0.5*s/m^1.5'
+    """
+    v = np.asarray(vector, dtype=float)
+    if v.shape != (len(SI_BASE),):
+        raise DataError(f"a dimension vector has {len(SI_BASE)} exponents ({', '.join(SI_BASE)}), got shape {v.shape}")
+    order = (0, 2, 1, 3, 4, 5, 6)  # m, kg, s, ...: the usual reading order
+
+    def part(idx):
+        out = []
+        for i in idx:
+            e = abs(float(v[i]))
+            out.append(SI_BASE[i] if abs(e - 1) < 1e-9 else f"{SI_BASE[i]}^{_exponent_text(e)}")
+        return "*".join(out)
+
+    num = [i for i in order if v[i] > 1e-9]
+    den = [i for i in order if v[i] < -1e-9]
+    top = part(num) if num else "1"
+    if not den:
+        return top
+    bottom = part(den)
+    return f"{top}/({bottom})" if len(den) > 1 else f"{top}/{bottom}"
+
+
+def same_dimensions(a: str, b: str) -> bool:
+    """Whether two unit texts have the same SI dimensions (pint parses both).
+
+    Example:
+        >>> same_dimensions("m^3/(kg*s^2)", "N*m^2/kg^2")
+        True
+    """
+    return bool(np.allclose(dimension_vector(a), dimension_vector(b), atol=1e-9))
