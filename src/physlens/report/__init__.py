@@ -1,27 +1,22 @@
-"""Reports: a self-contained HTML page (figures embedded, everything escaped), JSON, terminal tables.
+"""Reports: a self-contained HTML page (figures embedded, everything escaped), and HTML for Jupyter.
 
 ``write_report(run_dir)`` reads what a run wrote (study.yaml, dataset.npz,
-training.json, findings.json, scorecard.json) and writes ``report.html``
-atomically. Jinja2 autoescaping escapes every user-supplied name.
+training.json, findings.json, scorecard.json and, when present, probes.json)
+and writes ``report.html`` atomically: a scorecard against the ground truth,
+the probes that ran or were skipped, then one section per finding kind with
+the figure a physicist expects (generator heat maps, Pareto fronts, relevance
+bars, conserved quantities along trajectories), the model and the study.
+Jinja2 autoescaping escapes every user-supplied name; images are data: URIs
+and LaTeX is drawn by matplotlib's mathtext, so the page needs no network.
+:mod:`physlens.report.notebook` renders the same pieces for Jupyter.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
-from physlens.errors import ConfigError
-from physlens.findings import Finding, findings_from_json
 from physlens.io import write_text
-from physlens.report.figures import figures_for_findings, latex_png, training_curve
-
-
-def _match(f: Finding) -> tuple[str, str]:
-    if f.match is None:
-        return "none", "no truth"
-    return ("true", "yes") if f.match else ("false", "no")
+from physlens.report.page import context, environment, load_run
 
 
 def render_report(run_dir: str | Path) -> str:
@@ -35,63 +30,7 @@ def render_report(run_dir: str | Path) -> str:
         >>> "<html" in render_report(r.run_dir)
         True
     """
-    import physlens
-    from physlens.data.dataset import Dataset
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "findings.json").exists():
-        raise ConfigError(f"{run_dir} has no findings.json (is it a finished physlens run?)")
-    findings = findings_from_json(json.loads((run_dir / "findings.json").read_text()))
-    card = json.loads((run_dir / "scorecard.json").read_text()) if (run_dir / "scorecard.json").exists() else {}
-    training = json.loads((run_dir / "training.json").read_text()) if (run_dir / "training.json").exists() else {}
-    study_yaml = (run_dir / "study.yaml").read_text() if (run_dir / "study.yaml").exists() else ""
-    ds = Dataset.from_npz(run_dir / "dataset.npz") if (run_dir / "dataset.npz").exists() else None
-    # re-attach scoring results to findings (findings.json holds them already after run_study)
-    rows = []
-    for f in findings:
-        latex = f.value.get("latex") if isinstance(f.value, dict) else None
-        cls, text = _match(f)
-        rows.append(
-            {
-                "kind": f.kind,
-                "statement": f.statement,
-                "confidence": f.confidence,
-                "latex": latex,
-                "latex_png": latex_png(latex) if latex else None,
-                "details": json.dumps({"value": f.to_dict()["value"], "evidence": f.to_dict()["evidence"]}, indent=1)[:20000],
-                "match_class": cls,
-                "match_text": text,
-            }
-        )
-    figures = []
-    curve = training_curve(training.get("history", []))
-    if curve:
-        figures.append(("Training and validation loss", curve))
-    figures.extend(figures_for_findings(findings))
-    summary = training.get("summary", {})
-    if card.get("scored"):
-        score_line = f"{card['matched']} of {card['scored']} scored findings match the ground truth"
-    else:
-        score_line = "no ground truth for this data"
-    import yaml
-
-    study = yaml.safe_load(study_yaml) if study_yaml else {}
-    model = (study or {}).get("model", {})
-    env = Environment(loader=PackageLoader("physlens", "report/templates"), autoescape=select_autoescape(["html"]))
-    return env.get_template("report.html").render(
-        name=run_dir.name,
-        source=(ds.meta.get("source") or ds.meta.get("system") or ds.name) if ds else "",
-        inputs=", ".join(ds.input_names) if ds else "",
-        targets=", ".join(ds.target_names) if ds else "",
-        n=ds.n if ds else "",
-        model=f"{model.get('name', '')} {model.get('params', '')}",
-        training=", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in summary.items()),
-        score_line=score_line,
-        findings=rows,
-        figures=figures,
-        study_yaml=study_yaml,
-        version=physlens.__version__,
-    )
+    return environment().get_template("report.html").render(**context(load_run(run_dir)))
 
 
 def write_report(run_dir: str | Path) -> Path:
