@@ -8,11 +8,14 @@ column, too few rows, unknown unit.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from physlens.data.dataset import Dataset, check_finite
+from physlens.data.derivatives import MIN_POINTS, differentiate
 from physlens.data.units import parse_units_spec
 from physlens.errors import DataError
 
@@ -120,6 +123,62 @@ def _to_float(name: str, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _is_label_column(values: np.ndarray) -> bool:
+    """A column of labels: not a single cell reads as a number."""
+    if values.dtype.kind in "fiub":
+        return False
+    for v in values:
+        s = (v.decode() if isinstance(v, bytes) else str(v)).strip()
+        try:
+            float(s)
+            return False
+        except ValueError:
+            continue
+    return True
+
+
+def _run_name(label: Any) -> str:
+    return repr(label.item() if hasattr(label, "item") else label)
+
+
+def _order_by_time(
+    t: np.ndarray, labels: np.ndarray | None, time: str, groups: str | None, min_points: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row order by (run, time) and each sorted row's run index; errors on repeated times and short runs.
+
+    Returns ``(order, codes, run_labels)``: ``codes[order]`` are the runs of the sorted rows.
+    """
+    if labels is None:
+        run_labels, codes = np.array(["all"]), np.zeros(len(t), dtype=np.int64)
+    else:
+        run_labels, codes = np.unique(labels, return_inverse=True)
+        codes = codes.astype(np.int64)
+    order = np.lexsort((t, codes))
+    ts, cs = t[order], codes[order]
+    same = np.flatnonzero((np.diff(ts) == 0) & (np.diff(cs) == 0))
+    if len(same):
+        i = int(same[0])
+        rows = sorted([int(order[i]) + 1, int(order[i + 1]) + 1])
+        where = f"run {_run_name(run_labels[cs[i]])} ({groups!r} column)" if labels is not None else "the data"
+        raise DataError(
+            f"{where} has two rows at time {ts[i]:g} (rows {rows[0]} and {rows[1]}); "
+            f"times must be distinct within a run"
+        )
+    if min_points:
+        counts = np.bincount(codes, minlength=len(run_labels))
+        short = np.flatnonzero(counts < min_points)
+        if len(short):
+            if labels is None:
+                raise DataError(f"only {int(counts[0])} time points; at least {min_points} are needed to differentiate in time")
+            listed = ", ".join(f"{_run_name(run_labels[k])} ({int(counts[k])} rows)" for k in short[:5])
+            more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+            raise DataError(
+                f"runs with fewer than {min_points} time points cannot be differentiated: {listed}{more}; "
+                f"remove them from the file"
+            )
+    return order, cs, run_labels
+
+
 def load(
     path: str | Path,
     target: str | list[str] | None = None,
@@ -128,12 +187,13 @@ def load(
     min_rows: int = MIN_ROWS,
     allow_constant: bool = False,
     groups: str | None = None,
+    time: str | None = None,
 ) -> Dataset:
     """Load a data file into a validated :class:`Dataset`.
 
     Args:
         path: ``.csv``/``.tsv``, ``.parquet``, ``.npz`` or ``.h5``/``.hdf5``.
-        target: target column name(s); defaults to the last column.
+        target: target column name(s); defaults to the last column (without ``time``).
         inputs: input column names (comma-separated or a list); defaults to all other columns.
         units: ``"F=N,eta=Pa*s"`` or a dict of pint units per column.
         min_rows: fewer rows than this is an error.
@@ -141,6 +201,21 @@ def load(
         groups: a column naming the trajectory (run, experiment) of each row, any labels. It is
             not an input; it becomes ``aux["trajectory"]``, so training validates on held-out
             trajectories and the dynamics probes keep trajectories apart.
+        time: a column holding each row's time: the file holds trajectories (one per ``groups``
+            label, or a single one without ``groups``). Rows are sorted by (run, time); the
+            time is not an input but ``aux["time"]``, and ``meta["time"]``/``meta["groups"]``
+            name the columns. Times must be numeric, finite and distinct within a run.
+            Without ``target``, the task is the state's time derivative: the state is every
+            numeric column left (or ``inputs``), each run must have at least
+            :data:`~physlens.data.derivatives.MIN_POINTS` (5) rows (a shorter run is an error
+            naming it, not silently dropped: it usually means a mislabelled run), the targets
+            ``d<name>_dt`` are estimated run by run (:func:`physlens.data.derivatives.differentiate`:
+            finite differences on the true, possibly uneven, times; Savitzky-Golay smoothing
+            when the data look noisy), the edge rows of each run, where that estimate is less
+            accurate, are dropped, and ``meta["derivatives"]`` says how. A column constant
+            along every run (a per-run parameter) stays an input without a derivative. When
+            every run has the same time grid, ``trajectories``/``times`` hold them too. With
+            ``target``, the target is kept and only the time and runs are recorded.
 
     Example:
         >>> import tempfile, os
@@ -150,24 +225,47 @@ def load(
         >>> ds = load(p, target="y", units="a=m,y=m")
         >>> ds.input_names, ds.target_names, ds.units["a"]
         (['a', 'b'], ['y'], 'm')
+        >>> import math
+        >>> rows = "\\n".join(f"{r},{k * 0.1:.1f},{math.cos(k * 0.1 + r)}" for r in range(2) for k in range(20))
+        >>> _ = open(p, "w").write("run,t,x\\n" + rows)
+        >>> ds = load(p, groups="run", time="t")
+        >>> ds.target_names, ds.meta["derivatives"], ds.trajectories.shape
+        (['dx_dt'], 'estimated (finite differences (4th order))', (2, 20, 1))
     """
     path = Path(path)
     cols = read_columns(path)
     if not cols:
         raise DataError(f"{path.name} has no columns")
     names = list(cols)
-    targets = _split_names(target) or [names[-1]]
+    derive = time is not None and target is None
+    if time is not None and time not in cols:
+        raise DataError(f"time column {time!r} not found in {path.name}; columns are: {', '.join(names)}")
+    if time is not None and time == groups:
+        raise DataError(f"column {time!r} cannot be both the time and the groups column")
+    targets = _split_names(target) or ([] if derive else [c for c in names if c != time][-1:])
     for c in targets:
         if c not in cols:
             raise DataError(f"target column {c!r} not found in {path.name}; columns are: {', '.join(names)}")
+        if c == time:
+            raise DataError(f"column {c!r} is both the time column and a target")
     if groups is not None:
         if groups not in cols:
             raise DataError(f"groups column {groups!r} not found in {path.name}; columns are: {', '.join(names)}")
         if groups in targets:
             raise DataError(f"column {groups!r} is both the groups column and a target")
-    input_list = _split_names(inputs) or [c for c in names if c not in targets and c != groups]
+    input_list = _split_names(inputs)
+    if input_list is None:
+        input_list = [c for c in names if c not in targets and c != groups and c != time]
+        if derive:  # label columns (a material, an operator) are not part of the state
+            labels_only = [c for c in input_list if _is_label_column(cols[c])]
+            if labels_only:
+                warnings.warn(f"non-numeric column(s) {', '.join(map(repr, labels_only))} left out of the state",
+                              stacklevel=2)
+            input_list = [c for c in input_list if c not in labels_only]
     if groups is not None and groups in input_list:
         raise DataError(f"column {groups!r} is both the groups column and an input")
+    if time is not None and time in input_list:
+        raise DataError(f"column {time!r} is both the time column and an input")
     for c in input_list:
         if c not in cols:
             raise DataError(f"input column {c!r} not found in {path.name}; columns are: {', '.join(names)}")
@@ -175,13 +273,14 @@ def load(
             raise DataError(f"column {c!r} is both an input and the target")
     if not input_list:
         raise DataError(f"no input columns left in {path.name} besides the target")
-    n = len(cols[targets[0]])
+    n = len(cols[names[0]])
     if n < min_rows:
         raise DataError(f"{path.name} has only {n} rows; at least {min_rows} are needed")
     X = np.column_stack([_to_float(c, cols[c]) for c in input_list])
-    y = np.column_stack([_to_float(c, cols[c]) for c in targets])
     check_finite(X, input_list, "inputs")
-    check_finite(y, targets, "targets")
+    y = np.column_stack([_to_float(c, cols[c]) for c in targets]) if targets else None
+    if y is not None:
+        check_finite(y, targets, "targets")
     spread = X.max(axis=0) - X.min(axis=0)
     if not allow_constant:
         for j, c in enumerate(input_list):
@@ -190,20 +289,74 @@ def load(
     for j, c in enumerate(targets):
         if np.ptp(y[:, j]) == 0:
             raise DataError(f"target column {c!r} is constant (every row is {y[0, j]:g}); there is nothing to learn")
-    unit_map = parse_units_spec(units, columns=input_list + targets)
-    aux = {}
+    unit_columns = input_list + targets + ([time] if time is not None else [])
+    unit_map = parse_units_spec(units, columns=unit_columns)
+    meta: dict[str, Any] = {"source": str(path)}
+    labels = None
     if groups is not None:
         labels = np.asarray(cols[groups])
         if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
             raise DataError(f"groups column {groups!r} has missing or non-finite labels")
-        aux["trajectory"] = np.unique(labels, return_inverse=True)[1].astype(np.int64)
+    if time is None:
+        aux = {"trajectory": np.unique(labels, return_inverse=True)[1].astype(np.int64)} if labels is not None else {}
+        return Dataset(X=X, y=y, input_names=input_list, target_names=targets, units=unit_map, aux=aux, meta=meta,
+                       name=path.stem)
+
+    t = _to_float(time, cols[time])
+    check_finite(t[:, None], [time], "time")
+    order, codes, run_labels = _order_by_time(t, labels, time, groups, MIN_POINTS if derive else 0)
+    X, t = X[order], t[order]
+    meta.update({"time": time, "groups": groups})
+    if time in unit_map:
+        meta["time_unit"] = unit_map.pop(time)
+    if not derive:
+        aux = {"trajectory": codes, "time": t}
+        return Dataset(X=X, y=y[order], input_names=input_list, target_names=targets, units=unit_map, aux=aux,
+                       meta=meta, name=path.stem)
+    return _time_derivative_dataset(X, t, codes, input_list, unit_map, meta, path.stem)
+
+
+def _time_derivative_dataset(
+    X: np.ndarray, t: np.ndarray, codes: np.ndarray, columns: list[str], units: dict[str, str],
+    meta: dict[str, Any], name: str,
+) -> Dataset:
+    """Rows sorted by (run, time) -> states as inputs, their estimated time derivatives ``d<name>_dt`` as targets."""
+    cuts = np.flatnonzero(np.diff(codes)) + 1
+    runs = np.split(np.arange(len(t)), cuts)
+    # a column constant along every run is a per-run parameter, not a state
+    param = np.array([all(np.ptp(X[r, j]) == 0 for r in runs) for j in range(X.shape[1])])
+    if param.all():
+        raise DataError(f"every column is constant along each run ({', '.join(columns)}); there is no motion to differentiate")
+    states = [c for c, p in zip(columns, param) if not p]
+    targets = [f"d{s}_dt" for s in states]
+    clash = [c for c in targets if c in columns]
+    if clash:
+        raise DataError(f"column {clash[0]!r} already exists; name it as the target (--target) instead of estimating it")
+    S = X[:, ~param]
+    est = differentiate([S[r] for r in runs], [t[r] for r in runs], "auto")
+    keep = np.concatenate(est.valid)
+    if not keep.any():
+        raise DataError("no row is left after dropping the edges of each run; the runs are too short")
+    ydot = np.concatenate(est.derivatives)
+    tu = meta.get("time_unit")
+    for s, d in zip(states, targets):
+        if tu and s in units:
+            units[d] = f"({units[s]})/({tu})"
+    grids = [t[r] for r in runs]
+    same_grid = all(len(g) == len(grids[0]) and np.allclose(g, grids[0], rtol=1e-9, atol=0) for g in grids)
+    meta["derivatives"] = f"estimated ({est.method})"
+    if param.any():
+        meta["parameters"] = [c for c, p in zip(columns, param) if p]
     return Dataset(
-        X=X,
-        y=y,
-        input_names=input_list,
+        X=X[keep],
+        y=ydot[keep],
+        input_names=columns,
         target_names=targets,
-        units=unit_map,
-        aux=aux,
-        meta={"source": str(path)},
-        name=path.stem,
+        units=units,
+        trajectories=np.stack([S[r] for r in runs]) if same_grid else None,
+        times=grids[0] if same_grid else None,
+        state_names=states,
+        aux={"trajectory": codes[keep], "time": t[keep]},
+        meta=meta,
+        name=name,
     )
