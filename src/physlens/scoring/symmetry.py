@@ -32,8 +32,9 @@ was used: ``"equations"`` or ``"listed group"``.
     truth's listed algebra (largest principal angle < 5 degrees), or is the
     law's whole algebra. The detail gives ``found_dim``, ``law_dim`` (the
     numerical symmetry dimension of the law in the claimed mode),
-    ``law_equivariance_dim`` (with [M | c] free), ``max_angle_deg`` and
-    ``truth_contained``.
+    ``law_equivariance_dim`` (with [M | c] free), ``law_max_angle_deg`` (found
+    vs the law's algebra), ``max_angle_deg`` (found vs the listed algebra, as
+    in the fallback) and ``truth_contained``.
 
   The input order of the finding's matrices is taken from the finding
   (``input_names``), ``truth.extra["input_names"]``, state-derivative targets
@@ -368,7 +369,7 @@ class TrueLaw:
         _, s, Vt = np.linalg.svd(G / scale, full_matrices=True)
         s_all = np.zeros(Vt.shape[0])
         s_all[: len(s)] = s
-        rel = s_all / max(float(s_all.max()), 1e-300)
+        rel = s_all / max(float(s_all.max()), 1.0)  # unit columns before the projection: 1 is their scale
         null = Vt[rel < NULL_RTOL].T
         basis = sla.orth(null / scale[:, None]) if null.shape[1] else null
         return basis, np.sort(rel)
@@ -469,7 +470,9 @@ def _law_for(f: Finding, truth: GroundTruth, n: int, k: int | None, cache: dict)
     if key not in cache:
         try:
             law = TrueLaw.from_equations({o: truth.equations[o] for o in outputs}, names, ranges)
-            at = _LawAtPoints(law, *law.sample(N_POINTS, seed=0))
+            # more equations than unknowns n (n + 1), by half again, for the null space
+            m = max(N_POINTS, (3 * n * (n + 1)) // (2 * len(outputs)) + 64)
+            at = _LawAtPoints(law, *law.sample(m, seed=0))
             failed = _listed_check(truth, at, n)
         except (ValueError, TypeError, ZeroDivisionError, NameError, KeyError, sp.SympifyError) as exc:
             cache[key] = (None, f"the equations cannot be evaluated: {exc}")
@@ -493,13 +496,13 @@ def _score_continuous_by_law(value: dict, found: list[np.ndarray], at: _LawAtPoi
         "mode": "equivariance" if equivariant else "invariance",
         "law_dim": int(law_alg.shape[1]),
         "law_equivariance_dim": int(at.algebra(True).shape[1]),
-        "max_angle_deg": angle,
+        "law_max_angle_deg": angle,
         "all_symmetries_of_law": bool(symmetric),
         "points": int(len(at.X)),
     }
     if tg:
         tangle = subspace_angle_deg(found, tg)
-        detail["truth_max_angle_deg"] = tangle
+        detail["max_angle_deg"] = tangle
         contained = len(tg) <= rank and tangle < MAX_ANGLE_DEG
     else:
         contained = True
