@@ -14,7 +14,7 @@ from physlens.data import Dataset
 from physlens.errors import DataError
 from physlens.expressions import parse_expression
 from physlens.findings import Finding
-from physlens.probes.equations.dynamics import discover_dynamics, looks_noisy, round_within_error
+from physlens.probes.equations.dynamics import applies, discover_dynamics, looks_noisy, round_within_error
 from physlens.systems import get_system
 from physlens.systems.classical.lorenz import lorenz_rhs
 
@@ -170,6 +170,28 @@ def test_noise_detection_tells_noisy_from_smooth_trajectories():
     noisy = clean + 0.02 * np.random.default_rng(0).normal(size=clean.shape)
     assert not looks_noisy(clean, t)
     assert looks_noisy(noisy, t)
+
+
+def test_noise_detection_works_on_uneven_time_steps():
+    rng = np.random.default_rng(0)
+    ts = [np.cumsum(rng.uniform(0.005, 0.015, 1000)) for _ in range(3)]  # steps from 0.5 to 1.5 times the mean
+    clean = [np.stack([np.sin(t), np.cos(2 * t)], axis=-1) for t in ts]
+    noisy = [c + 0.02 * rng.normal(size=c.shape) for c in clean]
+    assert not looks_noisy(clean, ts)
+    assert looks_noisy(noisy, ts)
+
+
+def test_rows_with_their_times_give_the_equations_without_the_trajectory_array():
+    ds = get_system("harmonic_oscillator").sample(1200, seed=0)
+    # what a trajectory file with a target that is not a derivative looks like: rows, runs and times only
+    rows = Dataset(ds.X, ds.X[:, :1] ** 2, ds.input_names, ["q2"],
+                   aux={"trajectory": ds.aux["trajectory"], "time": ds.aux["t"]})
+    assert applies(rows) is None
+    findings = discover_dynamics(rows)
+    assert [f.target for f in findings] == ds.target_names
+    assert all(f.evidence["derivatives"] == "finite differences (4th order)" for f in findings)
+    for f in findings:
+        assert _max_relative_error(f, ds.truth.equations[f.target]) < 0.01
 
 
 def test_coefficients_are_rounded_only_within_their_error():
