@@ -56,8 +56,10 @@ class Dataset:
         trajectories: optional (n_traj, T, d_state) time series of the state.
         times: optional (T,) times of the trajectories.
         state_names: names of the trajectory state variables.
-        aux: per-sample extra arrays (first axis n), e.g. hidden parameters.
-        meta: free-form metadata (``system``, ``params``, ``n_particles``, ``dim``...).
+        aux: per-sample extra arrays (first axis n), e.g. hidden parameters; ``trajectory`` (the
+            run of each row, see :meth:`groups`) and ``time`` (its time) for a trajectory file.
+        meta: free-form metadata (``system``, ``params``, ``n_particles``, ``dim``...; a trajectory
+            file's ``time`` and ``groups`` column names and how ``derivatives`` were estimated).
         truth: ground truth of the system, or None for a user's own data.
         name: short name used for run directories.
 
