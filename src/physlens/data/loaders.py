@@ -237,7 +237,7 @@ def load(
     if not cols:
         raise DataError(f"{path.name} has no columns")
     names = list(cols)
-    derive = time is not None and target is None
+    derive = time is not None and not _split_names(target)
     if time is not None and time not in cols:
         raise DataError(f"time column {time!r} not found in {path.name}; columns are: {', '.join(names)}")
     if time is not None and time == groups:
