@@ -15,9 +15,23 @@
   :mod:`physlens.probes.equations.messages`.
 
 The value of a static-law finding is ``{"target", "expression" (text that
-:func:`physlens.expressions.parse_expression` reads back, in the input
-names), "latex", "complexity", "rmse", "r2", "pareto" (list of
+:func:`physlens.expressions.parse_expression` reads back with
+``variables=input_names``, in the input names, whatever they are: ``y``, ``lambda``,
+``E``, ``I``, ``pi``...), "latex", "complexity", "rmse", "r2", "pareto" (list of
 {expression, latex, complexity, rmse}, simplest first)}``.
+
+When the target's units cannot be formed from the inputs' units, the law carries one
+fitted dimensional constant and the value also has ``"constant": {"value", "units"
+(pint text), "name" (a CODATA constant with matching units within 1 %, else None),
+"expression" (e.g. ``"2*pi/sqrt(G)"``), "relative_error", "implied"}``. A named constant
+is written into ``expression`` with its CODATA value (so the law reads as the textbook
+one, ``2*pi*a**(3/2)/sqrt(G*M)`` with G's value, and scores against a truth that uses
+it), ``latex`` shows its symbol, and ``fitted_expression`` keeps the data-fitted form.
+
+``applies(dataset)`` says why the probe cannot run (None when it can); ``REQUIRES``
+is empty (the static search reads the data, not the model) and ``COST`` is its share
+of a study's probe time. ``run(..., budget_seconds=B)`` keeps the whole probe within
+``B`` seconds.
 
 Public API for other modules: :class:`EquationSearch` (scikit-learn estimator,
 stable), :func:`static_law_findings`.
@@ -27,16 +41,55 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
+import time
+import warnings
 from typing import Any
 
 import numpy as np
 
 from physlens.data.dataset import Dataset
-from physlens.expressions import expression_to_text
+from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
-from physlens.probes.equations.search import Candidate, EquationSearch, pareto_front
+from physlens.probes.equations.search import MIN_ROWS, Candidate, EquationSearch, pareto_front
 
-__all__ = ["EquationSearch", "Candidate", "pareto_front", "run", "static_law_findings", "law_finding"]
+__all__ = ["EquationSearch", "Candidate", "pareto_front", "run", "static_law_findings", "law_finding", "applies",
+           "REQUIRES", "COST", "MAX_INPUTS"]
+
+REQUIRES: dict = {}  # the static search reads the data, not the model: no fit quality needed
+COST = 3.0  # relative share of a study's probe time budget
+MAX_INPUTS = 20  # the static search's limit (pair tests, Buckingham bases and the enumeration grow fast)
+
+
+def applies(dataset: Dataset) -> str | None:
+    """None when the equation probe can run on ``dataset``; otherwise a one-line reason.
+
+    Trajectory datasets (dynamics) and graph models (messages) are read by their own parts;
+    the static law search needs a numeric target that varies, at least 10 rows and at most
+    :data:`MAX_INPUTS` inputs.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("toy_distractor").sample(50)) is None
+        True
+        >>> applies(Dataset(np.random.rand(30, 32), np.random.rand(30), [f"x{j}" for j in range(32)], ["y"]))
+        '32 inputs: the static law search handles at most 20 (select inputs with --inputs)'
+    """
+    if dataset.trajectories is not None:
+        return None  # the dynamics part reads trajectories
+    if dataset.d_out == 0:
+        return "no numeric target"
+    if dataset.d_in == 0:
+        return "no inputs: a law needs at least one input column"
+    if dataset.n < MIN_ROWS:
+        return f"{dataset.n} rows: the equation search needs at least {MIN_ROWS}"
+    if dataset.d_in > MAX_INPUTS:
+        return (f"{dataset.d_in} inputs: the static law search handles at most {MAX_INPUTS} "
+                "(select inputs with --inputs)")
+    y = np.asarray(dataset.y, dtype=float)
+    if np.all(np.ptp(y, axis=0) == 0):
+        return "every target is constant: there is no law to find"
+    return None
 
 
 def law_finding(est: EquationSearch, target: str, y: np.ndarray, probe: str = "equations", fitted_to: str = "data") -> Finding:
@@ -48,25 +101,44 @@ def law_finding(est: EquationSearch, target: str, y: np.ndarray, probe: str = "e
         >>> law_finding(est, "y", 3 * X[:, 0]).value["expression"]
         '3*x'
     """
-    import sympy as sp
-
     var = float(np.var(y))
-    r2 = 1.0 - est.rmse_**2 / var if var > 0 else 0.0
-    text = expression_to_text(est.expression_)
+    const = getattr(est, "constant_", None)
+    named = getattr(est, "named_expression_", None)
+    expr, rmse = est.expression_, float(est.rmse_)
+    if const is not None and named is not None:
+        expr, rmse = named, float(const.get("rmse", est.rmse_))
+    r2 = 1.0 - rmse**2 / var if var > 0 else 0.0
+    text = expression_to_text(expr)
     exact = est.rmse_ <= 1e-6 * float(np.sqrt(np.mean(y**2)))
     confidence = max(0.0, min(1.0, r2)) * (1.0 if exact else 0.9)
+    statement = f"{target} = {text}  (complexity {est.complexity_}, RMSE {rmse:.3g}, R² {r2:.6f})"
+    value = {
+        "target": target,
+        "expression": text,
+        "latex": expression_to_latex(expr),
+        "complexity": int(est.complexity_),
+        "rmse": rmse,
+        "r2": float(r2),
+        "pareto": est.pareto_,
+    }
+    if const is not None:
+        value["constant"] = {k: const[k] for k in ("value", "units", "name", "expression", "relative_error", "implied")}
+        value["fitted_expression"] = expression_to_text(est.expression_)
+        if const["name"]:
+            if getattr(est, "named_latex_", None):
+                value["latex"] = est.named_latex_
+            symbolic = getattr(est, "named_symbolic_", None)
+            if symbolic is not None:  # the law as a physicist writes it, with the constant's symbol
+                statement = statement.replace(f"{target} = {text}", f"{target} = {expression_to_text(symbolic)}", 1)
+            statement += (f"; fitted constant {const['value']:.6g} {const['units']} = {const['expression']} "
+                          f"with {const['name']} = {const['implied']:.5g}, within "
+                          f"{100 * const['relative_error']:.2g} % of CODATA")
+        else:
+            statement += f"; fitted constant {const['value']:.6g} {const['units']} (no CODATA constant matches)"
     return Finding(
         kind="equation",
-        statement=f"{target} = {text}  (complexity {est.complexity_}, RMSE {est.rmse_:.3g}, R² {r2:.6f})",
-        value={
-            "target": target,
-            "expression": text,
-            "latex": sp.latex(est.expression_),
-            "complexity": int(est.complexity_),
-            "rmse": float(est.rmse_),
-            "r2": float(r2),
-            "pareto": est.pareto_,
-        },
+        statement=statement,
+        value=value,
         evidence={
             "fitted_to": fitted_to,
             "rows": int(len(y)),
@@ -74,6 +146,7 @@ def law_finding(est: EquationSearch, target: str, y: np.ndarray, probe: str = "e
             "origin": est.origin_,
             "time_limit": float(est.time_limit),
             "units": bool(est.units),
+            "fitted_rmse": float(est.rmse_),
         },
         confidence=confidence,
         probe=probe,
@@ -91,19 +164,25 @@ def static_law_findings(
     use_units: bool = True,
     seed: int = 0,
     progress: bool = False,
+    budget_seconds: float | None = None,
     **search_options: Any,
 ) -> list[Finding]:
     """One ``equation`` finding per target: the law ``target = f(inputs)``.
 
     Args:
-        dataset: the data (inputs, targets, optional units).
+        dataset: the data (inputs, targets, optional units). Column names may be any text.
         model: trained emulator; needed when ``noise_aware``.
         noise_aware: fit the formula to the emulator's predictions (denoised) instead of the data.
         time_limit: seconds per target.
         max_samples: rows used (seeded subsample).
-        use_units: dimensional analysis when every input and the target have units.
+        use_units: dimensional analysis when every input and the target have units (with a
+            fitted dimensional constant when the units do not close).
         seed: subsample and search seed.
+        budget_seconds: seconds for all targets together: each target gets at most
+            ``time_limit`` and its share of what is left.
         search_options: passed to :class:`EquationSearch` (e.g. ``max_complexity``).
+
+    A target that is constant (when there are several) has no law and gets no finding.
 
     Example:
         >>> from physlens.systems import get_system
@@ -113,6 +192,7 @@ def static_law_findings(
     """
     from physlens.errors import ConfigError
 
+    t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(dataset.n, size=min(max_samples, dataset.n), replace=False))
     X = dataset.X[idx]
@@ -123,15 +203,21 @@ def static_law_findings(
         Y = np.asarray(model.predict(X), dtype=np.float64)
     else:
         Y = dataset.y[idx]
+    todo = [k for k in range(dataset.d_out) if dataset.d_out == 1 or np.ptp(dataset.y[idx, k]) > 0]
     findings = []
-    for k, tname in enumerate(dataset.target_names):
+    for q, k in enumerate(todo):
+        tname = dataset.target_names[k]
+        limit = float(time_limit)
+        if t_end is not None:
+            # (a search may overrun its limit by its last polishing step: 20 % kept in reserve)
+            limit = max(0.5, min(limit, 0.8 * (t_end - time.monotonic()) / (len(todo) - q)))
         units = None
         if use_units and dataset.units:
             units = {c: u for c, u in dataset.units.items() if c in dataset.input_names or c == tname}
         opts = dict(search_options)
         if noise_aware:  # an emulator's error is systematic: constants are rounded more freely
             opts.setdefault("constant_tolerance", 0.05)
-        est = EquationSearch(time_limit=time_limit, units=units or None, variable_names=list(dataset.input_names),
+        est = EquationSearch(time_limit=limit, units=units or None, variable_names=list(dataset.input_names),
                              target_name=tname, seed=seed, progress=progress, **opts)
         est.fit(X, Y[:, k])
         if noise_aware:
@@ -149,6 +235,13 @@ def _optional(module: str):
     return importlib.import_module(name)
 
 
+def _accepts(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def run(
     model: Any,
     dataset: Dataset,
@@ -161,6 +254,7 @@ def run(
     messages_options: dict | None = None,
     seed: int = 0,
     progress: bool = False,
+    budget_seconds: float | None = None,
     **search_options: Any,
 ) -> list[Finding]:
     """Equation findings for ``dataset`` (and ``model``): static laws, plus dynamics and force laws when they apply.
@@ -174,7 +268,13 @@ def run(
         dynamics_options: passed to ``dynamics.discover_dynamics`` (trajectory datasets).
         messages_options: passed to ``messages.force_law_from_messages`` (graph models).
         seed, progress: as usual.
+        budget_seconds: seconds for the whole probe: the dynamics and message parts get a
+            share where they accept a ``time_limit``, the static targets share what is left
+            (each still at most ``time_limit``).
         search_options: passed to :func:`static_law_findings`.
+
+    No numeric warning of the search reaches the caller (candidate formulas overflow and
+    divide by zero by design; they are judged by whether their values are finite).
 
     Example:
         >>> from physlens.systems import get_system
@@ -182,16 +282,34 @@ def run(
         >>> [f.value["expression"] for f in run(None, ds, time_limit=10)]
         ['x1*x2**2']
     """
+    t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
+
+    def left() -> float:
+        return float("inf") if t_end is None else max(0.0, t_end - time.monotonic())
+
     findings: list[Finding] = []
-    if dynamics and dataset.trajectories is not None:
-        mod = _optional("dynamics")
-        if mod is not None and hasattr(mod, "discover_dynamics"):
-            findings.extend(mod.discover_dynamics(dataset, **(dynamics_options or {})))
-    if messages and model is not None and callable(getattr(model, "messages", None)):
-        mod = _optional("messages")
-        if mod is not None and hasattr(mod, "force_law_from_messages"):
-            findings.extend(mod.force_law_from_messages(model, dataset, **(messages_options or {})))
-    if static:
-        findings.extend(static_law_findings(dataset, model=model, noise_aware=noise_aware, time_limit=time_limit,
-                                            seed=seed, progress=progress, **search_options))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run_messages = messages and model is not None and callable(getattr(model, "messages", None))
+        parts = int(static) + int(run_messages) + int(dynamics and dataset.trajectories is not None)
+        if dynamics and dataset.trajectories is not None:
+            mod = _optional("dynamics")
+            if mod is not None and hasattr(mod, "discover_dynamics"):
+                opts = dict(dynamics_options or {})
+                if t_end is not None and _accepts(mod.discover_dynamics, "time_limit"):
+                    opts.setdefault("time_limit", left() / parts)
+                findings.extend(mod.discover_dynamics(dataset, **opts))
+            parts -= 1
+        if run_messages:
+            mod = _optional("messages")
+            if mod is not None and hasattr(mod, "force_law_from_messages"):
+                opts = dict(messages_options or {})
+                if t_end is not None:
+                    opts["time_limit"] = max(0.5, min(float(opts.get("time_limit", 30.0)), 0.8 * left() / parts))
+                findings.extend(mod.force_law_from_messages(model, dataset, **opts))
+            parts -= 1
+        if static:
+            findings.extend(static_law_findings(dataset, model=model, noise_aware=noise_aware, time_limit=time_limit,
+                                                seed=seed, progress=progress,
+                                                budget_seconds=None if t_end is None else left(), **search_options))
     return findings

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -86,6 +87,49 @@ def _frac(v: float) -> Fraction:
     return Fraction(v).limit_denominator(12)
 
 
+def _dimension_matrix(units: dict[str, str], inputs: list[str], target_unit: str, target: str):
+    """(D restricted to the base dimensions in use, target vector, those bases' names, rank of D)."""
+    missing = [c for c in inputs if c not in units]
+    if missing:
+        raise DataError(f"units are needed for every input for dimensional analysis; missing: {', '.join(missing)}")
+    D = np.column_stack([dimension_vector(units[c], column=c) for c in inputs]) if inputs else np.zeros((7, 0))
+    yv = dimension_vector(target_unit, column=target)
+    used = np.any(D != 0, axis=1) | (yv != 0)
+    D, yv, base = D[used], yv[used], [b for b, u in zip(SI_BASE, used) if u]
+    rank = int(np.linalg.matrix_rank(D)) if D.size else 0
+    return D, yv, base, rank
+
+
+def _unexplained(D: np.ndarray, yv: np.ndarray) -> np.ndarray:
+    """The part of ``yv`` that no combination of the columns of ``D`` gives (zero when the units close)."""
+    if not D.size:
+        return yv.copy()
+    sol, *_ = np.linalg.lstsq(D, yv, rcond=None)
+    return yv - D @ sol
+
+
+def missing_dimensions(units: dict[str, str], inputs: list[str], target_unit: str, target: str = "y") -> np.ndarray | None:
+    """None when a product of powers of the inputs has the target's units; else the unexplained SI vector.
+
+    The vector (exponents of :data:`~physlens.data.units.SI_BASE`) is the least-squares
+    residual: what a dimensional constant must at least supply.
+
+    Example:
+        >>> missing_dimensions({"a": "m", "M": "kg"}, ["a", "M"], "s").tolist()
+        [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        >>> missing_dimensions({"m": "kg", "v": "m/s"}, ["m", "v"], "J") is None
+        True
+    """
+    D, yv, base, _ = _dimension_matrix(units, inputs, target_unit, target)
+    resid = _unexplained(D, yv)
+    if not np.any(np.abs(resid) > 1e-9):
+        return None
+    out = np.zeros(len(SI_BASE))
+    for b, r in zip(base, resid):
+        out[SI_BASE.index(b)] = 0.0 if abs(r) < 1e-12 else float(r)
+    return out
+
+
 def buckingham_pi(units: dict[str, str], inputs: list[str], target_unit: str, target: str = "y") -> DimensionalReduction:
     """Reduce ``target = f(inputs)`` to dimensionless groups (the simplest basis; see :func:`pi_bases`).
 
@@ -120,22 +164,11 @@ def pi_bases(units: dict[str, str], inputs: list[str], target_unit: str, target:
         >>> red.prefactor_expr(), red.group_exprs()
         (x/t, [L/x])
     """
-    missing = [c for c in inputs if c not in units]
-    if missing:
-        raise DataError(f"units are needed for every input for dimensional analysis; missing: {', '.join(missing)}")
-    D = np.column_stack([dimension_vector(units[c], column=c) for c in inputs])  # (7, d)
-    yv = dimension_vector(target_unit, column=target)
-    used = np.any(D != 0, axis=1) | (yv != 0)
-    D, yv, base = D[used], yv[used], [b for b, u in zip(SI_BASE, used) if u]
+    D, yv, base, rank = _dimension_matrix(units, inputs, target_unit, target)
     d = len(inputs)
-    rank = int(np.linalg.matrix_rank(D)) if D.size else 0
-    if D.size:
-        sol, *_ = np.linalg.lstsq(D, yv, rcond=None)
-        resid = D @ sol - yv
-    else:
-        sol, resid = np.zeros(d), yv
+    resid = _unexplained(D, yv)
     if np.any(np.abs(resid) > 1e-9):
-        bad = [f"{b}^{r:+g}" for b, r in zip(base, -resid) if abs(r) > 1e-9]
+        bad = [f"{b}^{r:+g}" for b, r in zip(base, resid) if abs(r) > 1e-9]
         raise DataError(
             f"units do not match: the target {target!r} has units {target_unit!r}, but no product of powers of the "
             f"inputs ({', '.join(f'{c}={units[c]}' for c in inputs)}) has those dimensions (missing {' '.join(bad)})"
@@ -230,3 +263,106 @@ def expression_dimension(expr: sp.Expr, dims: dict[str, np.ndarray]) -> np.ndarr
         return zero
 
     return walk(expr)
+
+
+def _log_design(L: np.ndarray, degree: int) -> np.ndarray:
+    """Columns 1, L and every product of up to ``degree`` columns of ``L`` (a polynomial basis)."""
+    cols = [np.ones(len(L))]
+    m = L.shape[1]
+    for deg in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(m), deg):
+            cols.append(np.prod(L[:, list(combo)], axis=1))
+    return np.column_stack(cols)
+
+
+def constant_reductions(units: dict[str, str], inputs: list[str], target_unit: str, X: np.ndarray, y: np.ndarray,
+                        target: str = "y", k: int = 3) -> list[tuple[DimensionalReduction, np.ndarray]]:
+    """Reductions ``y = c * prod(x_s ** q_s) * g(pi groups)`` when the units do not close (one fitted constant ``c``).
+
+    When no product of powers of the inputs has the target's units, the law needs a
+    dimensional constant (Kepler's third law needs G). With one constant ``c`` the pi groups
+    are still those of the inputs alone (``c`` is the only factor with the missing dimension,
+    so it can enter no dimensionless group); what the units no longer fix is the prefactor
+    ``prod(x_s ** q_s)`` over a set ``S`` of repeating inputs (as many as the rank of the
+    dimension matrix). Its exponents are read from the data: ``log|y|`` is exactly linear in
+    ``log|x_s|`` once the groups are held fixed, so a least-squares fit of ``log|y|`` on
+    ``log|x_s|`` and a polynomial (degree <= 3) in the ``log`` of the groups gives ``q``, which
+    is rounded to the simplest rationals within 0.06 (integers, halves, thirds, quarters). The constant's units are
+    then ``units(y) - sum(q_s units(x_s))``.
+
+    Returns up to ``k`` pairs (reduction, SI vector of the constant's units), simplest basis
+    first; [] when the rows cannot be read on a log scale (fewer than 10 nonzero rows).
+
+    Example:
+        >>> rng = np.random.default_rng(0); X = rng.uniform(1, 10, (60, 2))
+        >>> T = 2 * np.pi * np.sqrt(X[:, 0] ** 3 / (6.67e-11 * X[:, 1]))
+        >>> red, c_units = constant_reductions({"a": "m", "M": "kg"}, ["a", "M"], "s", X, T)[0]
+        >>> red.prefactor_expr(), c_units.tolist()[:3]
+        (a**(3/2)/sqrt(M), [-1.5, 1.0, 0.5])
+    """
+    D, yv, base, rank = _dimension_matrix(units, inputs, target_unit, target)
+    d = len(inputs)
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    # candidate bases: every set of `rank` inputs that spans the inputs' dimensions, simplest groups first
+    bases = []
+    for S in itertools.combinations(range(d), rank):
+        if rank and np.linalg.matrix_rank(D[:, S]) < rank:
+            continue
+        pinv = np.linalg.pinv(D[:, S]) if rank else np.zeros((0, D.shape[0]))
+        groups = []
+        for j in range(d):
+            if j in S:
+                continue
+            g = [Fraction(0)] * d
+            g[j] = Fraction(1)
+            for s, cval in zip(S, pinv @ D[:, j]):
+                g[s] = -_frac(cval)
+            groups.append(g)
+        exps = [e for g in groups for e in g]
+        cost = sum(abs(float(e)) for e in exps) + 2 * sum(e.denominator != 1 for e in exps)
+        bases.append((cost, len(bases), S, groups))
+    bases.sort(key=lambda t: (t[0], t[1]))
+    scale = np.max(np.abs(y)) if len(y) else 0.0
+    out: list[tuple[DimensionalReduction, np.ndarray]] = []
+    seen: set = set()
+    for _, _, S, groups in bases:
+        red0 = DimensionalReduction(list(inputs), [Fraction(0)] * d, groups, rank)
+        _, G = red0.transform(X)
+        with np.errstate(all="ignore"):
+            XS = X[:, list(S)]
+            ok = (np.abs(y) > 1e-12 * scale) & np.all(XS != 0, axis=1) & np.all(np.isfinite(G), axis=1) & np.all(G != 0, axis=1)
+            if ok.sum() < 10:
+                continue
+            Lg = np.log(np.abs(G[ok]))
+            LS = np.log(np.abs(XS[ok]))
+        m = Lg.shape[1]
+        degree = 3 if m <= 2 else 2 if m <= 4 else 1
+        while degree > 0 and 1 + rank + sum(math.comb(m + q - 1, q) for q in range(1, degree + 1)) > ok.sum() // 2:
+            degree -= 1
+        A = np.column_stack([LS, _log_design(Lg, degree)]) if m else np.column_stack([LS, np.ones(ok.sum())])
+        coef, *_ = np.linalg.lstsq(A, np.log(np.abs(y[ok])), rcond=None)
+        q_fit = coef[:rank]
+        if not np.all(np.isfinite(q_fit)):
+            continue
+        # the simplest rationals that the fit supports: integers, halves, thirds, quarters
+        for max_den in (1, 2, 3, 4):
+            q = [Fraction(float(v)).limit_denominator(max_den) for v in q_fit]
+            if any(abs(float(a) - b) > 0.06 for a, b in zip(q, q_fit)):
+                continue
+            pre = [Fraction(0)] * d
+            for s, e in zip(S, q):
+                pre[s] = e
+            key = (tuple(pre), tuple(sorted(tuple(g) for g in groups)))
+            if key in seen:
+                continue
+            seen.add(key)
+            c_vec = np.zeros(len(SI_BASE))
+            closed = yv - (D[:, list(S)] @ np.array([float(e) for e in q]) if rank else 0.0)
+            for b, v in zip(base, closed):
+                c_vec[SI_BASE.index(b)] = 0.0 if abs(v) < 1e-12 else float(v)
+            out.append((DimensionalReduction(list(inputs), pre, groups, rank), c_vec))
+            break  # one rounding per basis: the closest simple one
+        if len(out) >= k:
+            break
+    return out

@@ -49,9 +49,9 @@ Example:
 from __future__ import annotations
 
 import itertools
-import keyword
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -60,9 +60,7 @@ import sympy as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from physlens.errors import DataError
-from physlens.expressions import CONSTANTS as _PARSER_CONSTANTS
-from physlens.expressions import FUNCTIONS as _PARSER_FUNCTIONS
-from physlens.expressions import expression_to_text
+from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations.enumeration import DEFAULT_UNARY, enumerate_expressions
 
@@ -89,7 +87,7 @@ class Candidate:
         """JSON-ready dict with the expression as text and LaTeX."""
         return {
             "expression": expression_to_text(self.expression),
-            "latex": sp.latex(self.expression),
+            "latex": expression_to_latex(self.expression),
             "complexity": int(self.complexity),
             "rmse": float(self.rmse),
             "origin": self.origin,
@@ -98,25 +96,60 @@ class Candidate:
 
 # --------------------------------------------------------------------------- validation
 def check_names(names: list[str]) -> list[str]:
-    """Variable names must be identifiers that the formula parser reads back as variables.
+    """Variable names: any non-empty text, each once (the engine works on internal symbols).
+
+    Names that are Python keywords, SymPy functions or constants (``lambda``, ``E``, ``I``,
+    ``sin``, ``pi``) are fine: formulas are written back with
+    :func:`physlens.expressions.expression_to_text`, which ``parse_expression`` reads with
+    ``variables=names``.
 
     Example:
-        >>> check_names(["x", "t"])
-        ['x', 't']
+        >>> check_names(["x", "lambda", "E"])
+        ['x', 'lambda', 'E']
     """
-    out = []
-    for nm in names:
-        nm = str(nm)
-        if not nm.isidentifier() or keyword.iskeyword(nm):
-            raise DataError(f"variable name {nm!r} is not a valid identifier; rename the column (letters, digits, _)")
-        if nm in _PARSER_FUNCTIONS or nm in _PARSER_CONSTANTS:
-            raise DataError(f"variable name {nm!r} clashes with a function or constant of formulas; rename the column")
-        if nm.startswith("_"):
-            raise DataError(f"variable name {nm!r} may not start with '_'")
-        out.append(nm)
-    if len(set(out)) != len(out):
-        raise DataError(f"duplicate variable names: {out}")
+    out = [str(nm) for nm in names]
+    empty = [j for j, nm in enumerate(out) if not nm.strip()]
+    if empty:
+        raise DataError(f"input column {empty[0] + 1} has an empty name; name every column")
+    dup = sorted({nm for nm in out if out.count(nm) > 1})
+    if dup:
+        raise DataError(f"duplicate variable names: {', '.join(dup)}")
     return out
+
+
+def split_constant(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """``expr`` as ``C * h``: the overall numeric factor ``C`` and the rest ``h``.
+
+    Common numeric factors of sums are pulled out first; when ``h`` is still a sum, the
+    numeric coefficient of its first term goes into ``C`` (so ``h`` starts with a plain term).
+
+    Example:
+        >>> a, b = sp.symbols("a b", real=True)
+        >>> split_constant(sp.Float(6e-11) * a * b + sp.Float(3e-11) * a)
+        (3.00000000000000e-11, a*(2.0*b + 1.0))
+    """
+    e = sp.factor_terms(expr)
+    free = e.free_symbols
+    if not free:
+        return e, sp.Integer(1)
+    C, h = e.as_independent(*free, as_Add=False)
+
+    def lead(f):  # (numeric coefficient of a sum's first term, the sum divided by it)
+        if f.is_Add:
+            c1, _ = f.args[0].as_independent(*free, as_Add=False)
+            if c1.is_number and c1 != 0 and c1 != 1:
+                return c1, sp.Add(*[a / c1 for a in f.args])
+        elif f.is_Pow and f.exp.is_number and f.base.is_Add:
+            c1, b = lead(f.base)
+            if c1 != 1 and (c1.is_positive or f.exp.is_integer):
+                return c1**f.exp, b**f.exp
+        return sp.Integer(1), f
+
+    parts = []
+    for f in sp.Mul.make_args(h):
+        c1, f = lead(f)
+        C, parts = C * c1, parts + [f]
+    return C, sp.Mul(*parts)
 
 
 def check_data(X, y, names: list[str] | None = None, target: str = "y") -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -843,9 +876,19 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             with units only sums/differences of like quantities) and search the reduced problem.
         separability: test on the data whether the law is a product (or sum) of one-variable
             factors and one coupled block (:mod:`.separability`) and search the pieces alone.
+        dimensional_constant: when the target's units cannot be formed from the inputs' units,
+            bring in one fitted constant with the missing units (``y = c * x^q * g(groups)``,
+            :func:`.dimensional.constant_reductions`) and name it from CODATA when it matches
+            (:mod:`.constants`); False: such units are an error.
+
+    Column names may be any text (``y``, ``lambda``, ``E``, ``I``, ``pi``, ``sin``...): the
+    engine works on internal symbols ``x0, x1, ...`` and writes the results in the user's names.
 
     Fitted attributes: ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
-    (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``.
+    (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``, and
+    ``constant_``: None, or (when a dimensional constant was fitted) ``{"value", "units",
+    "name", "expression", "relative_error", "implied"}`` with ``named_expression_`` (the law
+    with the named constant's CODATA value) and ``named_latex_`` (the law with its symbol).
 
     Example:
         >>> X = np.random.default_rng(0).uniform(1, 3, (200, 2))
@@ -869,6 +912,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         progress: bool = False,
         symmetry: bool = True,
         separability: bool = True,
+        dimensional_constant: bool = True,
     ) -> None:
         self.time_limit = time_limit
         self.units = units
@@ -883,6 +927,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.progress = progress
         self.symmetry = symmetry
         self.separability = separability
+        self.dimensional_constant = dimensional_constant
 
     # ------------------------------------------------------------------ helpers
     def _log(self, msg: str) -> None:
@@ -907,23 +952,52 @@ class EquationSearch(BaseEstimator, RegressorMixin):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
-        """Search for the law; sets ``expression_``, ``pareto_`` and friends. Returns ``self``."""
-        names = self.variable_names
-        X, y, names = check_data(X, y, names, self.target_name)
+        """Search for the law; sets ``expression_``, ``pareto_`` and friends. Returns ``self``.
+
+        Numeric warnings of candidate formulas (overflow, division by zero) are silenced:
+        every candidate is judged by whether its values are finite.
+        """
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
+        X, y, names = check_data(X, y, self.variable_names, self.target_name)
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = len(names)
         start = time.monotonic()
         final_deadline = start + float(self.time_limit)
         deadline = start + 0.75 * float(self.time_limit)  # the rest is for polishing
-        units = self._units(names)
-        reductions = []
-        if units is not None:
-            from physlens.probes.equations.dimensional import pi_bases
-
-            reductions = pi_bases(units, names, units[self.target_name], self.target_name, k=3)
+        user_units = self._units(names)
+        # the engine works on internal names (x0, x1, ... and y): a column may be called anything
+        inames = [f"x{j}" for j in range(len(names))]
+        tname = "y"
+        self._inames = inames
+        self._back = {sp.Symbol(i, real=True): sp.Symbol(n, real=True) for i, n in zip(inames, names)}
+        units = None
+        if user_units is not None:
+            units = {i: user_units[n] for i, n in zip(inames, names)}
+            units[tname] = user_units[self.target_name]
+        names = inames
         target = y
         if self.denoise:
-            target = self._denoise(X, y, names, deadline)
+            target = self._denoise(X, y, names, deadline, tname)
+        reductions = []
+        self._const_dims = None  # (input dims, target dims) when a dimensional constant is fitted
+        if units is not None:
+            from physlens.probes.equations.dimensional import constant_reductions, missing_dimensions, pi_bases
+
+            if missing_dimensions(units, names, units[tname], tname) is None:
+                reductions = pi_bases(units, names, units[tname], tname, k=3)
+            elif not self.dimensional_constant:  # the error names the user's columns
+                pi_bases(user_units, list(self.feature_names_in_), user_units[self.target_name], self.target_name)
+            else:
+                found = constant_reductions(units, names, units[tname], X, target, tname, k=3)
+                reductions = [r for r, _ in found]
+                for _, cu in found:
+                    from physlens.data.units import format_units
+
+                    self._log(f"units do not close: a fitted constant in {format_units(cu)}")
         symbols = [sp.Symbol(n, real=True) for n in names]
         cols = {n: X[:, j] for j, n in enumerate(names)}
         scale = float(np.sqrt(np.mean(target**2)))
@@ -933,20 +1007,34 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             return deadline - time.monotonic()
 
         dim_check = None
-        if reductions:  # with units, only dimensionally consistent formulas are physical
+        if units is not None:  # with units, only dimensionally consistent formulas are physical
             from physlens.data.units import dimension_vector
             from physlens.probes.equations.dimensional import expression_dimension
 
             dims = {n: dimension_vector(units[n], column=n) for n in names}
-            want = dimension_vector(units[self.target_name], column=self.target_name)
+            want = dimension_vector(units[tname], column=tname)
+            with_constant = missing_dimensions(units, names, units[tname], tname) is not None
+            if with_constant:
+                self._const_dims = (dims, want)
 
             def dim_check(e):
-                """``e`` (cleaned of numerically negligible parts) when consistent, else None."""
-                d = expression_dimension(e, dims)
+                """``e`` (cleaned of numerically negligible parts) when consistent, else None.
+
+                With a fitted dimensional constant, ``e`` must be that constant times a
+                consistent formula of the inputs (one overall factor carries the units).
+                """
+                def dim(ex):
+                    if with_constant:
+                        _, ex = split_constant(ex)
+                    return expression_dimension(ex, dims)
+
+                d = dim(e)
                 if d is None:  # a fitted sum may carry constants that cancel (-1.0*pi + 3.14159...)
                     e = _drop_negligible_terms(_drop_cancelling_constants(e), cols)
-                    d = expression_dimension(e, dims)
-                return e if d is not None and np.allclose(d, want, atol=1e-9) else None
+                    d = dim(e)
+                if d is None:
+                    return None
+                return e if with_constant or np.allclose(d, want, atol=1e-9) else None
 
         checked = [0, False]  # raw candidates already tested, and whether one was exact
 
@@ -962,7 +1050,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         # 0. pair symmetries read from the data (nearest-neighbour test, no network): a law of
         # x_i - x_j (or x_i + x_j, x_i*x_j, x_i/x_j) is searched with the pair as one variable
         if self.symmetry and 3 <= X.shape[1] <= 12 and remaining() > 2:
-            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * 0.5):
+            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * 0.5, tname):
                 raw.append((e, "symmetry"))
         # 0b. separability read from the data: y = g1(x1) * g2(x2) * ... * h(block), pieces searched alone
         mono = monomial_candidates(X, target, symbols)
@@ -980,7 +1068,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             pre_v, G = red.transform(X)
             pre_e = red.prefactor_expr()
             g_exprs = red.group_exprs()
-            self._log(f"dimensional analysis: prefactor {pre_e}, groups {g_exprs}")
+            self._log(f"dimensional analysis: prefactor {self._user(pre_e)}, groups {[self._user(g) for g in g_exprs]}")
             if G.shape[1] == 0:
                 C = float(pre_v @ target / (pre_v @ pre_v))
                 raw.append((sp.Float(C) * pre_e, "dimensional"))
@@ -1028,23 +1116,17 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 if ce is not None:
                     ok.append((ce, o))
             raw = ok or raw
-        self.candidates_ = self._finalize(raw, cols, target, scale, final_deadline)
-        if not self.candidates_:
+        cands = self._finalize(raw, cols, target, scale, final_deadline)
+        if not cands:
             raise DataError("no formula could be evaluated on the data (every candidate was undefined somewhere)")
-        front = pareto_front(self.candidates_, tie=_statistical_tie(len(target)))
-        best = select(front, self.selection_tolerance, scale)
-        self.expression_ = best.expression
-        self.complexity_ = best.complexity
-        self.rmse_ = best.rmse
-        self.origin_ = best.origin
-        self.pareto_ = [c.as_dict() for c in front]
+        self._choose(cands, X, target)
         if self.denoise:
             self.reselect(X, y)  # structure from the emulator, constants and choice from the data
         self.fit_time_ = time.monotonic() - start
         self._log(f"best: {self.expression_} (complexity {self.complexity_}, rmse {self.rmse_:.3g})")
         return self
 
-    def _symmetry_candidates(self, X, y, names, units, seed, budget) -> list[sp.Expr]:
+    def _symmetry_candidates(self, X, y, names, units, seed, budget, tname) -> list[sp.Expr]:
         from physlens.data.units import dimension_vector
         from physlens.probes.equations.oracle import knn_pair_symmetries
         from physlens.probes.equations.separability import surrogate_pair_symmetries
@@ -1090,11 +1172,11 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         zn = [names[j] for j in keep] + fresh
         if units is not None:
             sub_units.update({names[j]: units[names[j]] for j in keep})
-            sub_units[self.target_name] = units[self.target_name]
+            sub_units[tname] = units[tname]
         self._log(f"symmetry: {', '.join(f'{k}({names[i]}, {names[j]})' for k, i, j in pairs)}")
         try:
             est = EquationSearch(time_limit=max(1.0, t_end - time.monotonic()), units=sub_units or None,
-                                 variable_names=zn, target_name=self.target_name, seed=seed,
+                                 variable_names=zn, target_name=tname, seed=seed,
                                  max_complexity=self.max_complexity, selection_tolerance=self.selection_tolerance,
                                  constant_tolerance=self.constant_tolerance, oracle=False, symmetry=False)
             est.fit(Z, y)
@@ -1103,11 +1185,11 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         exprs = [est.expression_] + [c.expression for c in sorted(est.candidates_, key=lambda c: c.rmse)[:5]]
         return [e.xreplace(sub) for e in dict.fromkeys(exprs)]
 
-    def _denoise(self, X, y, names, deadline) -> np.ndarray:
+    def _denoise(self, X, y, names, deadline, tname) -> np.ndarray:
         from physlens.data.dataset import Dataset
         from physlens.train import train_default
 
-        ds = Dataset(X, y[:, None], list(names), [self.target_name])
+        ds = Dataset(X, y[:, None], list(names), [tname])
         epochs = 200 if deadline - time.monotonic() > 60 else 80
         res = train_default(ds, seed=int(self.seed), progress=self.progress, epochs=epochs)
         self.emulator_ = res.model
@@ -1202,30 +1284,89 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             '2*x'
         """
         self._check_fitted()
-        X, y, _ = check_data(X, y, list(self.feature_names_in_), self.target_name)
-        cols = {n: X[:, j] for j, n in enumerate(self.feature_names_in_)}
-        cands = []
-        scale = float(np.sqrt(np.mean(y**2)))
-        t_end = time.monotonic() + max(2.0, 0.2 * float(self.time_limit))
-        for c in sorted(self.candidates_, key=lambda c: c.complexity):
-            expr = c.expression
-            if time.monotonic() < t_end:
-                try:  # constants refitted and rounded against the measurements
-                    expr = (S.time_limited(_polish, 2.0, expr, cols, y, 1e-10 * scale)
-                            if expr.free_symbols else expr)
-                except Exception:  # keep the emulator-fitted constants
-                    expr = c.expression
-            err = S.rmse(expr, cols, y)
-            if math.isfinite(err):
-                cands.append(Candidate(expr, S.complexity(expr), err, c.origin))
-        if not cands:
-            return self
-        front = pareto_front(cands, tie=_statistical_tie(len(y)))
-        best = select(front, self.selection_tolerance, float(np.sqrt(np.mean(y**2))))
-        self.candidates_ = cands
-        self.expression_, self.complexity_, self.rmse_, self.origin_ = best.expression, best.complexity, best.rmse, best.origin
-        self.pareto_ = [c.as_dict() for c in front]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            X, y, _ = check_data(X, y, list(self.feature_names_in_), self.target_name)
+            cols = {n: X[:, j] for j, n in enumerate(self._inames)}
+            cands = []
+            scale = float(np.sqrt(np.mean(y**2)))
+            t_end = time.monotonic() + max(2.0, 0.2 * float(self.time_limit))
+            for c in sorted(self._internal_candidates, key=lambda c: c.complexity):
+                expr = c.expression
+                if time.monotonic() < t_end:
+                    try:  # constants refitted and rounded against the measurements
+                        expr = (S.time_limited(_polish, 2.0, expr, cols, y, 1e-10 * scale)
+                                if expr.free_symbols else expr)
+                    except Exception:  # keep the emulator-fitted constants
+                        expr = c.expression
+                err = S.rmse(expr, cols, y)
+                if math.isfinite(err):
+                    cands.append(Candidate(expr, S.complexity(expr), err, c.origin))
+            if cands:
+                self._choose(cands, X, y)
         return self
+
+    def _user(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` written in the user's column names (the engine's symbols are x0, x1, ...)."""
+        return expr.xreplace(self._back)
+
+    def _choose(self, cands: list[Candidate], X: np.ndarray, y: np.ndarray) -> None:
+        """Select from the (internal) candidates; set the fitted attributes in the user's names."""
+        scale = float(np.sqrt(np.mean(y**2)))
+        front = pareto_front(cands, tie=_statistical_tie(len(y)))
+        best = select(front, self.selection_tolerance, scale)
+        self._internal_candidates = cands
+        self._internal_expression = best.expression
+        self.candidates_ = [Candidate(self._user(c.expression), c.complexity, c.rmse, c.origin) for c in cands]
+        self.expression_ = self._user(best.expression)
+        self.complexity_ = best.complexity
+        self.rmse_ = best.rmse
+        self.origin_ = best.origin
+        self.pareto_ = [Candidate(self._user(c.expression), c.complexity, c.rmse, c.origin).as_dict() for c in front]
+        self._describe_constant(X, y)
+
+    def _describe_constant(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Set ``constant_`` (and the named law) when the selected law carries a fitted dimensional constant."""
+        from physlens.data.units import format_units
+        from physlens.probes.equations.constants import CODATA, name_constant
+        from physlens.probes.equations.dimensional import expression_dimension
+
+        self.constant_ = self.named_expression_ = self.named_latex_ = self.named_symbolic_ = None
+        if self._const_dims is None:
+            return
+        dims, want = self._const_dims
+        C, h = split_constant(self._internal_expression)
+        d = expression_dimension(h, dims)
+        if d is None or not C.is_number or not h.free_symbols:
+            return
+        try:
+            value = float(C)
+        except (TypeError, ValueError):
+            return
+        c_units = np.where(np.abs(want - d) < 1e-12, 0.0, want - d)
+        match = name_constant(value, c_units)
+        self.constant_ = {
+            "value": value,
+            "units": format_units(c_units),
+            "name": match["name"] if match else None,
+            "expression": match["expression"] if match else None,
+            "relative_error": match["relative_error"] if match else None,
+            "implied": match["implied"] if match else None,
+        }
+        if match is None:
+            return
+        hu = self._user(h)
+        K = match["form"].free_symbols.pop()
+        law = match["form"].subs(K, sp.Float(CODATA[match["name"]][0], 15)) * hu
+        cols = {n: X[:, j] for j, n in enumerate(self.feature_names_in_)}
+        err = S.rmse(law, cols, y)
+        if not math.isfinite(err):
+            return
+        self.named_expression_ = law
+        self.constant_["rmse"] = float(err)
+        clash = match["name"] in set(self.feature_names_in_)  # the symbol would read as a column
+        self.named_latex_ = None if clash else expression_to_latex(match["form"] * hu)
+        self.named_symbolic_ = None if clash else match["form"] * hu
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self):
@@ -1248,7 +1389,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
     def latex(self) -> str:
         """LaTeX of the selected formula."""
         self._check_fitted()
-        return sp.latex(self.expression_)
+        return expression_to_latex(self.expression_)
 
     def sympy(self) -> sp.Expr:
         """The selected formula (same as ``expression_``)."""
