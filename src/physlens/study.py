@@ -7,20 +7,38 @@ report — and writes ``runs/<name>-<timestamp>/``:
 * ``study.yaml`` — the validated study;
 * ``dataset.npz`` — the data used (with units and ground truth);
 * ``checkpoints/`` — ``last.safetensors`` (resumable), ``model.safetensors`` (final), ``snapshots/``;
-* ``training.json`` — loss history and summary;
+* ``training.json`` — loss history, summary and the fit quality the probes asked for;
+* ``probes.json`` — every probe considered: ran / skipped (with the one-line reason) / failed, seconds;
 * ``findings.json``, ``scorecard.json``, ``report.html``.
 
 Every file is written atomically; ``resume_study(run_dir)`` carries on from the
 last checkpoint.
+
+**Probes choose themselves.** With no ``probes`` listed, every probe whose
+``applies(dataset)`` says yes runs (see :mod:`physlens.probes`); the others are
+listed with their reason. **Each probe gets the model it needs**: a probe
+states the fit quality it requires (``REQUIRES["relative_error"]``); when the
+study leaves the training recipe to physlens (``train`` unset) the runner
+picks the emulator (a graph network for particle data, else an MLP), trains it
+with a recipe sized to the data and the budget, and goes on training at a
+lower learning rate while the strictest requirement is unmet and the budget
+allows. A probe whose requirement was still not met is skipped with that
+reason rather than read off a coarse model. **One budget**: ``quick``,
+``standard`` or ``thorough`` (:data:`BUDGETS`) caps the training time and
+splits the probes' time by their ``COST``.
+
+The default study is the flagship: 2-D Kepler orbits (:data:`FLAGSHIP`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,9 +47,35 @@ from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding, findings_to_json, score
 from physlens.io import write_json, write_text
-from physlens.train.fit import TrainConfig, TrainResult, fit
+from physlens.train.fit import TrainConfig, TrainResult, fit, relative_error
 
-DEFAULT_SYSTEM = "toy_distractor"
+#: the built-in default study: 2-D Kepler orbits, 400 orbits of 10 points each (many short orbits fill
+#: phase space, so the emulator is right everywhere the probes look; 20 orbits of 100 points left
+#: pericentres unseen and the symmetry probe read a coarse model)
+FLAGSHIP = {"system": "kepler", "params": {"dim": 2, "points_per_trajectory": 10}, "n": 4000}
+DEFAULT_SYSTEM = FLAGSHIP["system"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Time and epoch limits of one budget level (2 CPU cores in mind).
+
+    Example:
+        >>> BUDGETS["standard"].train_seconds > BUDGETS["quick"].train_seconds
+        True
+    """
+
+    train_seconds: float
+    probe_seconds: float
+    max_epochs: int
+    patience: int
+
+
+BUDGETS = {
+    "quick": Budget(train_seconds=35.0, probe_seconds=45.0, max_epochs=400, patience=60),
+    "standard": Budget(train_seconds=75.0, probe_seconds=90.0, max_epochs=1500, patience=120),
+    "thorough": Budget(train_seconds=360.0, probe_seconds=480.0, max_epochs=6000, patience=300),
+}
 
 
 class SourceConfig(BaseModel):
@@ -51,9 +95,11 @@ class SourceConfig(BaseModel):
     inputs: str | list[str] | None = None
     units: str | dict[str, str] | None = None
     groups: str | None = Field(None, description="data-file column naming each row's trajectory (run)")
+    time: str | None = Field(None, description="data-file column of each row's time: the rows are trajectories")
     n: int | None = Field(None, gt=0)
     seed: int = 0
     noise: float = Field(0.0, ge=0)
+    min_rows: int | None = Field(None, gt=0, description="fewest rows a data file may have")
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceConfig:
@@ -71,8 +117,9 @@ class SourceConfig(BaseModel):
         if self.system is not None:
             from physlens.systems import get_system
 
-            if self.groups is not None:
-                raise ConfigError("'groups' names a column of a data file; a built-in system's samples carry their trajectories")
+            for key in ("groups", "time"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(f"{key!r} names a column of a data file; a built-in system's samples carry their trajectories")
 
             ds = get_system(self.system, **self.params).sample(self.n, seed=self.seed, noise=self.noise)
             if self.inputs or self.target:
@@ -86,21 +133,49 @@ class SourceConfig(BaseModel):
             return ds
         from physlens.data.loaders import load
 
-        return load(self.file, target=self.target, inputs=self.inputs, units=self.units, groups=self.groups)
+        extra: dict[str, Any] = {}
+        if self.time is not None:
+            extra["time"] = self.time
+        if self.min_rows is not None:
+            extra["min_rows"] = self.min_rows
+        return load(self.file, target=self.target, inputs=self.inputs, units=self.units, groups=self.groups, **extra)
 
 
 class ModelConfig(BaseModel):
     """Which emulator to train, by registry name, with its parameters.
 
+    ``"auto"`` (the default) picks for the data: a graph network (messages between particle pairs,
+    fed both particles' full rows, so translations, rotations and boosts are learnt, not built in)
+    when the data hold several particles, else an MLP of width 64 and depth 3.
+
     Example:
         >>> ModelConfig().name
-        'mlp'
+        'auto'
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "mlp"
-    params: dict[str, Any] = Field(default_factory=lambda: {"width": 64, "depth": 3})
+    name: str = "auto"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def resolve(self, dataset: Dataset) -> tuple[str, dict[str, Any]]:
+        """The concrete model name and parameters for ``dataset``.
+
+        Example:
+            >>> from physlens.systems import get_system
+            >>> ModelConfig().resolve(get_system("toy_distractor").sample(20))
+            ('mlp', {'width': 64, 'depth': 3})
+        """
+        if self.name != "auto":
+            if self.name == "mlp":
+                return "mlp", {"width": 64, "depth": 3, **self.params}
+            return self.name, dict(self.params)
+        info = dataset.meta.get("particles") or {}
+        if int(info.get("n", 1)) > 1 and info.get("metric", "euclidean") == "euclidean":
+            divide = "m" if "m" in info.get("scalars", []) and info.get("target_vectors") == ["acc"] else None
+            params = {"edge_inputs": "full", "node_model": "additive", "divide_by": divide, "regularizer": "none"}
+            return "graph", {**params, **self.params}
+        return "mlp", {"width": 64, "depth": 3, **self.params}
 
 
 class ProbeConfig(BaseModel):
@@ -118,21 +193,34 @@ class ProbeConfig(BaseModel):
 
 
 class Study(BaseModel):
-    """A whole study: name, source, model, training and probes.
+    """A whole study: name, source, model, training, probes and budget.
+
+    ``train`` unset (the default) lets physlens choose the recipe and train to the fit quality
+    the probes need; a ``train`` given is followed as written. ``probes`` unset runs every probe
+    that applies to the data.
 
     Example:
-        >>> s = Study.model_validate({"name": "demo", "source": {"system": "toy_distractor"}})
-        >>> [p.name for p in s.probes]
-        ['attribution']
+        >>> s = Study.model_validate({"name": "demo", "source": {"system": "toy_distractor"},
+        ...                           "probes": [{"name": "attribution"}]})
+        >>> [p.name for p in s.probes], s.budget
+        (['attribution'], 'standard')
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "study"
-    source: SourceConfig = Field(default_factory=lambda: SourceConfig(system=DEFAULT_SYSTEM))
+    name: str = Field("", description="run directories are named after it (default: the system or file)")
+    source: SourceConfig = Field(default_factory=lambda: SourceConfig(**FLAGSHIP))
     model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=200, batch_size=128, patience=40))
-    probes: list[ProbeConfig] = Field(default_factory=lambda: [ProbeConfig(name="attribution")])
+    train: TrainConfig | None = None
+    probes: list[ProbeConfig] | None = None
+    budget: Literal["quick", "standard", "thorough"] = "standard"
+    seed: int = Field(0, description="seed of the chosen training recipe and of the probes")
+
+    @model_validator(mode="after")
+    def _default_name(self) -> Study:
+        if not self.name:
+            self.name = self.source.system or (Path(self.source.file).stem if self.source.file else "study")
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Study:
@@ -173,7 +261,7 @@ class Study(BaseModel):
         """The study as YAML text.
 
         Example:
-            >>> "toy_distractor" in Study().to_yaml()
+            >>> "kepler" in Study().to_yaml()
             True
         """
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -181,21 +269,31 @@ class Study(BaseModel):
 
 @dataclass
 class RunResult:
-    """What :func:`run_study` returns: the run directory, data, training result, findings and scorecard.
+    """What :func:`run_study` returns: the run directory, data, training result, findings, scorecard
+    and what happened to each probe (``probes``: the rows of ``probes.json``).
+
+    In Jupyter a run displays as its report (scorecard, findings by kind, figures).
 
     Example:
         >>> import tempfile
         >>> r = run_study(Study.parse({"source": {"system": "toy_distractor", "n": 200},
-        ...                            "train": {"epochs": 2, "progress": False}}), out=tempfile.mkdtemp())
-        >>> sorted(r.scorecard)[:2]
-        ['findings', 'kinds']
+        ...                            "train": {"epochs": 2, "progress": False}, "probes": [{"name": "attribution"}]}),
+        ...               out=tempfile.mkdtemp(), progress=False)
+        >>> sorted(r.scorecard)[:2], [p["status"] for p in r.probes]
+        (['findings', 'kinds'], ['ran'])
     """
 
     run_dir: Path
     dataset: Dataset
-    train: TrainResult
+    train: TrainResult | None
     findings: list[Finding]
     scorecard: dict
+    probes: list[dict] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        from physlens.report.notebook import run_html  # report sits above the runner: imported on use only
+
+        return run_html(self)
 
 
 def _slug(text: str) -> str:
@@ -220,74 +318,391 @@ def new_run_dir(out: str | Path, name: str) -> Path:
     return path
 
 
-def run_probes(model, dataset: Dataset, probes: list[ProbeConfig]) -> list[Finding]:
-    """Run each probe on the model and dataset; collect their findings.
+# --------------------------------------------------------------------------- building a study
+def parse_params(items: list[str] | None) -> dict:
+    """``["k=2", "dim=3", "name=x"]`` -> ``{"k": 2, "dim": 3, "name": "x"}`` (numbers parsed, text kept).
 
     Example:
-        >>> import torch
-        >>> from physlens.systems import get_system
-        >>> from physlens.models import build_model
-        >>> ds = get_system("toy_distractor").sample(100)
-        >>> len(run_probes(build_model("mlp", ds), ds, [ProbeConfig(name="attribution", options={"repeats": 2})]))
-        3
+        >>> parse_params(["dim=3", "target=energy"])
+        {'dim': 3, 'target': 'energy'}
     """
-    from physlens.probes import get_probe
-
-    findings: list[Finding] = []
-    for p in probes:
-        run = get_probe(p.name)
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r} must look like NAME=VALUE")
+        k, v = item.split("=", 1)
         try:
-            findings.extend(run(model, dataset, **p.options))
-        except TypeError as exc:
-            raise ConfigError(f"bad options for probe {p.name!r}: {exc}") from None
-    return findings
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            out[k.strip()] = v
+    return out
 
 
+def build_study(
+    source: str | None = None,
+    target: str | None = None,
+    inputs: str | None = None,
+    units: str | None = None,
+    probes: str | list[str] | None = None,
+    seed: int = 0,
+    n: int | None = None,
+    noise: float = 0.0,
+    epochs: int | None = None,
+    model: str | None = None,
+    params: list[str] | None = None,
+    config: str | Path | None = None,
+    progress: bool = True,
+    groups: str | None = None,
+    time_column: str | None = None,
+    budget: str | None = None,
+    probe_options: dict[str, dict] | None = None,
+    min_rows: int | None = None,
+) -> Study:
+    """The one way every command turns its arguments into a validated :class:`Study`.
+
+    ``source`` is a data file when such a file exists (or has a data-file suffix), otherwise
+    the name of a built-in system; None means the study of ``config``, or the flagship.
+    ``probes`` (comma-separated or a list) selects probes; None runs every probe that applies.
+    ``probe_options`` maps a probe name to its options. ``epochs`` fixes the training recipe
+    (the study then trains exactly so); without it physlens trains to the probes' needs.
+
+    Example:
+        >>> s = build_study("toy_distractor", probes="attribution", epochs=5)
+        >>> s.train.epochs, [p.name for p in s.probes], s.source.system
+        (5, ['attribution'], 'toy_distractor')
+        >>> build_study().source.system
+        'kepler'
+    """
+    from physlens.data.loaders import FORMATS
+    from physlens.systems import registry
+
+    data: dict = Study.parse({}).model_dump() if config is None else Study.from_yaml(config).model_dump()
+    src = data["source"]
+    if source is not None:
+        path = Path(source)
+        if path.exists() or path.suffix.lower() in FORMATS:
+            src = {"file": str(path)}
+            data["name"] = path.stem
+        elif source in registry():
+            src = {"system": source, "params": parse_params(params)}
+            data["name"] = source
+        else:
+            raise ConfigError(f"{source!r} is neither an existing data file nor a built-in system (see `physlens systems`)")
+    if params and "system" in src and source is None:
+        src["params"] = {**(src.get("params") or {}), **parse_params(params)}
+    for key, val in {"target": target, "inputs": inputs, "units": units, "n": n, "groups": groups,
+                     "time": time_column, "min_rows": min_rows}.items():
+        if val is not None:
+            src[key] = val
+    if noise:
+        src["noise"] = noise
+    src["seed"] = seed
+    data["source"] = {k: v for k, v in src.items() if v is not None}
+    data["seed"] = seed
+    if budget is not None:
+        data["budget"] = budget
+    if epochs is not None:
+        data["train"] = {**(data.get("train") or {}), "epochs": epochs}
+    if data.get("train") is not None:
+        data["train"]["seed"] = seed
+        data["train"]["progress"] = progress
+    if model is not None:
+        data["model"] = {"name": model, "params": {}}
+    if probes is not None:
+        names = [p.strip() for p in probes.split(",")] if isinstance(probes, str) else list(probes)
+        names = [p for p in names if p]
+        if not names:
+            raise ConfigError("--probes is empty")
+        data["probes"] = [{"name": p, "options": {}} for p in names]
+    if probe_options:
+        if data.get("probes") is None:
+            data["probes"] = [{"name": p, "options": {}} for p in probe_options]
+        for p in data["probes"]:
+            p["options"] = {**p.get("options", {}), **probe_options.get(p["name"], {})}
+    return Study.parse(data)
+
+
+# --------------------------------------------------------------------------- the runner
 def check_probes(study: Study) -> None:
-    """Fail before any training when a study names a probe that does not exist.
+    """Fail before any training when a study names a probe that does not exist or an option it does not take.
 
     Example:
         >>> check_probes(Study())
+        >>> check_probes(Study.parse({"probes": [{"name": "attribution", "options": {"bogus": 1}}]}))
+        Traceback (most recent call last):
+        ...
+        physlens.errors.ConfigError: probe 'attribution' has no option 'bogus'
     """
-    from physlens.probes import get_probe
+    from physlens.probes import probe_spec
 
+    for p in study.probes or []:
+        spec = probe_spec(p.name)
+        for opt in p.options:
+            if not spec.accepts(opt):
+                raise ConfigError(f"probe {p.name!r} has no option {opt!r}")
+
+
+def select_probes(study: Study, dataset: Dataset) -> tuple[list[ProbeConfig], list[dict]]:
+    """The probes to run on ``dataset`` and a note for each one left out (``status`` skipped, ``reason``).
+
+    Listed probes run when they apply; with none listed, every probe that applies runs.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("toy_distractor").sample(200)
+        >>> run, notes = select_probes(Study(), ds)
+        >>> "attribution" in [p.name for p in run]
+        True
+    """
+    from physlens.probes import applicable_probes, probe_spec
+
+    chosen: list[ProbeConfig] = []
+    notes: list[dict] = []
+    if study.probes is None:
+        for name, reason in applicable_probes(dataset):
+            if reason is None:
+                chosen.append(ProbeConfig(name=name))
+            else:
+                notes.append({"probe": name, "status": "skipped", "reason": reason, "seconds": 0.0, "findings": 0})
+        return chosen, notes
     for p in study.probes:
-        get_probe(p.name)
+        reason = probe_spec(p.name).why_not(dataset)
+        if reason is None:
+            chosen.append(p)
+        else:
+            notes.append({"probe": p.name, "status": "skipped", "reason": reason, "seconds": 0.0, "findings": 0})
+    return chosen, notes
 
 
-def _execute(study: Study, run_dir: Path, dataset: Dataset, resume: bool) -> RunResult:
+def _needs_model(probes: list[ProbeConfig]) -> bool:
+    from physlens.probes import probe_spec
+
+    return any(probe_spec(p.name).needs_model(p.options) for p in probes)
+
+
+def required_error(probes: list[ProbeConfig]) -> float | None:
+    """The strictest relative error the listed probes require of the emulator (None: no requirement).
+
+    Example:
+        >>> required_error([ProbeConfig(name="symmetry"), ProbeConfig(name="attribution")]) <= 0.05
+        True
+    """
+    from physlens.probes import probe_spec
+
+    needs = [probe_spec(p.name).requires.get("relative_error") for p in probes if probe_spec(p.name).needs_model(p.options)]
+    needs = [float(v) for v in needs if v is not None]
+    return min(needs) if needs else None
+
+
+def recipe(dataset: Dataset, budget: str = "standard", seed: int = 0, progress: bool = True) -> TrainConfig:
+    """The training recipe physlens chooses for ``dataset`` under a budget.
+
+    Epochs scale with the data (more passes over small data), capped by the budget; the budget's
+    seconds cap the wall clock.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> cfg = recipe(get_system("toy_distractor").sample(2000), "quick")
+        >>> cfg.epochs, cfg.max_seconds
+        (400, 35.0)
+    """
+    b = BUDGETS[budget]
+    n = max(dataset.n, 1)
+    epochs = int(min(b.max_epochs, max(200, 1_600_000 // n)))
+    return TrainConfig(epochs=epochs, batch_size=128 if n <= 5000 else 256, lr=3e-3, patience=b.patience,
+                       seed=seed, progress=progress, max_seconds=b.train_seconds)
+
+
+def _merge_history(first: list[dict], more: list[dict]) -> list[dict]:
+    offset = first[-1]["epoch"] if first else 0
+    return first + [{**h, "epoch": h["epoch"] + offset, "round": 2} for h in more]
+
+
+def train_for_probes(study: Study, dataset: Dataset, probes: list[ProbeConfig], run_dir: Path | None,
+                     resume: bool = False, progress: bool = True) -> tuple[TrainResult, dict]:
+    """Build and train the emulator the probes need; return it with a quality record.
+
+    With the study's own ``train`` recipe the model is trained exactly so. Otherwise the
+    budget's recipe runs, then further rounds at a third of the learning rate each while the
+    strictest ``REQUIRES["relative_error"]`` of the probes is unmet and the budget's training
+    time is not spent. The record says which error was required, which was reached and whether
+    the requirement was met.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("toy_distractor").sample(300)
+        >>> s = Study.parse({"train": {"epochs": 3, "progress": False}})
+        >>> res, q = train_for_probes(s, ds, [ProbeConfig(name="attribution")], None, progress=False)
+        >>> res.epochs_run, q["rounds"]
+        (3, 1)
+    """
     from physlens.models import build_model
 
-    model = build_model(study.model.name, dataset, seed=study.train.seed, **study.model.params)
-    result = fit(model, dataset, study.train, checkpoint_dir=run_dir / "checkpoints", resume=resume)
-    write_json(run_dir / "training.json", {"summary": result.summary(), "history": result.history})
-    findings = run_probes(result.model, dataset, study.probes)
+    name, params = study.model.resolve(dataset)
+    required = required_error(probes)
+    chosen = study.train is None
+    if chosen:
+        cfg = recipe(dataset, study.budget, seed=study.seed, progress=progress)
+    else:
+        cfg = study.train.model_copy(update={"progress": progress and study.train.progress})
+    model = build_model(name, dataset, seed=cfg.seed, **params)
+    ckpt = run_dir / "checkpoints" if run_dir is not None else None
+    t0 = time.perf_counter()
+    result = fit(model, dataset, cfg, checkpoint_dir=ckpt, resume=resume)
+    rounds = 1
+    lr = cfg.lr
+    budget_s = BUDGETS[study.budget].train_seconds
+    while (chosen and required is not None and relative_error(result.best_val_loss) > required and rounds < 4
+           and budget_s - (time.perf_counter() - t0) > 0.15 * budget_s):
+        lr /= 3.0
+        left = budget_s - (time.perf_counter() - t0)
+        more = cfg.model_copy(update={"lr": lr, "max_seconds": left, "snapshots": "none", "seed": cfg.seed + rounds})
+        again = fit(result.model, dataset, more)
+        rounds += 1
+        if again.best_val_loss < result.best_val_loss:
+            again.history = _merge_history(result.history, again.history)
+            again.epochs_run = len(again.history)
+            again.snapshots = result.snapshots
+            result = again
+        else:
+            break
+    if ckpt is not None and rounds > 1:
+        from physlens.train.checkpoint import save_weights
+
+        save_weights(ckpt / "model.safetensors", result.model)
+    reached = relative_error(result.best_val_loss)
+    quality = {"model": name, "model_params": params, "relative_error": reached, "required": required,
+               "met": required is None or reached <= required, "rounds": rounds,
+               "seconds": time.perf_counter() - t0, "recipe": "physlens" if chosen else "study"}
+    return result, quality
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def run_probes(model, dataset: Dataset, probes: list[ProbeConfig], budget: str = "standard", seed: int = 0,
+               quality: dict | None = None, progress: bool = False) -> tuple[list[Finding], list[dict]]:
+    """Run each probe on the model and dataset within the budget; collect findings and a note per probe.
+
+    A probe whose fit requirement the model did not meet is skipped with that reason; a probe
+    that fails is reported with its error in one line and the others go on. Each probe whose
+    ``run`` takes ``budget_seconds`` gets its share of the budget (by ``COST``).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> ds = get_system("toy_distractor").sample(100)
+        >>> fs, notes = run_probes(build_model("mlp", ds), ds, [ProbeConfig(name="attribution", options={"repeats": 2})])
+        >>> len(fs), notes[0]["status"]
+        (3, 'ran')
+    """
+    from physlens.probes import probe_spec
+
+    specs = [probe_spec(p.name) for p in probes]
+    total_cost = sum(s.cost for s in specs) or 1.0
+    seconds = BUDGETS[budget].probe_seconds
+    findings: list[Finding] = []
+    notes: list[dict] = []
+    console = None
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    for k, (p, spec) in enumerate(zip(probes, specs)):
+        need = spec.requires.get("relative_error")
+        warning = None
+        if (model is not None and quality is not None and need is not None and spec.needs_model(p.options)
+                and quality.get("relative_error", 0.0) > float(need)):
+            short = (f"needs a model within {float(need):.1%} relative error; training reached "
+                     f"{quality['relative_error']:.1%}")
+            if quality.get("recipe") != "study":
+                notes.append({"probe": p.name, "status": "skipped", "seconds": 0.0, "findings": 0,
+                              "reason": f"{short} (try --budget thorough or more data)"})
+                continue
+            warning = f"{short} with the study's own training recipe: its findings may be coarse"
+        if model is None and spec.needs_model(p.options):
+            notes.append({"probe": p.name, "status": "skipped", "seconds": 0.0, "findings": 0,
+                          "reason": "needs a trained model and none was trained"})
+            continue
+        opts = dict(p.options)
+        share = seconds * spec.cost / total_cost
+        if spec.declares("budget_seconds") and "budget_seconds" not in opts and "time_limit" not in opts:
+            opts["budget_seconds"] = share
+        elif spec.declares("time_limit") and "time_limit" not in opts:
+            opts["time_limit"] = max(2.0, share / max(1, dataset.d_out))
+        if spec.declares("seed"):
+            opts.setdefault("seed", seed)
+        t0 = time.perf_counter()
+        status = None
+        if console is not None:
+            status = console.status(f"[bold]probe {k + 1}/{len(probes)}[/] {p.name} (budget {share:.0f} s)")
+            status.start()
+        try:
+            got = list(spec.run(model, dataset, **opts))
+            note = {"probe": p.name, "status": "ran", "reason": warning, "findings": len(got)}
+            findings.extend(got)
+        except Exception as exc:  # one probe failing never stops the others, nor prints a traceback
+            note = {"probe": p.name, "status": "failed", "reason": f"{type(exc).__name__}: {_one_line(exc)}",
+                    "findings": 0, "traceback": traceback.format_exc(limit=6)}
+        finally:
+            if status is not None:
+                status.stop()
+        note["seconds"] = time.perf_counter() - t0
+        if console is not None:
+            mark = {"ran": "[green]ran[/]", "failed": "[red]failed[/]"}[note["status"]]
+            console.print(f"  {p.name}: {mark} in {note['seconds']:.1f} s, {note['findings']} finding(s)"
+                          + (f" — {note['reason']}" if note["reason"] else ""), highlight=False, markup=True)
+        notes.append(note)
+    return findings, notes
+
+
+def _execute(study: Study, run_dir: Path, dataset: Dataset, resume: bool, progress: bool) -> RunResult:
+    probes, notes = select_probes(study, dataset)
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"[bold]physlens[/] {study.name}: {dataset.n} rows, {dataset.d_in} inputs -> {dataset.d_out} target(s); "
+            f"probes {', '.join(p.name for p in probes) or '(none apply)'}; budget {study.budget}", highlight=False)
+    result, quality = None, None
+    if probes and _needs_model(probes):
+        result, quality = train_for_probes(study, dataset, probes, run_dir, resume=resume, progress=progress)
+        write_json(run_dir / "training.json", {"summary": result.summary(), "history": result.history, "quality": quality})
+    findings, ran = run_probes(result.model if result else None, dataset, probes, study.budget, study.seed, quality,
+                               progress=progress)
+    notes = ran + notes
     card = score(findings, dataset.truth)
+    card["probes"] = [{k: v for k, v in n.items() if k != "traceback"} for n in notes]
+    write_json(run_dir / "probes.json", notes)
     write_json(run_dir / "findings.json", findings_to_json(findings))
     write_json(run_dir / "scorecard.json", card)
     from physlens.report import write_report
 
     write_report(run_dir)
-    return RunResult(run_dir=run_dir, dataset=dataset, train=result, findings=findings, scorecard=card)
+    return RunResult(run_dir=run_dir, dataset=dataset, train=result, findings=findings, scorecard=card, probes=notes)
 
 
-def run_study(study: Study, out: str | Path = "runs") -> RunResult:
+def run_study(study: Study, out: str | Path = "runs", progress: bool | None = None) -> RunResult:
     """Run a study end to end in a new run directory under ``out``.
 
     Example:
         >>> import tempfile
         >>> s = Study.parse({"source": {"system": "toy_distractor", "n": 300},
-        ...                  "train": {"epochs": 3, "progress": False}})
-        >>> r = run_study(s, out=tempfile.mkdtemp())
+        ...                  "train": {"epochs": 3, "progress": False}, "probes": [{"name": "attribution"}]})
+        >>> r = run_study(s, out=tempfile.mkdtemp(), progress=False)
         >>> (r.run_dir / "report.html").exists()
         True
     """
     check_probes(study)
+    if progress is None:
+        progress = study.train.progress if study.train is not None else True
     dataset = study.source.load()
     run_dir = new_run_dir(out, study.name)
     write_text(run_dir / "study.yaml", study.to_yaml())
     dataset.to_npz(run_dir / "dataset.npz")
-    return _execute(study, run_dir, dataset, resume=False)
+    return _execute(study, run_dir, dataset, resume=False, progress=progress)
 
 
 def resume_study(run_dir: str | Path, progress: bool | None = None) -> RunResult:
@@ -296,19 +711,19 @@ def resume_study(run_dir: str | Path, progress: bool | None = None) -> RunResult
     Example:
         >>> import tempfile
         >>> s = Study.parse({"source": {"system": "toy_distractor", "n": 300},
-        ...                  "train": {"epochs": 3, "progress": False}})
-        >>> r = run_study(s, out=tempfile.mkdtemp())
-        >>> resume_study(r.run_dir).train.epochs_run
+        ...                  "train": {"epochs": 3, "progress": False}, "probes": [{"name": "attribution"}]})
+        >>> r = run_study(s, out=tempfile.mkdtemp(), progress=False)
+        >>> resume_study(r.run_dir, progress=False).train.epochs_run
         3
     """
     run_dir = Path(run_dir)
     if not (run_dir / "study.yaml").exists():
         raise ConfigError(f"{run_dir} is not a physlens run directory (no study.yaml)")
     study = Study.from_yaml(run_dir / "study.yaml")
-    if progress is not None:
-        study.train.progress = progress
+    if progress is None:
+        progress = study.train.progress if study.train is not None else True
     if not (run_dir / "dataset.npz").exists():
         raise ConfigError(f"{run_dir} has no dataset.npz to resume from")
     dataset = Dataset.from_npz(run_dir / "dataset.npz")
     has_ckpt = (run_dir / "checkpoints" / "last.safetensors").exists()
-    return _execute(study, run_dir, dataset, resume=has_ckpt)
+    return _execute(study, run_dir, dataset, resume=has_ckpt, progress=progress)

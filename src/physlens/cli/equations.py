@@ -1,4 +1,4 @@
-"""``physlens equations``: find the closed-form law ``target = f(inputs)`` in a data file."""
+"""``physlens equations``: a shortcut for ``discover FILE --probes equations``: the closed-form law ``target = f(inputs)``."""
 
 from __future__ import annotations
 
@@ -26,33 +26,42 @@ def register(app: typer.Typer) -> None:
         noise_aware: bool = typer.Option(False, "--noise-aware", help="fit the formula to a trained emulator's predictions (denoising)"),
         seed: int = typer.Option(0, "--seed"),
         max_samples: int = typer.Option(2000, "--max-samples", min=10, help="rows used by the search"),
+        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     ) -> None:
-        """Find the equation target = f(inputs): a SymPy formula, its LaTeX and the accuracy/complexity Pareto front."""
-        from physlens.data.loaders import load
-        from physlens.findings import findings_to_json
-        from physlens.probes.equations import static_law_findings
+        """Find the equation target = f(inputs): a SymPy formula, its LaTeX and the accuracy/complexity Pareto front.
 
-        ds = load(file, target=target, inputs=inputs, units=units, min_rows=10)
-        model = None
-        if noise_aware:
-            from physlens.train import train_default
-
-            model = train_default(ds, seed=seed, progress=not as_json).model
-        findings = static_law_findings(ds, model=model, noise_aware=noise_aware, time_limit=time_limit,
-                                       max_samples=max_samples, seed=seed, progress=not as_json)
-        if as_json:
-            print_json({"findings": findings_to_json(findings)})
-            return
+        A shortcut for `physlens discover FILE --probes equations` (same study, run directory,
+        scorecard and report); no network is trained unless --noise-aware asks for one.
+        """
         from rich.console import Console
         from rich.table import Table
 
+        from physlens.findings import findings_to_json
+        from physlens.study import build_study, run_study
+
+        study = build_study(str(file), target=target, inputs=inputs, units=units, probes="equations", seed=seed,
+                            progress=not as_json, min_rows=10,
+                            probe_options={"equations": {"time_limit": time_limit, "noise_aware": noise_aware,
+                                                         "max_samples": max_samples, "dynamics": False,
+                                                         "progress": not as_json}})
+        result = run_study(study, out=out, progress=not as_json)
+        findings = result.findings
+        if as_json:
+            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+            return
         console = Console()
+        for note in result.probes:
+            if note["status"] != "ran":
+                console.print(f"equations probe {note['status']}: {note['reason']}", highlight=False)
         for f in findings:
             console.print(f"[bold]{f.statement}[/]")
+            if "pareto" not in (f.value or {}):
+                continue
             table = Table(title=f"Pareto front for {f.target}")
             for col in ("complexity", "rmse", "expression"):
                 table.add_column(col)
             for p in f.value["pareto"]:
                 table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", p["expression"])
             console.print(table)
+        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)

@@ -1,4 +1,4 @@
-"""``physlens symmetries``: train the default emulator on a data file and report the symmetries it learned."""
+"""``physlens symmetries``: a shortcut for ``discover FILE --probes symmetry`` that prints generator matrices."""
 
 from __future__ import annotations
 
@@ -25,39 +25,47 @@ def register(app: typer.Typer) -> None:
         no_discrete: bool = typer.Option(False, "--no-discrete", help="skip the search for discrete symmetries"),
         seed: int = typer.Option(0, "--seed"),
         max_samples: int = typer.Option(10_000, "--max-samples", min=10, help="rows used for the Lie constraint"),
-        epochs: int = typer.Option(1000, "--epochs", min=1, help="training epochs of the emulator"),
-        patience: int = typer.Option(150, "--patience", min=1, help="early-stopping patience (epochs)"),
+        epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: trained to the "
+                                   "fit quality the symmetry probe needs, within the budget)"),
+        patience: int = typer.Option(None, "--patience", min=1, help="early-stopping patience with --epochs"),
+        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
+        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     ) -> None:
         """Find the continuous (Lie) and discrete symmetries of target = f(inputs) learned by a network.
 
-        Continuous symmetries come as one finding whose value holds the generators
-        [L | b] (x -> x + eps (L x + b)) in the file's own columns and units.
+        A shortcut for `physlens discover FILE --probes symmetry`: the same study, training recipe,
+        run directory, scorecard and report. Continuous symmetries come as one finding whose value
+        holds the generators [L | b] (x -> x + eps (L x + b)) in the file's own columns and units.
         """
-        from physlens.data.loaders import load
-        from physlens.findings import findings_to_json
-        from physlens.probes.symmetry import run
-        from physlens.train import train_default
-
-        ds = load(file, target=target, inputs=inputs)
-        # a symmetry is resolved only down to the emulator's error: train longer than the default recipe
-        # (measured on a hidden rotation in 5 columns, 3000 rows: 200 epochs gave a 7-dimensional algebra
-        # at validation loss 0.029; 600/100 the single rotation at 5.1 degrees; 1000/150 at 4.7 degrees)
-        result = train_default(ds, seed=seed, progress=not as_json, epochs=epochs, patience=patience)
-        findings = run(result.model, ds, alpha=alpha, discrete=not no_discrete, seed=seed, max_samples=max_samples)
-        if as_json:
-            print_json({"findings": findings_to_json(findings)})
-            return
         import numpy as np
         from rich.console import Console
 
+        from physlens.findings import findings_to_json
+        from physlens.study import build_study, run_study
+
+        study = build_study(str(file), target=target, inputs=inputs, probes="symmetry", seed=seed, epochs=epochs,
+                            progress=not as_json, budget=budget,
+                            probe_options={"symmetry": {"alpha": alpha, "discrete": not no_discrete,
+                                                        "max_samples": max_samples}})
+        if patience is not None and study.train is not None:
+            study.train.patience = patience
+        result = run_study(study, out=out, progress=not as_json)
+        findings = result.findings
+        if as_json:
+            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+            return
         console = Console()
-        if not findings:
+        for note in result.probes:
+            if note["status"] != "ran":
+                console.print(f"symmetry probe {note['status']}: {note['reason']}", highlight=False)
+        if not findings and all(n["status"] == "ran" for n in result.probes):
             console.print("No symmetry found: every candidate changes the prediction by more than the model's error.")
+        names = result.dataset.input_names + ["1"]
         for f in findings:
             console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}")
-            if "generators" in f.value:
-                names = ds.input_names + ["1"]
+            if "generators" in (f.value or {}):
                 for i, g in enumerate(f.value["generators"]):
                     console.print(f"  generator {i + 1} [L | b] (columns {', '.join(names)}):")
                     console.print("  " + np.array2string(np.round(g, 4), prefix="  "))
+        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)

@@ -1,40 +1,186 @@
 """Probes: the tools that read a trained model.
 
-Every probe is a module here with a function ``run(model, dataset, **options) -> list[Finding]``
-and a module docstring naming the method it follows. A probe never writes
-files and never looks at ``dataset.truth`` (only :func:`physlens.findings.score` does).
+Every probe is a module (or package) here with
 
-``get_probe(name)`` returns the ``run`` function; ``list_probes()`` the names
-with one-line descriptions (the first line of the module docstring).
+* ``run(model, dataset, **options) -> list[Finding]`` — the reader itself; a
+  module docstring names the method it follows;
+* ``applies(dataset) -> str | None`` — None when the probe can read this data,
+  else one line saying why not (``discover`` runs every probe that applies and
+  prints that line for the others); a probe without it applies everywhere;
+* optional ``REQUIRES = {"relative_error": 0.03}`` — the fit quality the probe
+  needs from the emulator (relative RMS error on held-out rows, the square
+  root of the standardised validation loss): the study runner trains until the
+  strictest requirement of its probes is met or its time is spent, and says
+  so when it was not met;
+* optional ``NEEDS_MODEL = False`` — the probe reads the data only (a study of
+  such probes trains no emulator), or a callable ``NEEDS_MODEL(options) -> bool``;
+* optional ``COST`` — the probe's relative share of the probe time budget
+  (default 1); a probe whose ``run`` accepts ``budget_seconds`` receives its
+  share of the study's budget.
+
+A probe never writes files and never looks at ``dataset.truth`` (only
+:func:`physlens.findings.score` does). Third-party probes register through the
+``physlens.probes`` entry-point group (a module with the same attributes).
+
+``get_probe(name)`` returns the ``run`` function, ``probe_spec(name)`` the whole
+:class:`ProbeSpec`, ``list_probes()`` the names with one-line descriptions.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
 
 from physlens.errors import ConfigError
 
 _PRIVATE = {"base"}
+ENTRY_POINT_GROUP = "physlens.probes"
 
 
-def list_probes() -> list[tuple[str, str]]:
-    """``(name, description)`` of every probe module that has a ``run`` function.
+@dataclass(frozen=True)
+class ProbeSpec:
+    """What the study runner needs to know about a probe.
+
+    Attributes:
+        name: registry name (``physlens probes`` lists them).
+        description: first line of the module docstring.
+        run: ``run(model, dataset, **options) -> list[Finding]``.
+        applies: ``applies(dataset) -> str | None`` (None: it can run).
+        requires: fit quality the probe needs, e.g. ``{"relative_error": 0.03}``.
+        needs_model: ``needs_model(options) -> bool``: whether an emulator must be trained.
+        cost: relative share of the probe time budget.
+        options: names of the keyword options ``run`` declares.
+        open_options: whether ``run`` also takes any other keyword (``**kwargs``).
 
     Example:
-        >>> "attribution" in dict(list_probes())
-        True
+        >>> spec = probe_spec("attribution")
+        >>> spec.name, spec.needs_model({}), spec.accepts("seed")
+        ('attribution', True, True)
     """
-    out = []
+
+    name: str
+    description: str
+    run: Callable
+    applies: Callable[[Any], str | None]
+    requires: dict = field(default_factory=dict)
+    needs_model: Callable[[dict], bool] = lambda options: True
+    cost: float = 1.0
+    options: frozenset = frozenset()
+    open_options: bool = False
+
+    def accepts(self, option: str) -> bool:
+        """Whether ``run`` takes the keyword ``option`` (declared, or through ``**kwargs``).
+
+        Example:
+            >>> probe_spec("attribution").accepts("no_such_option")
+            False
+        """
+        return self.open_options or option in self.options
+
+    def declares(self, option: str) -> bool:
+        """Whether ``run`` names the keyword ``option`` itself (the runner passes budgets and seeds only then).
+
+        Example:
+            >>> probe_spec("attribution").declares("seed")
+            True
+        """
+        return option in self.options
+
+    def why_not(self, dataset) -> str | None:
+        """``applies(dataset)``, with a probe's own error turned into the one-line reason.
+
+        Example:
+            >>> from physlens.systems import get_system
+            >>> probe_spec("attribution").why_not(get_system("toy_distractor").sample(50)) is None
+            True
+        """
+        try:
+            reason = self.applies(dataset)
+        except Exception as exc:  # a probe's own check failing is a reason, never a traceback
+            return f"could not check whether it applies: {type(exc).__name__}: {exc}"
+        return None if reason is None else str(reason).strip().splitlines()[0]
+
+
+def _always(dataset) -> None:
+    return None
+
+
+def _spec_from_module(name: str, mod: ModuleType) -> ProbeSpec:
+    run = mod.run
+    params = inspect.signature(run).parameters
+    open_options = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    options = frozenset(n for n, p in list(params.items())[2:] if p.kind is not inspect.Parameter.VAR_KEYWORD)
+    needs = getattr(mod, "NEEDS_MODEL", True)
+    needs_fn = needs if callable(needs) else (lambda options, _v=bool(needs): _v)
+    doc = (mod.__doc__ or "").strip().splitlines()
+    return ProbeSpec(
+        name=name,
+        description=doc[0] if doc else "",
+        run=run,
+        applies=getattr(mod, "applies", _always),
+        requires=dict(getattr(mod, "REQUIRES", {}) or {}),
+        needs_model=needs_fn,
+        cost=float(getattr(mod, "COST", 1.0)),
+        options=options,
+        open_options=open_options,
+    )
+
+
+def _entry_point_modules() -> dict[str, ModuleType]:
+    from importlib.metadata import entry_points
+
+    out = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            mod = ep.load()
+        except Exception:  # a broken plug-in must not break physlens itself
+            continue
+        if isinstance(mod, ModuleType) and callable(getattr(mod, "run", None)):
+            out[ep.name] = mod
+    return out
+
+
+@functools.cache
+def _registry() -> dict[str, ProbeSpec]:
+    specs: dict[str, ProbeSpec] = {}
     for sub in pkgutil.iter_modules(__path__):
         if sub.name.startswith("_") or sub.name in _PRIVATE:
             continue
         mod = importlib.import_module(f"{__name__}.{sub.name}")
         if callable(getattr(mod, "run", None)):
-            doc = (mod.__doc__ or "").strip().splitlines()
-            out.append((sub.name, doc[0] if doc else ""))
-    return sorted(out)
+            specs[sub.name] = _spec_from_module(sub.name, mod)
+    for name, mod in _entry_point_modules().items():
+        specs.setdefault(name, _spec_from_module(name, mod))
+    return dict(sorted(specs.items()))
+
+
+def list_probes() -> list[tuple[str, str]]:
+    """``(name, description)`` of every probe (built-in modules and entry-point plug-ins).
+
+    Example:
+        >>> "attribution" in dict(list_probes())
+        True
+    """
+    return [(name, spec.description) for name, spec in _registry().items()]
+
+
+def probe_spec(name: str) -> ProbeSpec:
+    """The :class:`ProbeSpec` of probe ``name`` (a one-line error names the available ones).
+
+    Example:
+        >>> probe_spec("symmetry").requires["relative_error"] > 0
+        True
+    """
+    specs = _registry()
+    if name not in specs:
+        raise ConfigError(f"unknown probe {name!r}; available: {', '.join(specs)}")
+    return specs[name]
 
 
 def get_probe(name: str) -> Callable:
@@ -44,10 +190,18 @@ def get_probe(name: str) -> Callable:
         >>> get_probe("attribution").__name__
         'run'
     """
-    names = dict(list_probes())
-    if name not in names:
-        raise ConfigError(f"unknown probe {name!r}; available: {', '.join(sorted(names))}")
-    return importlib.import_module(f"{__name__}.{name}").run
+    return probe_spec(name).run
 
 
-__all__ = ["get_probe", "list_probes"]
+def applicable_probes(dataset) -> list[tuple[str, str | None]]:
+    """``(name, reason)`` for every probe: reason None when it applies to ``dataset``.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> dict(applicable_probes(get_system("toy_distractor").sample(50)))["attribution"] is None
+        True
+    """
+    return [(name, spec.why_not(dataset)) for name, spec in _registry().items()]
+
+
+__all__ = ["ProbeSpec", "applicable_probes", "get_probe", "list_probes", "probe_spec"]

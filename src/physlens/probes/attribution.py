@@ -24,6 +24,23 @@ import torch
 from physlens.data.dataset import Dataset
 from physlens.findings import Finding
 
+#: an input is judged against the model's own error, so a coarse model only loses power, not truth
+REQUIRES = {"relative_error": 0.3}
+COST = 1.0
+
+
+def applies(dataset: Dataset) -> str | None:
+    """None: every dataset with inputs and a numeric target can be attributed.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("toy_distractor").sample(20)) is None
+        True
+    """
+    if dataset.d_in < 1:
+        return "no input columns"
+    return None
+
 
 def integrated_gradients(model: torch.nn.Module, X: np.ndarray, target: int = 0, n_steps: int = 32) -> np.ndarray:
     """Mean |Integrated Gradients| per input over the rows of ``X`` (Captum), baseline = data mean.

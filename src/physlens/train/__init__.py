@@ -1,7 +1,7 @@
 """The training engine shared by every emulator: ``fit(model, dataset, TrainConfig)``."""
 
 from physlens.train.checkpoint import load_checkpoint, load_model, save_checkpoint, save_weights
-from physlens.train.fit import TrainConfig, TrainResult, fit, load_snapshot, resolve_device, snapshot_epochs
+from physlens.train.fit import TrainConfig, TrainResult, fit, load_snapshot, relative_error, resolve_device, snapshot_epochs
 from physlens.train.defaults import default_train_config, train_default
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "TrainResult",
     "fit",
     "load_snapshot",
+    "relative_error",
     "resolve_device",
     "snapshot_epochs",
     "save_checkpoint",

@@ -16,6 +16,7 @@ interrupted and resumed run follows exactly the path of an uninterrupted one.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,9 @@ class TrainConfig(BaseModel):
     n_snapshots: int = Field(10, ge=1)
     restore_best: bool = True
     progress: bool = True
+    max_seconds: float | None = Field(
+        None, gt=0, description="wall-clock cap: stop after the epoch that passes it (the study's time budget); "
+                                "None trains for the full epochs/patience, which alone is reproducible")
 
 
 @dataclass
@@ -89,6 +93,7 @@ class TrainResult:
     final_val_loss: float
     epochs_run: int
     stopped_early: bool
+    stopped_by: str = "epochs"
     snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
     train_index: np.ndarray | None = None
     val_index: np.ndarray | None = None
@@ -102,8 +107,23 @@ class TrainResult:
             "final_val_loss": self.final_val_loss,
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
+            "stopped_by": self.stopped_by,
+            "relative_error": relative_error(self.best_val_loss),
             "device": self.device,
         }
+
+
+def relative_error(val_loss: float) -> float:
+    """Relative RMS error of a model from its validation loss (MSE in standardised target units).
+
+    An emulator's loss is the mean squared error with every target scaled to unit
+    variance, so its square root is the RMS error as a fraction of the targets' spread.
+
+    Example:
+        >>> relative_error(0.0004)
+        0.02
+    """
+    return float(math.sqrt(max(val_loss, 0.0))) if math.isfinite(val_loss) else float("inf")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -303,6 +323,8 @@ def fit(
     )
     n_train = len(Xt)
     bs = min(cfg.batch_size, n_train)
+    stopped_by = "patience" if stopped_early else "epochs"
+    t_start = time.perf_counter()
     with progress:
         task = progress.add_task("train", total=cfg.epochs, completed=start_epoch - 1,
                                  name=getattr(model, "name", "model"), val="-")
@@ -352,7 +374,9 @@ def fit(
                 if ckpt_path is not None:
                     save_weights(ckpt_path.parent / "snapshots" / f"epoch_{epoch:05d}.safetensors", model)
             if bad_epochs >= cfg.patience:
-                stopped_early = True
+                stopped_early, stopped_by = True, "patience"
+            elif cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds and epoch < cfg.epochs:
+                stopped_early, stopped_by = True, "time"
             if epoch % cfg.checkpoint_every == 0 or stopped_early or epoch == cfg.epochs:
                 save(epoch)
             progress.update(task, completed=epoch, val=f"{val_loss:.3g}")
@@ -374,6 +398,7 @@ def fit(
         final_val_loss=final_val,
         epochs_run=history[-1]["epoch"] if history else 0,
         stopped_early=stopped_early,
+        stopped_by=stopped_by,
         snapshots=snapshots,
         train_index=train_idx,
         val_index=val_idx,
