@@ -165,6 +165,39 @@ class Finding:
             other.to_dict(), sort_keys=True
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: kind, statement, confidence, match badge, value and evidence; every string escaped.
+
+        Self-contained (inline styles only); :mod:`physlens.report.notebook` draws the figures too.
+
+        Example:
+            >>> html = Finding("quality", "<b>fits</b>", 1.0)._repr_html_()
+            >>> "&lt;b&gt;fits&lt;/b&gt;" in html and "<b>fits</b>" not in html
+            True
+        """
+        from html import escape
+
+        match = None if self.match is None else bool(self.match)
+        bg, fg, label = {None: ("#eef1f4", "#59636e", "no truth"), True: ("#dafbe1", "#116329", "matches truth"),
+                         False: ("#ffe2e0", "#a40e26", "does not match")}[match]
+        d = self.to_dict()
+        details = json.dumps({"value": d["value"], "evidence": d["evidence"]}, indent=1)
+        if len(details) > 4000:
+            details = details[:4000] + f"\n… ({len(details)} characters in all)"
+        about = " · ".join(escape(str(x)) for x in (self.probe, self.target, self.subject) if x)
+        return (
+            '<div style="border:1px solid #d0d7de;border-radius:8px;padding:.5em .8em;margin:.3em 0;'
+            'font-family:system-ui,sans-serif;line-height:1.4;color:#1f2328;background:#fff">'
+            f'<div><b>{escape(self.kind)}</b> <span style="color:#59636e;font-size:.85em">{about}</span>'
+            f'<span style="float:right;font-size:.8em;font-weight:600;padding:.05em .5em;border-radius:1em;'
+            f'background:{bg};color:{fg}">{label}</span></div>'
+            f"<div>{escape(self.statement)}</div>"
+            f'<div style="color:#59636e;font-size:.85em">confidence {self.confidence:.2f}</div>'
+            '<details><summary style="cursor:pointer;color:#59636e;font-size:.85em">value and evidence</summary>'
+            f'<pre style="background:#f6f8fa;padding:.5em;overflow-x:auto;max-height:24em">{escape(details)}</pre>'
+            "</details></div>"
+        )
+
 
 def findings_to_json(findings: Iterable[Finding]) -> list[dict]:
     """List of JSON-ready dicts for a list of findings.

@@ -23,11 +23,11 @@ def render_report(run_dir: str | Path) -> str:
     """The HTML text of a run's report.
 
     Example:
-        >>> import tempfile
-        >>> from physlens.study import Study, run_study
-        >>> r = run_study(Study.parse({"source": {"system": "toy_distractor", "n": 200},
-        ...                            "train": {"epochs": 2, "progress": False}}), out=tempfile.mkdtemp())
-        >>> "<html" in render_report(r.run_dir)
+        >>> import json, tempfile
+        >>> from physlens.findings import Finding, findings_to_json
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> _ = (run_dir / "findings.json").write_text(json.dumps(findings_to_json([Finding("quality", "fits", 0.99)])))
+        >>> "<html" in render_report(run_dir)
         True
     """
     return environment().get_template("report.html").render(**context(load_run(run_dir)))
@@ -38,10 +38,9 @@ def write_report(run_dir: str | Path) -> Path:
 
     Example:
         >>> import tempfile
-        >>> from physlens.study import Study, run_study
-        >>> r = run_study(Study.parse({"source": {"system": "toy_distractor", "n": 200},
-        ...                            "train": {"epochs": 2, "progress": False}}), out=tempfile.mkdtemp())
-        >>> write_report(r.run_dir).name
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> _ = (run_dir / "findings.json").write_text("[]")
+        >>> write_report(run_dir).name
         'report.html'
     """
     path = Path(run_dir) / "report.html"

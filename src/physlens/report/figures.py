@@ -214,8 +214,10 @@ def _target_labels(k: int, dataset: Any) -> list[str]:
 
 
 def _short(text: str, limit: int = 28) -> str:
+    """A user string shortened for a plot label, with ``$`` escaped so matplotlib never reads it as mathtext."""
     text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 def signed_permutation_text(T: Any, names: list[str]) -> str | None:
@@ -305,7 +307,7 @@ def generator_heatmaps(generators: list[Any], in_names: list[str], title: str,
     more = f" (first {MAX_GENERATORS} of {len(generators)})" if len(generators) > MAX_GENERATORS else ""
     fig.suptitle(_short(title, 90) + more, fontsize=12, y=1.0)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="coefficient (each map scaled to its max)")
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="coefficient / largest")
     return to_png(fig)
 
 
@@ -320,7 +322,7 @@ def symmetry_figures(finding: Finding, dataset: Any = None) -> Figures:
     Example:
         >>> f = Finding("symmetry", "so(2)", {"generators": [[[0, -1, 0], [1, 0, 0]]], "group": "so(2)"})
         >>> [c for c, _ in symmetry_figures(f)]
-        ['Generators of so(2), 1-dimensional: each map is one infinitesimal affine move dx = L x + b of the inputs']
+        ['Generators [L | b] of so(2): each map moves the inputs by dx = (L x + b) dt']
     """
     v = finding.value if isinstance(finding.value, dict) else {}
     out: Figures = []
@@ -333,8 +335,7 @@ def symmetry_figures(finding: Finding, dataset: Any = None) -> Figures:
         k = _matrix(outs[0]).shape[0] if outs else 0
         png = generator_heatmaps(gens, names, f"{group}  ({len(gens)} generator{'s' if len(gens) > 1 else ''})",
                                  outs, _target_labels(k, dataset) if outs else None)
-        out.append((f"Generators of {group}, {len(gens)}-dimensional: each map is one infinitesimal affine move "
-                    "dx = L x + b of the inputs", png))
+        out.append((f"Generators [L | b] of {group}: each map moves the inputs by dx = (L x + b) dt", png))
         phys = v.get("physical")
         if isinstance(phys, dict) and phys.get("generators"):
             pg = phys["generators"]
@@ -405,6 +406,12 @@ def pareto_figure(finding: Finding, dataset: Any = None) -> Figures:
     if np.isfinite(chosen_c):
         ax.plot([chosen_c], [shown(chosen_e)], marker="*", ms=16, color="tab:red", ls="none", label="chosen law", zorder=5)
     ax.set_yscale("log")
+    if ys.max() / ys.min() < 20:  # under a decade or so: plain tick labels, not 3.995 x 10^-2
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda val, _: f"{val:.4g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_major_locator(matplotlib.ticker.LinearLocator(5))
+        pad = (ys.max() - ys.min()) * 0.08 or ys.max() * 0.05
+        ax.set_ylim(ys.min() - pad, ys.max() + pad)
     if np.any(ys == floor) or (np.isfinite(chosen_c) and shown(chosen_e) == floor):
         ax.axhline(floor, color="#999", lw=0.8, ls=":")
         ax.text(ax.get_xlim()[0], floor, " exact", va="bottom", fontsize=8, color="#666")

@@ -73,11 +73,13 @@ def run_html(run: Any) -> str:
     """A whole run (a run directory or a ``RunResult``): scorecard, probes, findings by kind with figures, model.
 
     Example:
-        >>> import tempfile
-        >>> from physlens.study import Study, run_study
-        >>> r = run_study(Study.parse({"source": {"system": "toy_distractor", "n": 200},
-        ...                            "train": {"epochs": 2, "progress": False}}), out=tempfile.mkdtemp())
-        >>> "Relevant variables" in run_html(r) and "Relevant variables" in run_html(r.run_dir)
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> from physlens.findings import Finding, findings_to_json
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> f = Finding("relevant-variable", "x matters", {"variable": "x", "relevant": True, "permutation": 0.5})
+        >>> _ = (run_dir / "findings.json").write_text(json.dumps(findings_to_json([f])))
+        >>> "Relevant variables" in run_html(run_dir)
         True
     """
     ctx = context(run_data(run), limit=NOTEBOOK_DETAILS_LIMIT)
