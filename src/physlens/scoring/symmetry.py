@@ -83,7 +83,7 @@ EQUATION_RTOL = 1e-6  # discrete: largest relative violation of f(T x) = P f(x) 
 NULL_RTOL = 1e-8  # continuous: relative singular value below which a direction is a symmetry of the law
 LISTED_ANGLE_DEG = 1.0  # a listed generator must lie this close to the law's algebra (both exact)
 N_POINTS = 256
-MAX_UNKNOWNS = 2500  # n (n + 1) above which the law's algebra is not computed (the listed group is used)
+MAX_UNKNOWNS = 1100  # n (n + 1) above which the law is not used (32 inputs; the listed group is used)
 
 
 def _affine(M: np.ndarray, n: int) -> np.ndarray:
@@ -473,6 +473,8 @@ def _law_for(f: Finding, truth: GroundTruth, n: int, k: int | None, cache: dict)
             # more equations than unknowns n (n + 1), by half again, for the null space
             m = max(N_POINTS, (3 * n * (n + 1)) // (2 * len(outputs)) + 64)
             at = _LawAtPoints(law, *law.sample(m, seed=0))
+            if len(at.X) * len(outputs) < n * (n + 1) + 16:
+                raise ValueError(f"only {len(at.X)} points where the law is regular")
             failed = _listed_check(truth, at, n)
         except (ValueError, TypeError, ZeroDivisionError, NameError, KeyError, sp.SympifyError) as exc:
             cache[key] = (None, f"the equations cannot be evaluated: {exc}")
@@ -497,6 +499,7 @@ def _score_continuous_by_law(value: dict, found: list[np.ndarray], at: _LawAtPoi
         "law_dim": int(law_alg.shape[1]),
         "law_equivariance_dim": int(at.algebra(True).shape[1]),
         "law_max_angle_deg": angle,
+        "law_generator_angles_deg": [_max_angle_to([g], law_alg) for g in found],
         "all_symmetries_of_law": bool(symmetric),
         "points": int(len(at.X)),
     }
