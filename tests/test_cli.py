@@ -16,10 +16,12 @@ from tests.conftest import run_cli
 
 @pytest.mark.slow
 def test_discover_on_csv_tells_the_distractor_from_the_relevant_inputs(distractor_csv, tmp_path):
-    proc = run_cli("discover", str(distractor_csv), "--target", "y", "--out", str(tmp_path), "--json", "--epochs", "100")
+    proc = run_cli("discover", str(distractor_csv), "--target", "y", "--out", str(tmp_path), "--json", "--epochs", "100",
+                   "--probes", "attribution")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)  # exactly one JSON object on stdout
-    assert set(out) == {"findings", "run_dir"}
+    assert set(out) == {"findings", "run_dir", "probes"}
+    assert [p["status"] for p in out["probes"]] == ["ran"]
     verdict = {f["subject"]: f["value"]["relevant"] for f in out["findings"] if f["kind"] == "relevant-variable"}
     assert verdict == {"x1": True, "x2": True, "x3": False}
     run_dir = Path(out["run_dir"])
@@ -81,7 +83,7 @@ def test_unknown_system_and_probe_are_named(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_loss(distractor_csv, tmp_path):
-    args = ["discover", str(distractor_csv), "--target", "y", "--epochs", "40", "--quiet", "--json"]
+    args = ["discover", str(distractor_csv), "--target", "y", "--epochs", "40", "--quiet", "--json", "--probes", "attribution"]
     full = run_cli(*args, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     full_dir = Path(json.loads(full.stdout)["run_dir"])
@@ -122,7 +124,8 @@ def test_report_escapes_user_supplied_names(tmp_path):
     evil = "<script>alert(1)</script>"
     path = tmp_path / "evil.csv"
     path.write_text(f"a,{evil},y\n" + "".join(f"{a},{b},{2 * a}\n" for a, b in X))
-    proc = run_cli("discover", str(path), "--target", "y", "--epochs", "3", "--out", str(tmp_path), "--json", "--quiet")
+    proc = run_cli("discover", str(path), "--target", "y", "--epochs", "3", "--out", str(tmp_path), "--json", "--quiet",
+                   "--probes", "attribution")
     assert proc.returncode == 0, proc.stderr
     html = (Path(json.loads(proc.stdout)["run_dir"]) / "report.html").read_text()
     assert evil not in html and "&lt;script&gt;" in html

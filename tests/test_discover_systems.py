@@ -33,7 +33,7 @@ def test_every_system_runs_end_to_end(name, tmp_path):
 
 def test_discover_takes_a_system_name_and_parameters(tmp_path):
     proc = run_cli("discover", "kepler", "--param", "target=energy", "--n", "300", "--epochs", "2",
-                   "--out", str(tmp_path), "--json", "--quiet")
+                   "--out", str(tmp_path), "--json", "--quiet", "--probes", "attribution")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert {f["subject"] for f in out["findings"]} == {"x", "y", "vx", "vy"}

@@ -289,6 +289,7 @@ def run(
                 errs.append(latent_equivariance(model, X_lat, X_img)["error"])
             latent_info = {"errors": errs, "null_error": latent_null["error"]}
         value = {
+            "input_names": names,
             "generators": lie.generators,
             "group": alg["name"],
             "residual": residual,
@@ -364,7 +365,7 @@ def run(
         null_w = null_commutation_error(model, n, seed=seed) if (weights and found) else None
         for cand, P, res in found:
             kind = _discrete_kind(cand.name, P, k)
-            value = {"transform": cand.T, "name": cand.name}
+            value = {"transform": cand.T, "name": cand.name, "input_names": names}
             if not np.allclose(P, np.eye(k)):
                 value["output_transform"] = P
             evidence = {"model_error": ctx.model_error, "model_quality": quality, **res.as_dict()}

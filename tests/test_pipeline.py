@@ -1,0 +1,138 @@
+"""The one discovery pipeline: probes choose themselves, get the model they need, fail alone, and every
+command goes through the same Study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import physlens.probes as probes_pkg
+from physlens.data.dataset import Dataset
+from physlens.expressions import parse_expression
+from physlens.probes import ProbeSpec, applicable_probes, probe_spec
+from physlens.study import ProbeConfig, Study, build_study, run_probes, run_study, select_probes
+from tests.conftest import run_cli
+
+
+def _law_dataset(n: int = 400, d: int = 3, seed: int = 0) -> Dataset:
+    X = np.random.default_rng(seed).uniform(1, 2, (n, d))
+    return Dataset(X, X[:, 0] * X[:, 1], [f"a{i}" for i in range(d)], ["y"])
+
+
+def test_every_probe_that_applies_is_chosen_and_the_others_say_why():
+    ds = _law_dataset()
+    chosen, notes = select_probes(Study(), ds)
+    names = {p.name for p in chosen}
+    assert {"attribution", "symmetry", "equations"} <= names
+    one = Dataset(ds.X[:, :1], ds.y, ["a0"], ["y"])
+    chosen, notes = select_probes(Study(), one)
+    skipped = {n["probe"]: n["reason"] for n in notes}
+    assert "symmetry" not in {p.name for p in chosen}
+    assert "one input" in skipped["symmetry"] and "\n" not in skipped["symmetry"]
+    assert dict(applicable_probes(one))["attribution"] is None
+
+
+def test_a_failing_probe_is_one_line_and_the_others_go_on(monkeypatch):
+    def boom(model, dataset, seed=0):
+        raise RuntimeError("the detector\nexploded")
+
+    registry = dict(probes_pkg._registry())
+    registry["boom"] = ProbeSpec(name="boom", description="fails", run=boom, applies=lambda ds: None,
+                                 options=frozenset({"seed"}))
+    monkeypatch.setattr(probes_pkg, "_registry", lambda: registry)
+    from physlens.models import build_model
+
+    ds = _law_dataset()
+    findings, notes = run_probes(build_model("mlp", ds), ds, [ProbeConfig(name="boom"),
+                                                              ProbeConfig(name="attribution", options={"repeats": 2})])
+    by = {n["probe"]: n for n in notes}
+    assert by["boom"]["status"] == "failed" and by["boom"]["reason"] == "RuntimeError: the detector exploded"
+    assert by["attribution"]["status"] == "ran" and len(findings) == 3
+
+
+def test_a_probe_is_not_read_off_a_model_coarser_than_it_needs(tmp_path):
+    # pure noise: no network reaches the symmetry probe's 5 % error; with physlens' own recipe it is skipped
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    path = tmp_path / "noise.csv"
+    path.write_text("a,b,c,y\n" + "".join(f"{a},{b},{c},{rng.normal()}\n" for a, b, c in X))
+    study = build_study(str(path), target="y", probes="symmetry,attribution", budget="quick", progress=False)
+    result = run_study(study, out=tmp_path, progress=False)
+    by = {n["probe"]: n for n in result.probes}
+    assert by["symmetry"]["status"] == "skipped" and "relative error" in by["symmetry"]["reason"]
+    assert by["attribution"]["status"] == "ran"
+    quality = json.loads((result.run_dir / "training.json").read_text())["quality"]
+    assert quality["required"] == pytest.approx(probe_spec("symmetry").requires["relative_error"])
+    assert not quality["met"] and quality["relative_error"] > 0.5
+    saved = json.loads((result.run_dir / "probes.json").read_text())
+    assert [n["probe"] for n in saved] == [n["probe"] for n in result.probes]
+
+
+def test_build_study_reads_files_systems_and_options(tmp_path, distractor_csv):
+    s = build_study(str(distractor_csv), target="y", probes="attribution", epochs=7, seed=3, budget="quick")
+    assert s.source.file == str(distractor_csv) and s.train.epochs == 7 and s.train.seed == 3 and s.budget == "quick"
+    assert s.name == "law"
+    s = build_study("kepler", params=["dim=3"], probe_options={"symmetry": {"alpha": 0.05}})
+    assert s.source.params == {"dim": 3} and s.train is None
+    assert [(p.name, p.options) for p in s.probes] == [("symmetry", {"alpha": 0.05})]
+    flagship = build_study()
+    assert flagship.source.system == "kepler" and flagship.probes is None
+    s = build_study(str(distractor_csv), groups="run", time_column="t")
+    assert (s.source.groups, s.source.time) == ("run", "t")
+
+
+def test_equations_shortcut_writes_a_run_directory_and_keeps_its_json(tmp_path, distractor_csv):
+    proc = run_cli("equations", str(distractor_csv), "--target", "y", "--time-limit", "5", "--json",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"findings", "run_dir"}
+    (law,) = out["findings"]
+    x1, x2 = sp.symbols("x1 x2", real=True)
+    assert sp.simplify(parse_expression(law["value"]["expression"]) - x1 * x2**2) == 0
+    run_dir = Path(out["run_dir"])
+    for name in ("study.yaml", "findings.json", "scorecard.json", "probes.json", "report.html"):
+        assert (run_dir / name).exists(), name
+
+
+def _true_law(X: np.ndarray) -> np.ndarray:
+    return X[:, 0] * X[:, 1] ** 2 + np.sin(X[:, 3])
+
+
+@pytest.mark.slow
+def test_discover_on_a_csv_finds_the_law_the_distractor_and_no_false_symmetry(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(3000, 4))
+    path = tmp_path / "law.csv"
+    path.write_text("a,b,c,d,y\n" + "".join(f"{a},{b},{c},{d},{y}\n" for (a, b, c, d), y in zip(X, _true_law(X))))
+    proc = run_cli("discover", str(path), "--target", "y", "--budget", "quick", "--json", "--quiet",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    ran = {p["probe"] for p in out["probes"] if p["status"] == "ran"}
+    assert {"attribution", "equations", "symmetry"} <= ran
+    rel = {f["subject"]: f["value"]["relevant"] for f in out["findings"] if f["kind"] == "relevant-variable"}
+    assert rel == {"a": True, "b": True, "c": False, "d": True}
+    laws = [f for f in out["findings"] if f["kind"] == "equation" and f["target"] == "y"]
+    a, b, d = sp.symbols("a b d", real=True)
+    assert any(sp.simplify(parse_expression(f["value"]["expression"]) - (a * b**2 + sp.sin(d))) == 0 for f in laws)
+    # every symmetry claimed must be one of the true law: test each discrete transform on fresh points
+    P = rng.uniform(-2, 2, size=(500, 4))
+    for f in out["findings"]:
+        if f["kind"] != "symmetry":
+            continue
+        value = f["value"]
+        if "transform" in value:
+            T = np.asarray(value["transform"]["__ndarray__"], dtype=float)[:, :4]
+            assert np.allclose(_true_law(P @ T.T), _true_law(P), atol=1e-6), value.get("name")
+        if "generators" in value:
+            for g in value["generators"]:
+                G = np.asarray(g["__ndarray__"], dtype=float)
+                eps = 1e-5
+                moved = P + eps * (P @ G[:, :4].T + G[:, 4])
+                rel_change = np.abs(_true_law(moved) - _true_law(P)) / eps
+                assert np.median(rel_change) < 0.05 * np.linalg.norm(G), value.get("group")
