@@ -24,16 +24,19 @@ static engine finds at once. The method (:func:`vector_law_findings`):
    ``max_condition``) are dropped; with fewer vectors than dimensions a target outside
    their span is rejected by its residual (it is no equivariant law of these vectors);
 3. a coefficient whose contribution is below ``zero_tolerance`` of the target's scale is
-   zero; one that is constant is a number (snapped to a simple closed form); one that is
-   not a function of the invariants (a nearest-neighbour regression on them explains
-   less than ``min_neighbour_r2`` of its variance, e.g. for a field that is not
-   equivariant) stops the law; every other one is searched by
+   zero; one that is constant is a number (snapped to a simple closed form); one that
+   nearest neighbours in the invariants cannot predict (rank R² below
+   ``min_neighbour_r2``) is noise-like: it is taken as its median, or 0 when that is
+   within three standard errors of zero (a zero or constant coefficient of noisy data
+   looks so; for a field that is not equivariant the held-out check then fails, with
+   no search spent on it); every other one is searched by
    :class:`~physlens.probes.equations.search.EquationSearch` in the invariants;
 4. the invariants are written back in the dataset's own columns (``pos_pos`` ->
    ``x**2 + y**2``), each target column is assembled as ``sum_k g_k e_k[c]`` and
    simplified, and the law is validated on held-out rows: it is reported only when
-   every component reaches ``R² >= min_r2`` there (otherwise nothing is reported, and
-   the static search that runs elsewhere stands).
+   every component reaches ``R² >= min_r2`` there, or, on noisy data, when what it leaves
+   is noise (nearest neighbours in the inputs cannot predict the held-out residuals).
+   Otherwise nothing is reported, and the static search that runs elsewhere stands.
 
 Scope: one particle (``meta["particles"]["n"] == 1``, e.g. ``kepler`` in 2-D and 3-D)
 with no more vectors than dimensions (then the coefficients are determined row by row).
@@ -192,8 +195,8 @@ def row_coefficients(E: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return g, cond, rel
 
 
-def _neighbour_r2(Z: np.ndarray, g: np.ndarray, k: int = 5) -> float:
-    """Leave-one-out R² of a k-nearest-neighbour regression of g on the standardised invariants Z."""
+def _neighbour_r2(Z: np.ndarray, g: np.ndarray, k: int = 5, ranks: bool = True) -> float:
+    """Leave-one-out R² of a k-nearest-neighbour regression of g (or its ranks) on the standardised columns Z."""
     from sklearn.neighbors import NearestNeighbors
 
     sd = np.std(Z, axis=0)
@@ -201,7 +204,7 @@ def _neighbour_r2(Z: np.ndarray, g: np.ndarray, k: int = 5) -> float:
     k = min(k, len(g) - 1)
     _, nb = NearestNeighbors(n_neighbors=k + 1).fit(Zs).kneighbors(Zs)
     # ranks: a coefficient like r**-3 is heavy-tailed and a few pericentre rows would dominate the variance
-    rank = np.argsort(np.argsort(g)).astype(float)
+    rank = np.argsort(np.argsort(g)).astype(float) if ranks else np.asarray(g, dtype=float)
     pred = rank[nb[:, 1:]].mean(axis=1)
     var = np.var(rank)
     return float(1.0 - np.mean((pred - rank) ** 2) / var) if var > 0 else 1.0
@@ -211,6 +214,16 @@ def _snap(value: float, rel: float) -> sp.Expr:
     for c in S.nice_constants(value, window=max(rel, 1e-12)):
         return c
     return sp.Float(value, 12)
+
+
+def _noisy_constant(g: np.ndarray, rel: float) -> sp.Expr:
+    """A noisy coefficient's constant: 0 unless its median stands 3 standard errors clear of zero, then snapped."""
+    med = float(np.median(g))
+    q1, q3 = np.percentile(g, [25, 75])
+    se = 1.25 * 0.7413 * float(q3 - q1) / np.sqrt(len(g))  # robust standard error of the median
+    if abs(med) <= 3 * se:
+        return sp.Integer(0)
+    return _snap(med, max(rel, 3 * se / abs(med)))
 
 
 def vector_law_findings(
@@ -224,6 +237,8 @@ def vector_law_findings(
     max_condition: float = 1e3,
     zero_tolerance: float = 1e-3,
     min_neighbour_r2: float = 0.3,
+    min_noisy_r2: float = 0.9,
+    max_residual_structure: float = 0.1,
 ) -> list[Finding]:
     """One ``equation`` finding per target column of every vector law ``t = sum_k g_k(invariants) e_k`` that holds.
 
@@ -242,11 +257,14 @@ def vector_law_findings(
         seed: row sampling and search seed.
         max_samples: rows used to fit (and at most as many held out to validate).
         budget_seconds: seconds for all coefficient searches together (each still at most ``time_limit``).
-        min_r2: a law is reported when every component reaches this R² on held-out rows.
+        min_r2: a law is reported when every component reaches this R² on held-out rows ...
+        min_noisy_r2, max_residual_structure: ... or, on noisy data, when every component reaches
+            ``min_noisy_r2`` and what the law leaves is noise: nearest neighbours in the inputs
+            predict no component's held-out residuals (R² below ``max_residual_structure``).
         max_condition: rows whose rescaled vectors have a larger condition number are not used to fit.
         zero_tolerance: a coefficient contributing less than this fraction of the target's RMS is zero.
         min_neighbour_r2: a coefficient that nearest neighbours in the invariants predict worse
-            than this (rank R²) is no function of them: the law is given up without a search.
+            than this (rank R²) is noise-like: taken as a constant (or 0) without a search.
 
     Returns [] when :func:`applies` gives a reason, or when no law passes the checks.
 
@@ -267,11 +285,12 @@ def vector_law_findings(
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return _vector_laws(dataset, float(time_limit), int(seed), int(max_samples), budget_seconds, float(min_r2),
-                            float(max_condition), float(zero_tolerance), float(min_neighbour_r2))
+                            float(max_condition), float(zero_tolerance), float(min_neighbour_r2), float(min_noisy_r2),
+                            float(max_residual_structure))
 
 
 def _vector_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2, max_condition, zero_tolerance,
-                 min_neighbour_r2) -> list[Finding]:
+                 min_neighbour_r2, min_noisy_r2, max_residual_structure) -> list[Finding]:
     t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
     lay = _layout(dataset)
     rng = np.random.default_rng(seed)
@@ -316,9 +335,9 @@ def _vector_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
             else:
                 info["neighbour_r2"] = _neighbour_r2(inv_values[fit][keep], g[:, k])
                 if info["neighbour_r2"] < min_neighbour_r2:
-                    info["status"] = "not a function of the invariants"
-                    plan["failed"] = (f"the coefficient of {vec} is not a function of the invariants "
-                                      f"(neighbour R² {info['neighbour_r2']:.2f})")
+                    # noise-like: on noisy data a zero or constant coefficient looks so; the held-out
+                    # check below rejects the law when the coefficient carried a signal (no equivariant law)
+                    info.update(status="noise-like: taken as constant", expression=_noisy_constant(g[:, k], zero_tolerance))
                 else:
                     info.update(status="search", values=g[:, k], rows=inv_values[fit][keep])
             plan["coefficients"][vec] = info
@@ -335,6 +354,11 @@ def _vector_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
         info.update(status="searched", expression=est.expression_, origin=est.origin_,
                     search_seconds=float(est.fit_time_), time_limit=float(limit), fit_rmse=float(est.rmse_),
                     complexity=int(est.complexity_))
+
+    # ---- the constants refitted on the target vectors themselves, then rounded
+    for plan in plans:
+        if "failed" not in plan:
+            _polish(plan, lay, inv_names, inv_values[fit], E[fit], dataset.y[fit][:, plan["columns"]])
 
     # ---- assemble in the columns, validate on held-out rows
     columns = {c: dataset.X[val, k] for k, c in enumerate(dataset.input_names)}
@@ -354,15 +378,66 @@ def _vector_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
             rmse = float(np.sqrt(np.mean((pred - y) ** 2))) if np.all(np.isfinite(pred)) else float("inf")
             var = float(np.var(y))
             r2 = 1.0 - rmse**2 / var if var > 0 else (1.0 if rmse <= 1e-9 * max(1.0, float(np.abs(y).max())) else 0.0)
-            laws.append((int(tcol), expr, rmse, r2))
-        if not laws or min(law[3] for law in laws) < min_r2:
-            continue
+            laws.append((int(tcol), expr, rmse, r2, pred - y))
+        worst = min(law[3] for law in laws)
+        if worst < min_r2:
+            # noisy data: the law is as good as the data allow when what it leaves is noise, i.e.
+            # nearest neighbours in the inputs cannot predict the held-out residuals
+            structure = max(_neighbour_r2(dataset.X[val], law[4], ranks=False, k=10) for law in laws)
+            plan["evidence"]["residual_structure_r2"] = structure
+            if not (worst >= min_noisy_r2 and structure < max_residual_structure):
+                continue
         findings.extend(_finding(dataset, lay, plan, coeffs, inv_names, inv_exprs, law, len(val)) for law in laws)
     return findings
 
 
+def _float_constants(e: sp.Expr) -> sp.Expr:
+    """Every constant of ``e`` but 0, 1, -1 and rational exponents as a Float (to be refitted and rounded)."""
+    if e.is_number:
+        return e if e in (0, 1, -1) or not e.is_real else sp.Float(float(e))
+    if e.is_Pow:
+        return sp.Pow(_float_constants(e.base), e.exp if e.exp.is_Rational else _float_constants(e.exp))
+    if e.args:
+        return e.func(*[_float_constants(a) for a in e.args])
+    return e
+
+
+def _polish(plan: dict, lay, inv_names: list[str], inv: np.ndarray, E: np.ndarray, T: np.ndarray) -> None:
+    """Refit the coefficients' constants jointly on the target vectors (all components) and round them.
+
+    The searches fit each coefficient to row-by-row solutions, whose noise is uneven (a
+    coefficient like r**-3 is large at the pericentre); the law is judged on the targets, so its
+    constants are fitted there: the law ``sum_k g_k e_k`` is one scalar formula on the rows
+    stacked component by component. Kept when it fits the targets at least as well (3 sigma).
+    """
+    dim = lay.dim
+    esym = [sp.Symbol(f"_e{k}", real=True) for k in range(lay.n_vectors)]
+    cols = {nm: np.tile(inv[:, m], dim) for m, nm in enumerate(inv_names)}
+    cols.update({e.name: E[:, k, :].T.ravel() for k, e in enumerate(esym)})
+    y = T.T.ravel()
+    law = sp.Add(*[plan["coefficients"][v]["expression"] * e for v, e in zip(lay.vectors, esym)])
+    trial = _float_constants(law)
+    if not trial.atoms(sp.Float):
+        return
+    floor = 1e-12 * float(np.sqrt(np.mean(y**2)))
+    tol = 9.0 / len(y)
+    try:
+        trial = S.round_constants(S.refit_constants(trial, cols, y), cols, y, tolerance=tol, floor=floor)
+    except Exception:  # a fit that cannot run keeps the searched constants
+        return
+    before, after = S.rmse(law, cols, y), S.rmse(trial, cols, y)
+    if not after**2 <= (1 + tol) * before**2 + floor**2:
+        return
+    plan["evidence"]["polished_rmse"] = float(after)
+    for v, e in zip(lay.vectors, esym):
+        new = sp.diff(trial, e)
+        if new != plan["coefficients"][v]["expression"]:
+            plan["coefficients"][v]["expression"] = new
+            plan["coefficients"][v]["polished"] = True
+
+
 def _finding(dataset, lay, plan, coeffs, inv_names, inv_exprs, law, n_val) -> Finding:
-    tcol, expr, rmse, r2 = law
+    tcol, expr, rmse, r2, _ = law
     target = dataset.target_names[tcol]
     text = expression_to_text(expr)
     cx = S.complexity(expr)
