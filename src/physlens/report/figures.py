@@ -245,8 +245,8 @@ def signed_permutation_text(T: Any, names: list[str]) -> str | None:
 def _heatmap(ax, M: np.ndarray, rows: list[str], cols: list[str], title: str, annotate: bool) -> Any:
     vmax = float(np.max(np.abs(M))) if M.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
-    im = ax.imshow(M, cmap=DIVERGING, vmin=-vmax, vmax=vmax, aspect="equal")
-    fs = 9 if max(M.shape) <= 8 else max(4, int(9 - (max(M.shape) - 8) * 0.25))
+    im = ax.imshow(M / vmax, cmap=DIVERGING, vmin=-1.0, vmax=1.0, aspect="equal")  # each map on its own scale
+    fs = 9 if max(M.shape) <= 8 else max(5, int(9 - (max(M.shape) - 8) * 0.25))
     ax.set_xticks(range(M.shape[1]), [_short(c, 10) for c in cols], rotation=90 if M.shape[1] > 6 else 0, fontsize=fs)
     ax.set_yticks(range(M.shape[0]), [_short(r, 14) for r in rows], fontsize=fs)
     ax.set_xticks(np.arange(M.shape[1] + 1) - 0.5, minor=True)
@@ -273,20 +273,21 @@ def generator_heatmaps(generators: list[Any], in_names: list[str], title: str,
         >>> len(generator_heatmaps([[[0, -1, 0], [1, 0, 0]]], ["x", "y"], "so(2)")) > 100
         True
     """
-    gens = [_matrix(g) for g in generators[:MAX_GENERATORS]]
-    n = gens[0].shape[0]
+    n = _matrix(generators[0]).shape[0]
+    shown = MAX_GENERATORS if n <= 8 else 6 if n <= 14 else 4  # keep a figure of many inputs readable
+    gens = [_matrix(g) for g in generators[:shown]]
     outs = [_matrix(g) for g in (out_generators or [])[: len(gens)]]
     rows_per = 2 if outs and len(outs) == len(gens) else 1
     k = len(gens)
-    ncol = min(k, 4 if n <= 6 else 2 if n <= 14 else 1)
+    ncol = min(k, 4 if n <= 6 else 2)
     nrow = math.ceil(k / ncol) * rows_per
-    cell = 0.42 if n <= 8 else max(0.18, 3.4 / n)
+    cell = 0.42 if n <= 8 else max(0.12, 3.4 / n)
     w = max(2.6, (n + 1) * cell + 1.2)
-    h_in = max(2.0, n * cell + 1.0)
+    h_in = max(1.8, n * cell + 0.8)
     h_out = max(1.4, (outs[0].shape[0] * cell + 1.0)) if rows_per == 2 else 0
     heights = ([h_in, h_out] if rows_per == 2 else [h_in]) * math.ceil(k / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(w * ncol, sum(heights)), squeeze=False,
-                             gridspec_kw={"height_ratios": heights, "wspace": 0.45, "hspace": 0.5})
+    fig, axes = plt.subplots(nrow, ncol, figsize=(w * ncol + 0.8, sum(heights)), squeeze=False, layout="constrained",
+                             gridspec_kw={"height_ratios": heights})
     cols = list(in_names) + ["1"]
     rows = [f"δ{nm}" for nm in in_names]
     annotate = n <= 8
@@ -304,10 +305,10 @@ def generator_heatmaps(generators: list[Any], in_names: list[str], title: str,
         r, c = divmod(idx, ncol)
         for s in range(rows_per):
             axes[r * rows_per + s][c].axis("off")
-    more = f" (first {MAX_GENERATORS} of {len(generators)})" if len(generators) > MAX_GENERATORS else ""
-    fig.suptitle(_short(title, 90) + more, fontsize=12, y=1.0)
+    more = f" (first {shown} of {len(generators)})" if len(generators) > shown else ""
+    fig.suptitle(_short(title, 90) + more, fontsize=12)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="coefficient / largest")
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6 if nrow > 1 else 0.9, label="coefficient / largest in map")
     return to_png(fig)
 
 
