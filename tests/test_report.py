@@ -218,7 +218,13 @@ def test_conserved_quantity_is_flat_along_the_trajectories_and_a_wrong_one_is_no
     assert np.abs(wrong).max() > 0.5
     # without trajectories the conserved quantity is listed, not drawn
     flat = Dataset(ds.X, ds.y, ds.input_names, ds.target_names)
-    assert F.conserved_figure(Finding("conserved", "E", {"expression": "p**2 + q**2"}), flat) == []
+    finding = Finding("conserved", "E is conserved", {"expression": "p**2 + q**2"})
+    assert F.conserved_figure(finding, flat) == []
+    from physlens.report.page import sections
+
+    (section,) = sections([finding], flat)
+    assert section["cards"] == [] and [r["statement"] for r in section["rows"]] == ["E is conserved"]
+    assert section["rows"][0]["latex_png"]  # the formula is still drawn, in the table
 
 
 def test_signed_permutations_are_written_as_maps_and_others_are_not():

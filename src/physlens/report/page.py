@@ -316,7 +316,8 @@ def sections(findings: list[Finding], dataset: Any = None, figures: bool = True,
         for f in group:
             row = finding_row(f, dataset, figures=figures, limit=limit)
             v = f.value if isinstance(f.value, dict) else {}
-            card = kind in ("equation", "conserved") or (kind == "symmetry" and bool(v.get("generators")))
+            card = (kind == "equation" or (kind == "symmetry" and bool(v.get("generators")))
+                    or (kind == "conserved" and bool(row["figures"] or row["notes"])))  # no trajectories: a table row
             (cards if card else rows).append(row)
         scored = [f for f in group if f.match is not None]
         out.append({
