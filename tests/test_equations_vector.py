@@ -1,0 +1,132 @@
+"""Specification of vector laws through scalar invariants (physlens.probes.equations.vector)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physlens.data.dataset import Dataset
+from physlens.errors import ConfigError
+from physlens.expressions import parse_expression
+from physlens.findings import Finding, score
+from physlens.probes.equations.vector import applies, row_coefficients, vector_law_findings
+from physlens.scoring.equations import symbolically_equal
+from physlens.systems import get_system
+
+
+def _by_target(findings):
+    return {f.target: f for f in findings}
+
+
+def _matches_truth(finding, ds) -> bool:
+    found = parse_expression(finding.value["expression"], variables=ds.input_names)
+    return symbolically_equal(found, ds.truth.equations[finding.target])[0]
+
+
+def _point_cloud(acc, vectors=("pos",), dim=2, n=1500, seed=1, r_min=0.3):
+    """Random states of one particle (inside a box, |r| > r_min) and their acceleration ``acc(X)``."""
+    X = np.random.default_rng(seed).uniform(-2, 2, (n, dim * len(vectors)))
+    X = X[np.linalg.norm(X[:, :dim], axis=1) > r_min]
+    axes = ["x", "y", "z"][:dim]
+    names = axes + ([f"v{a}" for a in axes] if len(vectors) > 1 else [])
+    meta = {"particles": {"n": 1, "dim": dim, "vectors": list(vectors), "scalars": [], "metric": "euclidean",
+                          "target_vectors": ["acc"]}}
+    return Dataset(X, acc(X), names, [f"a{a}" for a in axes], meta=meta)
+
+
+# ----------------------------------------------------------------------------- Kepler
+def test_kepler_2d_inverse_square_law_is_found_in_closed_form():
+    ds = get_system("kepler", dim=2, points_per_trajectory=10).sample(2000, seed=0)
+    found = _by_target(vector_law_findings(ds, time_limit=5))
+    assert set(found) == {"dx_dt", "dy_dt", "dvx_dt", "dvy_dt"}
+    assert found["dx_dt"].value["expression"] == "vx"
+    assert found["dvx_dt"].value["expression"] == "-x/(x**2 + y**2)**(3/2)"
+    for f in found.values():
+        assert _matches_truth(f, ds), f.value["expression"]
+        assert f.value["r2"] > 0.999999 and f.kind == "equation" and f.probe == "equations"
+    acc = found["dvx_dt"].value
+    assert acc["method"] == "vector invariants"
+    assert acc["coefficients"] == {"pos": "-1/pos_pos**(3/2)", "vel": "0"}
+    assert acc["invariants"]["pos_pos"] == "x**2 + y**2"
+    assert {"target", "expression", "latex", "complexity", "rmse", "pareto"} <= set(acc)
+    assert acc["pareto"][0]["expression"] == acc["expression"]
+
+
+def test_kepler_3d_acceleration_components_score_as_the_truth():
+    ds = get_system("kepler", dim=3, target="acceleration", points_per_trajectory=10).sample(1000, seed=0)
+    findings = vector_law_findings(ds, time_limit=5)
+    assert [f.target for f in findings] == ["ax", "ay", "az"]
+    score(findings, ds.truth)
+    assert all(f.match for f in findings)
+    assert all(Finding.from_json(f.to_json()) == f for f in findings)
+
+
+def test_kepler_law_survives_five_percent_noise():
+    ds = get_system("kepler", dim=2, target="acceleration", points_per_trajectory=10).sample(2000, seed=0, noise=0.05)
+    found = _by_target(vector_law_findings(ds, time_limit=5))
+    assert set(found) == {"ax", "ay"}
+    assert all(_matches_truth(f, ds) for f in found.values())
+    assert 0.99 < found["ax"].value["r2"] < 0.999  # reported as the noise allows, not as exact
+
+
+# ----------------------------------------------------------------------------- other central and velocity forces
+def test_screened_central_force_is_found():
+    def acc(X):
+        d = np.linalg.norm(X[:, :2], axis=1, keepdims=True)
+        return -X[:, :2] / d * np.exp(-d)
+
+    ds = _point_cloud(acc)
+    found = _by_target(vector_law_findings(ds, time_limit=8))
+    truth = parse_expression("-x*exp(-sqrt(x**2 + y**2))/sqrt(x**2 + y**2)", variables=ds.input_names)
+    assert symbolically_equal(parse_expression(found["ax"].value["expression"], variables=ds.input_names), truth)[0]
+    assert found["ay"].value["r2"] > 0.999999
+
+
+def test_damped_spring_in_3d_has_rational_coefficients():
+    ds = _point_cloud(lambda X: -2.5 * X[:, :3] - 0.3 * X[:, 3:], vectors=("pos", "vel"), dim=3)
+    found = _by_target(vector_law_findings(ds, time_limit=5))
+    assert found["az"].value["coefficients"] == {"pos": "-5/2", "vel": "-3/10"}
+    truth = parse_expression("-5*z/2 - 3*vz/10", variables=ds.input_names)
+    assert symbolically_equal(parse_expression(found["az"].value["expression"], variables=ds.input_names), truth)[0]
+
+
+# ----------------------------------------------------------------------------- what is not an equivariant law
+@pytest.mark.parametrize("vectors", [("pos",), ("pos", "vel")])
+def test_field_that_is_not_equivariant_is_not_reported(vectors):
+    ds = _point_cloud(lambda X: np.column_stack([X[:, 0] * X[:, 1], X[:, 0]]), vectors=vectors)
+    assert vector_law_findings(ds, time_limit=5) == []
+
+
+def test_a_small_symmetry_breaking_term_is_not_absorbed():
+    def acc(X):
+        r = X[:, :2]
+        return -r / np.linalg.norm(r, axis=1, keepdims=True) ** 3 + 0.05 * np.column_stack([X[:, 1], 0 * X[:, 0]])
+
+    assert vector_law_findings(_point_cloud(acc, vectors=("pos", "vel")), time_limit=5) == []
+
+
+# ----------------------------------------------------------------------------- where it applies
+def test_applies_names_why_it_cannot_run():
+    assert applies(get_system("kepler", dim=3).sample(100, seed=0)) is None
+    assert "invariant scalars" in applies(get_system("kepler", target="energy").sample(100, seed=0))
+    assert "particles" in applies(get_system("nbody_springs").sample(100, seed=0))
+    plain = Dataset(np.random.rand(50, 2), np.random.rand(50, 2), ["a", "b"], ["c", "d"])
+    assert "meta['particles']" in applies(plain)
+    assert vector_law_findings(plain) == []
+    assert vector_law_findings(get_system("nbody_springs").sample(100, seed=0)) == []
+
+
+def test_bad_options_raise_config_errors():
+    ds = get_system("kepler").sample(100, seed=0)
+    with pytest.raises(ConfigError, match="time_limit"):
+        vector_law_findings(ds, time_limit=0)
+    with pytest.raises(ConfigError, match="max_samples"):
+        vector_law_findings(ds, max_samples=3)
+
+
+def test_parallel_vectors_are_left_out_of_the_row_solve():
+    E = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [1.0, 1e-6]]])
+    g, cond, res = row_coefficients(E, np.array([[2.0, -1.0], [1.0, 2.0], [1.0, 0.0]]))
+    assert np.allclose(g[0], [2.0, -1.0])
+    assert np.isinf(cond[1]) and cond[2] > 1e5 and cond[0] < 2
+    assert res[0] < 1e-12
