@@ -72,7 +72,12 @@ def test_kepler_field_algebra_is_rotation_and_mechanical_similarity(kepler_field
     # with the output action free, v -> v + eps (A v + b) is an equivariance of the field too (dx/dt = v moves
     # along); with so(2) and the scaling of r: 2 + 4 + 2 = 8 dimensions
     assert d["law_equivariance_dim"] == 8
-    assert rotation_only.match is False  # a true symmetry, but the similarity scaling is missing
+    # a true symmetry, so not a false claim; the similarity scaling it lacks is recorded (and counted as missed)
+    assert rotation_only.match is True and rotation_only.score_detail["truth_contained"] is False
+    from physlens.scoring.coverage import coverage
+
+    listed_discrete = sum(s.get("kind") == "discrete" for s in kepler_field.symmetries)
+    assert coverage([rotation_only], kepler_field)["symmetry"]["missed"] == 1 + listed_discrete
     assert rotation_only.score_detail["all_symmetries_of_law"] is True
 
 

@@ -38,7 +38,8 @@ def _missed(kind: str, found: list[Finding], truth: GroundTruth) -> int:
     if kind == "symmetry":
         missed = 0
         if any(s.get("kind") == "continuous" for s in truth.symmetries):
-            missed += not any("generators" in (f.value or {}) for f in good)
+            missed += not any("generators" in (f.value or {}) and (f.score_detail or {}).get("truth_contained", True)
+                              for f in good)
         for s in truth.symmetries:
             if s.get("kind") != "discrete" or s.get("transform") is None:
                 continue

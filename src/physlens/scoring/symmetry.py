@@ -28,9 +28,11 @@ was used: ``"equations"`` or ``"listed group"``.
     the unknowns equilibrated, and the null space is cut at a relative singular
     value of 1e-8. A found algebra matches when (a) every found direction lies
     within 5 degrees of that null space (largest principal angle, Björck &
-    Golub 1973: the probe's generators are estimates) and (b) it contains the
-    truth's listed algebra (largest principal angle < 5 degrees), or is the
-    law's whole algebra. The detail gives ``found_dim``, ``law_dim`` (the
+    Golub 1973: the probe's generators are estimates): a finding is a claim,
+    and it matches when nothing it claims is false. Whether it also contains
+    the truth's listed algebra (largest principal angle < 5 degrees) or the
+    law's whole algebra is recorded (``truth_contained``,
+    ``whole_law_algebra``) and counted as *missed* by the scorecard. The detail gives ``found_dim``, ``law_dim`` (the
     numerical symmetry dimension of the law in the claimed mode),
     ``law_equivariance_dim`` (with [M | c] free), ``law_max_angle_deg`` (found
     vs the law's algebra), ``max_angle_deg`` (found vs the listed algebra, as
@@ -512,7 +514,10 @@ def _score_continuous_by_law(value: dict, found: list[np.ndarray], at: _LawAtPoi
     whole = symmetric and rank == law_alg.shape[1]
     detail["truth_contained"] = bool(contained)
     detail["whole_law_algebra"] = bool(whole)
-    return bool(symmetric and (contained or whole)), detail
+    # a finding is judged as a claim: it matches when every direction it names is a symmetry of the law
+    # (no false claim); whether it also holds everything the truth lists is recall, counted as "missed"
+    # by the scorecard's coverage (physlens.scoring.coverage) from ``truth_contained``
+    return bool(symmetric), detail
 
 
 def _score_continuous(f: Finding, truth: GroundTruth, cache: dict) -> None:
