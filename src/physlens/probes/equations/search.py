@@ -758,7 +758,7 @@ def _merge_numbers(e: sp.Mul) -> sp.Expr:
 
 
 def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: float,
-            tolerance: float | None = None) -> sp.Expr:
+            tolerance: float | None = None, dimensional_factor: bool = False) -> sp.Expr:
     # numbers the enumeration built from its constants (tanh(1), exp(2)/pi) are fitted constants
     # in disguise: make them floats, so that they are refitted and rounded to a closed form
     expr = expr.replace(lambda e: e.is_number and not e.is_Atom and e.has(*_NUMERIC_FUNCS),
@@ -787,7 +787,29 @@ def _polish(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray, floor: fl
         expr = S.round_constants(expr, cols, y, tolerance=tol, floor=floor)
         if not expr.atoms(sp.Float):
             break
+    if dimensional_factor:
+        expr = _fitted_factor(expr, cols, y)
     return expr
+
+
+def _fitted_factor(expr: sp.Expr, cols: dict[str, np.ndarray], y: np.ndarray) -> sp.Expr:
+    """``expr = C * h`` with ``C`` refitted as a float: the overall factor that carries a dimensional constant.
+
+    A dimensional constant's value depends on the unit system, so a "nice" closed form of it
+    (``37/10``) means nothing; it is fitted by least squares (linear in ``C``) and stays a float.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True); xs = np.linspace(1, 2, 5)
+        >>> _fitted_factor(sp.Rational(37, 10) * x**2, {"x": xs}, 3.7 * xs**2)
+        3.7*x**2
+    """
+    C, h = split_constant(expr)
+    if not h.free_symbols or not C.is_number:
+        return expr
+    v = S.evaluate(h, cols)
+    if not np.all(np.isfinite(v)) or float(v @ v) == 0:
+        return expr
+    return sp.Float(float(v @ y / (v @ v))) * h
 
 
 def special_functions(expr: sp.Expr) -> int:
@@ -1230,6 +1252,15 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         # instead (select() takes the simplest within tolerance of the best); the others are not
         # polished (polishing tens of them took 90 % of a solved problem's time)
         exact_comp = math.inf
+        tolerance = self.constant_tolerance
+        if tolerance is None and self._const_dims is not None:
+            # measurements in SI units often span decades with a relative scatter: the squared error
+            # is then ruled by the largest rows, and the 3-sigma test of rounding counts those rows
+            # (Kish's effective size with weights y**2), not all rows; with one decade of G*m1*m2/r**2
+            # at 0.3 % scatter the exponent 0.9986 of m2/m1 was kept against 1 otherwise
+            w = y**2
+            n_eff = float(w.sum() ** 2 / max(float((w**2).sum()), 1e-300))
+            tolerance = max(9.0 / max(min(n_eff, len(y)), 1.0), 1e-6)
         for i, (err, comp, e, origin) in enumerate(scored):
             if i >= 3 and time.monotonic() > deadline - 0.1 * float(self.time_limit):
                 break
@@ -1237,7 +1268,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 continue
             try:  # bounded: SymPy's automatic evaluation can stall on one unlucky substitution
                 pe = S.time_limited(_polish, max(0.5, min(2.0, 0.1 * float(self.time_limit))),
-                                    e, cols, y, floor, self.constant_tolerance)
+                                    e, cols, y, floor, tolerance, self._const_dims is not None)
             except Exception:  # a SymPy failure (or time-out) on one candidate must not lose the others
                 pe = e
             key = sp.srepr(pe)
@@ -1295,7 +1326,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 expr = c.expression
                 if time.monotonic() < t_end:
                     try:  # constants refitted and rounded against the measurements
-                        expr = (S.time_limited(_polish, 2.0, expr, cols, y, 1e-10 * scale)
+                        expr = (S.time_limited(_polish, 2.0, expr, cols, y, 1e-10 * scale, None,
+                                                self._const_dims is not None)
                                 if expr.free_symbols else expr)
                     except Exception:  # keep the emulator-fitted constants
                         expr = c.expression
