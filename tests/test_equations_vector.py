@@ -90,6 +90,33 @@ def test_damped_spring_in_3d_has_rational_coefficients():
     assert symbolically_equal(parse_expression(found["az"].value["expression"], variables=ds.input_names), truth)[0]
 
 
+def test_particle_scalars_enter_the_coefficients():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (1500, 4))
+    X = X[np.linalg.norm(X[:, :2], axis=1) > 0.3]
+    m, q = rng.uniform(0.5, 2, (2, len(X)))
+    r = X[:, :2]
+    acc = -(q / m)[:, None] * r / np.linalg.norm(r, axis=1, keepdims=True) ** 3
+    meta = {"particles": {"n": 1, "dim": 2, "vectors": ["pos", "vel"], "scalars": ["m", "q"], "target_vectors": ["acc"]}}
+    ds = Dataset(np.column_stack([X, m, q]), acc, ["x", "y", "vx", "vy", "m", "q"], ["ax", "ay"], meta=meta)
+    found = _by_target(vector_law_findings(ds, time_limit=5))
+    truth = parse_expression("-q*x/(m*(x**2 + y**2)**(3/2))", variables=ds.input_names)
+    assert symbolically_equal(parse_expression(found["ax"].value["expression"], variables=ds.input_names), truth)[0]
+
+
+def test_minkowski_products_are_used_for_four_vectors():
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(800, 4))
+    P[:, 0] = np.sqrt(rng.uniform(0.5, 2, 800) ** 2 + np.sum(P[:, 1:] ** 2, axis=1))  # on shell, masses 0.5..2
+    mass2 = P[:, 0] ** 2 - np.sum(P[:, 1:] ** 2, axis=1)
+    meta = {"particles": {"n": 1, "dim": 4, "vectors": ["p"], "metric": "minkowski", "target_vectors": ["t"]}}
+    ds = Dataset(P, mass2[:, None] * P, ["E", "px", "py", "pz"], ["tE", "tx", "ty", "tz"], meta=meta)
+    found = _by_target(vector_law_findings(ds, time_limit=5))
+    assert found["tx"].value["invariants"] == {"p_p": "E**2 - px**2 - py**2 - pz**2"}
+    truth = parse_expression("px*(E**2 - px**2 - py**2 - pz**2)", variables=ds.input_names)
+    assert symbolically_equal(parse_expression(found["tx"].value["expression"], variables=ds.input_names), truth)[0]
+
+
 # ----------------------------------------------------------------------------- what is not an equivariant law
 @pytest.mark.parametrize("vectors", [("pos",), ("pos", "vel")])
 def test_field_that_is_not_equivariant_is_not_reported(vectors):
