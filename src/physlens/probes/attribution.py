@@ -11,7 +11,8 @@ Two measures, both computed on the trained model:
   bar, in units of the target variance.
 
 An input is called relevant when shuffling it changes the output by more than
-the model's own error could explain: ``D_j > max(k * MSE_model, floor * Var(y))``
+the model's own error could explain, by two standard errors over the repeated
+shuffles: ``D_j - 2 se(D_j) > max(k * MSE_model, floor * Var(y))``
 where ``MSE_model`` is the model's mean squared error on held-out rows when the
 caller names them (``heldout``: the study runner passes its validation rows),
 else on the data. The probe returns one ``relevant-variable`` finding per input
@@ -193,7 +194,9 @@ def run(
         perm_rel = perm_mean[:, k] / var[k]
         perm_share = perm_mean[:, k] / perm_mean[:, k].sum() if perm_mean[:, k].sum() > 0 else perm_mean[:, k]
         for j, name in enumerate(dataset.input_names):
-            relevant = bool(perm_mean[j, k] > threshold)
+            # significant: the effect's lower 2-sigma bound (standard error over the repeats) clears the threshold
+            se = perm_std[j, k] / np.sqrt(max(repeats, 1))
+            relevant = bool(perm_mean[j, k] - 2.0 * se > threshold)
             # confidence: how far (in log10) the effect sits from the threshold, squashed into [0.5, 1)
             margin = abs(np.log10((perm_mean[j, k] + 1e-300) / threshold))
             confidence = float(1.0 - 0.5 * np.exp(-2.0 * margin))

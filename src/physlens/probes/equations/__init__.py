@@ -58,6 +58,16 @@ __all__ = ["EquationSearch", "Candidate", "pareto_front", "run", "static_law_fin
 
 REQUIRES: dict = {}  # the static search reads the data, not the model: no fit quality needed
 COST = 3.0  # relative share of a study's probe time budget
+
+
+def NEEDS_MODEL(options: dict) -> bool:  # noqa: N802  (the probe contract's name)
+    """The static search, vector laws and ODEs read the data; only ``noise_aware`` fits a trained emulator.
+
+    Example:
+        >>> NEEDS_MODEL({}), NEEDS_MODEL({"noise_aware": True})
+        (False, True)
+    """
+    return bool(options.get("noise_aware"))
 MAX_INPUTS = 20  # the static search's limit (pair tests, Buckingham bases and the enumeration grow fast)
 
 
@@ -75,8 +85,9 @@ def applies(dataset: Dataset) -> str | None:
         >>> applies(Dataset(np.random.rand(30, 32), np.random.rand(30), [f"x{j}" for j in range(32)], ["y"]))
         '32 inputs: the static law search handles at most 20 (select inputs with --inputs)'
     """
-    if dataset.trajectories is not None:
-        return None  # the dynamics part reads trajectories
+    dyn = _optional("dynamics")
+    if dyn is not None and hasattr(dyn, "applies") and dyn.applies(dataset) is None:
+        return None  # the dynamics part reads trajectories (or rows with times)
     if dataset.d_out == 0:
         return "no numeric target"
     if dataset.d_in == 0:
@@ -250,6 +261,7 @@ def run(
     static: bool = True,
     dynamics: bool = True,
     messages: bool = True,
+    vectors: bool = True,
     dynamics_options: dict | None = None,
     messages_options: dict | None = None,
     seed: int = 0,
@@ -264,7 +276,9 @@ def run(
         dataset: the data.
         time_limit: seconds per target for the static search.
         noise_aware: fit the static law to the model's predictions instead of the data.
-        static, dynamics, messages: switch each part off.
+        static, dynamics, messages, vectors: switch each part off (``vectors``: laws of vector targets
+            through the scalar invariants of the input vectors, :mod:`.vector`, tried before the static
+            search; the static search then runs only on the targets left).
         dynamics_options: passed to ``dynamics.discover_dynamics`` (trajectory datasets).
         messages_options: passed to ``messages.force_law_from_messages`` (graph models).
         seed, progress: as usual.
@@ -291,14 +305,17 @@ def run(
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         run_messages = messages and model is not None and callable(getattr(model, "messages", None))
-        parts = int(static) + int(run_messages) + int(dynamics and dataset.trajectories is not None)
-        if dynamics and dataset.trajectories is not None:
-            mod = _optional("dynamics")
-            if mod is not None and hasattr(mod, "discover_dynamics"):
-                opts = dict(dynamics_options or {})
-                if t_end is not None and _accepts(mod.discover_dynamics, "time_limit"):
-                    opts.setdefault("time_limit", left() / parts)
-                findings.extend(mod.discover_dynamics(dataset, **opts))
+        dyn = _optional("dynamics")
+        run_dynamics = bool(dynamics and dyn is not None and hasattr(dyn, "discover_dynamics")
+                            and (dyn.applies(dataset) is None if hasattr(dyn, "applies") else dataset.trajectories is not None))
+        vec = _optional("vector")
+        run_vector = bool(static and vectors and vec is not None and vec.applies(dataset) is None)
+        parts = int(static) + int(run_messages) + int(run_dynamics) + int(run_vector)
+        if run_dynamics:
+            opts = dict(dynamics_options or {})
+            if t_end is not None and _accepts(dyn.discover_dynamics, "time_limit"):
+                opts.setdefault("time_limit", left() / parts)
+            findings.extend(dyn.discover_dynamics(dataset, **opts))
             parts -= 1
         if run_messages:
             mod = _optional("messages")
@@ -308,8 +325,63 @@ def run(
                     opts["time_limit"] = max(0.5, min(float(opts.get("time_limit", 30.0)), 0.8 * left() / parts))
                 findings.extend(mod.force_law_from_messages(model, dataset, **opts))
             parts -= 1
-        if static:
-            findings.extend(static_law_findings(dataset, model=model, noise_aware=noise_aware, time_limit=time_limit,
+        covered: set[str] = set()
+        if run_vector:
+            share = None if t_end is None else left() / parts
+            got = vec.vector_law_findings(dataset, model, time_limit=time_limit, seed=seed, budget_seconds=share)
+            findings.extend(got)
+            covered = {f.target for f in got}
+            parts -= 1
+        remaining = [t for t in dataset.target_names if t not in covered]
+        if static and remaining and dataset.d_in <= MAX_INPUTS:
+            data = dataset if len(remaining) == dataset.d_out else dataset.select(None, remaining)
+            findings.extend(static_law_findings(data, model=model, noise_aware=noise_aware, time_limit=time_limit,
                                                 seed=seed, progress=progress,
                                                 budget_seconds=None if t_end is None else left(), **search_options))
-    return findings
+    return best_per_target(findings)
+
+
+def _quality(f: Finding) -> tuple[float, float]:
+    value = f.value if isinstance(f.value, dict) else {}
+    r2 = value.get("r2", f.evidence.get("r2"))
+    r2 = float(r2) if r2 is not None and np.isfinite(r2) else -np.inf
+    return r2, -float(value.get("complexity", 0) or 0)
+
+
+def best_per_target(findings: list[Finding]) -> list[Finding]:
+    """One law per target: where several parts (vector law, ODE, static search) give one, the best stays.
+
+    Best is the higher R² on the data, and the simpler law when the R² agree to 1e-6; the
+    others are kept in the winner's ``evidence["alternatives"]`` (statement, method, R²), so
+    nothing found is lost from the record. Findings of different targets are left alone.
+
+    Example:
+        >>> a = Finding("equation", "y = x", {"r2": 1.0, "complexity": 1}, target="y")
+        >>> b = Finding("equation", "y = x + 0*x**2", {"r2": 0.9, "complexity": 5}, target="y")
+        >>> [f.statement for f in best_per_target([b, a])], len(best_per_target([b, a])[0].evidence["alternatives"])
+        (['y = x'], 1)
+    """
+    groups: dict[str | None, list[Finding]] = {}
+    order: list[str | None] = []
+    for f in findings:
+        key = f.target if f.kind == "equation" and f.target is not None else id(f)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(f)
+    out = []
+    for key in order:
+        group = groups[key]
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        best = group[0]
+        for f in group[1:]:
+            (r_f, c_f), (r_b, c_b) = _quality(f), _quality(best)
+            if r_f > r_b + 1e-6 or (abs(r_f - r_b) <= 1e-6 and c_f > c_b):
+                best = f
+        best.evidence = {**best.evidence, "alternatives": [
+            {"statement": f.statement, "method": (f.value or {}).get("method") or f.evidence.get("origin") or "search",
+             "r2": _quality(f)[0]} for f in group if f is not best]}
+        out.append(best)
+    return out

@@ -1285,6 +1285,9 @@ class EquationSearch(BaseEstimator, RegressorMixin):
                 break
         # SymPy simplification is the slow part: only for the front, the selected formula first
         positive = frozenset(k for k, v in cols.items() if np.all(v > 0))
+        if not out:  # the time ran out before any candidate was polished: the mean is the honest answer
+            mean = sp.Float(float(np.mean(y)), 6)
+            out.append(Candidate(mean, S.complexity(mean), float(np.std(y)), "mean (time ran out)"))
         front = pareto_front(out, tie=_statistical_tie(len(y)))
         first = select(front, self.selection_tolerance, scale)
         order = [first] + [c for c in reversed(front) if c is not first]
