@@ -136,3 +136,18 @@ def test_discover_on_a_csv_finds_the_law_the_distractor_and_no_false_symmetry(tm
                 moved = P + eps * (P @ G[:, :4].T + G[:, 4])
                 rel_change = np.abs(_true_law(moved) - _true_law(P)) / eps
                 assert np.median(rel_change) < 0.05 * np.linalg.norm(G), value.get("group")
+
+
+@pytest.mark.slow
+def test_scorecard_command_table_and_files(tmp_path):
+    proc = run_cli("scorecard", "--systems", "toy_distractor", "--budget", "quick", "--json", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads(proc.stdout)
+    (row,) = card["systems"]
+    assert row["system"] == "toy_distractor" and "error" not in row
+    rel = row["coverage"]["relevant-variable"]
+    assert rel == {"matched": 3, "missed": 0, "spurious": 0, "unscored": 0}
+    assert row["coverage"]["equation"]["matched"] == 1
+    assert (tmp_path / "scorecard.json").exists() and "<table" in (tmp_path / "scorecard.html").read_text()
+    proc = run_cli("scorecard", "--systems", "no_such_system")
+    assert proc.returncode == 2 and "unknown system(s) no_such_system" in proc.stderr
