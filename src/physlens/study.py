@@ -49,9 +49,9 @@ from physlens.findings import Finding, findings_to_json, score
 from physlens.io import write_json, write_text
 from physlens.train.fit import TrainConfig, TrainResult, fit, relative_error
 
-#: the built-in default study: 2-D Kepler orbits, 400 orbits of 10 points each (many short orbits fill
-#: phase space, so the emulator is right everywhere the probes look; 20 orbits of 100 points left
-#: pericentres unseen and the symmetry probe read a coarse model)
+#: the built-in default study: 2-D Kepler orbits, 400 orbits of 10 points each (the system's
+#: ``discover_params``: many short orbits fill phase space, so the emulator is right everywhere the
+#: probes look; 20 orbits of 100 points left pericentres unseen and the symmetry probe read a coarse model)
 FLAGSHIP = {"system": "kepler", "params": {"dim": 2, "points_per_trajectory": 10}, "n": 4000}
 DEFAULT_SYSTEM = FLAGSHIP["system"]
 
@@ -384,7 +384,10 @@ def build_study(
             src = {"file": str(path)}
             data["name"] = path.stem
         elif source in registry():
-            src = {"system": source, "params": parse_params(params)}
+            cls = registry()[source]
+            src = {"system": source, "params": {**cls.discover_params, **parse_params(params)}}
+            if cls.discover_n is not None:
+                src["n"] = cls.discover_n
             data["name"] = source
         else:
             raise ConfigError(f"{source!r} is neither an existing data file nor a built-in system (see `physlens systems`)")

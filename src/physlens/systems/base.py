@@ -42,6 +42,10 @@ class System(ABC):
     category: ClassVar[str] = "other"
     default_n: ClassVar[int] = 2000
     max_n: ClassVar[int] = 2_000_000
+    #: the sample ``physlens discover SYSTEM`` draws when the user names none: parameters and rows that
+    #: let an emulator be right everywhere the probes look (e.g. many short orbits rather than a few long)
+    discover_params: ClassVar[dict[str, Any]] = {}
+    discover_n: ClassVar[int | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params = params
