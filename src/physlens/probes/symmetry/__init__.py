@@ -102,6 +102,8 @@ def _format_generator(A: np.ndarray, names: list[str]) -> str:
 
 
 def _discrete_kind(name: str, P: np.ndarray, k: int) -> str:
+    if name.startswith("time reversal"):
+        return "time reversal"
     if name.startswith("cyclic"):
         return "shift-equivariance" if k > 1 and not np.allclose(P, np.eye(k)) else "translation"
     if name.startswith("reverse") or name.startswith("reflect"):

@@ -45,6 +45,10 @@ class Candidate:
     T: np.ndarray
 
 
+
+#: particle vector names that are odd under time reversal (velocities, momenta)
+TIME_ODD_VECTORS = frozenset({"vel", "v", "velocity", "p", "mom", "momentum"})
+
 def _perm_matrix(perm: list[int]) -> np.ndarray:
     n = len(perm)
     P = np.zeros((n, n))
@@ -130,7 +134,11 @@ def candidate_transforms(names: list[str], meta: dict | None = None, max_swaps: 
             for p in parts:
                 for c in p["vectors"][v]:
                     T[c, c] = -1.0
-            cands.append(Candidate(f"flip sign of every {v} vector", T))
+            # velocities and momenta change sign when time runs backwards: name the move for what it is
+            odd = (v.lower() in TIME_ODD_VECTORS
+                   and ((meta or {}).get("particles") or {}).get("metric", "euclidean") == "euclidean")
+            cands.append(Candidate(f"time reversal (flip sign of every {v} vector)" if odd
+                                   else f"flip sign of every {v} vector", T))
     # drop duplicates (e.g. a particle swap equal to a column swap when each particle has one column)
     seen, unique = set(), []
     for c in cands:
