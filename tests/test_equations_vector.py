@@ -40,7 +40,7 @@ def _equal(found: str, truth: str, names) -> bool:
 
 
 def _two_particles(force, n=1500, seed=1, scalars=("m",)):
-    """Random states of two particles in 2-D (|r_1 - r_0| > 0.3) and their accelerations ``force(P, V, M)`` (n, 2, 2)."""
+    """Random states of two particles in 2-D (|r_1 - r_0| > 0.3), accelerations ``force(P, V, M)`` shaped (n, 2, 2)."""
     rng = np.random.default_rng(seed)
     P, V, M = rng.uniform(-2, 2, (n, 2, 2)), rng.normal(size=(n, 2, 2)), rng.uniform(0.5, 2, (n, 2, len(scalars)))
     keep = np.linalg.norm(P[:, 1] - P[:, 0], axis=1) > 0.3

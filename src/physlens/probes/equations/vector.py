@@ -1,4 +1,4 @@
-"""Closed-form laws through scalar invariants: vector targets (the Kepler force law) and invariant scalars (s = (p0+p1)^2).
+"""Closed-form laws through scalar invariants: vector targets (the Kepler force law) and invariant scalars.
 
 A vector target such as an acceleration is hard for a static symbolic search taken
 one component at a time: ``dvx_dt = -x/(x**2 + y**2)**(3/2)`` is a deep tree in the
@@ -208,7 +208,7 @@ def invariant_columns(dataset: Dataset) -> tuple[list[str], np.ndarray, dict[str
 
 
 def _vector_problems(dataset: Dataset, lay) -> list[dict]:
-    """One row-solve problem per target vector: its columns, the input vectors (own or relative) and their invariants."""
+    """One row-solve problem per target vector: its columns, the input vectors (own or relative), their invariants."""
     col = [sp.Symbol(c, real=True) for c in dataset.input_names]
     eta = _metric(lay)
     taken = set(dataset.input_names)
@@ -559,8 +559,10 @@ def _scalar_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
             continue
         yr = y[probe_rows]
         chosen = _relevant_invariants(Z, yr, max_invariants)
-        ev = {"neighbour_r2_inputs": _neighbour_r2(Xr, yr), "neighbour_r2_invariants": _neighbour_r2(Z[:, chosen], yr),
-              "invariance_tolerance": float(invariance_tolerance), "relevant_invariants": [inv_names[c] for c in chosen]}
+        ev = {"neighbour_r2_inputs": _neighbour_r2(Xr, yr),
+              "neighbour_r2_invariants": _neighbour_r2(Z[:, chosen], yr),
+              "invariance_tolerance": float(invariance_tolerance),
+              "relevant_invariants": [inv_names[c] for c in chosen]}
         if ev["neighbour_r2_invariants"] < ev["neighbour_r2_inputs"] - invariance_tolerance:
             continue  # not a function of the invariants: the static search stands
         sets = [chosen]
@@ -574,6 +576,8 @@ def _scalar_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
         ev["searches"] = []
         best = None
         for s, cols in enumerate(plan["sets"]):
+            if s > 0 and t_end is not None and time.monotonic() > t_end - 0.5:
+                break  # the budget is spent: no wider search
             share = 0.4 if s == 0 and len(plan["sets"]) > 1 else 1.0  # most of the time kept for the wider search
             limit = _search_limit(time_limit, t_end, len(plans) - q) * share
             names = [inv_names[c] for c in cols]
