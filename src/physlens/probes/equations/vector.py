@@ -586,12 +586,12 @@ def _scalar_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
             est.fit(inv_values[fit][:, cols], dataset.y[fit, t])
             expr = S.tidy(est.expression_.xreplace(to_columns))
             law = (t, expr, *_held_out(expr, dataset, val, t))
-            ev["searches"].append({"invariants": names, "law": expression_to_text(est.expression_),
-                                   "r2": float(law[3]), "search_seconds": float(est.fit_time_),
-                                   "time_limit": float(limit), "origin": est.origin_})
+            record = {"invariants": names, "law": expression_to_text(est.expression_), "r2": float(law[3]),
+                      "search_seconds": float(est.fit_time_), "time_limit": float(limit), "origin": est.origin_}
+            ev["searches"].append(record)
             # residuals judged in all the invariants (a dropped invariant leaves structure there; in
             # many raw inputs neighbours are too far apart to see it)
-            ok = _accepted([law], inv_values[val], ev, min_r2, min_noisy_r2, max_residual_structure)
+            ok = _accepted([law], inv_values[val], record, min_r2, min_noisy_r2, max_residual_structure)
             if ok and (best is None or law[3] > best[2][3]):
                 best = (est.expression_, names, law)
             if ok and law[3] >= min_r2:
