@@ -216,7 +216,8 @@ def test_a_scalar_that_is_not_invariant_is_left_to_the_static_search():
     lone = both.select(None, ["w"])
     assert vector_law_findings(lone, time_limit=5) == []
     assert [f.target for f in vector_law_findings(both, time_limit=5)] == ["E"]
-    found = {f.target: f for f in run(None, both, time_limit=3, dynamics=False)}
+    # generous limits: the searches stop at the exact law; the limit only matters on a busy machine
+    found = {f.target: f for f in run(None, both, time_limit=10, dynamics=False)}
     assert found["E"].value["method"] == "vector invariants"
     assert found["w"].value.get("method") != "vector invariants"  # the static search ran on it
     assert _equal(found["w"].value["expression"], "x*vy + 3*x", ds.input_names)
@@ -260,7 +261,7 @@ def test_damped_spring_pair_has_a_relative_velocity_term():
         return np.stack([force / M[:, 0], -force / M[:, 1]], axis=1)
 
     ds = _two_particles(spring)
-    found = _by_target(vector_law_findings(ds, time_limit=5))
+    found = _by_target(vector_law_findings(ds, time_limit=15))
     assert found["ax1"].value["coefficients"]["dvel"] == "1/(2*m1)"
     truth = "((1 - 1/sqrt((x1 - x0)**2 + (y1 - y0)**2))*(x1 - x0) + (vx1 - vx0)/2)/m0"
     assert _equal(found["ax0"].value["expression"], truth, ds.input_names)

@@ -77,7 +77,8 @@ def test_build_study_reads_files_systems_and_options(tmp_path, distractor_csv):
     assert s.source.file == str(distractor_csv) and s.train.epochs == 7 and s.train.seed == 3 and s.budget == "quick"
     assert s.name == "law"
     s = build_study("kepler", params=["dim=3"], probe_options={"symmetry": {"alpha": 0.05}})
-    assert s.source.params == {"dim": 3} and s.train is None
+    # the system's own discovery sample (many short orbits) unless the user names other parameters
+    assert s.source.params == {"points_per_trajectory": 10, "dim": 3} and s.source.n == 4000 and s.train is None
     assert [(p.name, p.options) for p in s.probes] == [("symmetry", {"alpha": 0.05})]
     flagship = build_study()
     assert flagship.source.system == "kepler" and flagship.probes is None
@@ -128,7 +129,10 @@ def test_discover_on_a_csv_finds_the_law_the_distractor_and_no_false_symmetry(tm
         value = f["value"]
         if "transform" in value:
             T = np.asarray(value["transform"]["__ndarray__"], dtype=float)[:, :4]
-            assert np.allclose(_true_law(P @ T.T), _true_law(P), atol=1e-6), value.get("name")
+            out = value.get("output_transform")
+            sign = float(np.asarray(out["__ndarray__"], dtype=float).ravel()[0]) if out else 1.0
+            # f(T x) = P f(x): an odd law (a*b**2 + sin d) is equivariant under flipping every input with P = -1
+            assert np.allclose(_true_law(P @ T.T), sign * _true_law(P), atol=1e-6), value.get("name")
         if "generators" in value:
             for g in value["generators"]:
                 G = np.asarray(g["__ndarray__"], dtype=float)
