@@ -500,7 +500,10 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
                         if not np.all(np.isfinite(den)) or np.min(np.abs(den)) <= 0:
                             break
                         w = 1.0 / np.abs(den)
-                        nxt, *_ = np.linalg.lstsq(A * w[:, None], tt * w, rcond=None)
+                        Aw, tw = A * w[:, None], tt * w
+                        if not (np.all(np.isfinite(Aw)) and np.all(np.isfinite(tw))):
+                            break  # LAPACK prints to stderr on a non-finite matrix: never hand it one
+                        nxt, *_ = np.linalg.lstsq(Aw, tw, rcond=None)
                         if not np.all(np.isfinite(nxt)):
                             break
                         coef = nxt
