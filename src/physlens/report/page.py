@@ -247,8 +247,13 @@ def finding_row(f: Finding, dataset: Any = None, figures: bool = True, limit: in
     if latex is not None and f.kind == "equation" and f.target:
         import sympy as sp
 
+        import re
+
         try:
-            latex = f"{sp.latex(sp.Symbol(str(f.target)))} = {latex}"
+            m = re.fullmatch(r"d(.+)_dt", str(f.target))
+            lhs = (rf"\frac{{d{sp.latex(sp.Symbol(m.group(1)))}}}{{dt}}" if m  # d<state>_dt: a time derivative
+                   else sp.latex(sp.Symbol(str(f.target))))
+            latex = f"{lhs} = {latex}"
         except Exception:
             pass
     row: dict[str, Any] = {
