@@ -201,7 +201,7 @@ def test_a_figure_that_fails_leaves_a_one_line_note_and_the_rest_of_the_page(tmp
     assert "figure broken failed: RuntimeError: the plotting library exploded" in html
     assert "figure symmetry_figures failed: ValueError: expected a matrix" in html
     assert "figure conserved_figure failed" in html and "undefined_name" in html
-    assert r"<code>dq_{dt} = \frac{p}{</code>" in html  # the formula falls back to text
+    assert r"<code>\frac{dq}{dt} = \frac{p}{</code>" in html  # the formula falls back to text
     for kind in KINDS:
         assert f'id="kind-{kind}"' in html
     assert "Training and validation loss" in html
