@@ -27,7 +27,11 @@ def test_every_system_runs_end_to_end(name, tmp_path):
     )
     result = run_study(study, out=tmp_path)
     assert (result.run_dir / "report.html").exists()
-    assert len(result.findings) == result.dataset.d_in * result.dataset.d_out
+    # every (input, target) pair is judged: relevant or not, or listed as undetermined when the (2-epoch)
+    # model misses too much of the target to vouch that an input does not matter
+    judged = sum(f.kind == "relevant-variable" for f in result.findings)
+    judged += sum(len(f.value["variables"]) for f in result.findings if f.kind == "uncertainty")
+    assert judged == result.dataset.d_in * result.dataset.d_out
     assert result.dataset.truth is not None
 
 

@@ -267,6 +267,7 @@ def run(
     seed: int = 0,
     progress: bool = False,
     budget_seconds: float | None = None,
+    min_r2: float = 0.95,
     **search_options: Any,
 ) -> list[Finding]:
     """Equation findings for ``dataset`` (and ``model``): static laws, plus dynamics and force laws when they apply.
@@ -285,6 +286,8 @@ def run(
         budget_seconds: seconds for the whole probe: the dynamics and message parts get a
             share where they accept a ``time_limit``, the static targets share what is left
             (each still at most ``time_limit``).
+        min_r2: a law explaining less of its target's variance is reported as an ``uncertainty``
+            finding with the approximation, not as a law (:func:`withhold_poor_laws`).
         search_options: passed to :func:`static_law_findings`.
 
     No numeric warning of the search reaches the caller (candidate formulas overflow and
@@ -302,6 +305,7 @@ def run(
         return float("inf") if t_end is None else max(0.0, t_end - time.monotonic())
 
     findings: list[Finding] = []
+    skipped: list[str] = []
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         run_messages = messages and model is not None and callable(getattr(model, "messages", None))
@@ -315,7 +319,7 @@ def run(
             opts = dict(dynamics_options or {})
             if t_end is not None and _accepts(dyn.discover_dynamics, "time_limit"):
                 opts.setdefault("time_limit", left() / parts)
-            findings.extend(dyn.discover_dynamics(dataset, **opts))
+            findings.extend(_part(skipped, "dynamics", dyn.discover_dynamics, dataset, **opts))
             parts -= 1
         if run_messages:
             mod = _optional("messages")
@@ -323,12 +327,13 @@ def run(
                 opts = dict(messages_options or {})
                 if t_end is not None:
                     opts["time_limit"] = max(0.5, min(float(opts.get("time_limit", 30.0)), 0.8 * left() / parts))
-                findings.extend(mod.force_law_from_messages(model, dataset, **opts))
+                findings.extend(_part(skipped, "messages", mod.force_law_from_messages, model, dataset, **opts))
             parts -= 1
         covered: set[str] = set()
         if run_vector:
             share = None if t_end is None else left() / parts
-            got = vec.vector_law_findings(dataset, model, time_limit=time_limit, seed=seed, budget_seconds=share)
+            got = _part(skipped, "vector laws", vec.vector_law_findings, dataset, model, time_limit=time_limit, seed=seed,
+                        budget_seconds=share)
             findings.extend(got)
             covered = {f.target for f in got}
             parts -= 1
@@ -338,7 +343,57 @@ def run(
             findings.extend(static_law_findings(data, model=model, noise_aware=noise_aware, time_limit=time_limit,
                                                 seed=seed, progress=progress,
                                                 budget_seconds=None if t_end is None else left(), **search_options))
-    return best_per_target(findings)
+    return withhold_poor_laws(best_per_target(findings), skipped, min_r2=min_r2)
+
+
+def _part(skipped: list[str], name: str, fn, *args, **kwargs) -> list[Finding]:
+    """Run one part of the probe; a part that cannot read these data is noted, and the others go on."""
+    from physlens.errors import PhyslensError
+
+    try:
+        return list(fn(*args, **kwargs))
+    except PhyslensError as exc:
+        skipped.append(f"{name}: {' '.join(str(exc).split())}")
+        return []
+
+
+def withhold_poor_laws(findings: list[Finding], skipped: list[str] | None = None, min_r2: float = 0.95) -> list[Finding]:
+    """Laws that explain less than ``min_r2`` of the target's variance are not claimed as laws.
+
+    Each becomes an ``uncertainty`` finding ("no closed form found for T ...; best approximation
+    ..., R² ...") that keeps the approximation in its value, so the user sees what was tried
+    without a wrong law being stated. Parts of the probe that could not run (``skipped``) are
+    listed in one more ``uncertainty`` finding.
+
+    Example:
+        >>> poor = Finding("equation", "P = cos(t)", {"expression": "cos(t)", "r2": 0.6}, target="P", probe="equations")
+        >>> [(f.kind, f.subject) for f in withhold_poor_laws([poor])]
+        [('uncertainty', 'P')]
+    """
+    out = []
+    for f in findings:
+        r2 = _quality(f)[0] if f.kind == "equation" else None
+        if r2 is None or not np.isfinite(r2) or r2 >= min_r2:  # a law that reports no R² is kept as it is
+            out.append(f)
+            continue
+        value = f.value if isinstance(f.value, dict) else {}
+        out.append(Finding(
+            kind="uncertainty",
+            statement=(f"No closed-form law found for {f.target} within the budget: the best approximation, "
+                       f"{value.get('expression', '?')}, explains R² = {r2:.3f} of it (below {min_r2}); "
+                       "try a longer --budget, --units, or fewer inputs"),
+            value={"name": "no closed form", "target": f.target, "approximation": value, "r2": r2, "min_r2": min_r2},
+            evidence=dict(f.evidence),
+            confidence=1.0 - r2 if r2 > 0 else 1.0,
+            probe=f.probe or "equations",
+            target=f.target,
+            subject=f.target,
+        ))
+    if skipped:
+        out.append(Finding(kind="uncertainty", statement="Parts of the equation probe could not read these data: "
+                           + "; ".join(skipped), value={"name": "parts skipped", "parts": list(skipped)},
+                           probe="equations"))
+    return out
 
 
 def _quality(f: Finding) -> tuple[float, float]:
