@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sympy as sp
 
 from physlens.findings import Finding, GroundTruth, score
+from physlens.probes.equations.dynamics import discover_dynamics
+from physlens.systems import get_system
 from physlens.systems.classical.pendulum import DampedPendulum
 
 TH, OM, X, Y = sp.symbols("theta omega x y", real=True)
@@ -102,3 +105,13 @@ def test_observed_parameters_are_variables_of_the_law():
     truth = DampedPendulum(observe_params=True).truth
     f = _scored(_dynamics_finding("-k*sin(theta) - b*omega"), truth)
     assert f.match is True and "by" not in f.score_detail
+
+
+@pytest.mark.parametrize("observe_params", [False, True])
+def test_damped_pendulum_laws_found_by_the_dynamics_probe_are_scored_as_matches(observe_params):
+    ds = get_system("damped_pendulum", observe_params=observe_params).sample(400, seed=0)
+    findings = discover_dynamics(ds)
+    card = score(findings, ds.truth)
+    assert card["kinds"]["equation"] == {"scored": 2, "matched": 2}, [f.statement for f in findings]
+    domega = next(f for f in findings if f.target == "domega_dt")
+    assert (domega.score_detail.get("by") == "structure with parameters") is (not observe_params)
