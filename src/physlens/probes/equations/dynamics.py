@@ -762,6 +762,7 @@ def _equation_finding(
         "lhs": f"d({state})/dt",
         "state": state,
         "state_names": list(data.state_names),
+        "input_names": list(data.state_names) + list(data.input_names),
         "coefficients": coefficients,
         "terms": [texts[j] for j in sup_idx],
         "complexity": int(len(sup_idx)),
