@@ -54,6 +54,19 @@ def score_system(name: str, budget: str, out: str, seed: int = 0, threads: int =
     }
 
 
+class Scorecard(dict):
+    """The scorecard: a plain dict (JSON as it is) that shows itself as its HTML table in Jupyter.
+
+    Example:
+        >>> card = Scorecard(budget="quick", systems=[], totals={}, seconds=0.0)
+        >>> "<table" in card._repr_html_()
+        True
+    """
+
+    def _repr_html_(self) -> str:
+        return scorecard_page(self)
+
+
 def run_scorecard(systems: list[str], budget: str = "quick", out: str | Path = "runs/scorecard", jobs: int = 1,
                   seed: int = 0, progress: bool = True) -> dict:
     """Score the default study on ``systems``; ``jobs`` processes side by side.
@@ -97,7 +110,7 @@ def run_scorecard(systems: list[str], budget: str = "quick", out: str | Path = "
             t = totals.setdefault(kind, {"matched": 0, "missed": 0, "spurious": 0})
             for key in t:
                 t[key] += int(c.get(key, 0))
-    return {"budget": budget, "systems": ordered, "totals": totals, "seconds": time.perf_counter() - t0}
+    return Scorecard(budget=budget, systems=ordered, totals=totals, seconds=time.perf_counter() - t0)
 
 
 def _cell(c: dict | None) -> str:
