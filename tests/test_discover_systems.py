@@ -40,7 +40,9 @@ def test_discover_takes_a_system_name_and_parameters(tmp_path):
                    "--out", str(tmp_path), "--json", "--quiet", "--probes", "attribution")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert {f["subject"] for f in out["findings"]} == {"x", "y", "vx", "vy"}
+    judged = {f["subject"] for f in out["findings"] if f["kind"] == "relevant-variable"}
+    judged |= {v for f in out["findings"] if f["kind"] == "uncertainty" for v in f["value"]["variables"]}
+    assert judged == {"x", "y", "vx", "vy"}
 
 
 def test_bad_system_parameter_is_a_one_line_error(tmp_path):
