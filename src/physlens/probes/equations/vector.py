@@ -664,15 +664,7 @@ def _finding(dataset, plan, coeffs, law, n_val) -> Finding:
         info["expression"] = expression_to_text(coeffs[v])
         coefficient_evidence[v] = info
     value = {
-        "target": target,
-        "expression": text,
-        "latex": expression_to_latex(expr),
-        "complexity": int(cx),
-        "rmse": float(rmse),
-        "r2": float(r2),
-        "pareto": [{"expression": text, "latex": expression_to_latex(expr), "complexity": int(cx),
-                    "rmse": float(rmse), "origin": METHOD}],
-        "method": METHOD,
+        **_law_value(target, text, expr, cx, rmse, r2),
         "coefficients": {v: expression_to_text(coeffs[v]) for v in vectors},
         "invariants": {nm: expression_to_text(inv_exprs[nm]) for nm in inv_names},
     }
@@ -695,6 +687,15 @@ def _finding(dataset, plan, coeffs, law, n_val) -> Finding:
     )
 
 
+def _law_value(target: str, text: str, expr, cx: int, rmse: float, r2: float) -> dict:
+    """The value keys every equation finding shares (as :func:`physlens.probes.equations.law_finding` writes them)."""
+    latex = expression_to_latex(expr)
+    return {"target": target, "expression": text, "latex": latex, "complexity": int(cx), "rmse": float(rmse),
+            "r2": float(r2), "method": METHOD,
+            "pareto": [{"expression": text, "latex": latex, "complexity": int(cx), "rmse": float(rmse),
+                        "origin": METHOD}]}
+
+
 def _scalar_finding(dataset, law_inv, names, inv_exprs, law, evidence, n_val) -> Finding:
     tcol, expr, rmse, r2, _ = law
     target = dataset.target_names[tcol]
@@ -705,15 +706,7 @@ def _scalar_finding(dataset, law_inv, names, inv_exprs, law, evidence, n_val) ->
     statement = (f"{target} = {text}  ({target} = {inv_text} in the invariants {', '.join(names)}; "
                  f"R² {r2:.6f} on held-out rows)")
     value = {
-        "target": target,
-        "expression": text,
-        "latex": expression_to_latex(expr),
-        "complexity": int(cx),
-        "rmse": float(rmse),
-        "r2": float(r2),
-        "pareto": [{"expression": text, "latex": expression_to_latex(expr), "complexity": int(cx),
-                    "rmse": float(rmse), "origin": METHOD}],
-        "method": METHOD,
+        **_law_value(target, text, expr, cx, rmse, r2),
         "law_in_invariants": inv_text,
         "invariants": {nm: expression_to_text(inv_exprs[nm]) for nm in names},
     }
