@@ -67,6 +67,7 @@ from physlens.probes.symmetry.weights import commutation_error, null_commutation
 #: the symmetry probe resolves a generator only down to the emulator's error (measured on 2-D Kepler
 #: derivatives: 18 % relative error gave a mixed 2-dimensional algebra, 2.4 % the rotations within 2.6 degrees)
 REQUIRES = {"relative_error": 0.05}
+MAX_STORED_DIM = 24  # structure constants are stored for algebras up to this dimension
 COST = 2.0
 
 
@@ -297,7 +298,9 @@ def run(
             "residual": residual,
             "dimension": alg["dimension"],
             "translations": alg["translations"],
-            "structure_constants": alg["structure_constants"],
+            # c_ijk of a large algebra is dimension**3 numbers (220 generators: 250 MB of JSON): kept up to
+            # MAX_STORED_DIM, the closure residual and the name say the rest
+            "structure_constants": (alg["structure_constants"] if alg["dimension"] <= MAX_STORED_DIM else None),
             "closure_residual": alg["closure_residual"],
             "abelian": alg["abelian"],
             "killing_signature": alg["killing_signature"],
@@ -310,7 +313,8 @@ def run(
             value["physical"] = {
                 "generators": phys_gens,
                 "group": palg["name"] if phys_gens else None,
-                "structure_constants": palg["structure_constants"],
+                "structure_constants": (palg["structure_constants"] if palg["dimension"] <= MAX_STORED_DIM
+                                        else None),
                 "ignored_vectors": sorted(ignored),
                 "description": "the part of the algebra acting alike on every vector of every particle "
                 "(one matrix on all vectors, shifts of each kind of vector); shifts of a kind of vector "
