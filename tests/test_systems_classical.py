@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import numpy as np
@@ -36,17 +35,13 @@ CONFIGS = [
     ("lorentz_invariant", (("quantity", "dot"), ("n_particles", 3))),
 ]
 IDS = [name + "".join(f"-{k}={v}" for k, v in params) for name, params in CONFIGS]
-_SAMPLE_SECONDS: dict[tuple, float] = {}
 
 
 @lru_cache(maxsize=None)
 def sampled(name: str, params: tuple = ()):
-    """(system, default-size dataset), generated once per test session; records the sampling time."""
+    """(system, default-size dataset), generated once per test session (sampling time: benchmarks/systems_sampling.py)."""
     system = get_system(name, **dict(params))
-    t0 = time.perf_counter()
-    ds = system.sample(seed=0)
-    _SAMPLE_SECONDS[(name, params)] = time.perf_counter() - t0
-    return system, ds
+    return system, system.sample(seed=0)
 
 
 def evaluate(expr, names, columns):
@@ -127,9 +122,8 @@ def test_integrated_kepler_orbit_matches_keplers_equation():
 
 # ----------------------------------------------------------------------------- every system
 @pytest.mark.parametrize("name,params", CONFIGS, ids=IDS)
-def test_system_samples_a_valid_dataset_in_under_10_seconds(name, params):
+def test_system_samples_a_valid_dataset(name, params):
     system, ds = sampled(name, params)
-    assert _SAMPLE_SECONDS[(name, params)] < 10.0
     assert ds.n == system.default_n
     assert system.category == "classical" and "\n" not in system.description and system.description
     assert ds.truth is not None and ds.meta["system"] == name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -112,9 +111,7 @@ def test_feynman_truth_round_trips_through_json_and_names_relevant_inputs():
 def test_feynman_is_one_registered_system_with_a_default_equation():
     names = [n for n, _, _ in list_systems()]
     assert names.count("feynman") == 1
-    t0 = time.perf_counter()
     ds = get_system("feynman").sample(seed=0)
-    assert time.perf_counter() - t0 < 10
     assert ds.n == 2000 and ds.meta["feynman_id"] == "I.6.2a"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -165,11 +164,9 @@ def test_quantum_truth_round_trips_through_json(name, params):
 
 
 @pytest.mark.parametrize("name, params", QUANTUM)
-def test_quantum_systems_sample_default_size_quickly_and_finite(name, params):
+def test_quantum_systems_sample_default_size_finite(name, params):
     s = get_system(name, **params)
-    t0 = time.perf_counter()
     ds = s.sample(seed=0)
-    assert time.perf_counter() - t0 < 10
     assert ds.n == s.default_n and np.isfinite(ds.X).all() and np.isfinite(ds.y).all()
     assert ds.truth is not None and ds.name == name
 
