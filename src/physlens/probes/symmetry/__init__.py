@@ -67,7 +67,7 @@ from physlens.probes.symmetry.weights import commutation_error, null_commutation
 #: the symmetry probe resolves a generator only down to the emulator's error (measured on 2-D Kepler
 #: derivatives: 18 % relative error gave a mixed 2-dimensional algebra, 2.4 % the rotations within 2.6 degrees)
 REQUIRES = {"relative_error": 0.05}
-MAX_STORED_DIM = 24  # structure constants are stored for algebras up to this dimension
+MAX_STORED_DIM = 24  # algebras up to this dimension get structure constants and a name
 COST = 2.0
 
 
@@ -274,7 +274,7 @@ def run(
             lie.generators, lie.output_generators = merge_generators(
                 lie.generators, lie.output_generators, phys_gens, phys_outs)
     if lie.generators:
-        alg = identify_algebra(lie.generators)
+        alg = identify_algebra(lie.generators, max_dimension=MAX_STORED_DIM)
         accepted = [t for t in lie.tests
                     if (t.get("p_value", 0.0) >= alpha or t.get("accepted_by_later_pass")) and not t.get("cut_by_gap")
                     and not t.get("undetermined")]
@@ -300,7 +300,7 @@ def run(
             "translations": alg["translations"],
             # c_ijk of a large algebra is dimension**3 numbers (220 generators: 250 MB of JSON): kept up to
             # MAX_STORED_DIM, the closure residual and the name say the rest
-            "structure_constants": (alg["structure_constants"] if alg["dimension"] <= MAX_STORED_DIM else None),
+            "structure_constants": alg["structure_constants"],
             "closure_residual": alg["closure_residual"],
             "abelian": alg["abelian"],
             "killing_signature": alg["killing_signature"],
@@ -309,12 +309,11 @@ def run(
             value["output_generators"] = lie.output_generators
         physical_txt = ""
         if phys is not None:
-            palg = identify_algebra(phys_gens)
+            palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)
             value["physical"] = {
                 "generators": phys_gens,
                 "group": palg["name"] if phys_gens else None,
-                "structure_constants": (palg["structure_constants"] if palg["dimension"] <= MAX_STORED_DIM
-                                        else None),
+                "structure_constants": palg["structure_constants"],
                 "ignored_vectors": sorted(ignored),
                 "description": "the part of the algebra acting alike on every vector of every particle "
                 "(one matrix on all vectors, shifts of each kind of vector); shifts of a kind of vector "

@@ -127,8 +127,11 @@ def _semisimple_name(dim: int, K: np.ndarray, tol: float) -> str | None:
     return None
 
 
-def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2) -> dict:
+def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2, max_dimension: int | None = None) -> dict:
     """Structure constants, closure residual, dimensions and a name for a basis of affine generators.
+
+    With ``max_dimension``, an algebra of more generators gets only its dimension and translation
+    count (``structure_constants`` None, ``name`` None).
 
     Returns ``{"name", "dimension", "abelian", "structure_constants", "closure_residual",
     "translations", "linear_dimension", "killing_signature"}``; ``name`` is None when the
@@ -151,6 +154,14 @@ def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2) -> dict:
                     translations=0, linear_dimension=0, killing_signature=[0, 0, 0])
         return info
     n = generators[0].shape[0]
+    if max_dimension is not None and d > max_dimension:
+        # structure constants are d^3 numbers and cost d^2 commutators (a 220-dimensional algebra: 15 s and
+        # 250 MB); so large an algebra is not one of the named cases: count its translations and stop
+        Lflat = np.stack([g[:, :n].ravel() for g in generators])
+        lin_rank = int(np.linalg.matrix_rank(Lflat, tol=tol * max(np.abs(Lflat).max(), 1e-300)))
+        info.update(structure_constants=None, closure_residual=float("nan"), abelian=None,
+                    translations=d - lin_rank, linear_dimension=lin_rank, killing_signature=None)
+        return info
     mats = [augmented(g) for g in generators]
     c, residual = structure_constants(mats)
     scale = max(np.abs(np.stack(mats)).max(), 1e-300)
