@@ -587,13 +587,15 @@ def _one_line(exc: BaseException) -> str:
 
 def run_probes(model, dataset: Dataset, probes: list[ProbeConfig], budget: str = "standard", seed: int = 0,
                quality: dict | None = None, progress: bool = False,
-               heldout=None) -> tuple[list[Finding], list[dict]]:
+               heldout=None, training=None) -> tuple[list[Finding], list[dict]]:
     """Run each probe on the model and dataset within the budget; collect findings and a note per probe.
 
     A probe whose fit requirement the model did not meet is skipped with that reason; a probe
     that fails is reported with its error in one line and the others go on. Each probe whose
     ``run`` takes ``budget_seconds`` gets its share of the budget (by ``COST``); one that takes
-    ``heldout`` gets the rows the model was validated on (``heldout``), to measure its error there.
+    ``heldout`` gets the rows the model was validated on (``heldout``), to measure its error there;
+    one that takes ``training`` gets the :class:`~physlens.train.fit.TrainResult` (history, weight
+    snapshots over the epochs, training and validation rows), or None when no training ran here.
 
     Example:
         >>> from physlens.systems import get_system
@@ -641,6 +643,8 @@ def run_probes(model, dataset: Dataset, probes: list[ProbeConfig], budget: str =
             opts.setdefault("seed", seed)
         if spec.declares("heldout") and heldout is not None:
             opts.setdefault("heldout", heldout)
+        if spec.declares("training"):
+            opts.setdefault("training", training)
         t0 = time.perf_counter()
         status = None
         if console is not None:
@@ -678,7 +682,7 @@ def _execute(study: Study, run_dir: Path, dataset: Dataset, resume: bool, progre
         result, quality = train_for_probes(study, dataset, probes, run_dir, resume=resume, progress=progress)
         write_json(run_dir / "training.json", {"summary": result.summary(), "history": result.history, "quality": quality})
     findings, ran = run_probes(result.model if result else None, dataset, probes, study.budget, study.seed, quality,
-                               progress=progress, heldout=result.val_index if result else None)
+                               progress=progress, heldout=result.val_index if result else None, training=result)
     notes = ran + notes
     card = score(findings, dataset.truth)
     card["probes"] = [{k: v for k, v in n.items() if k != "traceback"} for n in notes]

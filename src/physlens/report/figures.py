@@ -63,6 +63,16 @@ def figure_for(kind: str, per: str = "section") -> Callable[[FigureMaker], Figur
     return deco
 
 
+def _load_kind_modules() -> None:
+    """Import every module of :mod:`physlens.report.kinds` (once, cached): each registers its makers with :func:`figure_for`.
+
+    A new finding kind brings its figures as one new file there, without touching this module.
+    """
+    from physlens.plugins import import_submodules
+
+    import_submodules("physlens.report.kinds", skip=())
+
+
 def _one_line(exc: BaseException, limit: int = 160) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = f"{type(exc).__name__}: {text}"
@@ -94,6 +104,7 @@ def section_figures(kind: str, findings: list[Finding], dataset: Any = None) -> 
         >>> section_figures("quality", [])
         ([], None)
     """
+    _load_kind_modules()
     maker = _SECTION_MAKERS.get(kind)
     return draw(maker, findings, dataset) if maker is not None and findings else ([], None)
 
@@ -108,6 +119,7 @@ def finding_figures(finding: Finding, dataset: Any = None) -> tuple[Figures, str
         >>> len(figs), note
         (1, None)
     """
+    _load_kind_modules()
     maker = _FINDING_MAKERS.get(finding.kind)
     return draw(maker, finding, dataset) if maker is not None else ([], None)
 
