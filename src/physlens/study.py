@@ -595,7 +595,9 @@ def run_probes(model, dataset: Dataset, probes: list[ProbeConfig], budget: str =
     ``run`` takes ``budget_seconds`` gets its share of the budget (by ``COST``); one that takes
     ``heldout`` gets the rows the model was validated on (``heldout``), to measure its error there;
     one that takes ``training`` gets the :class:`~physlens.train.fit.TrainResult` (history, weight
-    snapshots over the epochs, training and validation rows), or None when no training ran here.
+    snapshots over the epochs, training and validation rows), or None when no training ran here;
+    one that takes ``findings`` runs after the others and gets their findings (to follow them
+    over the training snapshots, say).
 
     Example:
         >>> from physlens.systems import get_system
@@ -608,6 +610,9 @@ def run_probes(model, dataset: Dataset, probes: list[ProbeConfig], budget: str =
     from physlens.probes import probe_spec
 
     specs = [probe_spec(p.name) for p in probes]
+    # probes that read the other probes' findings (``findings`` in their signature) run last
+    order = sorted(range(len(probes)), key=lambda i: specs[i].declares("findings"))
+    probes, specs = [probes[i] for i in order], [specs[i] for i in order]
     total_cost = sum(s.cost for s in specs) or 1.0
     seconds = BUDGETS[budget].probe_seconds
     findings: list[Finding] = []
@@ -645,6 +650,8 @@ def run_probes(model, dataset: Dataset, probes: list[ProbeConfig], budget: str =
             opts.setdefault("heldout", heldout)
         if spec.declares("training"):
             opts.setdefault("training", training)
+        if spec.declares("findings"):
+            opts.setdefault("findings", list(findings))
         t0 = time.perf_counter()
         status = None
         if console is not None:
