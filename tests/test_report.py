@@ -192,7 +192,7 @@ def test_a_figure_that_fails_leaves_a_one_line_note_and_the_rest_of_the_page(tmp
     def broken(findings, dataset=None):
         raise RuntimeError("the plotting library\nexploded")
 
-    monkeypatch.setitem(F._SECTION_MAKERS, "relevant-variable", broken)
+    monkeypatch.setitem(F._SECTION_MAKERS, "relevant-variable", [broken])
     fs = one_finding_per_kind()
     fs[0].value["generators"] = [np.zeros(4)]  # not a matrix: the heat map cannot be drawn
     fs[3].value["expression"] = "p**2 + undefined_name"  # not a state variable: no curve

@@ -34,8 +34,8 @@ from physlens.findings import Finding  # noqa: E402
 
 Figures = list[tuple[str, str]]
 FigureMaker = Callable[..., Figures]
-_SECTION_MAKERS: dict[str, FigureMaker] = {}
-_FINDING_MAKERS: dict[str, FigureMaker] = {}
+_SECTION_MAKERS: dict[str, list[FigureMaker]] = {}  # several probes may draw figures for one kind
+_FINDING_MAKERS: dict[str, list[FigureMaker]] = {}
 
 MAX_GENERATORS = 8  # heat maps drawn per algebra; the rest are counted in the caption
 DIVERGING = "RdBu_r"
@@ -45,19 +45,23 @@ def figure_for(kind: str, per: str = "section") -> Callable[[FigureMaker], Figur
     """Register a figure maker for findings of ``kind``; it returns ``[(caption, png_base64)]``.
 
     ``per="section"`` makers receive ``(findings, dataset)``, ``per="finding"``
-    makers ``(finding, dataset)``; ``dataset`` may be None.
+    makers ``(finding, dataset)``; ``dataset`` may be None. Several makers may
+    register for one kind (two probes that both report ``quality``, say): each is
+    run, and a maker returns ``[]`` for findings that are not its own.
 
     Example:
         >>> @figure_for("quality")
         ... def _quality_figs(findings, dataset):
         ...     return []
-        >>> _ = _SECTION_MAKERS.pop("quality")
+        >>> _ = _SECTION_MAKERS["quality"].remove(_quality_figs)
     """
     if per not in ("section", "finding"):
         raise ValueError(f"per must be 'section' or 'finding', got {per!r}")
 
     def deco(fn: FigureMaker) -> FigureMaker:
-        (_SECTION_MAKERS if per == "section" else _FINDING_MAKERS)[kind] = fn
+        makers = (_SECTION_MAKERS if per == "section" else _FINDING_MAKERS).setdefault(kind, [])
+        if fn not in makers:
+            makers.append(fn)
         return fn
 
     return deco
@@ -105,8 +109,7 @@ def section_figures(kind: str, findings: list[Finding], dataset: Any = None) -> 
         ([], None)
     """
     _load_kind_modules()
-    maker = _SECTION_MAKERS.get(kind)
-    return draw(maker, findings, dataset) if maker is not None and findings else ([], None)
+    return _draw_all(_SECTION_MAKERS.get(kind, []) if findings else [], findings, dataset)
 
 
 def finding_figures(finding: Finding, dataset: Any = None) -> tuple[Figures, str | None]:
@@ -120,8 +123,18 @@ def finding_figures(finding: Finding, dataset: Any = None) -> tuple[Figures, str
         (1, None)
     """
     _load_kind_modules()
-    maker = _FINDING_MAKERS.get(finding.kind)
-    return draw(maker, finding, dataset) if maker is not None else ([], None)
+    return _draw_all(_FINDING_MAKERS.get(finding.kind, []), finding, dataset)
+
+
+def _draw_all(makers: list[FigureMaker], *args: Any) -> tuple[Figures, str | None]:
+    figs: Figures = []
+    notes = []
+    for maker in makers:
+        got, note = draw(maker, *args)
+        figs.extend(got)
+        if note:
+            notes.append(note)
+    return figs, ("; ".join(notes) or None)
 
 
 def figures_for_findings(findings: list[Finding], dataset: Any = None) -> Figures:
