@@ -1,0 +1,443 @@
+"""Weight spectra: the data-free quality of a trained network, read from the eigenvalues of its weight matrices.
+
+Method: heavy-tailed self-regularisation (Martin & Mahoney 2021, "Implicit
+self-regularization in deep neural networks", JMLR 22(165); Martin, Peng &
+Mahoney 2021, "Predicting trends in the quality of state-of-the-art neural
+networks without access to training or testing data", Nat. Commun. 12, 4122),
+as implemented in the WeightWatcher tool. For every weight matrix W (N x M,
+N >= M after a transpose) the empirical spectral density (ESD) of the
+eigenvalues of WᵀW is read:
+
+* the power-law exponent α of the ESD's tail, p(λ) ∝ λ^-α for λ >= x_min, by
+  continuous maximum likelihood, α = 1 + n / Σ log(λ_i / x_min), with x_min
+  chosen by the minimum Kolmogorov–Smirnov distance between the tail and the
+  fitted law (Clauset, Shalizi & Newman 2009) over every eigenvalue as a
+  candidate, exactly as WeightWatcher's own fit does (eigenvalues below 1e-5
+  are left out of the fit, as there); trained layers of good models have
+  2 <= α <= 6, α < 2 marks a very heavy tail (over-fitting, or a layer that
+  learned a few strong directions), α > 6 an ESD close to random (under-trained);
+* α̂ = α log10 λ_max (WeightWatcher's ``alpha_weighted``), log10 ||W||_F²,
+  log10 ||W||_2², the stable rank ||W||_F² / ||W||_2²;
+* the Marchenko–Pastur bulk edge λ+ = σ² (√N + √M)² of a random matrix with
+  the layer's own element scale, σ² estimated from the bulk (a fixed point:
+  σ² = mean of the eigenvalues below λ+, divided by N), and the soft rank: the
+  number of eigenvalues beyond λ+ (the directions the layer learned);
+* a randomisation distance: the Jensen–Shannon distance between the log-ESDs of
+  W and of W with its elements permuted (a random matrix with the same element
+  distribution); near 0 the layer holds no more structure than noise.
+
+Where this goes beyond WeightWatcher, for the small networks of physics
+emulators: a bootstrap error bar on α (resampling the eigenvalues and refitting
+α and x_min, on at most 128 x_min candidates per refit), an explicit
+"too few eigenvalues" finding (α null, with the reason) instead of a silent
+skip for matrices with fewer than ``min_eigenvalues`` (20) eigenvalues, where
+WeightWatcher switches to a small-sample estimator from 8 eigenvalues on; and
+one batched ``torch.linalg.eigvalsh`` of the Gram matrices (float64) of all
+matrices of one shape, instead of one SVD per matrix (4x faster than NumPy's
+SVD on a 2048² matrix on one core, eigenvalues equal to 1e-14 relative).
+
+Convolution kernels (out, in, k) or (out, in, kh, kw) are read as WeightWatcher
+does: one (out x in) matrix per kernel position, their eigenvalues pooled into one
+ESD (norms here are of the raw kernel; WeightWatcher rescales convolution slices by a
+convention factor, which moves its log norms but not α). Written here rather than calling WeightWatcher because that tool takes a
+framework model (not a state dict), fits one SVD at a time, and skips small
+matrices silently; benchmarks/spectra.py compares the two on every layer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from physlens.findings import Finding
+
+COST = 0.2
+REQUIRES: dict = {}
+#: fewer eigenvalues than this: α is not fitted (a power law's tail needs a few decades of rank)
+MIN_EIGENVALUES = 20
+#: eigenvalues at or below this are left out of the power-law fit (WeightWatcher's threshold)
+EIGENVALUE_FLOOR = 1e-5
+#: most eigenvalues kept per finding for the ESD figure (quantiles beyond this)
+MAX_STORED = 4096
+_EXACT_XMIN = 4096  # above this many eigenvalues, x_min is searched over 2048 quantiles
+
+
+def applies(dataset) -> str | None:
+    """None: the spectra are read from the weights alone, for every dataset.
+
+    Example:
+        >>> applies(None) is None
+        True
+    """
+    return None
+
+
+# --------------------------------------------------------------------------- matrices
+def weight_matrices(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weight matrices of a state dict: key -> stack (k, N, M) with N >= M (k kernel positions).
+
+    Dense weights (2-D) give one matrix; convolution kernels (out, in, *kernel) one (out x in)
+    matrix per kernel position, as WeightWatcher reads them. Vectors (biases, norms) are left out.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Conv2d(4, 6, 3))
+        >>> {k: tuple(v.shape) for k, v in weight_matrices(net.state_dict()).items()}
+        {'0.weight': (1, 8, 3), '1.weight': (9, 6, 4)}
+    """
+    out = {}
+    for key, t in state.items():
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 2 or t.ndim > 5:
+            continue
+        w = t.detach().to("cpu", torch.float64)
+        if w.ndim == 2:
+            mats = w.unsqueeze(0)
+        else:  # (out, in, *kernel) -> (positions, out, in)
+            mats = w.reshape(w.shape[0], w.shape[1], -1).permute(2, 0, 1)
+        if mats.shape[1] < mats.shape[2]:
+            mats = mats.transpose(1, 2)
+        out[key] = mats.contiguous()
+    return out
+
+
+def eigenvalues(mats: torch.Tensor) -> np.ndarray:
+    """Pooled, sorted eigenvalues of WᵀW for a stack (k, N, M) of matrices: k·M values, float64.
+
+    Example:
+        >>> W = torch.tensor([[[3.0, 0.0], [0.0, 2.0], [0.0, 0.0]]])
+        >>> eigenvalues(W).tolist()
+        [4.0, 9.0]
+    """
+    gram = mats.transpose(1, 2) @ mats
+    ev = torch.linalg.eigvalsh(gram).reshape(-1).clamp_min(0.0)
+    return np.sort(ev.numpy())
+
+
+def _batched_eigenvalues(mats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Eigenvalues of every matrix, one batched eigvalsh per shape (dense layers of one width share a call)."""
+    by_shape: dict[tuple, list[str]] = {}
+    for key, m in mats.items():
+        by_shape.setdefault(tuple(m.shape[1:]), []).append(key)
+    out = {}
+    for keys in by_shape.values():
+        stack = torch.cat([mats[k] for k in keys])
+        gram = stack.transpose(1, 2) @ stack
+        ev = torch.linalg.eigvalsh(gram).clamp_min(0.0).numpy()
+        i = 0
+        for k in keys:
+            n = mats[k].shape[0]
+            out[k] = np.sort(ev[i:i + n].reshape(-1))
+            i += n
+    return out
+
+
+# --------------------------------------------------------------------------- power-law fit
+def _ks_distances(x: np.ndarray, idx: np.ndarray, alphas: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """KS distance between the tail x[i:] and the power law (α_i, x_min = x[i]) for each candidate i in idx."""
+    N = len(x)
+    D = np.ones(len(idx))
+    j = np.arange(N)
+    for s in range(0, len(idx), chunk):
+        ii = idx[s:s + chunk]
+        a = alphas[s:s + chunk]
+        n = (N - ii).astype(float)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            model = 1.0 - (x[None, :] / x[ii, None]) ** (1.0 - a[:, None])
+            emp = (j[None, :] - ii[:, None]) / n[:, None]
+            diff = np.where(j[None, :] >= ii[:, None], np.abs(model - emp), 0.0)
+        d = np.max(diff, axis=1)
+        D[s:s + chunk] = np.where(a > 1.0, d, 1.0)
+    return D
+
+
+def fit_power_law(lam: np.ndarray, candidates: int | None = None) -> dict:
+    """Continuous power-law MLE of the tail of ``lam``, x_min by minimum KS distance.
+
+    ``candidates`` None tries every value as x_min (below 4096 values); a number, that many
+    quantiles. Returns ``{"alpha", "xmin", "ks", "n_tail", "sigma"}`` (sigma: (α-1)/√n_tail).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> lam = (1 - rng.random(3000)) ** (-1 / 1.5)  # Pareto tail: alpha = 2.5
+        >>> round(fit_power_law(lam)["alpha"], 1)
+        2.5
+    """
+    x = np.sort(np.asarray(lam, dtype=np.float64))
+    N = len(x)
+    if N < 2:
+        raise ValueError("a power-law fit needs at least 2 values")
+    logx = np.log(x)
+    suffix = np.cumsum(logx[::-1])[::-1]  # Σ_{j>=i} log x_j
+    if candidates is None and N - 1 <= _EXACT_XMIN:
+        idx = np.arange(N - 1)
+    else:
+        k = min(N - 1, candidates or 2048)
+        idx = np.unique(np.linspace(0, N - 2, k).round().astype(int))
+    n = (N - idx).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alphas = 1.0 + n / (suffix[idx] - n * logx[idx])
+    alphas = np.where(np.isfinite(alphas), alphas, 0.0)
+    D = _ks_distances(x, idx, alphas)
+    b = int(np.argmin(D))
+    i, a = int(idx[b]), float(alphas[b])
+    return {"alpha": a, "xmin": float(x[i]), "ks": float(D[b]), "n_tail": int(N - i),
+            "sigma": float((a - 1.0) / math.sqrt(N - i))}
+
+
+def bootstrap_alpha(lam: np.ndarray, n_boot: int = 50, seed: int = 0, candidates: int = 128) -> np.ndarray:
+    """α refitted (x_min included) on ``n_boot`` resamples of the eigenvalues, with replacement.
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> lam = (1 - rng.random(500)) ** (-1 / 2.0)  # alpha = 3
+        >>> a = bootstrap_alpha(lam, n_boot=20)
+        >>> bool(2.5 < np.median(a) < 3.6), a.shape
+        (True, (20,))
+    """
+    rng = np.random.default_rng(seed)
+    lam = np.asarray(lam, dtype=np.float64)
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        out[b] = fit_power_law(rng.choice(lam, size=len(lam), replace=True), candidates=candidates)["alpha"]
+    return out
+
+
+# --------------------------------------------------------------------------- other metrics
+def marchenko_pastur(lam: np.ndarray, N: int, M: int, iterations: int = 20) -> dict:
+    """Bulk edge λ+ = σ²(√N+√M)² of the Marchenko–Pastur law for WᵀW, σ² from the bulk; soft rank beyond it.
+
+    σ² starts from the mean eigenvalue / N (all of ||W||_F²) and is re-estimated from the eigenvalues
+    inside the current edge until it settles, so a few strong learned directions do not inflate it.
+
+    Example:
+        >>> W = np.random.default_rng(0).normal(size=(400, 100))
+        >>> W[:, 0] *= 8.0  # one learned direction
+        >>> mp = marchenko_pastur(np.linalg.eigvalsh(W.T @ W), 400, 100)
+        >>> mp["soft_rank"], round(mp["sigma2"], 1)
+        (1, 1.0)
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    sigma2 = float(np.mean(lam)) / N
+    edge = sigma2 * (math.sqrt(N) + math.sqrt(M)) ** 2
+    for _ in range(iterations):
+        bulk = lam[lam <= edge]
+        if len(bulk) == 0:
+            break
+        new = float(np.mean(bulk)) / N
+        if abs(new - sigma2) <= 1e-9 * max(sigma2, 1e-300):
+            break
+        sigma2, edge = new, new * (math.sqrt(N) + math.sqrt(M)) ** 2
+    return {"sigma2": sigma2, "bulk_edge": edge, "soft_rank": int(np.sum(lam > edge)),
+            "softrank_ratio": float(edge / lam.max()) if lam.max() > 0 else float("nan")}
+
+
+def randomisation_distance(lam: np.ndarray, lam_random: np.ndarray, bins: int = 50) -> float:
+    """Jensen–Shannon distance (base 2, in [0, 1]) between the histograms of log10 of two ESDs.
+
+    Example:
+        >>> a = np.linspace(1, 2, 100)
+        >>> randomisation_distance(a, a), round(randomisation_distance(a, a * 100), 2)
+        (0.0, 1.0)
+    """
+    a = np.log10(np.asarray(lam)[np.asarray(lam) > EIGENVALUE_FLOOR])
+    b = np.log10(np.asarray(lam_random)[np.asarray(lam_random) > EIGENVALUE_FLOOR])
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+    if hi <= lo:
+        return 0.0
+    p, _ = np.histogram(a, bins=bins, range=(lo, hi))
+    q, _ = np.histogram(b, bins=bins, range=(lo, hi))
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(u):
+        nz = u > 0
+        return float(np.sum(u[nz] * np.log2(u[nz] / m[nz])))
+
+    return float(math.sqrt(max(0.0, (kl(p) + kl(q)) / 2)))
+
+
+def _permuted(mats: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The stack with each matrix's elements permuted at random (same element distribution, no structure)."""
+    k, N, M = mats.shape
+    flat = mats.reshape(k, N * M)
+    perm = torch.argsort(torch.rand(k, N * M, generator=gen), dim=1)
+    return torch.gather(flat, 1, perm).reshape(k, N, M)
+
+
+# --------------------------------------------------------------------------- analysis
+def layer_metrics(key: str, mats: torch.Tensor, lam: np.ndarray, n_boot: int = 50, seed: int = 0,
+                  randomize: bool = True, min_eigenvalues: int = MIN_EIGENVALUES,
+                  lam_random: np.ndarray | None = None) -> dict:
+    """Every spectral metric of one weight matrix (stack (k, N, M)) with eigenvalues ``lam``.
+
+    Example:
+        >>> W = torch.randn(1, 200, 50, dtype=torch.float64)
+        >>> m = layer_metrics("w", W, eigenvalues(W), n_boot=5)
+        >>> m["n_eigenvalues"], m["alpha"] is not None, m["soft_rank"] <= 2
+        (50, True, True)
+    """
+    k, N, M = mats.shape
+    lam = np.asarray(lam, dtype=np.float64)
+    lam_max = float(lam.max()) if len(lam) else 0.0
+    frob2 = float(lam.sum())
+    fit_on = lam[lam > EIGENVALUE_FLOOR]
+    out: dict = {"layer": key, "shape": [int(s) for s in mats.shape], "n_eigenvalues": int(len(lam)),
+                 "alpha": None, "alpha_error": None, "alpha_weighted": None, "xmin": None, "ks_distance": None,
+                 "n_tail": None, "reason": None,
+                 "lambda_max": lam_max,
+                 "log_norm": math.log10(frob2) if frob2 > 0 else None,
+                 "log_spectral_norm": math.log10(lam_max) if lam_max > 0 else None,
+                 "stable_rank": frob2 / lam_max if lam_max > 0 else None}
+    mp = marchenko_pastur(lam, N, M) if lam_max > 0 else {"sigma2": 0.0, "bulk_edge": 0.0, "soft_rank": 0,
+                                                           "softrank_ratio": float("nan")}
+    out.update({"mp_bulk_edge": mp["bulk_edge"], "soft_rank": mp["soft_rank"], "mp_softrank_ratio": mp["softrank_ratio"]})
+    if len(fit_on) < min_eigenvalues:
+        out["reason"] = (f"too few eigenvalues for a power-law fit: {len(fit_on)} above {EIGENVALUE_FLOOR:g} "
+                         f"(needs {min_eigenvalues}); a {N}x{M} matrix" + (f" at {k} kernel positions" if k > 1 else ""))
+    else:
+        fit = fit_power_law(fit_on)
+        out.update({"alpha": fit["alpha"], "xmin": fit["xmin"], "ks_distance": fit["ks"], "n_tail": fit["n_tail"],
+                    "alpha_weighted": fit["alpha"] * math.log10(lam_max)})
+        if n_boot > 1:
+            boots = bootstrap_alpha(fit_on, n_boot=n_boot, seed=seed)
+            out["alpha_error"] = float(np.std(boots, ddof=1))
+        else:
+            out["alpha_error"] = fit["sigma"]
+    out["rand_distance"] = None
+    if randomize and lam_max > 0:
+        if lam_random is None:
+            lam_random = eigenvalues(_permuted(mats, torch.Generator().manual_seed(seed)))
+        out["rand_distance"] = randomisation_distance(lam, lam_random)
+        out["rand_lambda_max"] = float(np.max(lam_random))
+    return out
+
+
+def _verdict(alpha: float | None) -> str:
+    if alpha is None:
+        return "not fitted"
+    if alpha < 2.0:
+        return "very heavy tail (α < 2: over-fitted or a few dominant directions)"
+    if alpha > 6.0:
+        return "close to random (α > 6: under-trained)"
+    return "heavy-tailed, well trained (2 ≤ α ≤ 6)"
+
+
+def _stored(lam: np.ndarray) -> np.ndarray:
+    if len(lam) <= MAX_STORED:
+        return lam.astype(np.float64)
+    return np.quantile(lam, np.linspace(0, 1, MAX_STORED))
+
+
+def analyze(state, n_boot: int = 50, seed: int = 0, randomize: bool = True,
+            min_eigenvalues: int = MIN_EIGENVALUES, budget_seconds: float | None = None) -> list[dict]:
+    """One metrics dict per weight matrix of a model or state dict (see :func:`layer_metrics`), plus its eigenvalues.
+
+    With ``budget_seconds``, layers reached after the budget is spent get α's plain asymptotic
+    error (α-1)/√n_tail instead of the bootstrap (``error_method`` says which).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Linear(64, 64), torch.nn.Linear(64, 1))
+        >>> [(r["layer"], r["n_eigenvalues"], r["alpha"] is None) for r in analyze(net, n_boot=5)]
+        [('0.weight', 3, True), ('1.weight', 64, False), ('2.weight', 1, True)]
+    """
+    t0 = time.perf_counter()
+    if isinstance(state, torch.nn.Module):
+        state = state.state_dict()
+    mats = weight_matrices(state)
+    lams = _batched_eigenvalues(mats)
+    rand = {}
+    if randomize:
+        gen = torch.Generator().manual_seed(seed)
+        rand = _batched_eigenvalues({k: _permuted(m, gen) for k, m in mats.items()})
+    rows = []
+    for key, m in mats.items():
+        late = budget_seconds is not None and time.perf_counter() - t0 > budget_seconds
+        row = layer_metrics(key, m, lams[key], n_boot=0 if late else n_boot, seed=seed, randomize=randomize,
+                            min_eigenvalues=min_eigenvalues, lam_random=rand.get(key))
+        row["error_method"] = None if row["alpha"] is None else ("bootstrap" if (n_boot > 1 and not late) else "asymptotic")
+        row["eigenvalues"] = _stored(lams[key])
+        rows.append(row)
+    return rows
+
+
+def to_frame(findings: list[Finding]):
+    """The per-matrix ``quality`` findings of this probe as a pandas DataFrame, one row per matrix.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Linear(64, 64))
+        >>> to_frame(run(net, None, bootstrap=0))[["layer", "n_eigenvalues"]].values.tolist()
+        [['0.weight', 3], ['1.weight', 64]]
+    """
+    import pandas as pd
+
+    rows = [dict(f.value) for f in findings if f.probe == "spectra" and f.subject != "summary"]
+    return pd.DataFrame(rows)
+
+
+def run(model, dataset=None, bootstrap: int = 50, min_eigenvalues: int = MIN_EIGENVALUES, randomize: bool = True,
+        seed: int = 0, budget_seconds: float | None = None) -> list[Finding]:
+    """One ``quality`` finding per weight matrix (α with error bar, norms, MP soft rank...) and one summary.
+
+    ``model`` is a torch module or a state dict (a safetensors file's tensors); the data are not
+    read. Matrices with fewer than ``min_eigenvalues`` eigenvalues get α null and the reason.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64))
+        >>> fs = run(net, None, bootstrap=5)
+        >>> [(f.subject, f.value["alpha"] is None) for f in fs]
+        [('0.weight', True), ('2.weight', False), ('summary', False)]
+    """
+    rows = analyze(model, n_boot=bootstrap, seed=seed, randomize=randomize, min_eigenvalues=min_eigenvalues,
+                   budget_seconds=budget_seconds)
+    findings = []
+    for r in rows:
+        evidence = {"eigenvalues": r.pop("eigenvalues"), "error_method": r.pop("error_method")}
+        if r["alpha"] is None:
+            statement = f"{r['layer']}: α not fitted — {r['reason']}"
+            confidence = 0.0
+        else:
+            err = f" ± {r['alpha_error']:.2f}" if r["alpha_error"] is not None else ""
+            statement = (f"{r['layer']}: α = {r['alpha']:.2f}{err} ({r['n_tail']} of {r['n_eigenvalues']} eigenvalues "
+                         f"in the tail), {_verdict(r['alpha'])}; soft rank {r['soft_rank']}")
+            confidence = float(max(0.0, min(1.0, 1.0 - r["ks_distance"])))
+        findings.append(Finding("quality", statement, value=r, evidence=evidence, confidence=confidence,
+                                probe="spectra", subject=r["layer"]))
+    findings.append(_summary(rows))
+    return findings
+
+
+def _summary(rows: list[dict]) -> Finding:
+    fitted = [r for r in rows if r["alpha"] is not None]
+    alphas = np.array([r["alpha"] for r in fitted])
+
+    def mean(name):
+        vals = [r[name] for r in rows if r.get(name) is not None and np.isfinite(r[name])]
+        return float(np.mean(vals)) if vals else None
+
+    value = {"layer": "summary", "n_matrices": len(rows), "n_fitted": len(fitted),
+             "n_too_few": len(rows) - len(fitted),
+             "alpha": float(alphas.mean()) if len(fitted) else None,
+             "alpha_weighted": mean("alpha_weighted"), "log_norm": mean("log_norm"),
+             "log_spectral_norm": mean("log_spectral_norm"), "stable_rank": mean("stable_rank"),
+             "soft_rank": mean("soft_rank"), "rand_distance": mean("rand_distance"),
+             "n_heavy": int(np.sum(alphas < 2.0)), "n_random_like": int(np.sum(alphas > 6.0)),
+             "n_eigenvalues": int(sum(r["n_eigenvalues"] for r in rows))}
+    if fitted:
+        statement = (f"Weight spectra of {len(rows)} matrices: mean α = {value['alpha']:.2f} over {len(fitted)} fitted "
+                     f"({value['n_heavy']} with α < 2, {value['n_random_like']} with α > 6), mean α̂ = "
+                     f"{value['alpha_weighted']:.2f}; {value['n_too_few']} too small to fit")
+    else:
+        statement = (f"Weight spectra of {len(rows)} matrices: none has {MIN_EIGENVALUES} eigenvalues or more, "
+                     "so no power-law exponent could be fitted")
+    conf = float(np.mean([1.0 - r["ks_distance"] for r in fitted])) if fitted else 0.0
+    return Finding("quality", statement, value=value, evidence={"layers": [r["layer"] for r in rows]},
+                   confidence=max(0.0, min(1.0, conf)), probe="spectra", subject="summary")
+
+
+__all__ = ["analyze", "applies", "bootstrap_alpha", "eigenvalues", "fit_power_law", "layer_metrics",
+           "marchenko_pastur", "randomisation_distance", "run", "to_frame", "weight_matrices"]
