@@ -1,0 +1,514 @@
+"""Pairwise interactions: which inputs the trained network combines non-additively, and how strongly.
+
+A function separates additively in inputs ``a`` and ``b`` (``f = g(a, rest) + h(b, rest)``)
+exactly when its interaction contrast vanishes for every pair of values:
+
+    Δ_ab f(x; x') = f(x) - f(x with a←a') - f(x with b←b') + f(x with a←a', b←b') = 0,
+
+and then also ``∂²f/∂a∂b ≡ 0``. For independent inputs ``E[(Δ_ab f)²] / 4`` (x and x'
+two data rows) is the *superset importance* of the pair (Liu & Owen 2006, "Estimating
+mean dimension with Fourier amplitude sensitivity testing", JASA 101, 712; the same
+box difference is Hooker's 2004 test of additive structure in black-box functions,
+KDD '04): the variance carried by every ANOVA term that contains both ``a`` and ``b``.
+It is zero for an additive pair, ``Var(a) Var(b)`` for ``f = a b``, and never more than the
+total effect of either input. Friedman & Popescu's H-statistic (2008, Ann. Appl. Stat. 2,
+916) is the same quantity read through partial dependence; the box difference needs no
+grid and costs three network evaluations per row and pair.
+
+**Calibrated on the network's own error, not a fixed threshold.** A network fitted to an
+additive law is not exactly additive: its error ``e = f_NN - f`` enters the contrast as
+``Δe``, and for errors that are independent at the four corners ``E[(Δe)²] / 4`` equals the
+network's mean squared error. A pair is called interacting when the lower two-standard-error
+bound of its superset importance (standard error over rows) exceeds ``error_factor`` times
+the network's MSE on held-out rows (the rows the study validated on) and a small share of
+the target variance. A model that misses more than ``max_unexplained`` of a target's
+variance does not declare pairs additive for it (one ``uncertainty`` finding lists them),
+as the attribution probe does for relevance.
+
+**Multiplicative separability** (``f = g(a) h(b)``, AI Feynman's product split) is the same
+test on ``log|f|`` when the network's output keeps one sign on the data; it is reported in
+the value (``"multiplicative"``) next to the additive verdict.
+
+**Higher order.** For three inputs that interact pairwise, the third-order box difference
+(eight corners) tells a genuine three-way term (``a b c``) from three separate pair terms
+(``ab + bc + ca``); a significant group is one more ``interaction`` finding with three
+variables, besides the pairs it induces.
+
+**Mixed partials as evidence.** Where the model is a differentiable torch module, the mean
+``|∂²f/∂a∂b|`` (batched Hessians, ``torch.func.vmap(jacrev(jacrev(f)))``) scaled by the inputs' and the
+target's spreads is reported for each pair (``evidence["hessian"]``); the decision is the box
+test, which needs no smoothness and compares like with like (function values with the
+function's error).
+
+**Shuffled corners stay where the network was trained.** With correlated inputs (states
+on a trajectory) a swapped corner can land where no data lie and the network
+extrapolates. As in the attribution probe, the contrast is averaged over rows whose three
+swapped corners lie inside the data (nearest data row within the data's 95th-percentile
+nearest-neighbour spacing, standardised inputs) when at least a fifth of them do
+(``evidence["in_support"]``).
+
+**Many inputs.** Every input's total effect ``E[(f(x) - f(x with a←a'))²] / 2`` bounds its
+pair importances from above, so inputs are ranked by it and pairs are tested among the
+``max_inputs`` most influential ones (default 20: 190 pairs); the evidence says how many
+inputs were left out. The number of rows shrinks to fit ``budget_seconds``.
+
+Written by hand: no maintained library computes pairwise superset importance with an
+error-calibrated decision (Captum has attributions, not interaction tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from physlens.data.dataset import Dataset
+from physlens.findings import Finding
+
+#: no fit requirement: pairs are judged against the model's own error, so a coarse model only costs power
+REQUIRES: dict = {}
+COST = 0.4
+
+
+def applies(dataset: Dataset) -> str | None:
+    """None when the data have at least two inputs (a pair to test).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("toy_distractor").sample(20)) is None
+        True
+    """
+    if dataset.d_in < 2:
+        return "needs at least two inputs to test a pair"
+    return None
+
+
+# --------------------------------------------------------------------------- the box differences
+@dataclass
+class InteractionTable:
+    """Superset importances of input pairs (and groups), per target, read from a function.
+
+    Attributes:
+        pairs: tested pairs ``(i, j)`` of input indices, ``i < j``.
+        importance: ``E[(Δ_ij f)²] / 4`` per pair and target, shape (n_pairs, k).
+        se: standard error of ``importance`` over rows.
+        total: every input's total effect ``E[(f(x) - f(x_i←x'_i))²] / 2``, shape (d, k).
+        in_support: share of rows used per pair (1.0: all; see the module docstring).
+        rows: number of rows the averages ran over.
+        groups: tested triples ``(i, j, l)``; ``group_importance``/``group_se``: ``E[(Δ_ijl f)²] / 8``.
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (4000, 3))
+        >>> t = pair_interactions(lambda Z: (Z[:, 0] * Z[:, 1] + Z[:, 2] ** 2)[:, None], X, n_rows=4000)
+        >>> np.round(t.importance[:, 0], 2).tolist()  # Var(x0) Var(x1) = 1/9 for the product pair
+        [0.11, 0.0, 0.0]
+    """
+
+    pairs: list[tuple[int, int]]
+    importance: np.ndarray
+    se: np.ndarray
+    total: np.ndarray
+    in_support: np.ndarray
+    rows: int
+    groups: list[tuple[int, int, int]] = field(default_factory=list)
+    group_importance: np.ndarray | None = None
+    group_se: np.ndarray | None = None
+
+    def matrix(self, target: int = 0) -> np.ndarray:
+        """Symmetric (d, d) matrix of pair importances for one target (untested pairs are NaN).
+
+        Example:
+            >>> X = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+            >>> pair_interactions(lambda Z: Z[:, :1] * Z[:, 1:], X).matrix().shape
+            (2, 2)
+        """
+        d = self.total.shape[0]
+        M = np.full((d, d), np.nan)
+        for (i, j), v in zip(self.pairs, self.importance[:, target]):
+            M[i, j] = M[j, i] = v
+        return M
+
+
+class _Support:
+    """Which points lie inside the data: nearest data row within the data's 95th-percentile spacing."""
+
+    def __init__(self, X: np.ndarray, quantile: float = 0.95, max_rows: int = 5000, seed: int = 0) -> None:
+        from sklearn.neighbors import NearestNeighbors
+
+        if len(X) > max_rows:
+            X = X[np.random.default_rng(seed).choice(len(X), max_rows, replace=False)]
+        self.mu = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.sd = np.where(sd > 0, sd, 1.0)
+        Z = (X - self.mu) / self.sd
+        self.nn = NearestNeighbors(n_neighbors=2).fit(Z)
+        self.tau = float(np.quantile(self.nn.kneighbors(Z)[0][:, 1], quantile))
+
+    def inside(self, X: np.ndarray) -> np.ndarray:
+        return self.nn.kneighbors((X - self.mu) / self.sd, n_neighbors=1)[0][:, 0] <= self.tau
+
+
+def _as_2d(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v[:, None] if v.ndim == 1 else v
+
+
+def pair_interactions(
+    f, X: np.ndarray, pairs: list[tuple[int, int]] | None = None, n_rows: int = 1000, seed: int = 0,
+    support: bool = False, min_inside: float = 0.2, groups: list[tuple[int, int, int]] | None = None,
+    transform=None,
+) -> InteractionTable:
+    """Superset importance ``E[(Δ_ij f)²] / 4`` of input pairs of ``f`` (module docstring), with standard errors.
+
+    Args:
+        f: ``f(X) -> (n, k)`` (or (n,)) array, e.g. ``model.predict``.
+        X: data rows; corners are built from pairs of rows of ``X``.
+        pairs: which pairs to test (default: all).
+        n_rows: rows the averages run over (random rows of ``X``, each with a random partner row).
+        support: average only over rows whose swapped corners stay inside the data, when at least
+            ``min_inside`` of them do.
+        groups: triples to test for a genuine three-way term.
+        transform: applied to ``f``'s values before the differences (``np.log(abs(.))`` tests
+            multiplicative separability).
+
+    Example:
+        >>> X = np.random.default_rng(1).uniform(1, 2, (300, 3))
+        >>> prod = lambda Z: Z[:, 0] * Z[:, 1] * Z[:, 2]
+        >>> t = pair_interactions(prod, X, transform=lambda v: np.log(np.abs(v)))
+        >>> bool(np.all(t.importance < 1e-20))  # a product separates additively in log|f|
+        True
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(n, size=min(n_rows, n), replace=False)
+    partner = rng.choice(n, size=len(idx), replace=True)
+    same = partner == idx
+    partner[same] = (partner[same] + 1) % n
+    x, xp = X[idx], X[partner]
+    pairs = list(itertools.combinations(range(d), 2)) if pairs is None else [tuple(sorted(p)) for p in pairs]
+    groups = list(groups or [])
+
+    def value(Z: np.ndarray) -> np.ndarray:
+        v = _as_2d(f(Z))
+        return transform(v) if transform is not None else v
+
+    def corner(subset) -> np.ndarray:
+        Z = x.copy()
+        Z[:, list(subset)] = xp[:, list(subset)]
+        return Z
+
+    where = _Support(X, seed=seed) if support and n >= 10 else None
+    f0 = value(x)
+    k = f0.shape[1]
+    singles = sorted({i for p in pairs for i in p} | {i for g in groups for i in g})
+    fi: dict[int, np.ndarray] = {}
+    ins: dict[int, np.ndarray] = {}
+    total = np.zeros((d, k))
+    for i in range(d):
+        Z = corner((i,))
+        fi[i] = value(Z)
+        total[i] = np.mean((f0 - fi[i]) ** 2, axis=0) / 2
+        if where is not None and i in singles:
+            ins[i] = where.inside(Z)
+    fij: dict[tuple, np.ndarray] = {}
+    imp = np.zeros((len(pairs), k))
+    se = np.zeros((len(pairs), k))
+    used = np.ones(len(pairs))
+    for q, (i, j) in enumerate(pairs):
+        Z = corner((i, j))
+        fij[(i, j)] = value(Z)
+        delta2 = (f0 - fi[i] - fi[j] + fij[(i, j)]) ** 2 / 4
+        if where is not None:
+            ok = ins[i] & ins[j] & where.inside(Z)
+            if ok.mean() >= min_inside:
+                delta2, used[q] = delta2[ok], ok.mean()
+        imp[q] = delta2.mean(axis=0)
+        se[q] = delta2.std(axis=0, ddof=1) / np.sqrt(len(delta2)) if len(delta2) > 1 else 0.0
+    g_imp = np.zeros((len(groups), k))
+    g_se = np.zeros((len(groups), k))
+    for q, g in enumerate(groups):
+        signed = -f0.copy()  # Σ over subsets s of g of (-1)^(|g| - |s|) f(x with s swapped)
+        for r in (1, 2):
+            for s in itertools.combinations(g, r):
+                key = s[0] if r == 1 else tuple(sorted(s))
+                v = fi[key] if r == 1 else fij.get(key)
+                if v is None:
+                    v = fij[key] = value(corner(s))
+                signed += v if r == 1 else -v
+        signed += value(corner(g))
+        delta2 = signed**2 / 8
+        g_imp[q] = delta2.mean(axis=0)
+        g_se[q] = delta2.std(axis=0, ddof=1) / np.sqrt(len(delta2)) if len(delta2) > 1 else 0.0
+    return InteractionTable(pairs=pairs, importance=imp, se=se, total=total, in_support=used, rows=len(idx),
+                            groups=groups, group_importance=g_imp, group_se=g_se)
+
+
+def mixed_partials(model: torch.nn.Module, X: np.ndarray, n_rows: int = 256, seed: int = 0) -> np.ndarray | None:
+    """Mean ``|∂²f_k/∂x_i∂x_j|`` over rows, from batched Hessians (``torch.func``): array (k, d, d); None if not differentiable.
+
+    Example:
+        >>> class Prod(torch.nn.Module):
+        ...     def forward(self, x): return (x[:, 0] * x[:, 1])[:, None]
+        >>> H = mixed_partials(Prod(), np.random.rand(10, 2))
+        >>> np.round(H[0], 6).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    from torch.func import jacrev, vmap
+
+    rng = np.random.default_rng(seed)
+    rows = X[rng.choice(len(X), size=min(n_rows, len(X)), replace=False)]
+    params = list(model.parameters())
+    dtype = params[0].dtype if params else torch.float64
+    x = torch.as_tensor(rows, dtype=dtype)
+
+    def one(z: torch.Tensor) -> torch.Tensor:
+        return model(z[None])[0]
+
+    try:  # reverse over reverse: SiLU has no forward-mode derivative of its backward
+        H = vmap(jacrev(jacrev(one)))(x).detach()  # (n, k, d, d)
+    except Exception:  # a model torch.func cannot trace (in-place ops, data-dependent control flow)
+        return None
+    return H.abs().mean(dim=0).double().cpu().numpy()
+
+
+# --------------------------------------------------------------------------- the probe
+def _predict_fn(model):
+    if hasattr(model, "predict"):
+        return model.predict
+    p = next(model.parameters())
+
+    def predict(Z):
+        with torch.no_grad():
+            return model(torch.as_tensor(Z, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)
+
+    return predict
+
+
+def _confidence(value: float, threshold: float) -> float:
+    margin = abs(np.log10((value + 1e-300) / (threshold + 1e-300)))
+    return float(1.0 - 0.5 * np.exp(-2.0 * margin))
+
+
+def run(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    max_rows: int = 1000,
+    max_inputs: int = 20,
+    max_findings: int = 400,
+    error_factor: float = 2.0,
+    variance_floor: float = 1e-3,
+    max_unexplained: float = 0.05,
+    multiplicative: bool = True,
+    higher_order: bool = True,
+    support: bool = True,
+    seed: int = 0,
+    heldout: np.ndarray | None = None,
+    budget_seconds: float | None = None,
+) -> list[Finding]:
+    """One ``interaction`` finding per tested input pair and target, plus one per significant three-way group.
+
+    Args:
+        model: a trained emulator.
+        dataset: the data the corners are drawn from.
+        max_rows: rows the box differences average over (fewer when ``budget_seconds`` is short).
+        max_inputs: pairs are tested among this many inputs, the most influential first.
+        max_findings: cap on pairs × targets (inputs are dropped, least influential first, to fit).
+        error_factor: a pair interacts when its importance's lower 2-SE bound exceeds this many times
+            the model's MSE (the null value for independent errors is 1)...
+        variance_floor: ...and this share of the target variance.
+        max_unexplained: above this share of unexplained target variance, no pair is declared additive.
+        multiplicative: also test ``log|f|`` (one-signed outputs only).
+        higher_order: test triangles of interacting pairs for a genuine three-way term.
+        support: average over rows whose swapped corners stay inside the data (module docstring).
+        seed: for the rows and partners.
+        heldout: validation rows (the study passes them): the model's error is measured there.
+        budget_seconds: the probe's share of the study's time.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> from physlens.train import fit, TrainConfig
+        >>> ds = get_system("toy_distractor").sample(1000)
+        >>> result = fit(build_model("mlp", ds), ds, TrainConfig(epochs=60, progress=False))
+        >>> fs = run(result.model, ds, max_rows=300, heldout=result.val_index)
+        >>> {f.subject: f.value["interacting"] for f in fs if f.kind == "interaction"}
+        {'x1×x2': True, 'x1×x3': False, 'x2×x3': False}
+    """
+    t_start = time.monotonic()
+    model.eval()
+    predict = _predict_fn(model)
+    d, k = dataset.d_in, dataset.d_out
+    names, tnames = dataset.input_names, dataset.target_names
+    rng = np.random.default_rng(seed)
+
+    # the model's error: on held-out rows when known (else on the data)
+    rows = rng.choice(dataset.n, size=min(2000, dataset.n), replace=False)
+    t0 = time.monotonic()
+    pred = predict(dataset.X[rows])
+    per_row = max((time.monotonic() - t0) / len(rows), 1e-7)
+    Y = dataset.y[rows]
+    mse = np.mean((pred - Y) ** 2, axis=0)
+    error_on = "data"
+    hx = None
+    if heldout is not None and len(heldout) >= 10:
+        hx = np.asarray(heldout, dtype=np.int64)[:2000]
+        hpred = predict(dataset.X[hx])
+        mse = np.maximum(mse, np.mean((hpred - dataset.y[hx]) ** 2, axis=0))
+        error_on = "held-out"
+    var = np.var(dataset.y, axis=0)
+    var = np.where(var > 0, var, 1.0)
+
+    # rows that fit the budget: (1 + d + pairs + groups) evaluations per row, twice with the log test
+    n_rows = min(max_rows, dataset.n)
+
+    def evaluations(m: int) -> int:
+        return 1 + d + m * (m - 1) // 2 + 4 * m
+
+    if budget_seconds is not None:
+        spend = 0.6 * max(budget_seconds - (time.monotonic() - t_start), 0.5)
+        per_pass = per_row * (2 if multiplicative else 1) * 3  # support queries cost about as much again
+        n_rows = int(max(100, min(n_rows, spend / (per_pass * evaluations(min(d, max_inputs))))))
+
+    # inputs ranked by total effect (an upper bound on their pair importances)
+    first = pair_interactions(predict, dataset.X, pairs=[], n_rows=min(n_rows, 500), seed=seed)
+    tot = (first.total / var).max(axis=1)
+    order = list(np.argsort(-tot, kind="stable"))
+    m = min(d, max_inputs)
+    while m > 2 and (m * (m - 1) // 2) * k > max_findings:
+        m -= 1
+    chosen = sorted(order[:m])
+    pairs = list(itertools.combinations(chosen, 2))
+    left_out = [names[i] for i in order[m:]]
+
+    table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed, support=support)
+    log_table = None
+    log_mse = None
+    if multiplicative:
+        pos = np.all(dataset.y > 0, axis=0) & np.all(pred > 0, axis=0)
+        neg = np.all(dataset.y < 0, axis=0) & np.all(pred < 0, axis=0)
+        if np.any(pos | neg):
+            with np.errstate(all="ignore"):
+                def logabs(v):
+                    return np.log(np.maximum(np.abs(v), 1e-300))
+                log_table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed,
+                                              support=support, transform=logabs)
+                lp, ly = (logabs(predict(dataset.X[hx])), logabs(dataset.y[hx])) if hx is not None else \
+                    (logabs(pred), logabs(Y))
+                log_mse = np.mean((lp - ly) ** 2, axis=0)
+            one_signed = pos | neg
+        else:
+            multiplicative = False
+    hess = None
+    if budget_seconds is None or time.monotonic() - t_start < 0.5 * budget_seconds:
+        hess = mixed_partials(model, dataset.X, n_rows=min(256, n_rows), seed=seed) if d <= 64 else None
+    sd_x = dataset.X.std(axis=0)
+
+    findings: list[Finding] = []
+    unsure: dict[str, list[str]] = {}
+    interacting: dict[int, set[tuple[int, int]]] = {t: set() for t in range(k)}
+    coarse = mse / var > max_unexplained
+    for t, tname in enumerate(tnames):
+        threshold = max(error_factor * mse[t], variance_floor * var[t])
+        for q, (i, j) in enumerate(pairs):
+            v, s = table.importance[q, t], table.se[q, t]
+            yes = bool(v - 2.0 * s > threshold)
+            pair_name = f"({names[i]}, {names[j]})"
+            if not yes and coarse[t]:
+                unsure.setdefault(tname, []).append(pair_name)
+                continue
+            if yes:
+                interacting[t].add((i, j))
+            value = {"variables": [names[i], names[j]], "interacting": yes, "strength": float(v / var[t])}
+            evidence = {"importance": float(v / var[t]), "importance_se": float(s / var[t]),
+                        "threshold": float(threshold / var[t]), "model_mse_over_var": float(mse[t] / var[t]),
+                        "model_error_on": error_on, "rows": int(table.rows),
+                        "in_support": float(table.in_support[q]),
+                        "total_effect": [float(table.total[i, t] / var[t]), float(table.total[j, t] / var[t])]}
+            mult_text = ""
+            if multiplicative and one_signed[t]:
+                lv, ls = log_table.importance[q, t], log_table.se[q, t]
+                lthr = max(error_factor * log_mse[t], variance_floor * max(np.var(np.log(np.abs(dataset.y[:, t]))),
+                                                                            1e-300))
+                mult = bool(lv - 2.0 * ls <= lthr)
+                value["multiplicative"] = mult
+                evidence.update(log_importance=float(lv), log_threshold=float(lthr))
+                if yes and mult:
+                    mult_text = f"; it separates as a product ({tname} = g({names[i]}) · h({names[j]}) · …)"
+            if hess is not None:
+                evidence["hessian"] = float(hess[t, i, j] * sd_x[i] * sd_x[j] / np.sqrt(var[t]))
+            if left_out:
+                evidence["inputs_not_tested"] = left_out
+            if yes:
+                statement = (f"{names[i]} and {names[j]} interact in {tname}: their joint (non-additive) part "
+                             f"carries {v / var[t]:.3g} of Var({tname}) (threshold {threshold / var[t]:.2g}, "
+                             f"from the model's error){mult_text}")
+            else:
+                statement = (f"{tname} separates additively in {names[i]} and {names[j]}: their joint part "
+                             f"{v / var[t]:.2g} of Var({tname}) stays within the model's error "
+                             f"(threshold {threshold / var[t]:.2g})")
+            findings.append(Finding(kind="interaction", statement=statement, value=value, evidence=evidence,
+                                    confidence=_confidence(v, threshold), probe="interactions", target=tname,
+                                    subject=f"{names[i]}×{names[j]}"))
+
+    # three-way groups: triangles of interacting pairs, the third-order box difference
+    if higher_order and (budget_seconds is None or time.monotonic() - t_start < 0.8 * budget_seconds):
+        for t, tname in enumerate(tnames):
+            edges = interacting[t]
+            tri = [g for g in itertools.combinations(chosen, 3)
+                   if all(p in edges for p in itertools.combinations(g, 2))][:20]
+            if not tri:
+                continue
+            gt = pair_interactions(predict, dataset.X, pairs=[], groups=tri, n_rows=n_rows, seed=seed)
+            threshold = max(error_factor * mse[t], variance_floor * var[t])
+            for q, g in enumerate(tri):
+                v, s = gt.group_importance[q, t], gt.group_se[q, t]
+                if v - 2.0 * s <= threshold:
+                    continue
+                gn = [names[i] for i in g]
+                findings.append(Finding(
+                    kind="interaction",
+                    statement=(f"{', '.join(gn)} interact jointly in {tname} (a three-way term): their joint part "
+                               f"carries {v / var[t]:.3g} of Var({tname}) (threshold {threshold / var[t]:.2g})"),
+                    value={"variables": gn, "interacting": True, "strength": float(v / var[t]), "order": 3},
+                    evidence={"importance": float(v / var[t]), "importance_se": float(s / var[t]),
+                              "threshold": float(threshold / var[t]), "rows": int(gt.rows)},
+                    confidence=_confidence(v, threshold), probe="interactions", target=tname,
+                    subject="×".join(gn)))
+    for tname, pnames in unsure.items():
+        t = tnames.index(tname)
+        findings.append(Finding(
+            kind="uncertainty",
+            statement=(f"Undetermined for {tname}: the model misses {mse[t] / var[t]:.0%} of its variance, too much to "
+                       f"tell whether {len(pnames)} pair(s) such as {', '.join(pnames[:4])} separate additively"),
+            value={"name": "interaction undetermined", "target": tname, "pairs": pnames,
+                   "model_mse_over_var": float(mse[t] / var[t]), "max_unexplained": max_unexplained},
+            confidence=float(min(1.0, mse[t] / var[t])), probe="interactions", target=tname, subject=tname))
+    return findings
+
+
+def interaction_rows(findings: list[Finding]) -> list[dict]:
+    """The pair (and group) findings as flat rows, ready for ``pandas.DataFrame(rows)`` to sort and filter.
+
+    Columns: target, a, b, c (third input of a group, else None), interacting, strength,
+    multiplicative (None when not tested), threshold.
+
+    Example:
+        >>> f = Finding("interaction", "x and y interact", {"variables": ["x", "y"], "interacting": True,
+        ...             "strength": 0.3}, evidence={"threshold": 0.01}, target="f")
+        >>> [(r["a"], r["b"], r["interacting"]) for r in interaction_rows([f])]
+        [('x', 'y', True)]
+    """
+    rows = []
+    for f in findings:
+        if f.kind != "interaction" or not isinstance(f.value, dict):
+            continue
+        v = list(f.value.get("variables", []))
+        rows.append({"target": f.target, "a": v[0] if v else None, "b": v[1] if len(v) > 1 else None,
+                     "c": v[2] if len(v) > 2 else None, "interacting": bool(f.value.get("interacting")),
+                     "strength": f.value.get("strength"), "multiplicative": f.value.get("multiplicative"),
+                     "threshold": (f.evidence or {}).get("threshold")})
+    return rows
