@@ -1,0 +1,597 @@
+"""Calibrated prediction intervals and out-of-distribution warnings for a trained emulator.
+
+Three parts, each a published method, composed so that a finished run can make
+intervals later (``physlens predict``) with nothing but its saved model, its
+``dataset.npz`` and the one ``uncertainty`` finding this probe writes:
+
+* **Spread: last-layer Laplace.** The emulator's output is an affine map of its
+  penultimate activations ``phi(x)``; a Laplace approximation over that last
+  layer alone (MacKay 1992, "The evidence framework applied to classification
+  networks"; Kristiadi, Hein & Hennig 2020; Daxberger et al. 2021, "Laplace
+  Redux", whose recommended default is exactly this last-layer variant) is,
+  for a squared-error loss, Bayesian linear regression on ``phi``: posterior
+  covariance ``Sigma = (beta PhiᵀPhi + alpha I)^-1`` with the noise precision
+  ``beta`` from the training residuals and the prior precision ``alpha`` by
+  MacKay's evidence maximisation (closed-form fixed point on the eigenvalues of
+  ``PhiᵀPhi``). The predictive scale is ``s(x)² = 1/beta + phi(x)ᵀ Sigma phi(x)``:
+  noise everywhere, plus the epistemic part that grows away from the data. When
+  the model is an :class:`~physlens.models.ensemble.Ensemble` the members'
+  variance is added (deep-ensemble disagreement, Lakshminarayanan et al. 2017).
+* **Calibration: split conformal on normalised residuals** (Papadopoulos,
+  Gammerman & Vovk 2008; Lei et al. 2018). On the held-out rows, which the
+  emulator never trained on, the scores ``|y - f(x)| / s(x)`` are sorted; the
+  interval at level ``1 - a`` is ``f(x) ± q s(x)`` with ``q`` the
+  ``ceil((n+1)(1-a))``-th smallest score. For exchangeable rows the coverage is
+  then at least ``1 - a`` and at most ``1 - a + 1/(n+1)``, noise included,
+  whatever the quality of ``s``; ``s`` only makes the intervals narrow where the
+  model is sure and wide where it is not. The coverage the finding reports is
+  measured by cross-conformal over the held-out rows (K folds, whole
+  trajectories per fold when the rows are trajectories): calibrate on K-1 folds,
+  count hits on the last.
+* **Out of distribution: distance in the network's own representation plus
+  disagreement.** The k-th nearest-neighbour distance of ``phi(x)``
+  (standardised) to the training rows' ``phi`` (Sun et al. 2022, "Out-of-
+  distribution detection with deep nearest neighbors") and the epistemic
+  ``sqrt(phi Sigma phi · beta)`` (the disagreement of last-layer posterior
+  draws, in units of the noise), each divided by its median over the held-out
+  rows, are averaged. The flag's threshold is the conformal 99 % quantile of
+  that score on the held-out rows (so at most about 1 % of in-distribution rows
+  are flagged), never a number set by hand.
+
+Why not MAPIE and laplace-torch: the calibration must be stored as JSON in a
+finding and reused by another process with the saved safetensors model, while
+MAPIE keeps its state in a fitted (pickled) scikit-learn object and its
+normalised score fits a separate residual regressor instead of using the
+network's own spread; the conformal step itself is one order statistic.
+laplace-torch's last-layer Laplace for regression is the closed-form Bayesian
+linear regression above, with a gradient-based prior-precision search where
+MacKay's fixed point is exact here; neither is installed, and neither would
+remove more than a few lines.
+
+Findings computed where the model extrapolates: :func:`extrapolating` gives
+any caller the OOD flag for its own points (``Calibration.fit`` once, then
+``flags(X)``), and :func:`mark_extrapolating` records the share in a finding's
+evidence and statement.
+
+When no last affine layer can be found (a model whose output is not an affine
+map of one hidden layer's activations, checked numerically), the
+representation falls back to the standardised inputs and the spread to the
+noise alone: intervals are still conformal (constant width), and the OOD score
+is the distance in input space; ``value["representation"]`` says which.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from physlens.data.dataset import Dataset
+from physlens.errors import ConfigError, DataError
+from physlens.findings import Finding
+
+REQUIRES: dict = {}
+COST = 0.3
+#: nominal levels of the reliability diagram (observed coverage at each, by cross-conformal)
+RELIABILITY_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+#: quantile of the held-out rows' OOD scores above which a row is flagged
+OOD_QUANTILE = 0.99
+
+
+def applies(dataset: Dataset) -> str | None:
+    """None when there are enough rows to hold some out for calibration (at least 50).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("toy_distractor").sample(100)) is None
+        True
+    """
+    if dataset.n < 50:
+        return f"only {dataset.n} rows: too few to calibrate intervals on held-out rows (needs 50)"
+    return None
+
+
+# --------------------------------------------------------------------------- conformal arithmetic
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The ``ceil((n+1) level)``-th smallest of ``scores`` (inf when n is too small for ``level``).
+
+    This is the split-conformal quantile: an interval ``f ± q s`` then covers a new exchangeable
+    row with probability at least ``level``.
+
+    Example:
+        >>> conformal_quantile(np.arange(1.0, 10.0), 0.8)
+        8.0
+        >>> conformal_quantile(np.arange(1.0, 4.0), 0.9)
+        inf
+    """
+    s = np.sort(np.asarray(scores, dtype=float))
+    n = len(s)
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"level must be strictly between 0 and 1, got {level}")
+    k = int(math.ceil((n + 1) * level))
+    return float(s[k - 1]) if 1 <= k <= n else float("inf")
+
+
+def _folds(index: np.ndarray, groups: np.ndarray | None, k: int, seed: int) -> list[np.ndarray]:
+    """Positions 0..len(index)-1 split into k folds (whole groups per fold when groups are given)."""
+    rng = np.random.default_rng(seed)
+    n = len(index)
+    if groups is not None:
+        labels = np.unique(groups)
+        if len(labels) >= k:
+            order = rng.permutation(labels)
+            return [np.flatnonzero(np.isin(groups, part)) for part in np.array_split(order, k)]
+    return [np.sort(part) for part in np.array_split(rng.permutation(n), k)]
+
+
+def cross_conformal_coverage(scores: np.ndarray, levels, folds: list[np.ndarray]) -> np.ndarray:
+    """Observed coverage at each level: calibrate on all folds but one, count scores within ``q`` on it.
+
+    ``scores`` has shape (n,) or (n, d_out); the result is (len(levels),) or (len(levels), d_out).
+
+    Example:
+        >>> s = np.abs(np.random.default_rng(0).normal(size=2000))
+        >>> folds = np.array_split(np.arange(2000), 5)
+        >>> np.round(cross_conformal_coverage(s, [0.5, 0.9], folds), 2).tolist()
+        [0.5, 0.9]
+    """
+    S = np.asarray(scores, dtype=float)
+    flat = S.ndim == 1
+    S = S[:, None] if flat else S
+    out = np.zeros((len(levels), S.shape[1]))
+    n = len(S)
+    for li, level in enumerate(levels):
+        hits = np.zeros(S.shape[1])
+        for f in folds:
+            rest = np.setdiff1d(np.arange(n), f)
+            for k in range(S.shape[1]):
+                q = conformal_quantile(S[rest, k], level)
+                hits[k] += np.sum(S[f, k] <= q)
+        out[li] = hits / n
+    return out[:, 0] if flat else out
+
+
+# --------------------------------------------------------------------------- the network's representation
+def _last_affine_layer(model: torch.nn.Module, d_out: int) -> tuple[str, torch.nn.Linear] | None:
+    last = None
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and mod.out_features == d_out:
+            last = (name, mod)
+    return last
+
+
+def penultimate_features(model: torch.nn.Module, X: np.ndarray, layer: str, batch_size: int = 8192) -> np.ndarray:
+    """The inputs of module ``layer`` (the last affine layer) for the rows of ``X``: (n, width).
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> penultimate_features(MLP(3, 1, width=8), np.zeros((5, 3)), "head").shape
+        (5, 8)
+    """
+    mod = dict(model.named_modules())[layer]
+    got: list[torch.Tensor] = []
+    hook = mod.register_forward_hook(lambda m, inp, out: got.append(inp[0].detach()))
+    p = next(model.parameters())
+    out = []
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(X), batch_size):
+                got.clear()
+                model(torch.as_tensor(X[i : i + batch_size], dtype=p.dtype, device=p.device))
+                if len(got) != 1 or got[0].shape[0] != len(X[i : i + batch_size]):
+                    raise ValueError(f"layer {layer!r} is not applied once per row")
+                out.append(got[0].reshape(got[0].shape[0], -1).cpu().numpy().astype(np.float64))
+    finally:
+        hook.remove()
+        model.train(was)
+    return np.concatenate(out)
+
+
+def _predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
+    if hasattr(model, "predict"):
+        return model.predict(X)
+    p = next(model.parameters())
+    with torch.no_grad():
+        return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)
+
+
+def _member_variance(model: torch.nn.Module, X: np.ndarray) -> np.ndarray | None:
+    members = getattr(model, "members", None)
+    if members is None or len(members) < 2:
+        return None
+    preds = np.stack([_predict(m, X) for m in members])
+    return preds.var(axis=0, ddof=1)
+
+
+# --------------------------------------------------------------------------- the calibration
+@dataclass
+class Calibration:
+    """Everything needed to turn the emulator's predictions into calibrated intervals and OOD flags.
+
+    Build it with :meth:`fit` (training rows as the reference, held-out rows for calibration), or
+    from a stored finding with :meth:`from_value`. Learned state ends in an underscore.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> from physlens.train import fit as train, TrainConfig
+        >>> ds = get_system("toy_distractor").sample(400, noise=0.05)
+        >>> res = train(build_model("mlp", ds, width=16), ds, TrainConfig(epochs=20, progress=False))
+        >>> cal = Calibration.fit(res.model, ds, res.val_index, res.train_index)
+        >>> out = cal.predict(ds.X[:3], level=0.9)
+        >>> bool(np.all(out["lower"] <= out["upper"])), out["ood"].shape
+        (True, (3,))
+    """
+
+    layer: str | None
+    reference_rows: np.ndarray
+    scores_: np.ndarray  # (n_cal, d_out) held-out nonconformity scores
+    noise_var_: np.ndarray  # (d_out,) in output units
+    prior_precision_: np.ndarray  # (d_out,)
+    ood_medians_: tuple[float, float]  # held-out medians of (knn distance, disagreement)
+    ood_threshold_: float
+    k_neighbours: int = 5
+    ood_quantile: float = OOD_QUANTILE
+    heldout_ood_: np.ndarray | None = None
+    _model: Any = field(default=None, repr=False)
+    _feat_mean: np.ndarray | None = field(default=None, repr=False)
+    _feat_scale: np.ndarray | None = field(default=None, repr=False)
+    _eig: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _knn: Any = field(default=None, repr=False)
+    _weights: np.ndarray | None = field(default=None, repr=False)
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def fit(cls, model: torch.nn.Module, dataset: Dataset, heldout, train_rows=None, seed: int = 0,
+            max_reference: int = 3000, k_neighbours: int = 5, ood_quantile: float = OOD_QUANTILE) -> Calibration:
+        """Calibrate on ``heldout`` rows, with ``train_rows`` (default: all others) as the reference data.
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(200, 2)), np.zeros(200), ["a", "b"], ["y"])
+            >>> Calibration.fit(MLP(2, 1, width=8), ds, np.arange(150, 200)).scores_.shape
+            (50, 1)
+        """
+        heldout = np.asarray(heldout, dtype=np.int64)
+        if len(heldout) < 10:
+            raise ConfigError(f"calibration needs at least 10 held-out rows, got {len(heldout)}")
+        if train_rows is None:
+            train_rows = np.setdiff1d(np.arange(dataset.n), heldout)
+        train_rows = np.asarray(train_rows, dtype=np.int64)
+        if len(train_rows) > max_reference:
+            train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_reference, replace=False))
+        model.eval()
+        found = _last_affine_layer(model, dataset.d_out)
+        cal = cls(layer=found[0] if found else None, reference_rows=train_rows, scores_=np.zeros((0, dataset.d_out)),
+                  noise_var_=np.ones(dataset.d_out), prior_precision_=np.ones(dataset.d_out), ood_medians_=(1.0, 1.0),
+                  ood_threshold_=float("inf"), k_neighbours=k_neighbours, ood_quantile=ood_quantile, _model=model)
+        Xr, Yr = dataset.X[train_rows], dataset.y[train_rows]
+        cal.noise_var_ = np.maximum(np.mean((_predict(model, Xr) - Yr) ** 2, axis=0), 1e-12 * np.var(Yr, axis=0) + 1e-300)
+        cal._prepare(Xr, evidence=True)
+        Xh, Yh = dataset.X[heldout], dataset.y[heldout]
+        cal.scores_ = np.abs(Yh - _predict(model, Xh)) / cal.scale(Xh)
+        knn, spread = cal._ood_parts(Xh)
+        cal.ood_medians_ = (float(max(np.median(knn), 1e-12)), float(max(np.median(spread), 1e-12)))
+        cal.heldout_ood_ = cal.ood_score(Xh)
+        cal.ood_threshold_ = conformal_quantile(cal.heldout_ood_, ood_quantile)
+        if not np.isfinite(cal.ood_threshold_):
+            cal.ood_threshold_ = float(np.max(cal.heldout_ood_))
+        return cal
+
+    def _prepare(self, Xr: np.ndarray, evidence: bool) -> None:
+        """Reference features, Laplace eigen-decomposition (and prior precision when ``evidence``), kNN index."""
+        from sklearn.neighbors import NearestNeighbors
+
+        Phi = None
+        if self.layer is not None:
+            try:
+                Phi = penultimate_features(self._model, Xr, self.layer)
+                if evidence and not self._is_affine(Phi, Xr):
+                    Phi = None
+            except (ValueError, RuntimeError):
+                Phi = None
+            if Phi is None:
+                self.layer = None
+        if Phi is None:  # fall back to the standardised inputs
+            Phi = np.asarray(Xr, dtype=float)
+        self._feat_mean = Phi.mean(axis=0)
+        sd = Phi.std(axis=0)
+        floor = 1e-3 * (np.median(sd[sd > 0]) if np.any(sd > 0) else 1.0)
+        self._feat_scale = np.maximum(sd, floor)
+        Z = (Phi - self._feat_mean) / self._feat_scale
+        self._knn = NearestNeighbors(n_neighbors=min(self.k_neighbours, len(Z))).fit(Z)
+        if self.layer is None:
+            self._eig = None
+            return
+        A = np.hstack([Phi, np.ones((len(Phi), 1))])
+        lam, V = np.linalg.eigh(A.T @ A)
+        self._eig = (np.maximum(lam, 0.0), V)
+        if evidence:
+            self.prior_precision_ = self._evidence_precision(A, lam)
+
+    def _is_affine(self, Phi: np.ndarray, Xr: np.ndarray) -> bool:
+        """Whether the model's output is an affine map of ``Phi`` (so the Laplace spread applies)."""
+        A = np.hstack([Phi, np.ones((len(Phi), 1))])
+        F = _predict(self._model, Xr)
+        W, *_ = np.linalg.lstsq(A, F, rcond=None)
+        resid = F - A @ W
+        self._weights = W
+        return bool(np.all(np.sqrt(np.mean(resid**2, axis=0)) <= 1e-4 * (F.std(axis=0) + 1e-12)))
+
+    def _evidence_precision(self, A: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """MacKay's fixed point alpha = gamma / |w|², gamma = sum beta lam / (beta lam + alpha), per target."""
+        W = self._weights
+        out = np.ones(len(self.noise_var_))
+        if W is None:
+            return out
+        for k in range(len(out)):
+            beta, ww = 1.0 / self.noise_var_[k], float(np.sum(W[:, k] ** 2)) + 1e-300
+            alpha = 1.0
+            for _ in range(100):
+                gamma = float(np.sum(beta * lam / (beta * lam + alpha)))
+                new = max(gamma, 1e-6) / ww
+                if abs(new - alpha) <= 1e-8 * alpha:
+                    alpha = new
+                    break
+                alpha = new
+            out[k] = alpha
+        return out
+
+    # ---------------------------------------------------------------- using
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        return penultimate_features(self._model, X, self.layer) if self.layer is not None else np.asarray(X, float)
+
+    def _epistemic_var(self, Phi: np.ndarray) -> np.ndarray:
+        """phi(x)ᵀ Sigma_k phi(x) per row and target (output units); zeros without a last layer."""
+        n, d = len(Phi), len(self.noise_var_)
+        if self._eig is None:
+            return np.zeros((n, d))
+        lam, V = self._eig
+        P2 = (np.hstack([Phi, np.ones((n, 1))]) @ V) ** 2
+        return np.stack([P2 @ (1.0 / (lam / self.noise_var_[k] + self.prior_precision_[k])) for k in range(d)], axis=1)
+
+    def _parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        Phi = self._features(X)
+        epi = self._epistemic_var(Phi)
+        members = _member_variance(self._model, X)
+        if members is not None:
+            epi = epi + members
+        return Phi, epi, _predict(self._model, X)
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Predictive standard deviation s(x) = sqrt(noise + epistemic), (n, d_out), output units.
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(100, 2)), np.zeros(100), ["a", "b"], ["y"])
+            >>> bool((Calibration.fit(MLP(2, 1, width=4), ds, np.arange(80, 100)).scale(ds.X[:5]) > 0).all())
+            True
+        """
+        _, epi, _ = self._parts(X)
+        return np.sqrt(self.noise_var_[None, :] + epi)
+
+    def _ood_parts(self, X: np.ndarray, parts=None) -> tuple[np.ndarray, np.ndarray]:
+        Phi, epi, _ = parts if parts is not None else self._parts(X)
+        Z = (Phi - self._feat_mean) / self._feat_scale
+        dist = self._knn.kneighbors(Z)[0][:, -1]
+        spread = np.sqrt(np.mean(epi / self.noise_var_[None, :], axis=1))
+        return dist, spread
+
+    def ood_score(self, X: np.ndarray, parts=None) -> np.ndarray:
+        """OOD score per row: mean of (kNN distance in the representation, disagreement), each over its held-out median.
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(300, 2)), np.zeros(300), ["a", "b"], ["y"])
+            >>> cal = Calibration.fit(MLP(2, 1, width=8), ds, np.arange(200, 300))
+            >>> bool(cal.ood_score(np.array([[30.0, -30.0]]))[0] > cal.ood_threshold_)
+            True
+        """
+        dist, spread = self._ood_parts(X, parts)
+        r_dist = dist / self.ood_medians_[0]
+        if self._eig is None and getattr(self._model, "members", None) is None:
+            return r_dist
+        return 0.5 * (r_dist + spread / self.ood_medians_[1])
+
+    def flags(self, X: np.ndarray) -> np.ndarray:
+        """True for rows where the model extrapolates (OOD score above the held-out threshold).
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(300, 2)), np.zeros(300), ["a", "b"], ["y"])
+            >>> Calibration.fit(MLP(2, 1, width=8), ds, np.arange(200, 300)).flags(np.array([[0.0, 0.0], [40.0, 40.0]])).tolist()
+            [False, True]
+        """
+        return self.ood_score(X) > self.ood_threshold_
+
+    def predict(self, X: np.ndarray, level: float = 0.9) -> dict[str, np.ndarray]:
+        """Prediction, interval at ``level``, OOD score and flag for the rows of ``X``.
+
+        Returns a dict of arrays: ``y``, ``lower``, ``upper`` (n, d_out), ``ood_score``, ``ood`` (n,).
+        Coverage guarantee (exchangeable rows): at least ``level``, at most ``level + 1/(n_cal + 1)``.
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(200, 2)), np.zeros(200), ["a", "b"], ["y"])
+            >>> out = Calibration.fit(MLP(2, 1, width=4), ds, np.arange(100, 200)).predict(ds.X[:2], 0.8)
+            >>> sorted(out), out["y"].shape
+            (['lower', 'ood', 'ood_score', 'upper', 'y'], (2, 1))
+        """
+        X = np.asarray(X, dtype=float)
+        parts = self._parts(X)
+        _, epi, y = parts
+        s = np.sqrt(self.noise_var_[None, :] + epi)
+        q = np.array([conformal_quantile(self.scores_[:, k], level) for k in range(self.scores_.shape[1])])
+        score = self.ood_score(X, parts)
+        return {"y": y, "lower": y - q * s, "upper": y + q * s, "ood_score": score, "ood": score > self.ood_threshold_}
+
+    # ---------------------------------------------------------------- storage
+    def to_value(self) -> dict:
+        """The JSON-able calibration stored in the finding (rebuilt by :meth:`from_value`).
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(100, 2)), np.zeros(100), ["a", "b"], ["y"])
+            >>> sorted(Calibration.fit(MLP(2, 1, width=4), ds, np.arange(80, 100)).to_value())[:3]
+            ['k_neighbours', 'layer', 'noise_var']
+        """
+        return {
+            "layer": self.layer,
+            "reference_rows": [int(i) for i in self.reference_rows],
+            "scores": np.sort(self.scores_, axis=0).T.tolist(),
+            "noise_var": [float(v) for v in self.noise_var_],
+            "prior_precision": [float(v) for v in self.prior_precision_],
+            "ood_medians": [float(v) for v in self.ood_medians_],
+            "ood_threshold": float(self.ood_threshold_),
+            "ood_quantile": float(self.ood_quantile),
+            "k_neighbours": int(self.k_neighbours),
+        }
+
+    @classmethod
+    def from_value(cls, value: dict, model: torch.nn.Module, dataset: Dataset) -> Calibration:
+        """Rebuild a calibration from a stored finding value, the run's model and the run's dataset.
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> m = MLP(2, 1, width=4)
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(100, 2)), np.zeros(100), ["a", "b"], ["y"])
+            >>> cal = Calibration.fit(m, ds, np.arange(80, 100))
+            >>> again = Calibration.from_value(cal.to_value(), m, ds)
+            >>> bool(np.allclose(again.predict(ds.X[:4])["upper"], cal.predict(ds.X[:4])["upper"]))
+            True
+        """
+        try:
+            rows = np.asarray(value["reference_rows"], dtype=np.int64)
+            cal = cls(layer=value["layer"], reference_rows=rows,
+                      scores_=np.asarray(value["scores"], dtype=float).T.reshape(-1, dataset.d_out),
+                      noise_var_=np.asarray(value["noise_var"], dtype=float),
+                      prior_precision_=np.asarray(value["prior_precision"], dtype=float),
+                      ood_medians_=tuple(float(v) for v in value["ood_medians"]),
+                      ood_threshold_=float(value["ood_threshold"]), k_neighbours=int(value["k_neighbours"]),
+                      ood_quantile=float(value["ood_quantile"]), _model=model)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"the stored calibration is incomplete or malformed ({type(exc).__name__}: {exc})") from None
+        if len(rows) and (rows.max() >= dataset.n or rows.min() < 0):
+            raise DataError("the stored calibration names rows the run's dataset does not have")
+        model.eval()
+        cal._prepare(dataset.X[rows], evidence=False)
+        return cal
+
+
+# --------------------------------------------------------------------------- for other probes
+def extrapolating(model: torch.nn.Module, dataset: Dataset, X: np.ndarray, heldout=None, training=None,
+                  seed: int = 0) -> np.ndarray:
+    """Boolean mask over the rows of ``X``: True where ``model`` extrapolates (flagged out of distribution).
+
+    A probe that evaluates the model at points of its own (shuffled rows, transformed states) calls
+    this with the ``heldout`` rows and ``training`` result the runner gives it, then records the share
+    with :func:`mark_extrapolating`. For many calls, build one :class:`Calibration` and use ``flags``.
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> ds = Dataset(np.random.default_rng(0).normal(size=(300, 2)), np.zeros(300), ["a", "b"], ["y"])
+        >>> extrapolating(MLP(2, 1, width=8), ds, np.array([[0.1, 0.2], [50.0, 0.0]]), np.arange(240, 300)).tolist()
+        [False, True]
+    """
+    train_rows = getattr(training, "train_index", None) if training is not None else None
+    if heldout is None:
+        heldout = getattr(training, "val_index", None) if training is not None else None
+    if heldout is None:
+        raise ConfigError("telling extrapolation apart needs held-out rows (heldout=...) or a training result")
+    return Calibration.fit(model, dataset, heldout, train_rows, seed=seed).flags(np.asarray(X, dtype=float))
+
+
+def mark_extrapolating(finding: Finding, mask: np.ndarray, at: float = 0.5) -> Finding:
+    """Record in ``finding`` the share of its points where the model extrapolates; say so when it is ≥ ``at``.
+
+    Example:
+        >>> f = mark_extrapolating(Finding("symmetry", "rotation"), np.array([True, True, False]))
+        >>> f.evidence["extrapolating"], f.statement
+        (0.6666666666666666, 'rotation (model extrapolating on 67% of the points read)')
+    """
+    share = float(np.mean(np.asarray(mask, dtype=bool))) if np.size(mask) else 0.0
+    finding.evidence = {**(finding.evidence or {}), "extrapolating": share}
+    if share >= at:
+        finding.statement = f"{finding.statement} (model extrapolating on {share:.0%} of the points read)"
+    return finding
+
+
+# --------------------------------------------------------------------------- the probe
+def run(model: torch.nn.Module, dataset: Dataset, level: float = 0.9, folds: int = 5, seed: int = 0,
+        heldout: np.ndarray | None = None, training=None, max_heldout: int = 5000) -> list[Finding]:
+    """One ``uncertainty`` finding: held-out coverage of ``level`` intervals, their width, and the calibration.
+
+    ``heldout`` (the runner's validation rows) are the calibration rows; ``training`` gives the
+    training rows used as the reference data. The finding's ``value["calibration"]`` is what
+    ``physlens predict`` needs to make intervals later.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> from physlens.train import fit as train, TrainConfig
+        >>> ds = get_system("toy_distractor").sample(500, noise=0.05)
+        >>> res = train(build_model("mlp", ds, width=16), ds, TrainConfig(epochs=30, progress=False))
+        >>> (f,) = run(res.model, ds, heldout=res.val_index, training=res)
+        >>> f.kind, 0.75 < f.value["coverage"] <= 1.0
+        ('uncertainty', True)
+    """
+    if heldout is None and training is not None:
+        heldout = training.val_index
+    if heldout is None:
+        raise ConfigError("the uncertainty probe needs held-out rows the model was not trained on (heldout=...)")
+    heldout = np.asarray(heldout, dtype=np.int64)
+    if len(heldout) > max_heldout:
+        heldout = np.sort(np.random.default_rng(seed).choice(heldout, max_heldout, replace=False))
+    train_rows = getattr(training, "train_index", None) if training is not None else None
+    cal = Calibration.fit(model, dataset, heldout, train_rows, seed=seed)
+    groups = dataset.groups()
+    k = int(min(folds, max(2, len(heldout) // 10)))
+    parts = _folds(heldout, groups[heldout] if groups is not None else None, k, seed)
+    levels = list(RELIABILITY_LEVELS)
+    observed = cross_conformal_coverage(cal.scores_, levels, parts)  # (levels, d_out)
+    li = int(np.argmin(np.abs(np.array(levels) - level)))
+    if abs(levels[li] - level) > 1e-9:
+        levels.append(level)
+        observed = np.vstack([observed, cross_conformal_coverage(cal.scores_, [level], parts)])
+        li = len(levels) - 1
+    cov_by = {t: float(observed[li, j]) for j, t in enumerate(dataset.target_names)}
+    coverage = float(np.mean(observed[li]))
+    Xh = dataset.X[heldout]
+    out = cal.predict(Xh, level)
+    width = np.median(out["upper"] - out["lower"], axis=0)
+    sd = dataset.y.std(axis=0)
+    rel_width = width / np.where(sd > 0, sd, 1.0)
+    n_cal = len(heldout)
+    se = math.sqrt(level * (1 - level) / n_cal)
+    confidence = float(math.exp(-max(0.0, abs(coverage - level) - 2 * se) / 0.05))
+    rep = f"penultimate layer {cal.layer!r}" if cal.layer is not None else "standardised inputs (no last affine layer)"
+    widths = ", ".join(f"{t} ±{w / 2:.3g} ({r:.2g} sd)" for t, w, r in zip(dataset.target_names, width, rel_width))
+    statement = (f"{level:.0%} prediction intervals cover {coverage:.1%} of held-out rows "
+                 f"(split conformal on {n_cal} rows over a last-layer Laplace spread, {k}-fold cross-check); "
+                 f"median half-width {widths}; rows whose OOD score exceeds {cal.ood_threshold_:.3g} "
+                 f"(the held-out {cal.ood_quantile:.0%} quantile) are flagged as extrapolation")
+    value = {
+        "name": "prediction intervals",
+        "level": float(level),
+        "coverage": coverage,
+        "coverage_by_target": cov_by,
+        "width": {t: float(w) for t, w in zip(dataset.target_names, width)},
+        "width_over_std": {t: float(r) for t, r in zip(dataset.target_names, rel_width)},
+        "reliability": {"nominal": [float(v) for v in levels],
+                        "observed": [float(v) for v in observed.mean(axis=1)],
+                        "observed_by_target": {t: [float(v) for v in observed[:, j]]
+                                               for j, t in enumerate(dataset.target_names)}},
+        "targets": list(dataset.target_names),
+        "representation": rep,
+        "calibration": cal.to_value(),
+    }
+    evidence = {"heldout_rows": n_cal, "folds": k, "coverage_standard_error": se,
+                "heldout_flagged": float(np.mean(cal.heldout_ood_ > cal.ood_threshold_)),
+                "guarantee": f"coverage between {level:.2f} and {level + 1 / (n_cal + 1):.3f} for exchangeable rows"}
+    return [Finding(kind="uncertainty", statement=statement, value=value, evidence=evidence, confidence=confidence,
+                    probe="uncertainty", subject="prediction intervals")]
