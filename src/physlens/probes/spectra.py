@@ -309,7 +309,7 @@ def layer_metrics(key: str, mats: torch.Tensor, lam: np.ndarray, n_boot: int = 5
         else:
             out["alpha_error"] = fit["sigma"]
     out["rand_distance"] = None
-    if randomize and lam_max > 0:
+    if randomize and lam_max > 0 and len(fit_on) >= min_eigenvalues:  # a histogram of a handful of values says nothing
         if lam_random is None:
             lam_random = eigenvalues(_permuted(mats, torch.Generator().manual_seed(seed)))
         out["rand_distance"] = randomisation_distance(lam, lam_random)

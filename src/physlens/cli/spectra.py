@@ -1,0 +1,146 @@
+"""``physlens spectra``: the data-free quality of a trained model from the spectra of its weight matrices.
+
+Reads a run directory's final weights (``checkpoints/model.safetensors``) or any
+``.safetensors`` file, and runs the ``spectra`` probe on them through the same
+probe runner as ``discover`` (no data and no training are needed: the probe reads
+the weights alone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from physlens.cli import print_json
+
+
+def load_state(path: str | Path) -> tuple[dict, Path | None]:
+    """The tensors of a run's final model or of a safetensors file, and the run directory (None for a file).
+
+    A physlens checkpoint (written by ``save_weights``) gives its model's state dict; any other
+    safetensors file gives all its tensors under their own names.
+
+    Example:
+        >>> import tempfile, os, torch
+        >>> from safetensors.torch import save_file
+        >>> p = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> save_file({"fc.weight": torch.ones(3, 2)}, p)
+        >>> state, run_dir = load_state(p)
+        >>> list(state), run_dir
+        (['fc.weight'], None)
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from physlens.errors import CheckpointError, ConfigError
+    from physlens.train.checkpoint import load_checkpoint
+
+    path = Path(path)
+    run_dir = None
+    if path.is_dir():
+        run_dir = path
+        path = path / "checkpoints" / "model.safetensors"
+        if not path.exists():
+            raise ConfigError(f"{run_dir} has no checkpoints/model.safetensors (not a finished physlens run?)")
+    elif not path.exists():
+        raise ConfigError(f"no such file or directory: {path}")
+    elif path.suffix != ".safetensors":
+        raise ConfigError(f"{path} is neither a run directory nor a .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {' '.join(str(exc).split())[:200]}") from None
+    if "physlens" in meta:
+        state = load_checkpoint(path)
+        state = state.get("model", state) if isinstance(state, dict) else state
+    else:
+        state = load_file(str(path))
+    return dict(state), run_dir
+
+
+def spectra_table(findings, title: str = "Weight spectra"):
+    """A Rich table, one row per weight matrix: α ± error, α̂, norms, stable rank, soft rank, randomisation distance.
+
+    Example:
+        >>> import torch
+        >>> from physlens.probes.spectra import run
+        >>> spectra_table(run(torch.nn.Linear(40, 30), None, bootstrap=0)).row_count
+        1
+    """
+    from rich.table import Table
+
+    def num(v, fmt=".2f"):
+        return "-" if v is None else format(v, fmt)
+
+    table = Table(title=title)
+    table.add_column("matrix", overflow="fold")
+    for col in ("shape", "n λ", "α", "α̂", "log‖W‖²", "st. rank", "soft rank", "rand"):
+        table.add_column(col, justify="left" if col == "shape" else "right", no_wrap=True)
+    for f in findings:
+        v = f.value
+        if f.subject == "summary" or not isinstance(v, dict):
+            continue
+        if v["alpha"] is None:
+            alpha = "[dim]too few[/]"
+        else:
+            alpha = f"{v['alpha']:.2f}" + (f" ± {v['alpha_error']:.2f}" if v.get("alpha_error") is not None else "")
+        table.add_row(v["layer"], "x".join(str(s) for s in v["shape"][1:]) + (f" ·{v['shape'][0]}" if v["shape"][0] > 1 else ""),
+                      str(v["n_eigenvalues"]), alpha, num(v["alpha_weighted"]), num(v["log_norm"]),
+                      num(v["stable_rank"], ".1f"), str(v["soft_rank"]), num(v.get("rand_distance")))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``spectra`` command to the app.
+
+    Example:
+        >>> app = typer.Typer(); register(app)
+    """
+
+    @app.command("spectra")
+    def spectra(
+        path: Path = typer.Argument(..., help="run directory (its checkpoints/model.safetensors) or a .safetensors file"),
+        bootstrap: int = typer.Option(50, "--bootstrap", min=0, help="bootstrap resamples for the error bar on α "
+                                      "(0: asymptotic error (α-1)/√n)"),
+        min_eigenvalues: int = typer.Option(20, "--min-eigenvalues", min=2, help="fewest eigenvalues to fit α on"),
+        no_randomize: bool = typer.Option(False, "--no-randomize", help="skip the randomisation distance"),
+        seed: int = typer.Option(0, "--seed"),
+        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object {findings, run_dir} on stdout"),
+    ) -> None:
+        """Power-law exponent α of each weight matrix's eigenvalue spectrum, and the model's data-free quality.
+
+        For every weight matrix: α (2-6: heavy-tailed, well trained; < 2: over-fitted; > 6: close to
+        random) with a bootstrap error bar, α̂ = α log10 λ_max, log norms, stable rank, the
+        Marchenko-Pastur soft rank and the distance to the same matrix with its elements shuffled.
+        """
+        from rich.console import Console
+
+        from physlens.errors import ConfigError
+        from physlens.findings import findings_to_json
+        from physlens.study import BUDGETS, ProbeConfig, run_probes
+
+        if budget not in BUDGETS:
+            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
+        state, run_dir = load_state(path)
+        options = {"bootstrap": bootstrap, "min_eigenvalues": min_eigenvalues, "randomize": not no_randomize}
+        findings, notes = run_probes(state, None, [ProbeConfig(name="spectra", options=options)], budget=budget,
+                                     seed=seed)
+        failed = [n for n in notes if n["status"] != "ran"]
+        if failed:
+            raise ConfigError(f"spectra probe {failed[0]['status']}: {failed[0]['reason']}")
+        if not any(f.subject != "summary" for f in findings):
+            raise ConfigError(f"{path} holds no weight matrix (no tensor with 2 or more dimensions)")
+        if as_json:
+            print_json({"findings": findings_to_json(findings), "run_dir": None if run_dir is None else str(run_dir)})
+            return
+        console = Console()
+        console.print(spectra_table(findings))
+        summary = [f for f in findings if f.subject == "summary"]
+        if summary:
+            console.print(summary[0].statement, highlight=False)
+        for f in findings:
+            if f.subject != "summary" and f.value["alpha"] is None:
+                console.print(f"[dim]{f.statement}[/]", highlight=False)
