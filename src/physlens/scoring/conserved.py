@@ -10,8 +10,11 @@ from a standard normal in every variable (points where an expression is not fini
 dropped); the relative least-squares residual |g_C - proj g_C| / |g_C|, median over the
 points, must be below 1e-2 (which tolerates fitted float coefficients).
 
-Finding value: a SymPy expression, or a dict with ``"expression"`` (SymPy) in the
-dataset's variable names. The detail also names the single true quantity the finding
+Finding value: a SymPy expression, or a dict with ``"expression"`` (SymPy, or text that
+:func:`physlens.expressions.parse_expression` reads) in the dataset's variable names.
+Gradients are differentiated by SymPy and evaluated by the project's safe tree walker
+(:func:`physlens.probes.equations.simplify.evaluate`), never by ``lambdify``, which
+generates and executes Python source that contains the variable names. The detail also names the single true quantity the finding
 is a function of, when there is one (``conserved_names`` in ``truth.extra``).
 """
 
@@ -27,18 +30,40 @@ N_POINTS = 64
 
 
 def _gradients(exprs: list[sp.Expr], names: list[str], points: np.ndarray) -> np.ndarray:
-    """(len(exprs), n_points, len(names)) gradients, evaluated by name (symbol assumptions ignored)."""
+    """(len(exprs), n_points, len(names)) gradients, evaluated by name (symbol assumptions ignored).
+
+    A derivative that cannot be evaluated (a function outside the safe evaluator) gives NaN,
+    so its points are dropped.
+    """
+    from physlens.errors import ExpressionError
+    from physlens.probes.equations.simplify import evaluate
+
     syms = [sp.Symbol(n, real=True) for n in names]
+    cols = {n: points[:, j] for j, n in enumerate(names)}
     out = np.zeros((len(exprs), len(points), len(names)))
     for i, e in enumerate(exprs):
         e = e.xreplace({s: sp.Symbol(s.name, real=True) for s in e.free_symbols})
-        grads = [sp.diff(e, s) for s in syms]
-        f = sp.lambdify(syms, grads, "numpy")
-        with np.errstate(all="ignore"):
-            vals = f(*points.T)
-        for j, v in enumerate(vals):
-            out[i, :, j] = np.broadcast_to(np.asarray(v, dtype=float), (len(points),))
+        for j, s in enumerate(syms):
+            d = sp.diff(e, s)
+            try:
+                out[i, :, j] = evaluate(d, cols)
+            except ExpressionError:
+                out[i, :, j] = np.nan
     return out
+
+
+def _as_expression(value) -> sp.Basic | None:
+    """The SymPy expression of a finding's value (an expression, or a dict whose ``expression`` is one or text)."""
+    from physlens.errors import ExpressionError
+    from physlens.expressions import parse_expression
+
+    expr = value.get("expression") if isinstance(value, dict) else value
+    if isinstance(expr, str):
+        try:
+            return parse_expression(expr)
+        except ExpressionError:
+            return None
+    return expr if isinstance(expr, sp.Basic) else None
 
 
 def dependence_residual(found: sp.Expr, truth: list[sp.Expr], seed: int = 0) -> tuple[float, int]:
@@ -83,14 +108,16 @@ def score_conserved(findings: list[Finding], truth: GroundTruth) -> None:
         >>> f = Finding("conserved", "energy", {"expression": 0.5001 * p**2 + 0.4999 * q**2})
         >>> score_conserved([f], truth); f.match
         True
+        >>> g = Finding("conserved", "energy, as text", {"expression": "(p**2 + q**2)**2"})
+        >>> score_conserved([g], truth); g.match
+        True
     """
     if not truth.conserved:
         return
     names = list(truth.extra.get("conserved_names") or [])
     for f in findings:
-        value = f.value
-        expr = value.get("expression") if isinstance(value, dict) else value
-        if not isinstance(expr, sp.Basic):
+        expr = _as_expression(f.value)
+        if expr is None:
             continue
         if not expr.free_symbols:
             f.match = False

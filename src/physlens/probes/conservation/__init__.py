@@ -1,0 +1,356 @@
+"""Conserved quantities: how many from the trajectories, which in closed form from the trained flow emulator.
+
+Three readings, each a module of this package:
+
+1. **The count** (:mod:`.count`): from the trajectories alone, the number of
+   independent functions of a candidate library that stay constant along every
+   trajectory while differing between them (a generalised eigenproblem of
+   within- against total-trajectory variance, a gap of two decades, then the
+   functional rank of the null functions). No network is involved.
+2. **The closed forms** (:mod:`.closed_forms`): H = sum c_k theta_k with
+   grad H . f = 0 for f the trained emulator of the flow, a null space whose
+   decision is calibrated on the emulator's held-out error; reduced to sparse,
+   readable, functionally independent quantities in the dataset's column names,
+   each with its relative variation along held-out trajectories (the data, not
+   the network). When the count and the closed forms disagree, an
+   ``uncertainty`` finding says so (a quantity outside the library, or a coarse
+   emulator).
+3. **Noether and Hamilton**: with canonical coordinates (``meta["canonical"]``)
+   each quantity Q generates the flow X_Q = (dQ/dp, -dQ/dq); it is paired with a
+   continuous symmetry found by the symmetry probe when X_Q lies in the span of
+   that symmetry's generators (rotation <-> angular momentum, translation <->
+   momentum), and with time translation when X_Q is the emulator's own flow
+   (the energy). A ``hamiltonian`` emulator's learned H is read as a closed form
+   in the same library (least squares, thinned).
+
+The library (:mod:`.library`) bounds what step 2 can write down: the double
+pendulum's energy, a rational function of the angles, is outside it; the count
+then says so through the disagreement finding rather than by a wrong formula.
+The baseline of the benchmark, AI Poincaré's local PCA count, is
+:func:`.count.poincare_count`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from physlens.data.dataset import Dataset
+from physlens.expressions import expression_to_latex, expression_to_text
+from physlens.findings import Finding
+from physlens.probes.conservation.closed_forms import NULL_FACTOR, Constraint, closed_forms
+from physlens.probes.conservation.count import poincare_count, trajectory_count
+from physlens.probes.conservation.library import build_library, state_map
+from physlens.probes.equations.simplify import evaluate
+
+#: no requirement to the runner: a coarse emulator (hidden parameters, noise) raises the error floor, and above
+#: ``max_model_error`` the closed-form step is left out with a reason while the count from the data still runs
+REQUIRES: dict = {}
+COST = 0.5
+MAX_MODEL_ERROR = 0.1
+PAIR_RESIDUAL = 0.1  # relative residual below which X_Q is in the span of a symmetry's generators
+
+
+def applies(dataset: Dataset) -> str | None:
+    """None when the data are trajectories whose targets are the state's time derivatives.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("kepler", dim=2, points_per_trajectory=10).sample(200)) is None
+        True
+        >>> applies(get_system("toy_distractor").sample(20))
+        'needs trajectories: no groups (run) column, so rows cannot be followed in time'
+    """
+    groups = dataset.groups()
+    if groups is None:
+        return "needs trajectories: no groups (run) column, so rows cannot be followed in time"
+    labels, counts = np.unique(groups, return_counts=True)
+    if int(np.sum(counts >= 2)) < 2:
+        return "needs at least 2 trajectories of 2 or more points"
+    if state_map(dataset) is None:
+        return ("the targets are not the time derivatives of the inputs (columns d<name>_dt, or accelerations of "
+                "particles), or an input changes along a trajectory without a derivative")
+    return None
+
+
+def _predict(model, X: np.ndarray) -> np.ndarray:
+    if hasattr(model, "predict"):
+        return np.asarray(model.predict(X), dtype=float)
+    import torch
+
+    p = next(model.parameters())
+    with torch.no_grad():
+        return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(float)
+
+
+def relative_variation(expr: sp.Expr, dataset: Dataset, rows: np.ndarray) -> tuple[float, int]:
+    """RMS within-trajectory spread of ``expr`` over its spread across all ``rows``, and the trajectories used.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("harmonic_oscillator").sample(400)
+        >>> q, p = sp.symbols("q p", real=True)
+        >>> rv, k = relative_variation(p**2 + q**2, ds, np.arange(ds.n)); rv < 1e-6, k
+        (True, 4)
+    """
+    cols = {n: dataset.X[rows, j] for j, n in enumerate(dataset.input_names)}
+    v = evaluate(expr, cols)
+    g = dataset.groups()[rows]
+    ok = np.isfinite(v)
+    v, g = v[ok], g[ok]
+    if len(v) < 2:
+        return float("nan"), 0
+    _, inv = np.unique(g, return_inverse=True)
+    means = np.bincount(inv, v) / np.bincount(inv)
+    within = np.sqrt(np.mean((v - means[inv]) ** 2))
+    spread = np.std(v)
+    return float(within / spread) if spread > 0 else float("inf"), int(inv.max() + 1)
+
+
+def hamiltonian_field(grad: np.ndarray, canonical: dict, d_in: int, state: list[int]) -> np.ndarray | None:
+    """X_Q = (dQ/dp, -dQ/dq) in input coordinates from gradients (P, len(state)); None without canonical pairs.
+
+    Example:
+        >>> hamiltonian_field(np.array([[1.0, 2.0]]), {"q": [0], "p": [1]}, 2, [0, 1]).tolist()
+        [[2.0, -1.0]]
+    """
+    q, p = list(canonical.get("q", [])), list(canonical.get("p", []))
+    if not q or len(q) != len(p) or any(j not in state for j in q + p):
+        return None
+    full = np.zeros((len(grad), d_in))
+    full[:, state] = grad
+    X = np.zeros_like(full)
+    X[:, q] = full[:, p]
+    X[:, p] = -full[:, q]
+    return X
+
+
+def _span_residual(target: np.ndarray, fields: list[np.ndarray]) -> tuple[float, np.ndarray]:
+    A = np.stack([f.ravel() for f in fields], axis=1)
+    b = target.ravel()
+    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
+    nb = np.linalg.norm(b)
+    return (float(np.linalg.norm(b - A @ coef) / nb) if nb > 0 else float("inf")), coef
+
+
+def noether_pairs(quantities, gradients: list[np.ndarray], points: np.ndarray, flow: np.ndarray, dataset: Dataset,
+                  state: list[int], findings: list[Finding] | None) -> list[dict | None]:
+    """For each quantity, the symmetry whose generators span its Hamiltonian flow (or time translation), or None.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("harmonic_oscillator").sample(100)
+        >>> pts = ds.X[:50]
+        >>> grad = np.stack([pts[:, 0], pts[:, 1]], 1)          # gradient of (q^2 + p^2)/2
+        >>> flow = np.stack([pts[:, 1], -pts[:, 0]], 1)
+        >>> noether_pairs([None], [grad], pts, flow, ds, [0, 1], [])[0]["symmetry"]
+        'time translation'
+    """
+    canonical = dataset.meta.get("canonical") or {}
+    out: list[dict | None] = []
+    gens = []
+    for f in findings or []:
+        v = f.value if isinstance(f.value, dict) else {}
+        if f.kind == "symmetry" and v.get("generators") is not None:
+            G = [np.asarray(g, dtype=float) for g in v["generators"]]
+            if G and all(g.shape == (dataset.d_in, dataset.d_in + 1) for g in G):
+                gens.append((str(v.get("group") or f.subject or "symmetry"), G))
+    for grad in gradients:
+        XQ = hamiltonian_field(grad, canonical, dataset.d_in, state)
+        if XQ is None:
+            out.append(None)
+            continue
+        best = None
+        res, coef = _span_residual(XQ, [flow])
+        if res < PAIR_RESIDUAL:
+            best = {"symmetry": "time translation", "residual": res, "coefficients": coef.tolist(),
+                    "reading": "energy: its Hamiltonian flow is the emulator's own flow"}
+        for name, G in gens:
+            fields = [points @ g[:, :-1].T + g[:, -1] for g in G]
+            r, c = _span_residual(XQ, fields)
+            if r < PAIR_RESIDUAL and (best is None or r < best["residual"]):
+                best = {"symmetry": name, "residual": r, "coefficients": c.tolist(),
+                        "reading": "Noether: the quantity generates this continuous symmetry"}
+        out.append(best)
+    return out
+
+
+def _learned_hamiltonian(model, lib, X: np.ndarray, V: np.ndarray) -> dict | None:
+    """A ``hamiltonian`` emulator's H as a thinned least-squares combination of the library (with a constant)."""
+    if not callable(getattr(model, "energy", None)):
+        return None
+    H = np.asarray(model.energy(X), dtype=float).ravel()
+    A = np.hstack([np.ones((len(V), 1)), V])
+    s = np.where(A.std(axis=0) > 0, A.std(axis=0), 1.0)
+    s[0] = 1.0
+    keep = np.ones(A.shape[1], bool)
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(A[:, keep] / s[keep], H, rcond=None)
+        full = np.zeros(A.shape[1])
+        full[keep] = coef / s[keep]
+        big = np.abs(full * s)
+        keep = big >= 0.02 * big[1:].max()
+        keep[0] = True
+    resid = H - A @ full
+    r2 = 1.0 - float(np.var(resid) / np.var(H)) if np.var(H) > 0 else 0.0
+    expr = sum((sp.Float(float(f"{c:.4g}")) * t for c, t in zip(full[1:], lib.terms) if c != 0), sp.Integer(0))
+    return {"expression": expression_to_text(expr), "r2": r2}
+
+
+def run(
+    model,
+    dataset: Dataset,
+    max_rows: int = 3000,
+    degree: int | None = None,
+    null_factor: float = NULL_FACTOR,
+    max_model_error: float = MAX_MODEL_ERROR,
+    seed: int = 0,
+    heldout: np.ndarray | None = None,
+    findings: list[Finding] | None = None,
+) -> list[Finding]:
+    """Conserved quantities of a trajectory dataset: the count from the data and the closed forms from the emulator.
+
+    Args:
+        model: the trained emulator of the flow (state -> time derivative).
+        dataset: trajectories (``groups``) whose targets are the state's time derivatives.
+        max_rows: rows used (whole trajectories are kept together for the count).
+        degree: polynomial degree of the library (default 3 up to 6 state variables, else 2).
+        null_factor: a direction is conserved when its rate is within this factor of the error floor.
+        max_model_error: above this relative held-out error of the emulator, no closed form is read.
+        seed: for the row subsample.
+        heldout: validation rows of the emulator (the error floor and the relative variations are measured there).
+        findings: the other probes' findings (the symmetry probe's generators, for Noether pairs).
+
+    Returns one ``conserved`` finding per independent quantity (value: ``expression`` as text in the
+    column names, ``latex``, ``relative_variation``, ``noether``), a ``quality`` finding with the count
+    from the trajectories and its agreement with the closed forms, and an ``uncertainty`` finding when
+    they disagree or the emulator is too coarse to read.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> from physlens.models import build_model
+        >>> from physlens.train import fit, TrainConfig
+        >>> ds = get_system("harmonic_oscillator", points_per_trajectory=20).sample(600)
+        >>> res = fit(build_model("mlp", ds), ds, TrainConfig(epochs=150, progress=False))
+        >>> [f.value["expression"] for f in run(res.model, ds, heldout=res.val_index) if f.kind == "conserved"]
+        ['p**2 + q**2']
+    """
+    rng = np.random.default_rng(seed)
+    smap = state_map(dataset)
+    if smap is None:
+        return []
+    groups = dataset.groups()
+    labels = np.unique(groups)
+    rows = np.arange(dataset.n)
+    if dataset.n > max_rows:  # keep whole trajectories
+        per = dataset.n / len(labels)
+        chosen = rng.choice(labels, size=max(2, int(max_rows / per)), replace=False)
+        rows = np.flatnonzero(np.isin(groups, chosen))
+    heldout = np.asarray(heldout, dtype=np.int64) if heldout is not None and len(heldout) >= 10 else None
+    lib = build_library(dataset, smap, degree)
+    state = smap.state
+    X = dataset.X[rows]
+    V, G = lib.values_and_gradients(X, wrt=state)
+    sd_state = dataset.X[:, state].std(axis=0)
+    sd_state = np.where(sd_state > 0, sd_state, 1.0)
+
+    # 1. the count from the trajectories alone
+    count = trajectory_count(V, G * sd_state[None, None, :], groups[rows], seed=seed)
+    traj_list = [X[groups[rows] == g][:, state] for g in np.unique(groups[rows])]
+    baseline, _ = poincare_count(traj_list) if len(traj_list) <= 400 else (None, {})
+
+    # 2. the closed forms from the emulator
+    pred = _predict(model, X)
+    F = smap.flow(X, pred)[:, state]
+    hrows = heldout if heldout is not None else rows
+    hX = dataset.X[hrows[:max_rows]]
+    hpred = _predict(model, hX)
+    Rfull = smap.flow(hX, hpred) - smap.flow(hX, dataset.y[hrows[:max_rows]])
+    R = Rfull[:, state]
+    Ytrue = smap.flow(hX, dataset.y[hrows[:max_rows]])[:, state]
+    model_error = float(np.sqrt(np.mean(R**2) / max(np.mean(Ytrue**2), 1e-300)))
+    _, Gh = lib.values_and_gradients(hX, wrt=state)
+    P = min(200, len(X))
+    pts = rng.choice(len(X), size=P, replace=False)
+
+    def grads_at(c: np.ndarray) -> np.ndarray:
+        return np.einsum("pkd,k->pd", G[pts], c) * sd_state
+
+    out: list[Finding] = []
+    ns, kept, dropped = None, [], []
+    if model_error <= max_model_error:
+        cons = Constraint(G, F, Gh, R)
+        ns, kept, dropped = closed_forms(cons, lib.terms, grads_at, factor=null_factor, seed=seed)
+    raw_grads = [np.einsum("pkd,k->pd", G[pts], q.coefficients) for q in kept]
+    pairs = noether_pairs(kept, raw_grads, X[pts], smap.flow(X[pts], pred[pts]), dataset, state, findings)
+    vrows = heldout if heldout is not None else np.arange(dataset.n)
+    names = dataset.input_names
+    for i, (q, pair) in enumerate(zip(kept, pairs)):
+        rv, ntraj = relative_variation(q.expression, dataset, vrows)
+        text = expression_to_text(q.expression)
+        about = f"; {pair['symmetry']} ({'energy' if pair['symmetry'] == 'time translation' else 'Noether pair'})" \
+            if pair else ""
+        margin = q.rate / max(null_factor * q.floor, 1e-300)
+        agree = count.count == len(kept)
+        confidence = float(np.clip((1.0 - 0.5 * min(margin, 1.0)) * (1.0 if agree else 0.7)
+                                   * (1.0 if rv < 0.05 else 0.6), 0.0, 1.0))
+        out.append(Finding(
+            kind="conserved",
+            statement=(f"{text} is conserved: it varies by {rv:.2g} of its spread along {ntraj} "
+                       f"{'held-out ' if heldout is not None else ''}trajectories{about}"),
+            value={"expression": text, "latex": expression_to_latex(q.expression), "relative_variation": rv,
+                   "terms": q.terms, "noether": pair, "variables": [names[j] for j in state]},
+            evidence={"rate": q.rate, "error_floor": q.floor, "null_factor": null_factor,
+                      "trajectories": ntraj, "heldout": heldout is not None,
+                      "count_from_trajectories": count.count, "closed_forms": len(kept),
+                      "dependent_dropped": [expression_to_text(d.expression) for d in dropped]},
+            confidence=confidence,
+            probe="conservation",
+            subject=(pair["symmetry"] if pair else f"C{i + 1}"),
+        ))
+    learned = _learned_hamiltonian(model, lib, X, V)
+    n_model = len(kept) if ns is not None else None
+    agree = n_model is not None and n_model == count.count
+    summary = (f"{count.count} independent conserved quantit{'y' if count.count == 1 else 'ies'} from the "
+               f"trajectories alone (library null space of {count.null_dim}, gap x{count.gap:.3g}); "
+               + (f"{n_model} in closed form from the emulator ({'agree' if agree else 'DISAGREE'})"
+                  if n_model is not None else
+                  f"no closed forms read: the emulator misses the flow by {model_error:.1%} on held-out rows"))
+    if baseline is not None:
+        summary += f"; local-PCA (AI Poincaré-style) count {baseline}"
+    out.append(Finding(
+        kind="quality",
+        statement=summary,
+        value={"name": "conserved quantity count", "count_from_trajectories": count.count,
+               "closed_forms": n_model, "agree": agree, "baseline_local_pca": baseline,
+               "learned_hamiltonian": learned},
+        evidence={"trajectory_spectrum": count.spectrum[:12], "trajectory_gap": count.gap,
+                  "trajectory_null_dim": count.null_dim, "rank_agreement": count.rank_agreement,
+                  "notes": count.notes, "model_relative_error": model_error,
+                  "emulator_spectrum": ns.spectrum[:12] if ns is not None else None,
+                  "emulator_floors": ns.floors[:12] if ns is not None else None,
+                  "emulator_null_dim": ns.dimension if ns is not None else None,
+                  "emulator_gap": ns.gap if ns is not None else None,
+                  "library_terms": len(lib), "rows": int(len(rows))},
+        confidence=count.confidence,
+        probe="conservation",
+        subject="conserved quantity count",
+    ))
+    if n_model is None or not agree:
+        why = ("the emulator is too coarse to read closed forms (train longer or give more data)" if n_model is None
+               else "a conserved quantity outside the candidate library (or a library function the data cannot "
+                    "separate) when the trajectories count more; a coarse emulator when they count fewer")
+        out.append(Finding(
+            kind="uncertainty",
+            statement=(f"Conserved quantities: the trajectories count {count.count}, the emulator gives "
+                       f"{n_model if n_model is not None else 'no'} closed form(s): {why}"),
+            value={"name": "conserved count disagreement", "count_from_trajectories": count.count,
+                   "closed_forms": n_model},
+            confidence=0.5 if n_model is None else float(count.confidence),
+            probe="conservation",
+            subject="conserved quantity count",
+        ))
+    return out
+
+
+__all__ = ["applies", "noether_pairs", "poincare_count", "relative_variation", "run", "trajectory_count"]

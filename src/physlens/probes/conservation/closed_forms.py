@@ -1,0 +1,316 @@
+"""Closed forms of conserved quantities read from a trained flow emulator: a null space, made sparse and independent.
+
+H = sum_k c_k theta_k(x) is conserved by the flow f when dH/dt = grad H . f = 0
+everywhere (a first integral). With f the trained network evaluated at data
+points x_i this is linear in c: ``M c = 0`` with ``M[i, k] = grad theta_k(x_i) . f(x_i)``
+(the linear-in-parameters method of Kaiser, Kutz & Brunton 2018, "Discovering
+conservation laws from data for control", and of Liu, Madhavan & Tegmark 2022,
+"Machine learning conservation laws from differential equations"). Each c is
+normalised by ``N c`` = grad H scaled by the typical speed of each coordinate,
+so ``lambda(c) = |M c|^2 / |N c|^2`` is the squared ratio of dH/dt to what a
+generic function of the same size would show (generalised symmetric eigenproblem).
+
+**The decision is calibrated on the emulator's own error.** On held-out rows
+the emulator misses the data by r = f_model - y; a truly conserved H then shows
+``grad H . r`` (error plus data noise), so ``lambda_err(c) = |E c|^2 / |N c|^2``
+with ``E[i, k] = grad theta_k . r_i`` is its expected floor. A direction is null
+when ``lambda(c) <= factor * lambda_err(c)``; the ratio of the next eigenvalue to
+its floor is the gap reported.
+
+**Readable forms.** A null-space basis is any mix of the quantities. It is
+brought to reduced row-echelon form with pivots taken on the simplest terms
+first, so each row has one pivot term that no other row has; each row is then
+thinned by sequentially thresholded least squares (small terms dropped, the
+rest refitted with the pivot fixed, as in SINDy's STLSQ; the largest threshold
+whose result stays conserved within the floor wins) and its coefficients
+replaced by small rationals when the conservation does not get worse than the
+floor. **Independence**: rows are taken simplest first and one is kept only
+when the rank of the stacked gradients grows (a row that is a function of the
+kept ones, such as the second Laplace-Runge-Lenz component in 2-D, is dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+from scipy.linalg import eigh
+
+from physlens.probes.conservation.count import functional_rank
+
+NULL_FACTOR = 4.0  # a null direction's dH/dt may be up to 2x (in amplitude) the emulator's error floor
+THRESHOLDS = (0.3, 0.2, 0.1, 0.05, 0.02)  # relative term sizes tried when thinning, largest first
+
+
+@dataclass
+class Quantity:
+    """One conserved quantity read from the emulator.
+
+    Example:
+        >>> q = Quantity(sp.Symbol("x") ** 2, np.array([1.0]), [0], 1e-6, 1e-5)
+        >>> q.terms
+        1
+    """
+
+    expression: sp.Expr
+    coefficients: np.ndarray
+    support: list[int]
+    rate: float
+    floor: float
+    dropped: list = field(default_factory=list)
+
+    @property
+    def terms(self) -> int:
+        """Number of library terms in the quantity."""
+        return len(self.support)
+
+
+@dataclass
+class NullSpace:
+    """Null directions of the conservation constraint, with the spectrum and the error floor.
+
+    Example:
+        >>> NullSpace(np.zeros((3, 0)), [0.2, 0.5], [0.01, 0.01], 0, 20.0).dimension
+        0
+    """
+
+    vectors: np.ndarray  # (K, m) coefficients on the raw library terms
+    spectrum: list
+    floors: list
+    dimension: int
+    gap: float
+
+    def __post_init__(self) -> None:
+        self.dimension = int(self.dimension)
+
+
+class Constraint:
+    """The linear conservation constraint of a library under a flow, with its normalisation and error floor.
+
+    ``G`` (n, K, d): term gradients at data rows; ``F`` (n, d): the flow there; ``Gh``, ``R``:
+    gradients and emulator residuals on held-out rows.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((200, 2))
+        >>> G = np.stack([np.stack([2 * X[:, 0], 0 * X[:, 0]], 1), np.stack([0 * X[:, 0], 2 * X[:, 1]], 1),
+        ...               np.stack([X[:, 1], X[:, 0]], 1)], axis=1)            # q^2, p^2, q p
+        >>> F = np.stack([X[:, 1], -X[:, 0]], 1)                              # harmonic flow
+        >>> c = Constraint(G, F, G, 1e-3 * rng.standard_normal((200, 2)))
+        >>> ns = c.null_space(); ns.dimension, np.round(ns.vectors[:, 0] / ns.vectors[0, 0], 3).tolist()
+        (1, [1.0, 1.0, -0.0])
+    """
+
+    def __init__(self, G: np.ndarray, F: np.ndarray, Gh: np.ndarray, R: np.ndarray) -> None:
+        n = len(G)
+        speed = np.sqrt(np.mean(F**2, axis=0))
+        speed = np.where(speed > 0, speed, 1.0)
+        self.M = np.einsum("nkd,nd->nk", G, F) / np.sqrt(n)
+        Nrows = (G * speed[None, None, :]).transpose(0, 2, 1).reshape(-1, G.shape[1]) / np.sqrt(n)
+        self.B = Nrows.T @ Nrows
+        self.E = np.einsum("nkd,nd->nk", Gh, R) / np.sqrt(max(len(Gh), 1))
+        scale = np.sqrt(np.clip(np.diag(self.B), 1e-300, None))
+        self.scale = scale
+        self.K = G.shape[1]
+
+    def rate(self, c: np.ndarray) -> float:
+        """lambda(c) = |M c|^2 / |N c|^2 (dimensionless rate of change along the flow).
+
+        Example:
+            >>> Constraint(np.ones((4, 1, 1)), np.ones((4, 1)), np.ones((4, 1, 1)), np.zeros((4, 1))).rate(np.ones(1))
+            1.0
+        """
+        den = float(c @ self.B @ c)
+        return float(np.sum((self.M @ c) ** 2) / den) if den > 0 else float("inf")
+
+    def floor(self, c: np.ndarray) -> float:
+        """lambda_err(c): the rate the emulator's held-out error alone gives a conserved c.
+
+        Example:
+            >>> Constraint(np.ones((4, 1, 1)), np.ones((4, 1)), np.ones((4, 1, 1)), np.zeros((4, 1))).floor(np.ones(1))
+            0.0
+        """
+        den = float(c @ self.B @ c)
+        return float(np.sum((self.E @ c) ** 2) / den) if den > 0 else float("inf")
+
+    def null_space(self, factor: float = NULL_FACTOR) -> NullSpace:
+        """Generalised eigen-directions whose rate is within ``factor`` of the error floor (the null space).
+
+        Example:
+            >>> Constraint(np.ones((4, 1, 1)), np.ones((4, 1)), np.ones((4, 1, 1)), np.zeros((4, 1))).null_space().dimension
+            0
+        """
+        Ms = self.M / self.scale
+        Bs = self.B / np.outer(self.scale, self.scale)
+        A = Ms.T @ Ms
+        ridge = 1e-12 * np.trace(Bs) / self.K
+        lam, vec = eigh(A + ridge * np.eye(self.K), Bs + ridge * np.eye(self.K))
+        vec = vec / self.scale[:, None]
+        top = min(self.K, 40)
+        floors = [self.floor(vec[:, k]) for k in range(top)]
+        rates = [self.rate(vec[:, k]) for k in range(top)]
+        m = 0
+        while m < top and rates[m] <= factor * max(floors[m], 1e-14):
+            m += 1
+        gap = rates[m] / max(rates[m - 1], factor * floors[m - 1], 1e-14) if 0 < m < top else (
+            rates[0] / max(factor * floors[0], 1e-14) if top else 1.0)
+        return NullSpace(vec[:, :m], rates, floors, m, float(gap))
+
+
+def _complexity(term: sp.Expr) -> tuple:
+    return (sp.count_ops(term), len(str(term)))
+
+
+def row_echelon(vectors: np.ndarray, order: list[int], tol: float = 0.1) -> tuple[np.ndarray, list[int]]:
+    """Reduced row-echelon form of the null vectors (K, m) with pivots on the first suitable terms of ``order``.
+
+    Returns rows (m, K), each with a pivot coefficient 1 that every other row has 0, and the pivots.
+
+    Example:
+        >>> V = np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 2.0]])  # columns: a + b, a - b + 2c
+        >>> A, piv = row_echelon(V, [0, 1, 2]); piv, np.round(A, 3).tolist()
+        ([0, 1], [[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])
+    """
+    A = vectors.T.copy()
+    m = A.shape[0]
+    pivots: list[int] = []
+    for r in range(m):
+        rest = A[r:]
+        big = np.abs(rest).max()
+        if big == 0:
+            break
+        for j in order:
+            if j in pivots:
+                continue
+            i = int(np.argmax(np.abs(rest[:, j])))
+            if abs(rest[i, j]) >= tol * big:
+                break
+        else:
+            break
+        A[[r, r + i]] = A[[r + i, r]]
+        A[r] /= A[r, j]
+        for k in range(m):
+            if k != r:
+                A[k] -= A[k, j] * A[r]
+        pivots.append(j)
+    return A[: len(pivots)], pivots
+
+
+def thin(c: np.ndarray, pivot: int, cons: Constraint, threshold: float = 0.02, rounds: int = 3) -> np.ndarray:
+    """Sequentially thresholded least squares: drop terms below ``threshold`` (scaled), refit the rest, pivot fixed.
+
+    Example:
+        >>> cons = Constraint(np.ones((4, 2, 1)), np.ones((4, 1)), np.ones((4, 2, 1)), np.zeros((4, 1)))
+        >>> thin(np.array([1.0, 1e-4]), 0, cons).tolist()
+        [1.0, 0.0]
+    """
+    s = cons.scale
+    c = c.copy()
+    for _ in range(rounds):
+        cs = c * s
+        keep = np.abs(cs) >= threshold * abs(cs[pivot])
+        keep[pivot] = True
+        c[~keep] = 0.0
+        others = [k for k in np.flatnonzero(keep) if k != pivot]
+        if not others:
+            break
+        A = cons.M[:, others] / s[others]
+        b = -cons.M[:, pivot] * c[pivot]
+        sol, *_ = np.linalg.lstsq(A, b, rcond=None)
+        c[others] = sol / s[others]
+    return c
+
+
+def nice_coefficients(c: np.ndarray, pivot: int, max_denominator: int = 12, rel: float = 0.05) -> np.ndarray:
+    """Coefficients divided by the pivot's, each replaced by the nearest small rational within ``rel``.
+
+    Example:
+        >>> nice_coefficients(np.array([2.0, -0.999, 1.0 / 3.0001]), 0).tolist()
+        [1.0, -0.5, 0.16666666666666666]
+    """
+    c = c / c[pivot]
+    out = c.copy()
+    for k, v in enumerate(c):
+        if v == 0:
+            continue
+        f = Fraction(float(v)).limit_denominator(max_denominator)
+        if abs(float(f) - v) <= rel * abs(v):
+            out[k] = float(f)
+    return out
+
+
+def to_expression(c: np.ndarray, terms: list[sp.Expr]) -> sp.Expr:
+    """sum_k c_k term_k with rationals where the coefficient is one, else 4 significant digits.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True)
+        >>> to_expression(np.array([0.5, 1.23456]), [x, x**2])
+        1.235*x**2 + x/2
+    """
+    out = sp.Integer(0)
+    for v, t in zip(c, terms):
+        if v == 0:
+            continue
+        f = Fraction(float(v)).limit_denominator(12)
+        coef = sp.Rational(f.numerator, f.denominator) if abs(float(f) - v) < 1e-12 else sp.Float(float(f"{v:.4g}"))
+        out += coef * t
+    return out
+
+
+def closed_forms(cons: Constraint, terms: list[sp.Expr], state_gradients, factor: float = NULL_FACTOR,
+                 ind_points: int = 200, seed: int = 0) -> tuple[NullSpace, list[Quantity], list[Quantity]]:
+    """Null space, and its independent readable quantities (kept) and the dependent ones (dropped).
+
+    ``state_gradients(c)`` returns the gradient of sum c_k theta_k at a fixed set of points, (P, d).
+
+    Example:
+        >>> q, p = sp.symbols("q p", real=True)
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((200, 2))
+        >>> G = np.stack([np.stack([2 * X[:, 0], 0 * X[:, 0]], 1), np.stack([0 * X[:, 0], 2 * X[:, 1]], 1),
+        ...               np.stack([X[:, 1], X[:, 0]], 1)], axis=1)
+        >>> cons = Constraint(G, np.stack([X[:, 1], -X[:, 0]], 1), G, 1e-3 * rng.standard_normal((200, 2)))
+        >>> ns, kept, dropped = closed_forms(cons, [q**2, p**2, q * p], lambda c: np.einsum("nkd,k->nd", G, c))
+        >>> kept[0].expression
+        p**2 + q**2
+    """
+    ns = cons.null_space(factor)
+    if ns.dimension == 0:
+        return ns, [], []
+    order = sorted(range(len(terms)), key=lambda k: _complexity(terms[k]))
+    rows, pivots = row_echelon(ns.vectors, order)
+    cands: list[Quantity] = []
+    for c, piv in zip(rows, pivots):
+        best = c.copy()
+        for threshold in THRESHOLDS:  # the sparsest thinning that is still conserved within the floor
+            thinned = thin(c, piv, cons, threshold=threshold)
+            if cons.rate(thinned) <= factor * max(cons.floor(thinned), 1e-14):
+                best = thinned
+                break
+        nice = nice_coefficients(best, piv)
+        if cons.rate(nice) <= factor * max(cons.floor(nice), 1e-14):
+            best = nice
+        else:
+            best = best / best[piv]
+        support = [int(k) for k in np.flatnonzero(best)]
+        cands.append(Quantity(to_expression(best, terms), best, support, cons.rate(best), cons.floor(best)))
+    cands.sort(key=lambda q: (q.terms, sp.count_ops(q.expression)))
+    kept: list[Quantity] = []
+    dropped: list[Quantity] = []
+    grads: list[np.ndarray] = []
+    for q in cands:
+        g = state_gradients(q.coefficients)
+        trial = np.stack(grads + [g], axis=1)
+        rank, _ = functional_rank(trial)
+        if rank > len(grads):
+            kept.append(q)
+            grads.append(g)
+        else:
+            dropped.append(q)
+    return ns, kept, dropped
+
+
+__all__ = ["Constraint", "NullSpace", "Quantity", "closed_forms", "nice_coefficients", "row_echelon", "thin",
+           "to_expression"]

@@ -1,0 +1,242 @@
+"""Candidate terms for conserved quantities, and which columns of a dataset are the evolving state.
+
+A conserved quantity is sought as H = sum_k c_k theta_k(x) over a library of
+terms theta_k built from the dataset's own columns (so a found H reads in the
+file's column names):
+
+* monomials of the state variables up to ``degree`` (3 for up to 6 state
+  variables, else 2);
+* for particle data (``meta["particles"]``) the radial terms of each position
+  vector: 1/|r| and r_a/|r| for a single particle (Kepler: the energy and the
+  Laplace-Runge-Lenz vector), |r_i - r_j| and 1/|r_i - r_j| for pairs; the
+  per-particle scalars (masses) multiply the state monomials up to degree 2
+  (momenta m v, angular momenta m r x v, kinetic energies m v^2);
+* for variables whose name says they are angles (``theta``, ``phi``,
+  ``angle``): their sine and cosine, the cosine of pairwise differences, and
+  their products with the squares and products of the other variables.
+
+Terms made of constant columns only (a particle's mass) are not candidates:
+they are constant along every trajectory for the trivial reason that they are
+parameters. The library is the method's boundary: a conserved quantity that is
+no combination of these terms (the double pendulum's energy, a rational
+function of the angles) is not found by the null-space step; the count from the
+trajectories and the disagreement finding say so.
+
+Values and gradients are evaluated with the project's safe SymPy evaluator
+(:func:`physlens.probes.equations.simplify.evaluate`), never ``lambdify``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from physlens.probes.equations.simplify import evaluate
+
+ANGLE_NAME = re.compile(r"^(theta|phi|angle|psi)", re.IGNORECASE)
+
+
+@dataclass
+class StateMap:
+    """Which input columns evolve and where their time derivatives come from.
+
+    Attributes:
+        state: input column indices of the evolving state.
+        params: input column indices that are constant parameters (derivative 0).
+        source: for each state column, ``("target", k)`` (target column k is its derivative) or
+            ``("input", j)`` (input column j is its derivative: a velocity for a position).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> m = state_map(get_system("harmonic_oscillator").sample(20))
+        >>> m.state, m.params
+        ([0, 1], [])
+    """
+
+    state: list[int]
+    params: list[int] = field(default_factory=list)
+    source: list[tuple[str, int]] = field(default_factory=list)
+
+    def flow(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Time derivative of every input column (zeros for parameters) from inputs X and targets Y.
+
+        Example:
+            >>> m = StateMap([0, 1], [], [("target", 0), ("target", 1)])
+            >>> m.flow(np.zeros((2, 2)), np.ones((2, 2))).tolist()
+            [[1.0, 1.0], [1.0, 1.0]]
+        """
+        F = np.zeros_like(X, dtype=float)
+        for j, (where, k) in zip(self.state, self.source):
+            F[:, j] = Y[:, k] if where == "target" else X[:, k]
+        return F
+
+
+def _particle_layout(dataset) -> list[dict] | None:
+    """Per particle: {"pos": [cols], "vel": [cols], "scalars": [cols]} from ``meta["particles"]``."""
+    info = dataset.meta.get("particles") or {}
+    try:
+        n, dim = int(info["n"]), int(info["dim"])
+        vectors, scalars = list(info.get("vectors", [])), list(info.get("scalars", []))
+    except (KeyError, TypeError, ValueError):
+        return None
+    width = len(vectors) * dim + len(scalars)
+    if width * n != dataset.d_in or "pos" not in vectors:
+        return None
+    out = []
+    for i in range(n):
+        base = i * width
+        p = {v: list(range(base + k * dim, base + (k + 1) * dim)) for k, v in enumerate(vectors)}
+        p["scalars"] = list(range(base + len(vectors) * dim, base + width))
+        out.append(p)
+    return out
+
+
+def state_map(dataset) -> StateMap | None:
+    """The evolving state of a trajectory dataset and its derivative source, or None when the targets are not a flow.
+
+    Targets named ``d<input>_dt`` are the derivatives of those inputs; for particle data whose
+    targets are accelerations, positions move with the velocity inputs. Any other input must be
+    constant along every trajectory (a parameter such as a mass), else None.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> state_map(get_system("nbody_springs").sample(40)).params
+        [4, 9, 14, 19]
+        >>> state_map(get_system("toy_distractor").sample(20)) is None
+        True
+    """
+    names = dataset.input_names
+    by_target = {t: k for k, t in enumerate(dataset.target_names)}
+    source: dict[int, tuple[str, int]] = {}
+    for j, nm in enumerate(names):
+        k = by_target.get(f"d{nm}_dt")
+        if k is not None:
+            source[j] = ("target", k)
+    layout = _particle_layout(dataset)
+    info = dataset.meta.get("particles") or {}
+    if layout is not None and not source and info.get("target_vectors") == ["acc"] and "vel" in layout[0]:
+        dim = int(info["dim"])
+        if dataset.d_out == dim * len(layout):
+            for i, p in enumerate(layout):
+                for a in range(dim):
+                    source[p["pos"][a]] = ("input", p["vel"][a])
+                    source[p["vel"][a]] = ("target", i * dim + a)
+    if not source:
+        return None
+    params = [j for j in range(len(names)) if j not in source]
+    groups = dataset.groups()
+    if params:
+        if groups is None:
+            return None
+        for j in params:
+            col = dataset.X[:, j]
+            _, inv = np.unique(groups, return_inverse=True)
+            lo = np.full(inv.max() + 1, np.inf)
+            hi = np.full(inv.max() + 1, -np.inf)
+            np.minimum.at(lo, inv, col)
+            np.maximum.at(hi, inv, col)
+            if np.any(hi - lo > 1e-9 * (1.0 + np.abs(col).max())):
+                return None  # an input that changes along a trajectory with no derivative given
+    state = sorted(source)
+    return StateMap(state=state, params=params, source=[source[j] for j in state])
+
+
+@dataclass
+class Library:
+    """Candidate terms (SymPy, in the dataset's column names) with numeric values and gradients.
+
+    Example:
+        >>> x, y = sp.symbols("x y", real=True)
+        >>> lib = Library([x * y, x**2], ["x", "y"])
+        >>> V, G = lib.values_and_gradients(np.array([[1.0, 2.0]]))
+        >>> V.tolist(), G[0, :, 0].tolist()
+        ([[2.0, 1.0]], [2.0, 1.0])
+    """
+
+    terms: list[sp.Expr]
+    names: list[str]
+    _grads: list[list[sp.Expr]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def values_and_gradients(self, X: np.ndarray, wrt: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Values (n, K) and gradients (n, K, len(wrt)) with respect to the columns ``wrt`` (default: all).
+
+        Example:
+            >>> x = sp.Symbol("x", real=True)
+            >>> Library([x**3], ["x"]).values_and_gradients(np.array([[2.0]]))[1].ravel().tolist()
+            [12.0]
+        """
+        wrt = list(range(len(self.names))) if wrt is None else list(wrt)
+        syms = [sp.Symbol(n, real=True) for n in self.names]
+        cols = {n: X[:, j] for j, n in enumerate(self.names)}
+        if self._grads is None:
+            self._grads = [[sp.diff(t, s) for s in syms] for t in self.terms]
+        V = np.stack([evaluate(t, cols) for t in self.terms], axis=1)
+        G = np.zeros((len(X), len(self.terms), len(wrt)))
+        for k, gs in enumerate(self._grads):
+            for a, j in enumerate(wrt):
+                if gs[j] != 0:
+                    G[:, k, a] = evaluate(gs[j], cols)
+        return V, G
+
+
+def _monomials(syms: list[sp.Symbol], degree: int) -> list[sp.Expr]:
+    out = []
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(syms, d):
+            out.append(sp.Mul(*combo))
+    return out
+
+
+def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library:
+    """The candidate library for ``dataset`` (module docstring), terms in the dataset's column names.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("kepler", dim=2).sample(40)
+        >>> lib = build_library(ds, state_map(ds))
+        >>> len(lib), "1/sqrt(x**2 + y**2)" in [str(t) for t in lib.terms]
+        (37, True)
+    """
+    names = dataset.input_names
+    syms = [sp.Symbol(n, real=True) for n in names]
+    state = [syms[j] for j in smap.state]
+    params = [syms[j] for j in smap.params]
+    if degree is None:
+        degree = 3 if len(state) <= 6 else 2
+    angles = [s for s in state if ANGLE_NAME.match(s.name)]
+    others = [s for s in state if s not in angles]
+    terms: list[sp.Expr] = list(_monomials(state, degree))
+    layout = _particle_layout(dataset)
+    if layout is not None:
+        pos = [[syms[j] for j in p["pos"]] for p in layout]
+        if len(pos) == 1:
+            r = sp.sqrt(sum(c**2 for c in pos[0]))
+            terms += [1 / r] + [c / r for c in pos[0]]
+        else:
+            for i, k in itertools.combinations(range(len(pos)), 2):
+                r = sp.sqrt(sum((a - b) ** 2 for a, b in zip(pos[i], pos[k])))
+                terms += [r, 1 / r]
+    if params:
+        low = _monomials(state, min(degree, 2))
+        terms += [m * t for m in params for t in low]
+    if angles:
+        trig = [f(a) for a in angles for f in (sp.sin, sp.cos)]
+        trig += [sp.cos(a - b) for a, b in itertools.combinations(angles, 2)]
+        quad = _monomials(others, 2)
+        terms += trig + [t * q for t in trig for q in quad]
+    seen, unique = set(), []
+    for t in terms:
+        if t not in seen:
+            seen.add(t)
+            unique.append(t)
+    return Library(unique, list(names))
+
+
+__all__ = ["Library", "StateMap", "build_library", "state_map"]
