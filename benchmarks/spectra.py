@@ -1,0 +1,231 @@
+"""Weight spectra: physlens's ``spectra`` probe against WeightWatcher, side by side, as whole processes.
+
+Two models, each saved as a plain safetensors file and read by both tools in a fresh
+Python process (imports, loading and analysis all timed, one thread each):
+
+* a small physics emulator: physlens's default MLP (3 hidden layers of 64) trained on
+  the ``toy_distractor`` law (1500 rows, 150 epochs);
+* a large model of 21 M parameters: five 2048 x 2048 dense layers and a 3 x 3
+  convolution with 128 channels, with heavy-tailed random weights (Student-t
+  elements, ν = 2.5 to 6 and Gaussian), the heavy-tailed random matrices Martin &
+  Mahoney use as the model of trained layers (their ESDs have power-law tails);
+  training a 21 M-parameter network is beyond a 2-core benchmark.
+
+Compared: α on every matrix WeightWatcher fits (its default ``analyze()``: no fit below
+8 eigenvalues; it fits 8-19 with a small-sample estimator where physlens says "too few"),
+and the log norm and stable rank of dense layers. Timed: physlens's default run
+(bootstrap error bar on α, MP soft rank, randomisation distance) against WeightWatcher with
+the same metric set (``analyze(randomize=True, mp_fit=True)``), and the α-only runs of both
+(physlens ``--bootstrap 0 --no-randomize``, WeightWatcher's default ``analyze()``).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectra.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_WW_WORKER = r"""
+import json, logging, sys, warnings
+warnings.filterwarnings("ignore")
+logging.disable(logging.CRITICAL)
+import torch
+from safetensors.torch import load_file
+import weightwatcher as ww
+path, out, full = sys.argv[1], sys.argv[2], sys.argv[3] == "full"
+state = load_file(path)
+mods, names = torch.nn.ModuleList(), []
+for key, t in state.items():
+    if t.ndim == 2:
+        m = torch.nn.Linear(t.shape[1], t.shape[0], bias=False)
+    elif t.ndim == 4:
+        m = torch.nn.Conv2d(t.shape[1], t.shape[0], tuple(t.shape[2:]), bias=False)
+    else:
+        continue
+    with torch.no_grad():
+        m.weight.copy_(t)
+    mods.append(m); names.append(key)
+df = ww.WeightWatcher(model=mods).analyze(randomize=full, mp_fit=full)
+rows = []
+for _, r in df.iterrows():
+    rows.append({"layer": names[int(r["longname"])],  # the ModuleList index of the module
+                 "alpha": float(r["alpha"]), "num_evals": int(r["num_evals"]), "log_norm": float(r["log_norm"]),
+                 "stable_rank": float(r["stable_rank"])})
+json.dump({"rows": rows, "version": ww.__version__}, open(out, "w"))
+"""
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    return env
+
+
+def _timed(cmd: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+    dt = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {res.stderr.strip()[-800:]}")
+    return dt, res
+
+
+def run_weightwatcher(path: Path, full: bool, workdir: Path, timeout: float) -> tuple[float, dict]:
+    """Whole-process WeightWatcher run on a safetensors file: (seconds, {"rows", "version"})."""
+    script = workdir / "ww_worker.py"
+    script.write_text(_WW_WORKER)
+    out = workdir / f"ww_{path.stem}_{'full' if full else 'alpha'}.json"
+    dt, _ = _timed([sys.executable, str(script), str(path), str(out), "full" if full else "alpha"], timeout)
+    return dt, json.loads(out.read_text())
+
+
+def run_physlens(path: Path, full: bool, timeout: float) -> tuple[float, list[dict]]:
+    """Whole-process ``physlens spectra FILE --json``: (seconds, per-matrix values)."""
+    cmd = [sys.executable, "-m", "physlens.cli", "spectra", str(path), "--json"]
+    if not full:
+        cmd += ["--bootstrap", "0", "--no-randomize"]
+    dt, res = _timed(cmd, timeout)
+    fs = json.loads(res.stdout)["findings"]
+    return dt, [f["value"] for f in fs if f["subject"] != "summary"]
+
+
+def small_emulator(path: Path, seed: int = 0) -> dict:
+    """Train physlens's default MLP on a physics law and save its state dict (plain safetensors)."""
+    from safetensors.torch import save_file
+
+    from physlens.models import build_model
+    from physlens.systems import get_system
+    from physlens.train import TrainConfig, fit
+
+    ds = get_system("toy_distractor").sample(1500, seed=seed)
+    res = fit(build_model("mlp", ds, seed=seed), ds, TrainConfig(epochs=150, progress=False, seed=seed))
+    state = {k: v.detach().float().contiguous() for k, v in res.model.state_dict().items() if v.ndim >= 2}
+    save_file(state, str(path))
+    return {"model": "mlp (physlens default, 3 x 64, SiLU) trained 150 epochs on toy_distractor, 1500 rows",
+            "parameters": int(sum(v.numel() for v in res.model.state_dict().values())),
+            "val_loss": float(res.history[-1].get("val_loss", float("nan")))}
+
+
+def large_model(path: Path, width: int = 2048, seed: int = 0) -> dict:
+    """Five width x width dense layers and a 3x3 convolution with heavy-tailed (Student-t) random weights."""
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for i, nu in enumerate([2.5, 3.0, 4.0, 6.0, None]):
+        if nu is None:
+            w = torch.randn(width, width, generator=gen)
+        else:  # Student-t: normal / sqrt(chi2_nu / nu)
+            z = torch.randn(width, width, generator=gen)
+            chi2 = torch.distributions.Gamma(nu / 2, 0.5).sample((width, width))
+            w = z / torch.sqrt(chi2 / nu)
+        state[f"blocks.{i}.weight"] = (w / width**0.5).float().contiguous()
+    z = torch.randn(128, 128, 3, 3, generator=gen)
+    chi2 = torch.distributions.Gamma(1.5, 0.5).sample((128, 128, 3, 3))
+    state["conv.weight"] = (z / torch.sqrt(chi2 / 3.0) / 34.0).float().contiguous()
+    state["head.weight"] = (torch.randn(64, width, generator=gen) / width**0.5).float().contiguous()
+    save_file(state, str(path))
+    return {"model": f"5 dense {width}x{width} (Student-t nu = 2.5, 3, 4, 6 and Gaussian elements), "
+                     "conv 128x128x3x3 (t, nu = 3), head 64x2048",
+            "parameters": int(sum(v.numel() for v in state.values()))}
+
+
+def compare(ww_rows: list[dict], pl_rows: list[dict]) -> dict:
+    """Per-layer α (and dense-layer norms) of the two tools on the layers WeightWatcher fits."""
+    mine = {r["layer"]: r for r in pl_rows}
+    layers, declined = [], []
+    for w in ww_rows:
+        if not (w["alpha"] > 0):  # WeightWatcher's failed fit
+            continue
+        p = mine.get(w["layer"])
+        if p is None or p["alpha"] is None:
+            declined.append({"layer": w["layer"], "ww_alpha": w["alpha"], "num_evals": w["num_evals"],
+                             "reason": None if p is None else p["reason"]})
+            continue
+        dense = len(p["shape"]) == 3 and p["shape"][0] == 1
+        layers.append({"layer": w["layer"], "ww_alpha": w["alpha"], "physlens_alpha": p["alpha"],
+                       "physlens_alpha_error": p["alpha_error"], "abs_diff": abs(w["alpha"] - p["alpha"]),
+                       "n_eigenvalues": p["n_eigenvalues"], "ww_num_evals": w["num_evals"],
+                       "log_norm_diff": abs(w["log_norm"] - p["log_norm"]) if dense else None,
+                       "stable_rank_rel_diff": abs(w["stable_rank"] / p["stable_rank"] - 1) if dense else None})
+    return {"layers": layers, "declined_by_physlens": declined,
+            "max_abs_alpha_diff": max((r["abs_diff"] for r in layers), default=None),
+            "within_0.05": all(r["abs_diff"] <= 0.05 for r in layers) and not declined}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--width", type=int, default=2048, help="width of the large model's dense layers")
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "spectra.json"))
+    args = ap.parse_args()
+    os.environ.update(_env())
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from physlens.io import write_json
+
+    console = Console()
+    work = Path(tempfile.mkdtemp(prefix="physlens-spectra-bench-"))
+    models = {"small": work / "small.safetensors", "large": work / "large.safetensors"}
+    info = {"small": small_emulator(models["small"]), "large": large_model(models["large"], width=args.width)}
+    results = {}
+    version = None
+    for name, path in models.items():
+        entry = dict(info[name])
+        for full in (True, False):
+            tag = "full" if full else "alpha_only"
+            t_ww, ww = run_weightwatcher(path, full, work, args.timeout)
+            t_pl, pl = run_physlens(path, full, args.timeout)
+            version = ww["version"]
+            entry[tag] = {"weightwatcher_seconds": t_ww, "physlens_seconds": t_pl, "speedup": t_ww / t_pl,
+                          "comparison": compare(ww["rows"], pl)}
+            console.print(f"{name} {tag}: WeightWatcher {t_ww:.1f} s, physlens {t_pl:.1f} s", highlight=False)
+        results[name] = entry
+
+    table = Table(title=f"Weight spectra: physlens vs WeightWatcher {version} (whole processes, 1 thread each)")
+    for col in ("model", "params", "layers compared", "max |Δα|", "declined", "WW full s", "physlens full s",
+                "speed-up", "WW α-only s", "physlens α-only s", "speed-up"):
+        table.add_column(col, justify="right" if col not in ("model",) else "left")
+    for name, e in results.items():
+        c = e["full"]["comparison"]
+        table.add_row(name, f"{e['parameters'] / 1e6:.2f} M", str(len(c["layers"])),
+                      f"{c['max_abs_alpha_diff']:.2e}" if c["max_abs_alpha_diff"] is not None else "-",
+                      str(len(c["declined_by_physlens"])),
+                      f"{e['full']['weightwatcher_seconds']:.1f}", f"{e['full']['physlens_seconds']:.1f}",
+                      f"{e['full']['speedup']:.1f}x", f"{e['alpha_only']['weightwatcher_seconds']:.1f}",
+                      f"{e['alpha_only']['physlens_seconds']:.1f}", f"{e['alpha_only']['speedup']:.1f}x")
+    console.print(table)
+    write_json(args.json, {"benchmark": "spectra", "commit": _commit(), "weightwatcher_version": version,
+                           "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                                       "threads": 1, "cpus": os.cpu_count()},
+                           "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectra.py"
+                                      + (f" --width {args.width}" if args.width != 2048 else ""),
+                           "results": results})
+    console.print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
