@@ -135,7 +135,7 @@ class InteractionTable:
 class _Support:
     """Which points lie inside the data: nearest data row within the data's 95th-percentile spacing."""
 
-    def __init__(self, X: np.ndarray, quantile: float = 0.95, max_rows: int = 5000, seed: int = 0) -> None:
+    def __init__(self, X: np.ndarray, quantile: float = 0.95, max_rows: int = 2000, seed: int = 0) -> None:
         from sklearn.neighbors import NearestNeighbors
 
         if len(X) > max_rows:
@@ -160,7 +160,7 @@ def pair_interactions(
     f, X: np.ndarray, pairs: list[tuple[int, int]] | None = None, n_rows: int = 1000, seed: int = 0,
     support: bool = False, min_inside: float = 0.2, groups: list[tuple[int, int, int]] | None = None,
     transform=None,
-) -> InteractionTable:
+):
     """Superset importance ``E[(Δ_ij f)²] / 4`` of input pairs of ``f`` (module docstring), with standard errors.
 
     Args:
@@ -172,14 +172,18 @@ def pair_interactions(
             ``min_inside`` of them do.
         groups: triples to test for a genuine three-way term.
         transform: applied to ``f``'s values before the differences (``np.log(abs(.))`` tests
-            multiplicative separability).
+            multiplicative separability); a list of transforms (None: the values themselves) gives
+            a list of tables from one set of evaluations.
+
+    Returns:
+        an :class:`InteractionTable` (a list of them when ``transform`` is a list).
 
     Example:
         >>> X = np.random.default_rng(1).uniform(1, 2, (300, 3))
         >>> prod = lambda Z: Z[:, 0] * Z[:, 1] * Z[:, 2]
-        >>> t = pair_interactions(prod, X, transform=lambda v: np.log(np.abs(v)))
-        >>> bool(np.all(t.importance < 1e-20))  # a product separates additively in log|f|
-        True
+        >>> plain, logs = pair_interactions(prod, X, transform=[None, lambda v: np.log(np.abs(v))])
+        >>> bool(np.all(plain.importance > 1e-3)), bool(np.all(logs.importance < 1e-20))  # a product is additive in log|f|
+        (True, True)
     """
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
@@ -191,60 +195,65 @@ def pair_interactions(
     x, xp = X[idx], X[partner]
     pairs = list(itertools.combinations(range(d), 2)) if pairs is None else [tuple(sorted(p)) for p in pairs]
     groups = list(groups or [])
-
-    def value(Z: np.ndarray) -> np.ndarray:
-        v = _as_2d(f(Z))
-        return transform(v) if transform is not None else v
+    many = isinstance(transform, (list, tuple))
+    transforms = list(transform) if many else [transform]
 
     def corner(subset) -> np.ndarray:
         Z = x.copy()
         Z[:, list(subset)] = xp[:, list(subset)]
         return Z
 
+    # every corner is evaluated once; the transforms read the same values
     where = _Support(X, seed=seed) if support and n >= 10 else None
-    f0 = value(x)
-    k = f0.shape[1]
+    raw: dict[tuple, np.ndarray] = {(): _as_2d(f(x))}
     singles = sorted({i for p in pairs for i in p} | {i for g in groups for i in g})
-    fi: dict[int, np.ndarray] = {}
     ins: dict[int, np.ndarray] = {}
-    total = np.zeros((d, k))
     for i in range(d):
         Z = corner((i,))
-        fi[i] = value(Z)
-        total[i] = np.mean((f0 - fi[i]) ** 2, axis=0) / 2
+        raw[(i,)] = _as_2d(f(Z))
         if where is not None and i in singles:
             ins[i] = where.inside(Z)
-    fij: dict[tuple, np.ndarray] = {}
-    imp = np.zeros((len(pairs), k))
-    se = np.zeros((len(pairs), k))
+    keep: list[np.ndarray | None] = []
     used = np.ones(len(pairs))
     for q, (i, j) in enumerate(pairs):
         Z = corner((i, j))
-        fij[(i, j)] = value(Z)
-        delta2 = (f0 - fi[i] - fi[j] + fij[(i, j)]) ** 2 / 4
+        raw[(i, j)] = _as_2d(f(Z))
+        ok = None
         if where is not None:
             ok = ins[i] & ins[j] & where.inside(Z)
             if ok.mean() >= min_inside:
-                delta2, used[q] = delta2[ok], ok.mean()
-        imp[q] = delta2.mean(axis=0)
-        se[q] = delta2.std(axis=0, ddof=1) / np.sqrt(len(delta2)) if len(delta2) > 1 else 0.0
-    g_imp = np.zeros((len(groups), k))
-    g_se = np.zeros((len(groups), k))
-    for q, g in enumerate(groups):
-        signed = -f0.copy()  # Σ over subsets s of g of (-1)^(|g| - |s|) f(x with s swapped)
-        for r in (1, 2):
-            for s in itertools.combinations(g, r):
-                key = s[0] if r == 1 else tuple(sorted(s))
-                v = fi[key] if r == 1 else fij.get(key)
-                if v is None:
-                    v = fij[key] = value(corner(s))
-                signed += v if r == 1 else -v
-        signed += value(corner(g))
-        delta2 = signed**2 / 8
-        g_imp[q] = delta2.mean(axis=0)
-        g_se[q] = delta2.std(axis=0, ddof=1) / np.sqrt(len(delta2)) if len(delta2) > 1 else 0.0
-    return InteractionTable(pairs=pairs, importance=imp, se=se, total=total, in_support=used, rows=len(idx),
-                            groups=groups, group_importance=g_imp, group_se=g_se)
+                used[q] = ok.mean()
+            else:
+                ok = None
+        keep.append(ok)
+    for g in groups:
+        for s in itertools.chain(itertools.combinations(g, 2), [tuple(g)]):
+            if s not in raw:
+                raw[s] = _as_2d(f(corner(s)))
+
+    def mean_se(delta2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        se = delta2.std(axis=0, ddof=1) / np.sqrt(len(delta2)) if len(delta2) > 1 else np.zeros(delta2.shape[1])
+        return delta2.mean(axis=0), se
+
+    tables = []
+    for tf in transforms:
+        val = {key: (tf(v) if tf is not None else v) for key, v in raw.items()}
+        f0 = val[()]
+        k = f0.shape[1]
+        total = np.array([np.mean((f0 - val[(i,)]) ** 2, axis=0) / 2 for i in range(d)]).reshape(d, k)
+        imp, se = np.zeros((len(pairs), k)), np.zeros((len(pairs), k))
+        for q, (i, j) in enumerate(pairs):
+            delta2 = (f0 - val[(i,)] - val[(j,)] + val[(i, j)]) ** 2 / 4
+            imp[q], se[q] = mean_se(delta2 if keep[q] is None else delta2[keep[q]])
+        g_imp, g_se = np.zeros((len(groups), k)), np.zeros((len(groups), k))
+        for q, g in enumerate(groups):
+            # Σ over the subsets s of g of (-1)^(|g| - |s|) f(x with s swapped)
+            signed = sum((-1) ** (len(g) - r) * val[s] for r in range(len(g) + 1)
+                         for s in itertools.combinations(g, r))
+            g_imp[q], g_se[q] = mean_se(signed**2 / 2 ** len(g))
+        tables.append(InteractionTable(pairs=pairs, importance=imp, se=se, total=total, in_support=used,
+                                       rows=len(idx), groups=groups, group_importance=g_imp, group_se=g_se))
+    return tables if many else tables[0]
 
 
 def mixed_partials(model: torch.nn.Module, X: np.ndarray, n_rows: int = 256, seed: int = 0) -> np.ndarray | None:
@@ -299,8 +308,8 @@ def run(
     max_rows: int = 1000,
     max_inputs: int = 20,
     max_findings: int = 400,
-    error_factor: float = 2.0,
-    variance_floor: float = 1e-3,
+    error_factor: float = 0.5,
+    variance_floor: float = 1e-5,
     max_unexplained: float = 0.05,
     multiplicative: bool = True,
     higher_order: bool = True,
@@ -370,7 +379,7 @@ def run(
 
     if budget_seconds is not None:
         spend = 0.6 * max(budget_seconds - (time.monotonic() - t_start), 0.5)
-        per_pass = per_row * (2 if multiplicative else 1) * 3  # support queries cost about as much again
+        per_pass = per_row * 4  # the support queries cost a few network evaluations each
         n_rows = int(max(100, min(n_rows, spend / (per_pass * evaluations(min(d, max_inputs))))))
 
     # inputs ranked by total effect (an upper bound on their pair importances)
@@ -384,24 +393,25 @@ def run(
     pairs = list(itertools.combinations(chosen, 2))
     left_out = [names[i] for i in order[m:]]
 
-    table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed, support=support)
     log_table = None
     log_mse = None
+    one_signed = np.zeros(k, dtype=bool)
     if multiplicative:
-        pos = np.all(dataset.y > 0, axis=0) & np.all(pred > 0, axis=0)
-        neg = np.all(dataset.y < 0, axis=0) & np.all(pred < 0, axis=0)
-        if np.any(pos | neg):
-            with np.errstate(all="ignore"):
-                def logabs(v):
-                    return np.log(np.maximum(np.abs(v), 1e-300))
-                log_table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed,
-                                              support=support, transform=logabs)
-                lp, ly = (logabs(predict(dataset.X[hx])), logabs(dataset.y[hx])) if hx is not None else \
-                    (logabs(pred), logabs(Y))
-                log_mse = np.mean((lp - ly) ** 2, axis=0)
-            one_signed = pos | neg
-        else:
-            multiplicative = False
+        one_signed = ((np.all(dataset.y > 0, axis=0) & np.all(pred > 0, axis=0))
+                      | (np.all(dataset.y < 0, axis=0) & np.all(pred < 0, axis=0)))
+        multiplicative = bool(np.any(one_signed))
+
+    def logabs(v: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(np.abs(v), 1e-300))
+
+    if multiplicative:
+        table, log_table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed,
+                                             support=support, transform=[None, logabs])
+        lp, ly = (logabs(predict(dataset.X[hx])), logabs(dataset.y[hx])) if hx is not None else \
+            (logabs(pred), logabs(Y))
+        log_mse = np.mean((lp - ly) ** 2, axis=0)
+    else:
+        table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed, support=support)
     hess = None
     if budget_seconds is None or time.monotonic() - t_start < 0.5 * budget_seconds:
         hess = mixed_partials(model, dataset.X, n_rows=min(256, n_rows), seed=seed) if d <= 64 else None
