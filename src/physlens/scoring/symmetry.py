@@ -62,6 +62,16 @@ For particle data the probe also reports the ``physical`` sub-algebra (one
 matrix acting on every vector of every particle, which is how the truth of
 particle systems is written); either way, a continuous finding also matches
 when the physical part equals the truth's listed algebra.
+
+* **The whole group** (value has ``group_name``, from
+  :mod:`physlens.probes.symmetry.group`): the statement matches when its
+  identity component (``identity_generators``, judged as a continuous finding)
+  matches, every component representative is a true symmetry (judged as a
+  discrete finding), and every discrete symmetry the truth lists lies in a
+  component the statement reaches (``truth_discrete_covered``: the truth's
+  element is a product of the representatives modulo the identity
+  component). For particle systems the ``physical`` statement may match
+  instead.
 """
 
 from __future__ import annotations
@@ -604,6 +614,74 @@ def _score_discrete(f: Finding, truth: GroundTruth, cache: dict) -> None:
                       "in_continuous_group": bool(in_cont), "truth_group_size": len(group)}
 
 
+def _score_group_part(part: dict, truth: GroundTruth, cache: dict, names, ranges) -> dict:
+    """Judge one group statement (identity component, representatives, coverage of the truth's discrete part)."""
+    from physlens.probes.symmetry.group import Element, IdentityComponent, component_group
+
+    detail: dict = {"group_name": part.get("group_name")}
+    gens = [np.asarray(g, dtype=float) for g in part.get("identity_generators") or []]
+    outs = part.get("identity_output_generators")
+    ok_g0 = True
+    if gens:
+        cont = Finding("symmetry", "identity component", {"generators": gens, "input_names": names,
+                                                            **({"output_generators": outs} if outs is not None else {}),
+                                                            **({"input_ranges": ranges} if ranges else {})})
+        _score_continuous(cont, truth, cache)
+        ok_g0 = bool(cont.match)
+        detail["identity_component_match"] = cont.match
+        detail["identity_component_detail"] = cont.score_detail
+    reps = part.get("representatives") or []
+    rep_ok = {}
+    for r in reps:
+        fd = Finding("symmetry", r["name"], {"transform": r["transform"], "name": r["name"], "input_names": names,
+                                             **({"output_transform": r["output_transform"]}
+                                                if r.get("output_transform") is not None else {}),
+                                             **({"input_ranges": ranges} if ranges else {})})
+        _score_discrete(fd, truth, cache)
+        rep_ok[r["name"]] = fd.match
+    detail["representatives_true"] = rep_ok
+    # every discrete symmetry the truth lists must lie in a component the statement reaches
+    G0 = IdentityComponent(gens, outs if gens and outs is not None else None)
+    elements = [Element(r["name"], np.asarray(r["transform"], dtype=float),
+                        None if r.get("output_transform") is None else np.asarray(r["output_transform"], dtype=float))
+                for r in reps]
+    covered = {}
+    for sym in truth.symmetries:
+        if sym.get("kind") != "discrete" or sym.get("transform") is None:
+            continue
+        T = np.asarray(sym["transform"], dtype=float)
+        if not gens and not elements or T.shape[0] != (gens[0].shape[0] if gens else elements[0].T.shape[0]):
+            covered[str(sym.get("name"))] = False
+            continue
+        P = sym.get("output_transform")
+        k = None
+        if elements and elements[0].P is not None:
+            k = np.asarray(elements[0].P).shape[0]
+        elif outs is not None and gens:
+            k = np.asarray(outs[0]).shape[0]
+        P = np.asarray(P, dtype=float) if P is not None else (np.eye(k) if k else None)
+        probe = Element(str(sym.get("name")), T[:, : T.shape[0] + 1], P)
+        els = [Element(e.name, e.T, e.P if e.P is not None or P is None else np.eye(len(P))) for e in elements]
+        cg = component_group(els + [probe], G0)
+        covered[str(sym.get("name"))] = bool(len(els) in cg["implied"])
+    detail["truth_discrete_covered"] = covered
+    detail["match"] = bool(ok_g0 and all(v is not False for v in rep_ok.values()) and all(covered.values()))
+    return detail
+
+
+def _score_group(f: Finding, truth: GroundTruth, cache: dict) -> None:
+    value = f.value or {}
+    names = value.get("input_names")
+    ranges = value.get("input_ranges")
+    detail = _score_group_part(value, truth, cache, names, ranges)
+    if value.get("physical"):
+        detail["physical"] = _score_group_part(value["physical"], truth, cache, names, ranges)
+    f.match = bool(detail["match"] or (detail.get("physical") or {}).get("match"))
+    if f.match and not detail["match"]:
+        detail["matched_by"] = "physical"
+    f.score_detail = detail
+
+
 @register_scorer("symmetry")
 def score_symmetry(findings: list[Finding], truth: GroundTruth) -> None:
     """Set ``match`` on every symmetry finding (None when the truth has neither symmetries nor equations).
@@ -633,3 +711,5 @@ def score_symmetry(findings: list[Finding], truth: GroundTruth) -> None:
             _score_continuous(f, truth, cache)
         elif value.get("transform") is not None:
             _score_discrete(f, truth, cache)
+        elif value.get("group_name") is not None:
+            _score_group(f, truth, cache)

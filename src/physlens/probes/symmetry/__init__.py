@@ -42,6 +42,8 @@ model below the quality gate, a single ``quality`` finding).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -60,6 +62,7 @@ from physlens.probes.symmetry.continuous import (
     vector_shift_generators,
 )
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
+from physlens.probes.symmetry.group import Element, IdentityComponent, component_group, group_statement
 from physlens.probes.symmetry.latent import latent_equivariance
 from physlens.probes.symmetry.transform_test import SymmetryContext
 from physlens.probes.symmetry.weights import commutation_error, null_commutation_error
@@ -148,6 +151,101 @@ def model_quality(ctx: SymmetryContext) -> dict:
             "explained": float(np.clip(1.0 - corrected**2, 0.0, 1.0))}
 
 
+def _spent(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
+_PRIORITY = ("swap particles", "reflect axis", "time reversal", "flip sign of every", "flip", "swap", "cyclic")
+
+
+def _priority(name: str) -> int:
+    # the elements a physicist names a group by come first: particle swaps (S_n), reflections (O(d)),
+    # time reversal; composite moves (reversal of the whole input vector) last
+    return next((i for i, p in enumerate(_PRIORITY) if name.startswith(p)), len(_PRIORITY))
+
+
+def _state_group(gens, outs, algebra, elements, seed):
+    G0 = IdentityComponent(gens or [], outs if gens else None, seed=seed)
+    cg = component_group(elements, G0)
+    return G0, cg, group_statement(algebra, G0, elements, cg)
+
+
+def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target, quality, seed):
+    """The one ``symmetry`` finding stating the whole group; also the indices of implied discrete findings."""
+    gens, outs = lie.generators, lie.output_generators
+    algebra = findings[0].value.get("group") if findings and "generators" in findings[0].value else None
+    order = sorted(range(len(discrete_found)), key=lambda i: (_priority(discrete_found[i][0].name), i))
+    discrete_found = [discrete_found[i] for i in order]
+    elements = [e for e, _ in discrete_found]
+    physical = None
+    if phys_gens and len(phys_gens) <= MAX_STORED_DIM:
+        palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)["name"]
+        physical = _state_group(phys_gens, phys_outs, palg, elements, seed)
+    if gens and len(gens) > MAX_STORED_DIM:
+        # exp-fits in a large algebra are slow and its name unknown: the physical part stands for it
+        if physical is None:
+            return None, set()
+        G0, cg, info = physical
+        algebra = info["algebra"]
+        physical = None
+    else:
+        G0, cg, info = _state_group(gens, outs, algebra, elements, seed)
+    kept = [elements[i] for i in cg["kept"]]
+    implied_idx = {discrete_found[i][1] for i in cg["implied"]}
+    implied_txt = {elements[i].name: (" * ".join(f"'{elements[j].name}'" for j in w["as"]) or "the identity component")
+                   for i, w in cg["implied"].items()}
+    for i, w in cg["implied"].items():
+        w["as_names"] = [elements[j].name for j in w["as"]]
+
+    def reps_of(idx):
+        out = []
+        for i in idx:
+            e = elements[i]
+            r = {"name": e.name, "transform": np.asarray(e.T, dtype=float), "kind": e.kind,
+                 "block_determinants": e.extra.get("block_determinants")}
+            if e.P is not None:
+                r["output_transform"] = np.asarray(e.P, dtype=float)
+            out.append(r)
+        return out
+
+    value = {"group_name": info["name"], "identity_component": info["identity_component"], "algebra": algebra,
+             "components": info["components"], "representatives": reps_of(cg["kept"]), "input_names": names,
+             "identity_generators": [np.asarray(g, dtype=float) for g in (G0.generators or [])],
+             "implied": implied_txt, "naming": info["naming"], "blocks": info["blocks"]}
+    if G0.M is not None:
+        value["identity_output_generators"] = [np.asarray(m[:-1], dtype=float) for m in G0.M]
+    phys_txt = ""
+    if physical is not None:
+        pG0, pcg, pinfo = physical
+        value["physical"] = {"group_name": pinfo["name"], "identity_component": pinfo["identity_component"],
+                             "algebra": pinfo["algebra"], "components": pinfo["components"],
+                             "representatives": reps_of(pcg["kept"]), "naming": pinfo["naming"],
+                             "identity_generators": [np.asarray(g, dtype=float) for g in pG0.generators],
+                             "description": "the same construction on the part of the algebra that acts alike on "
+                             "every vector of every particle (how a physicist writes the group of a particle system)"}
+        if pG0.M is not None:
+            value["physical"]["identity_output_generators"] = [np.asarray(m[:-1], dtype=float) for m in pG0.M]
+        phys_txt = (f" Acting alike on every particle's vectors: {pinfo['name']} "
+                    f"({pinfo['components']} component(s), reached by "
+                    f"{', '.join(repr(elements[i].name) for i in pcg['kept']) or 'no discrete element'}).")
+    confs = [findings[0].confidence] if "generators" in findings[0].value else []
+    confs += [findings[j].confidence for _, j in discrete_found]
+    kept_txt = ", ".join(f"'{e.name}'" for e in kept) or "no discrete element"
+    g0_txt = (f"identity component {info['identity_component']} (from the algebra {algebra or 'found'})"
+              if info["identity_component"] else "no continuous part")
+    more = (f"; {len(implied_txt)} other discrete symmetr{'y' if len(implied_txt) == 1 else 'ies'} found "
+            f"({', '.join(list(implied_txt)[:4])}{'...' if len(implied_txt) > 4 else ''}) "
+            "are products of these with the identity component (in the evidence)") if implied_txt else ""
+    statement = (f"Symmetry group of the network: {info['name']}: {g0_txt}; {info['components']} component(s), "
+                 f"reached by {kept_txt}{more}.{phys_txt}")
+    evidence = {"implied": cg["implied"], "naming": info["naming"], "model_quality": quality,
+                "discrete_tests": {e.name: findings[j].evidence for e, j in discrete_found},
+                "blocks_acted_on": info["blocks_acted_on"]}
+    return Finding(kind="symmetry", statement=statement, value=value, evidence=evidence,
+                   confidence=float(min(confs)) if confs else 0.5, probe="symmetry", target=target,
+                   subject="group"), implied_idx
+
+
 def run(
     model: torch.nn.Module,
     dataset: Dataset,
@@ -161,6 +259,9 @@ def run(
     max_latent: int = 6,
     min_explained: float = 0.5,
     seed: int = 0,
+    whole_group: bool = True,
+    implied_discrete: bool = False,
+    budget_seconds: float | None = None,
 ) -> list[Finding]:
     """Symmetry findings of a trained model on ``dataset``.
 
@@ -179,6 +280,12 @@ def run(
             repeat) the model is refused: one ``quality`` finding and no symmetry. Above it, confidences
             are scaled by the fraction.
         seed: for the subsamples.
+        whole_group: combine the algebra and the discrete symmetries into one statement of the group
+            (:mod:`.group`): one ``symmetry`` finding with ``value["group_name"]``.
+        implied_discrete: also report, one finding each, the discrete symmetries that the group statement
+            shows to be products of the kept ones with the identity component (default: only in its evidence).
+        budget_seconds: wall-clock share of a study's budget: the sample sizes shrink to fit it and the
+            optional stages (weights, latent space, group) are skipped once it is spent.
 
     Example:
         >>> from physlens.data import Dataset
@@ -196,6 +303,17 @@ def run(
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     if not 0.0 <= min_explained < 1.0:
         raise ConfigError(f"min_explained must be in [0, 1), got {min_explained}")
+    if budget_seconds is not None and not budget_seconds > 0:
+        raise ConfigError(f"budget_seconds must be positive, got {budget_seconds}")
+    t_start = time.perf_counter()
+    deadline = None if budget_seconds is None else t_start + float(budget_seconds)
+    max_flops = 4e9
+    if budget_seconds is not None:
+        # measured on 2 shared CPU cores: the constraint build runs at ~1e9 multiply-adds a second and the
+        # tests at ~1000 rows a second per candidate; a budget shrinks both before anything runs
+        max_flops = float(np.clip(budget_seconds * 1.5e8, 2e7, 4e9))
+        test_samples = int(np.clip(budget_seconds * 60, 200, test_samples))
+        max_samples = int(max(min(max_samples, budget_seconds * 400), 200))
     model.eval()
     names = list(dataset.input_names)
     n, k = dataset.d_in, dataset.d_out
@@ -236,7 +354,8 @@ def run(
         latent_null = latent_equivariance(model, X_lat, ((ctx.Z[latent_idx] @ Q.T) * ctx.sd + ctx.mu))
 
     # ---------------------------------------------------------------- continuous
-    lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed)
+    lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed,
+                         max_flops=max_flops)
     undetermined_cont = [f"null-space candidate {t['candidate']}" for t in lie.tests if t.get("undetermined")]
     for gname_, A in named_generators(n):
         if lie.generators:
@@ -266,7 +385,7 @@ def run(
             T = np.stack([g.ravel() for g in trivial], axis=1)
             S = S[:, [j for j in range(S.shape[1]) if not np.any(np.all(np.isclose(T, S[:, [j]]), axis=0))]]
         phys = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples,
-                              seed=seed, structure=S, system=lie.system)
+                              seed=seed, structure=S, system=lie.system, max_flops=max_flops)
         zeros = [np.zeros((k, k + 1)) for _ in trivial] if phys.output_generators is not None else None
         phys_gens, phys_outs = merge_generators(phys.generators, phys.output_generators, trivial, zeros)
         if phys_gens:
@@ -363,6 +482,7 @@ def run(
 
     # ---------------------------------------------------------------- discrete
     undetermined: list = []
+    discrete_found: list[tuple[Element, int]] = []
     if discrete:
         results = discrete_symmetries(ctx, candidate_transforms(names, dataset.meta), test_samples, seed)
         found = [(c, P, r) for c, P, r in results if r.symmetric]
@@ -389,6 +509,7 @@ def run(
             if "output_transform" in value:
                 out_txt = " with outputs transformed by " + (
                     "a sign flip" if k == 1 else "a signed permutation of the outputs")
+            discrete_found.append((Element(cand.name, cand.T, value.get("output_transform"), kind), len(findings)))
             findings.append(
                 Finding(
                     kind="symmetry",
@@ -407,6 +528,14 @@ def run(
                     subject=kind,
                 )
             )
+    # ---------------------------------------------------------------- the whole group
+    if whole_group and not _spent(deadline) and (discrete_found and (lie.generators or len(discrete_found) > 1)):
+        group_finding, implied = _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target,
+                                                quality, seed)
+        if group_finding is not None:
+            if not implied_discrete:
+                findings = [f for i, f in enumerate(findings) if i not in implied]
+            findings.append(group_finding)
     # ---------------------------------------------------------------- no power
     if undetermined or undetermined_cont:
         names_u = [c.name for c, _ in undetermined] + undetermined_cont
