@@ -12,7 +12,7 @@ Three readings, each a module of this package:
    decision is calibrated on the emulator's held-out error; reduced to sparse,
    readable, functionally independent quantities in the dataset's column names,
    each with its relative variation along held-out trajectories (the data, not
-   the network). When the count and the closed forms disagree, an
+   the network; a form that varies by more than 10 % there is rejected). When the count and the closed forms disagree, an
    ``uncertainty`` finding says so (a quantity outside the library, or a coarse
    emulator).
 3. **Noether and Hamilton**: with canonical coordinates (``meta["canonical"]``)
@@ -49,6 +49,17 @@ REQUIRES: dict = {}
 COST = 0.5
 MAX_MODEL_ERROR = 0.1
 PAIR_RESIDUAL = 0.1  # relative residual below which X_Q is in the span of a symmetry's generators
+MAX_VARIATION = 0.1  # a closed form varying by more than this along held-out data trajectories is rejected
+
+
+def _check_on_data(quantities, dataset: Dataset, rows: np.ndarray) -> tuple[list, list]:
+    """Keep the emulator's quantities that the held-out data trajectories conserve (relative variation <= MAX_VARIATION)."""
+    kept, rejected = [], []
+    for q in quantities:
+        rv, _ = relative_variation(q.expression, dataset, rows)
+        (kept if np.isfinite(rv) and rv <= MAX_VARIATION else rejected).append(q)
+        q.variation = rv
+    return kept, rejected
 
 
 def applies(dataset: Dataset) -> str | None:
@@ -277,10 +288,11 @@ def run(
         return np.einsum("pkd,k->pd", G[pts], c) * sd_state
 
     out: list[Finding] = []
-    ns, kept, dropped = None, [], []
+    ns, kept, dropped, rejected = None, [], [], []
     if model_error <= max_model_error:
         cons = Constraint(G, F, Gh, R)
         ns, kept, dropped = closed_forms(cons, lib.terms, grads_at, factor=null_factor, seed=seed)
+        kept, rejected = _check_on_data(kept, dataset, heldout if heldout is not None else np.arange(dataset.n))
     raw_grads = [np.einsum("pkd,k->pd", G[pts], q.coefficients) for q in kept]
     pairs = noether_pairs(kept, raw_grads, X[pts], smap.flow(X[pts], pred[pts]), dataset, state, findings)
     vrows = heldout if heldout is not None else np.arange(dataset.n)
@@ -331,6 +343,8 @@ def run(
                   "emulator_floors": ns.floors[:12] if ns is not None else None,
                   "emulator_null_dim": ns.dimension if ns is not None else None,
                   "emulator_gap": ns.gap if ns is not None else None,
+                  "rejected_by_data": [{"expression": expression_to_text(q.expression), "relative_variation": q.variation}
+                                       for q in rejected],
                   "library_terms": len(lib), "rows": int(len(rows))},
         confidence=count.confidence,
         probe="conservation",
