@@ -19,14 +19,19 @@ deviations, 60 epochs): the 60 largest self-influences held 80 % of the corrupte
 rows with learning-rate weights and 95 % with the span weights.
 
 **Suspect rows.** The self-influence ``s(z) = sum_t w_t |grad L(z; w_t)|^2`` is a
-weighted sum of squares, skewed like a chi-square; its cube root is close to
-normal (Wilson & Hilferty 1931). A row is flagged when the robust z-score of
-``s^(1/3)`` (median, 1.4826 x MAD, both from the data) exceeds the one-sided normal
-quantile at family-wise level ``alpha`` over all rows, ``Phi^-1(1 - alpha / n)``:
-in a clean data set about ``alpha`` rows are flagged in all. On the example above
-this flagged 89 rows holding all 60 corrupted ones (precision 0.67); the
-log-scale robust z-score, tried first, flagged none (the clean rows' scores span
-four decades, so the MAD of the logs is a decade wide).
+weighted sum of squared residuals times squared output gradients: a product of
+two squares, skewed far beyond a normal. Its fourth root is close enough to
+normal in the bulk that a robust z-score can be read: a row is flagged when the
+robust z-score of ``s^(1/4)`` (median, 1.4826 x MAD, both from the data) exceeds
+the one-sided normal quantile at family-wise level ``alpha`` over all rows,
+``Phi^-1(1 - alpha / n)``. The root was chosen by measurement on
+``y = x1 x2^2 + x3 * 0`` (2000 rows, 100 epochs, three seeds, ``alpha = 0.05``):
+on clean data the fourth root flagged 0-2 rows (the cube root, the
+Wilson-Hilferty transform of a chi-square, 8-11; the square root 42-77); with
+2 % of the targets moved by 3 standard deviations it flagged 35-41 rows at
+recall 0.88-0.93 and precision 0.90-1.0 (cube root: recall 1.0, precision
+0.68-0.85). The log scale, tried first, flagged none: the clean rows' scores span
+four decades, so the MAD of the logs is a decade wide.
 
 **A negative result worth knowing.** For regression the self-influence is
 ``4 r^2 |grad_w f|^2`` summed over snapshots: the squared residual ``r`` times the
@@ -204,12 +209,13 @@ def self_influence(model: torch.nn.Module, dataset: Dataset, snapshots: list, hi
 def suspect_rows(scores: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, float, np.ndarray]:
     """Rows whose score stands out of the data's own distribution: ``(rows, threshold, z)``.
 
-    The robust z-score of ``scores ** (1/3)`` (Wilson-Hilferty: a sum of squares becomes nearly normal)
-    must exceed ``Phi^-1(1 - alpha / n)``: with clean data about ``alpha`` rows are flagged in all.
+    The robust z-score of ``scores ** (1/4)`` (the module docstring says why the fourth root) must exceed
+    ``Phi^-1(1 - alpha / n)``: were the transformed scores normal, clean data would have ``alpha`` rows
+    flagged in all (measured: 0-2 of 2000).
     ``threshold`` is returned on the scale of ``scores``. Rows come sorted by decreasing score.
 
     Example:
-        >>> s = np.random.default_rng(0).chisquare(1, 1000); s[[7, 42]] = 200.0
+        >>> s = np.random.default_rng(0).chisquare(2, 1000); s[[7, 42]] = 1e3
         >>> rows, thr, z = suspect_rows(s)
         >>> sorted(rows.tolist())
         [7, 42]
@@ -217,7 +223,7 @@ def suspect_rows(scores: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, f
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     s = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
-    c = np.cbrt(s)
+    c = s ** 0.25
     med = float(np.median(c))
     mad = 1.4826 * float(np.median(np.abs(c - med)))
     if not mad > 0:
@@ -226,7 +232,7 @@ def suspect_rows(scores: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, f
     z_star = float(norm.isf(alpha / max(len(s), 1)))
     flagged = np.flatnonzero(z > z_star)
     flagged = flagged[np.argsort(-s[flagged])]
-    return flagged, float((med + z_star * mad) ** 3), z
+    return flagged, float(max(med + z_star * mad, 0.0) ** 4), z
 
 
 def run(
