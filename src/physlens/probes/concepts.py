@@ -1,0 +1,768 @@
+"""Concepts: the fewest latent variables the answer needs, what each one means, and what an emulator's layers encode.
+
+Follows SciNet (Iten, Metger, Wilming, del Rio & Renner, "Discovering physical
+concepts with neural networks", Phys. Rev. Lett. 124, 010508, 2020): an
+*observation* is squeezed through K noisy latent neurons (a beta-VAE bottleneck,
+:class:`physlens.models.bottleneck.Bottleneck`) and a decoder answers a
+*question* from the latents. Three ways to build the task from a dataset
+(:func:`concept_task`):
+
+* ``question``: the data declare question columns (``meta["question_columns"]``
+  or the ``question_columns`` option): observation = the other inputs
+  (qubit tomography: measurement outcomes; question: another measurement);
+* ``context``: the data are trajectories whose rows share hidden parameters
+  (an auxiliary array constant along every trajectory, e.g. a pendulum's k and
+  b): observation = ``context_rows`` other rows (inputs and targets) of the
+  same trajectory, question = a row's inputs, answer = its targets (the
+  neural-process form of SciNet's pendulum);
+* ``direct``: no question: observation = all inputs, answer = the targets
+  (SciNet's Copernicus: two angles seen from Earth -> the next two).
+
+**How many latents** (:func:`latent_count`). SciNet reads the count where the
+validation error stops falling as latents are added (their Fig. 3). A single
+fit per K is not robust: a K-latent fit that stalls in a poor code makes K + 1
+look necessary (seen on two-qubit tomography). So for each K = 0, 1, ...
+``restarts`` fresh fits with different initial weights are made and the best
+kept; the error curve is made monotone (a K-latent network can always ignore a
+latent, so the error at K is at most the best error at any K' <= K: a worse
+stage is never kept when a better one is available); and when the best
+K-latent code lies on a manifold of lower dimension (TwoNN,
+:meth:`Bottleneck.intrinsic_dimension`: one latent re-codes the others, as the
+3 Bloch coordinates of a qubit code 2 parameters), that model is shrunk warm to
+K - 1 latents (its least-used latent closed) and trained on: a further try at
+K - 1 from a converged larger code. A latent counts when it lowers the
+(monotone) standardised validation error by at least ``max(min_gain,
+rel_gain * E0)`` (E0: the error with no latent); the sweep stops two latents
+past the last that counted. The confidence is the margin by which the last
+counted latent clears the threshold and the next one misses it.
+
+**What they mean** (:func:`explain_latents`). Candidate quantities (hidden
+parameters a built-in system records in ``aux``, or columns of the user's file
+that are not inputs) are compared with each latent's mean: R² on held-out rows
+of the best monotone fit (isotonic regression, scikit-learn) and of a smooth
+1-D fit (k-nearest-neighbour average), whichever is higher; and with the
+latent set (k-nearest neighbours or linear, on held-out rows). Disentanglement
+is the largest |Spearman rho| between two latents and, per candidate, the share
+of its set R² carried by its best single latent. A latent no candidate
+explains (R² < 0.5) is reported as an unexplained concept with a sample of its
+values for plots.
+
+**Inside an emulator** (:func:`layer_probes`). Linear probes (Alain & Bengio,
+"Understanding intermediate layers using linear classifier probes", 2016):
+ridge regression of each candidate on the activations of every hidden layer
+(forward hooks), fitted on training rows, R² on held-out rows; the raw inputs
+are probed too, as the baseline a layer has to beat.
+
+Written here rather than taken from a library: no maintained package does the
+count search with restarts and warm shrinking, nor the candidate matching.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from physlens.data.dataset import Dataset
+from physlens.errors import ConfigError, DataError
+from physlens.findings import Finding
+
+REQUIRES: dict = {}
+COST = 1.0
+#: auxiliary arrays that are bookkeeping, not physical quantities
+BOOKKEEPING = {"trajectory", "t", "time", "family"}
+MIN_ROWS_PER_LATENT = 40
+
+
+def NEEDS_MODEL(options: dict) -> bool:  # noqa: N802  (the probe protocol's name)
+    """The emulator is read only by the layer probes (``layer_probes=False`` trains none).
+
+    Example:
+        >>> NEEDS_MODEL({}), NEEDS_MODEL({"layer_probes": False})
+        (True, False)
+    """
+    return bool(options.get("layer_probes", True))
+
+
+# --------------------------------------------------------------------------- the task
+@dataclass
+class ConceptTask:
+    """The bottleneck's task built from a dataset: inputs = observation columns then question columns.
+
+    Attributes:
+        data: a :class:`Dataset` whose ``meta["question_columns"]`` names the question columns.
+        candidates: name -> array (one value per row of ``data``).
+        mode: ``"question"``, ``"context"`` or ``"direct"``.
+        note: one line saying how the task was built.
+    """
+
+    data: Dataset
+    candidates: dict = field(default_factory=dict)
+    mode: str = "direct"
+    note: str = ""
+
+
+def _aux_columns(dataset: Dataset) -> dict[str, np.ndarray]:
+    """Numeric per-row auxiliary arrays as 1-D columns (a 2-D array gives ``name_0``, ``name_1``...)."""
+    out = {}
+    for k, v in dataset.aux.items():
+        if k in BOOKKEEPING:
+            continue
+        v = np.asarray(v)
+        if not np.issubdtype(v.dtype, np.number) or np.iscomplexobj(v) or v.ndim > 2:
+            continue
+        cols = [v] if v.ndim == 1 else [v[:, j] for j in range(v.shape[1])]
+        for j, c in enumerate(cols):
+            c = c.astype(np.float64)
+            if np.all(np.isfinite(c)) and np.std(c) > 1e-12 * (1 + np.abs(c).max()):
+                out[k if v.ndim == 1 else f"{k}_{j}"] = c
+    return out
+
+
+def _per_trajectory(dataset: Dataset, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The columns that are constant along every trajectory but differ between them (hidden parameters)."""
+    g = dataset.groups()
+    if g is None or len(np.unique(g)) < 5:
+        return {}
+    out = {}
+    order = np.argsort(g, kind="stable")
+    gs = g[order]
+    starts = np.r_[0, np.flatnonzero(gs[1:] != gs[:-1]) + 1]
+    for k, c in columns.items():
+        cs = c[order]
+        spread = np.maximum.reduceat(cs, starts) - np.minimum.reduceat(cs, starts)
+        first = cs[starts]
+        if np.all(spread <= 1e-9 * (1 + np.abs(cs).max())) and np.std(first) > 0:
+            # a hidden parameter is not an input column
+            if not any(np.allclose(c, dataset.X[:, j]) for j in range(dataset.d_in)):
+                out[k] = c
+    return out
+
+
+def applies(dataset: Dataset) -> str | None:
+    """None when the data have latent structure: question columns, per-trajectory hidden parameters, or candidates.
+
+    A user's file (no ``meta["system"]``) with two inputs or more applies too: the count of the input
+    combinations the answer needs is a fair question of any data, and the question and candidate
+    columns come as options.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> applies(get_system("damped_pendulum").sample(200)) is None
+        True
+        >>> applies(get_system("toy_distractor").sample(50))
+        'no question columns, no hidden parameters and no candidate quantities recorded in the data'
+    """
+    if dataset.meta.get("question_columns"):
+        return None
+    if _aux_columns(dataset):
+        return None
+    if "system" not in dataset.meta and dataset.d_in >= 2:
+        # a user's file: how many combinations of the inputs the answer needs is always a fair question
+        # (and ``physlens concepts`` names the question columns through the probe's options)
+        return None
+    return "no question columns, no hidden parameters and no candidate quantities recorded in the data"
+
+
+def concept_task(
+    dataset: Dataset,
+    question_columns: list[str] | None = None,
+    candidates: dict | None = None,
+    mode: str = "auto",
+    context_rows: int = 4,
+    max_rows: int = 6000,
+    seed: int = 0,
+) -> ConceptTask:
+    """Build the observation / question / answer task of the bottleneck from ``dataset`` (module docstring).
+
+    ``candidates`` maps names to arrays (one value per row of ``dataset``); by default the
+    dataset's auxiliary arrays (per-trajectory ones in the context mode).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> t = concept_task(get_system("damped_pendulum", points_per_trajectory=20).sample(400, seed=0))
+        >>> t.mode, sorted(t.candidates), t.data.meta["question_columns"]
+        ('context', ['b', 'k'], ['theta', 'omega'])
+    """
+    rng = np.random.default_rng(seed)
+    given = None
+    if candidates is not None:
+        given = {}
+        for k, v in candidates.items():
+            v = np.asarray(v, dtype=np.float64)
+            if v.shape != (dataset.n,):
+                raise DataError(f"candidate {k!r} has shape {v.shape}, expected ({dataset.n},)")
+            if not np.all(np.isfinite(v)):
+                raise DataError(f"candidate {k!r} has NaN or infinite values")
+            given[str(k)] = v
+    aux = _aux_columns(dataset)
+    q = list(question_columns) if question_columns is not None else list(dataset.meta.get("question_columns") or [])
+    for c in q:
+        if c not in dataset.input_names:
+            raise ConfigError(f"question column {c!r} is not an input; inputs are: {', '.join(dataset.input_names)}")
+    hidden = _per_trajectory(dataset, aux) if not q else {}
+    if mode == "auto":
+        mode = "question" if q else ("context" if hidden else "direct")
+    if mode not in ("question", "context", "direct"):
+        raise ConfigError(f"mode must be 'auto', 'question', 'context' or 'direct', got {mode!r}")
+    rows = np.arange(dataset.n)
+    if mode != "context" and dataset.n > max_rows:
+        rows = np.sort(rng.choice(dataset.n, max_rows, replace=False))
+    if mode in ("question", "direct"):
+        if mode == "question" and not q:
+            raise ConfigError("the question mode needs question columns")
+        if mode == "direct":
+            q = []
+        obs = [c for c in dataset.input_names if c not in q]
+        if not obs:
+            raise ConfigError("every input is a question column: the bottleneck needs at least one observation column")
+        order = [dataset.input_names.index(c) for c in obs + q]
+        data = Dataset(dataset.X[rows][:, order], dataset.y[rows], obs + q, dataset.target_names,
+                       aux={k: v[rows] for k, v in dataset.aux.items() if k == "trajectory"},
+                       meta={"question_columns": q}, name=dataset.name)
+        cands = {k: v[rows] for k, v in (given if given is not None else aux).items()}
+        note = (f"observation: {len(obs)} input column(s); question: {', '.join(q)}" if q
+                else f"observation: all {len(obs)} inputs; answer: {', '.join(dataset.target_names)}")
+        return ConceptTask(data, cands, mode, note)
+    # context: other rows of the same trajectory are the observation, a row's inputs the question
+    g = dataset.groups()
+    if g is None:
+        raise ConfigError("the context mode needs trajectories (aux['trajectory'])")
+    if context_rows < 1:
+        raise ConfigError(f"context_rows must be at least 1, got {context_rows}")
+    members = {}
+    for lab in np.unique(g):
+        idx = np.flatnonzero(g == lab)
+        if len(idx) > context_rows:
+            members[lab] = idx
+    if not members:
+        raise DataError(f"no trajectory has more than {context_rows} rows: too short for the context mode")
+    rows = np.concatenate(list(members.values()))
+    if len(rows) > max_rows:
+        rows = np.sort(rng.choice(rows, max_rows, replace=False))
+    full = np.hstack([dataset.X, dataset.y])
+    obs_blocks = []
+    for i in rows:
+        pool = members[g[i]]
+        pool = pool[pool != i]
+        pick = np.sort(rng.choice(pool, context_rows, replace=False))
+        obs_blocks.append(full[pick].reshape(-1))
+    names_row = dataset.input_names + dataset.target_names
+    obs_names = [f"ctx{c}_{nm}" for c in range(context_rows) for nm in names_row]
+    X = np.hstack([np.asarray(obs_blocks), dataset.X[rows]])
+    data = Dataset(X, dataset.y[rows], obs_names + list(dataset.input_names), dataset.target_names,
+                   aux={"trajectory": g[rows]}, meta={"question_columns": list(dataset.input_names)}, name=dataset.name)
+    cands = {k: v[rows] for k, v in (given if given is not None else hidden).items()}
+    note = (f"observation: {context_rows} other rows of the same trajectory; question: a row's inputs; "
+            f"answer: its targets")
+    return ConceptTask(data, cands, "context", note)
+
+
+# --------------------------------------------------------------------------- the count
+def _val_mse(model, data: Dataset, index: np.ndarray) -> float:
+    pred = model.predict(data.X[index])
+    var = data.y.var(axis=0)
+    var = np.where(var > 0, var, 1.0)
+    return float(np.mean((pred - data.y[index]) ** 2 / var))
+
+
+def latent_count(
+    data: Dataset,
+    max_latents: int = 6,
+    epochs: int = 150,
+    restarts: int = 2,
+    min_gain: float = 1e-3,
+    rel_gain: float = 0.05,
+    width: int = 64,
+    beta: float = 1e-3,
+    decoder: str = "mlp",
+    seed: int = 0,
+    budget_seconds: float | None = None,
+    batch_size: int = 256,
+    polish: bool = True,
+) -> dict:
+    """Sweep the number of latents K with restarts; return the count, the error curve and the best model per K.
+
+    See the module docstring for the rule. Returns a dict with ``count``, ``confidence``,
+    ``curve`` (one dict per K: ``latents``, ``val_mse`` (best fit), ``envelope`` (monotone),
+    ``tries``, ``active`` (latents carrying > 0.1 nat), ``intrinsic_dimension``), ``threshold``,
+    ``model`` (the chosen :class:`Bottleneck`, None for 0 latents), ``val_index``,
+    ``complete`` (False when the budget ended the sweep early) and ``seconds``. With ``polish`` the
+    chosen model is trained once more, warm, with the KL weight divided by 100 (a sharper code for
+    :func:`explain_latents`; kept only if it validates better).
+
+    Example:
+        >>> rng = np.random.default_rng(0); o = rng.normal(size=(300, 3)); q = rng.normal(size=(300, 1))
+        >>> ds = Dataset(np.c_[o, q], o[:, :1] * q, ["o0", "o1", "o2", "q"], ["a"], meta={"question_columns": ["q"]})
+        >>> r = latent_count(ds, max_latents=2, epochs=3, restarts=1, width=8)
+        >>> [c["latents"] for c in r["curve"]][:2], r["count"] in (0, 1, 2)
+        ([0, 1], True)
+    """
+    from physlens.models.bottleneck import Bottleneck
+    from physlens.train.fit import TrainConfig, fit
+
+    if max_latents < 1:
+        raise ConfigError(f"max_latents must be at least 1, got {max_latents}")
+    if data.n < MIN_ROWS_PER_LATENT * (max_latents + 1):
+        raise DataError(f"{data.n} rows are too few to test up to {max_latents} latents "
+                        f"(need at least {MIN_ROWS_PER_LATENT * (max_latents + 1)})")
+    t0 = time.perf_counter()
+    qcols = list(data.meta.get("question_columns") or [])
+    dec = decoder if qcols else "mlp"
+    # expected fits: K = 0 once, then restarts per K up to count + 2; the budget is spread over them
+    planned = 2 + restarts * min(max_latents, 4)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, patience=max(20, epochs // 4), seed=seed,
+                      progress=False, snapshots="none",
+                      max_seconds=None if budget_seconds is None else max(0.5, budget_seconds / planned))
+    train_index, val_index = data.split_index(cfg.val_fraction, cfg.seed, cfg.split)
+
+    def build(K: int, init_seed: int) -> Bottleneck:
+        torch.manual_seed(init_seed)
+        m = Bottleneck.from_dataset(data, latent_dim=max(K, 1), width=width, beta=beta, decoder=dec)
+        if K == 0:
+            with torch.no_grad():
+                m.gate.zero_()
+        return m
+
+    best: dict[int, dict] = {}
+    tries: dict[int, int] = {}
+
+    def consider(K: int, m, how: str) -> None:
+        mse = _val_mse(m, data, val_index)
+        tries[K] = tries.get(K, 0) + 1
+        if K not in best or mse < best[K]["val_mse"]:
+            best[K] = {"val_mse": mse, "state": copy.deepcopy(m.state_dict()), "model": m, "how": how}
+
+    def envelope() -> dict[int, float]:
+        env, run = {}, np.inf
+        for K in sorted(best):
+            run = min(run, best[K]["val_mse"])
+            env[K] = run
+        return env
+
+    def decide() -> tuple[int, float, dict]:
+        env = envelope()
+        thr = max(min_gain, rel_gain * env[0])
+        count = 0
+        for K in sorted(env):
+            if K and env[K - 1] - env[K] >= thr:
+                count = K
+        return count, thr, env
+
+    def out_of_time() -> bool:
+        return budget_seconds is not None and time.perf_counter() - t0 > budget_seconds
+
+    complete = True
+    shrunk: set[int] = set()
+    K = 0
+    while K <= max_latents:
+        m = build(K, seed * 7919 + 101 * K)
+        fit(m, data, cfg)
+        consider(K, m, "fresh")
+        count, thr, env = decide()
+        # K counts because K - 1 latents did worse: before believing it, give K - 1 more fresh starts
+        # (a stalled K - 1 fit is the usual reason a superfluous latent seems needed)
+        while count == K and K >= 2 and tries[K - 1] < restarts and not out_of_time():
+            m = build(K - 1, seed * 7919 + 101 * (K - 1) + tries[K - 1])
+            fit(m, data, cfg)
+            consider(K - 1, m, "restart")
+            count, thr, env = decide()
+        # a counted latent whose code is redundant (K latents on a lower-dimensional manifold): one more
+        # try at K - 1, shrunk warm from this converged code; the curve is decided again afterwards
+        if K >= 2 and count == K and K not in shrunk and not out_of_time():
+            mK = best[K]["model"]
+            mK.load_state_dict(best[K]["state"])
+            idim = mK.intrinsic_dimension(data.X[val_index])
+            best[K]["intrinsic_dimension"] = idim
+            if idim < K - 0.5:
+                shrunk.add(K)
+                warm = copy.deepcopy(mK)
+                with torch.no_grad():
+                    u = warm.latent_usage(data.X[val_index])
+                    warm.gate[int(np.argmin(u))] = 0.0
+                fit(warm, data, cfg)
+                consider(K - 1, warm, "shrunk")
+                count, thr, env = decide()
+        if K >= count + 2:
+            break
+        if out_of_time() and K < max_latents:
+            complete = K >= count + 1
+            break
+        K += 1
+    count, thr, env = decide()
+    curve = []
+    for K in sorted(best):
+        b = best[K]
+        m = b["model"]
+        m.load_state_dict(b["state"])
+        idim = b.get("intrinsic_dimension")
+        if idim is None:
+            idim = m.intrinsic_dimension(data.X[val_index]) if K else 0.0
+        curve.append({"latents": K, "val_mse": b["val_mse"], "envelope": env[K], "tries": tries[K],
+                      "active": int(m.active_latents(data.X[val_index])) if K else 0,
+                      "intrinsic_dimension": float(idim), "best_from": b["how"]})
+    # confidence: how clearly the last counted latent clears the threshold and the next one misses it
+    ratios = []
+    if count > 0:
+        ratios.append((env[count - 1] - env[count]) / thr)
+    if count + 1 in env:
+        ratios.append(thr / max(env[count] - env[count + 1], 1e-12))
+    margin = min(ratios) if ratios else 1.0
+    confidence = float(np.clip(1.0 - 0.5 / max(margin, 1e-9), 0.0, 0.99))
+    if not complete:
+        confidence *= 0.7
+    model = None
+    polished = None
+    if count > 0:
+        model = best[count]["model"]
+        model.load_state_dict(best[count]["state"])
+        if polish and not out_of_time():
+            # the count settled, a weaker KL penalty lets the kept latents carry more nats: a sharper code
+            # for reading what they mean (the polish never changes the count)
+            beta0 = model.beta
+            model.beta = beta0 / 100
+            try:
+                fit(model, data, cfg.model_copy(update={"lr": cfg.lr / 3}))
+            finally:
+                model.beta = beta0
+            polished = _val_mse(model, data, val_index)
+            if polished > best[count]["val_mse"]:
+                model.load_state_dict(best[count]["state"])
+        model.eval()
+    return {"count": count, "confidence": confidence, "curve": curve, "threshold": thr, "model": model,
+            "val_index": val_index, "train_index": train_index, "complete": complete, "polished_mse": polished,
+            "seconds": time.perf_counter() - t0}
+
+
+# --------------------------------------------------------------------------- the meaning
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    var = np.var(y)
+    return float(1.0 - np.mean((y - pred) ** 2) / var) if var > 0 else 0.0
+
+
+def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    return perm[: n // 2], perm[n // 2 :]
+
+
+def monotone_r2(z: np.ndarray, c: np.ndarray, seed: int = 0) -> float:
+    """Held-out R² of the best monotone (isotonic, increasing or decreasing) fit of ``c`` from ``z``.
+
+    Example:
+        >>> z = np.linspace(-2, 2, 400); round(monotone_r2(z, np.exp(-z)), 3)
+        1.0
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    a, b = _halves(len(z), seed)
+    out = -np.inf
+    for inc in (True, False):
+        iso = IsotonicRegression(increasing=inc, out_of_bounds="clip").fit(z[a], c[a])
+        out = max(out, _r2(c[b], iso.predict(z[b])))
+    return float(out)
+
+
+def smooth_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, neighbours: int = 10) -> float:
+    """Held-out R² of a k-nearest-neighbour fit of ``c`` from the columns of ``Z`` (standardised), or linear if better.
+
+    Example:
+        >>> Z = np.random.default_rng(0).uniform(-1, 1, (600, 2))
+        >>> smooth_r2(Z, np.cos(3 * Z[:, 0]) + Z[:, 1] ** 2) > 0.95
+        True
+    """
+    from sklearn.linear_model import LinearRegression
+    from sklearn.neighbors import KNeighborsRegressor
+
+    Z = np.asarray(Z, dtype=np.float64).reshape(len(c), -1)
+    Z = (Z - Z.mean(0)) / np.where(Z.std(0) > 0, Z.std(0), 1.0)
+    a, b = _halves(len(c), seed)
+    knn = KNeighborsRegressor(n_neighbors=min(neighbours, max(1, len(a) - 1)), weights="distance").fit(Z[a], c[a])
+    lin = LinearRegression().fit(Z[a], c[a])
+    return float(max(_r2(c[b], knn.predict(Z[b])), _r2(c[b], lin.predict(Z[b]))))
+
+
+def is_angle(c: np.ndarray) -> bool:
+    """Whether values look like an angle in radians covering a whole turn ([0, 2 pi) or [-pi, pi]).
+
+    Example:
+        >>> is_angle(np.linspace(0, 6.28, 50)), is_angle(np.linspace(0, 1, 50))
+        (True, False)
+    """
+    c = np.asarray(c, dtype=np.float64)
+    lo, hi = float(c.min()), float(c.max())
+    return lo >= -np.pi - 1e-6 and hi <= 2 * np.pi + 1e-6 and hi - lo > 0.9 * 2 * np.pi
+
+
+def explain_latents(mu: np.ndarray, candidates: dict, seed: int = 0, unexplained_below: float = 0.5,
+                    sample: int = 300) -> dict:
+    """Match latent means (n, k) with candidate quantities: R² per latent and candidate, per candidate from the set.
+
+    An angle candidate (:func:`is_angle`) is compared through its cosine and sine (mean of the two R²).
+    Returns ``{"per_latent": [{candidate: R²}], "set_r2": {candidate: R²}, "max_abs_spearman": float,
+    "modularity": {candidate: share}, "unexplained": [latent indices], "sample": {...}}``.
+
+    Example:
+        >>> rng = np.random.default_rng(0); a, b = rng.uniform(0, 1, (2, 800))
+        >>> r = explain_latents(np.c_[np.log(a), -b ** 3], {"a": a, "b": b})
+        >>> [max(d, key=d.get) for d in r["per_latent"]], r["unexplained"]
+        (['a', 'b'], [])
+    """
+    from scipy.stats import spearmanr
+
+    mu = np.asarray(mu, dtype=np.float64)
+    n, k = mu.shape
+    # an angle (values spanning one turn) is compared through its cosine and sine: its wrap is no concept
+    forms = {name: ([np.cos(c), np.sin(c)] if is_angle(c) else [c]) for name, c in candidates.items()}
+    per_latent = []
+    for j in range(k):
+        d = {}
+        for name, parts in forms.items():
+            d[name] = float(np.mean([max(monotone_r2(mu[:, j], c, seed), smooth_r2(mu[:, j], c, seed)) for c in parts]))
+        per_latent.append(d)
+    set_r2 = {name: float(np.mean([smooth_r2(mu, c, seed) for c in parts])) for name, parts in forms.items()} if k else {}
+    modularity = {}
+    for name in candidates:
+        if k and set_r2[name] > 0:
+            modularity[name] = float(np.clip(max(d[name] for d in per_latent) / set_r2[name], 0, 1))
+    rho = 0.0
+    if k >= 2:
+        stat = spearmanr(mu).statistic
+        R = np.abs(stat) if k > 2 else np.abs(np.array([[1.0, stat], [stat, 1.0]]))
+        rho = float(np.max(np.asarray(R)[~np.eye(k, dtype=bool)]))
+    unexplained = [j for j, d in enumerate(per_latent) if not d or max(d.values()) < unexplained_below]
+    pick = np.random.default_rng(seed).choice(n, min(sample, n), replace=False)
+    return {"per_latent": per_latent, "set_r2": set_r2, "max_abs_spearman": rho, "modularity": modularity,
+            "unexplained": unexplained,
+            "sample": {"latents": mu[pick], "candidates": {nm: c[pick] for nm, c in candidates.items()}}}
+
+
+# --------------------------------------------------------------------------- inside an emulator
+def hidden_activations(model: torch.nn.Module, X: np.ndarray, max_width: int = 1024) -> dict[str, np.ndarray]:
+    """Outputs of every leaf module of ``model`` that keeps one row per sample: name -> (n, width).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        >>> {k: v.shape for k, v in hidden_activations(net, np.zeros((5, 2))).items()}
+        {'0': (5, 8), '1': (5, 8), '2': (5, 1)}
+    """
+    p = next(model.parameters())
+    x = torch.as_tensor(np.asarray(X), dtype=p.dtype, device=p.device)
+    got: dict[str, list] = {}
+    hooks = []
+    for name, mod in model.named_modules():
+        if name and not list(mod.children()):
+            def hook(_m, _inp, out, name=name):
+                if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[0] == len(x) and out.shape[1] <= max_width:
+                    got[name] = out.detach().cpu().numpy().astype(np.float64)
+            hooks.append(mod.register_forward_hook(hook))
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return got
+
+
+def layer_probes(model: torch.nn.Module, X: np.ndarray, candidates: dict, heldout: np.ndarray | None = None,
+                 seed: int = 0, max_rows: int = 4000) -> dict:
+    """Held-out R² of a ridge regression of each candidate on each layer's activations (and on the inputs).
+
+    Returns ``{candidate: {"inputs": R², layer_name: R², ...}}``; the model is fitted on the rows not in
+    ``heldout`` (half the rows at random when None) and scored on ``heldout``.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+        >>> X = np.random.default_rng(0).normal(size=(400, 2))
+        >>> r = layer_probes(net, X, {"s": X[:, 0] + X[:, 1]})
+        >>> round(r["s"]["inputs"], 3), round(r["s"]["0"], 3)
+        (1.0, 1.0)
+    """
+    from sklearn.linear_model import RidgeCV
+
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    rng = np.random.default_rng(seed)
+    if heldout is not None and 10 <= len(heldout) < n:
+        test = np.asarray(heldout, dtype=np.int64)
+        train = np.setdiff1d(np.arange(n), test)
+    else:
+        train, test = _halves(n, seed)
+    train = train if len(train) <= max_rows else rng.choice(train, max_rows, replace=False)
+    test = test if len(test) <= max_rows else rng.choice(test, max_rows, replace=False)
+    rows = np.r_[train, test]
+    acts = {"inputs": X[rows], **hidden_activations(model, X[rows])}
+    ntr = len(train)
+    out = {}
+    for name, c in candidates.items():
+        c = np.asarray(c, dtype=np.float64)[rows]
+        res = {}
+        for layer, A in acts.items():
+            mu, sd = A[:ntr].mean(0), A[:ntr].std(0)
+            A = (A - mu) / np.where(sd > 0, sd, 1.0)
+            reg = RidgeCV(alphas=np.logspace(-6, 3, 10)).fit(A[:ntr], c[:ntr])
+            res[layer] = _r2(c[ntr:], reg.predict(A[ntr:]))
+        out[name] = res
+    return out
+
+
+# --------------------------------------------------------------------------- the probe
+def _candidate_columns(source: str, names: list[str], dataset: Dataset) -> dict[str, np.ndarray]:
+    """Candidate columns read from the data file itself, checked to be the same rows as ``dataset``."""
+    from physlens.data.loaders import load
+
+    side = load(source, target=names, inputs=list(dataset.input_names), allow_constant=True)
+    if side.n != dataset.n or not np.allclose(side.X, dataset.X):
+        raise DataError(f"the candidate columns of {source} do not line up with the loaded rows")
+    out = {}
+    for j, nm in enumerate(names):
+        c = side.y[:, j]
+        if np.std(c) <= 1e-12 * (1 + np.abs(c).max()):
+            raise DataError(f"candidate column {nm!r} is constant: it cannot explain a latent")
+        out[nm] = c
+    return out
+
+
+def run(
+    model: torch.nn.Module | None,
+    dataset: Dataset,
+    question_columns: list[str] | None = None,
+    candidates: list[str] | dict | None = None,
+    candidate_source: str | None = None,
+    mode: str = "auto",
+    max_latents: int | None = None,
+    epochs: int = 150,
+    restarts: int = 2,
+    min_gain: float = 1e-3,
+    rel_gain: float = 0.05,
+    width: int = 64,
+    beta: float = 1e-3,
+    decoder: str = "mlp",
+    context_rows: int = 4,
+    max_rows: int = 6000,
+    layer_probes: bool = True,
+    budget_seconds: float | None = None,
+    seed: int = 0,
+    heldout: np.ndarray | None = None,
+) -> list[Finding]:
+    """One ``concept`` finding per latent the answer needs, one ``quality`` finding with the count and the
+    error curve, and one ``concept`` finding per candidate read linearly from the emulator's layers.
+
+    Args:
+        model: the trained emulator (read by the layer probes only; may be None with ``layer_probes=False``).
+        dataset: the data.
+        question_columns: input columns given to the decoder (default: ``meta["question_columns"]``).
+        candidates: candidate quantities: names of auxiliary arrays or of file columns (with
+            ``candidate_source``), or a dict name -> array (one value per row); default: the data's
+            recorded hidden quantities.
+        candidate_source: the data file the named candidate columns are read from.
+        mode: ``"auto"``, ``"question"``, ``"context"`` or ``"direct"`` (:func:`concept_task`).
+        max_latents: the largest K tried (default: min(8, observation columns)).
+        epochs, restarts, min_gain, rel_gain, width, beta, decoder: the count search (:func:`latent_count`).
+        context_rows: rows of the same trajectory in one observation (context mode).
+        max_rows: rows of the bottleneck task at most.
+        layer_probes: also probe the emulator's hidden layers.
+        budget_seconds: time for the whole probe (the count search takes 85 % of it).
+        seed: seed of the task, the fits and the held-out halves.
+        heldout: the emulator's validation rows (the layer probes score there).
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("damped_pendulum", points_per_trajectory=20).sample(400, seed=0)
+        >>> fs = run(None, ds, layer_probes=False, epochs=2, restarts=1, max_latents=2)
+        >>> fs[0].kind, fs[0].subject
+        ('quality', 'latent count')
+    """
+    t0 = time.perf_counter()
+    named: dict | None = None
+    if isinstance(candidates, dict):
+        named = candidates
+    elif candidates:
+        names = [str(c) for c in candidates]
+        if candidate_source is not None:
+            named = _candidate_columns(candidate_source, names, dataset)
+        else:
+            aux = _aux_columns(dataset)
+            missing = [c for c in names if c not in aux]
+            if missing:
+                raise ConfigError(f"candidate {missing[0]!r} is not recorded in the data; recorded: {', '.join(aux) or 'none'}")
+            named = {c: aux[c] for c in names}
+    task = concept_task(dataset, question_columns, named, mode, context_rows, max_rows, seed)
+    n_obs = task.data.d_in - len(task.data.meta["question_columns"])
+    K = int(max_latents) if max_latents is not None else int(min(8, n_obs))
+    search_budget = None if budget_seconds is None else 0.85 * budget_seconds
+    res = latent_count(task.data, max_latents=K, epochs=epochs, restarts=restarts, min_gain=min_gain,
+                       rel_gain=rel_gain, width=width, beta=beta, decoder=decoder, seed=seed,
+                       budget_seconds=search_budget)
+    count = res["count"]
+    curve_txt = ", ".join(f"{c['latents']}: {c['envelope']:.3g}" for c in res["curve"])
+    findings = [Finding(
+        kind="quality",
+        statement=(f"The answer needs {count} latent variable{'s' if count != 1 else ''} "
+                   f"(validation error vs number of latents: {curve_txt}; a latent counts when it lowers the "
+                   f"error by {res['threshold']:.3g} of the variance)"),
+        value={"name": "latent count", "count": count, "curve": res["curve"]},
+        evidence={"threshold": res["threshold"], "mode": task.mode, "task": task.note, "complete": res["complete"],
+                  "rows": task.data.n, "max_latents": K, "restarts": restarts, "seconds": res["seconds"]},
+        confidence=res["confidence"], probe="concepts", target=", ".join(dataset.target_names),
+        subject="latent count")]
+    if count > 0:
+        m = res["model"]
+        mu, _ = m.encode(task.data.X)
+        usage = m.latent_usage(task.data.X[res["val_index"]])
+        open_ = [j for j in range(m.latent_dim) if float(m.gate[j]) > 0]
+        mu = mu[:, open_]
+        cands = task.candidates
+        meaning = explain_latents(mu, cands, seed=seed)
+        for i, j in enumerate(open_):
+            expl = meaning["per_latent"][i]
+            top = max(expl, key=expl.get) if expl else None
+            unexplained = i in meaning["unexplained"]
+            if top is None:
+                says = "no candidate quantity to compare it with"
+            elif unexplained:
+                says = f"no candidate explains it (best: {top}, R² {expl[top]:.2f}): an unexplained concept"
+            else:
+                says = f"it encodes {top} (R² {expl[top]:.3f})"
+            evidence = {"kl_nats": float(usage[j]), "set_r2": meaning["set_r2"],
+                        "max_abs_spearman": meaning["max_abs_spearman"], "modularity": meaning["modularity"],
+                        "curve": res["curve"], "mode": task.mode}
+            if unexplained or top is None:
+                evidence["sample"] = {"latent": meaning["sample"]["latents"][:, i],
+                                      "candidates": meaning["sample"]["candidates"]}
+            findings.append(Finding(
+                kind="concept",
+                statement=f"Latent {i + 1} of {count}: {says}",
+                value={"latent": i, "explained_by": expl, "unexplained": bool(unexplained or top is None)},
+                evidence=evidence, confidence=res["confidence"], probe="concepts",
+                target=", ".join(dataset.target_names), subject=f"latent {i + 1}"))
+    if layer_probes and model is not None:
+        rowc = _aux_columns(dataset) if named is None else named
+        rowc = {k: v for k, v in rowc.items() if np.shape(v) == (dataset.n,)}
+        if rowc:
+            table = layer_probes_fn(model, dataset.X, rowc, heldout=heldout, seed=seed)
+            for name, layers in table.items():
+                hidden = {k: v for k, v in layers.items() if k != "inputs"}
+                if not hidden:
+                    continue
+                best = max(hidden, key=hidden.get)
+                findings.append(Finding(
+                    kind="concept",
+                    statement=(f"{name} is read linearly from layer {best} of the emulator with R² {hidden[best]:.3f} "
+                               f"on held-out rows (from the inputs alone: {layers['inputs']:.3f})"),
+                    value={"candidate": name, "layers": layers, "best_layer": best, "best_r2": hidden[best]},
+                    evidence={"method": "ridge regression on activations, fitted on training rows",
+                              "heldout": heldout is not None},
+                    confidence=float(np.clip(hidden[best], 0, 1)), probe="concepts", subject=name))
+    findings[0].evidence["probe_seconds"] = time.perf_counter() - t0
+    return findings
+
+
+layer_probes_fn = layer_probes  # ``run`` has an option of the same name
+
+__all__ = ["ConceptTask", "applies", "concept_task", "explain_latents", "hidden_activations", "is_angle", "latent_count",
+           "layer_probes", "monotone_r2", "run", "smooth_r2"]
