@@ -64,6 +64,7 @@ from physlens.probes.symmetry.continuous import (
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.group import Element, IdentityComponent, component_group, group_statement
 from physlens.probes.symmetry.latent import latent_equivariance
+from physlens.probes.symmetry.resolution import expected_resolution
 from physlens.probes.symmetry.transform_test import SymmetryContext
 from physlens.probes.symmetry.weights import commutation_error, null_commutation_error
 
@@ -151,6 +152,13 @@ def model_quality(ctx: SymmetryContext) -> dict:
             "explained": float(np.clip(1.0 - corrected**2, 0.0, 1.0))}
 
 
+def _resolution_txt(res: dict) -> str:
+    if res.get("max_expected_deg") is None:
+        return ""
+    return (f" Expected angular resolution from the network's error: {res['max_expected_deg']:.2g} degrees "
+            f"(worst case {res['max_worst_deg']:.2g}).")
+
+
 def _spent(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
 
@@ -208,7 +216,7 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
             out.append(r)
         return out
 
-    value = {"group_name": info["name"], "identity_component": info["identity_component"], "algebra": algebra,
+    value = {"group_name": info["name"], "name": f"group {info['name']}", "identity_component": info["identity_component"], "algebra": algebra,
              "components": info["components"], "representatives": reps_of(cg["kept"]), "input_names": names,
              "identity_generators": [np.asarray(g, dtype=float) for g in (G0.generators or [])],
              "implied": implied_txt, "naming": info["naming"], "blocks": info["blocks"]}
@@ -421,6 +429,8 @@ def run(
             # MAX_STORED_DIM, the closure residual and the name say the rest
             "structure_constants": alg["structure_constants"],
             "closure_residual": alg["closure_residual"],
+            # the angle the network's error lets the scan resolve (see .resolution)
+            "resolution": expected_resolution(lie.rates, len(lie.flows)),
             "abelian": alg["abelian"],
             "killing_signature": alg["killing_signature"],
         }
@@ -456,7 +466,7 @@ def run(
         statement = (
             f"The network is {verb} a {len(lie.generators)}-dimensional algebra of affine transformations, "
             f"{gname}: {shown}{more}; moving the data along it changes the prediction by "
-            f"{residual:.2g} x the model's own error.{physical_txt}"
+            f"{residual:.2g} x the model's own error.{physical_txt}{_resolution_txt(value['resolution'])}"
         )
         findings.append(
             Finding(
