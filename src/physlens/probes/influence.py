@@ -358,6 +358,10 @@ def proponents_opponents(model: torch.nn.Module, dataset: Dataset, snapshots: li
     """The training rows that pushed row ``query``'s prediction most (proponents) and held it back (opponents).
 
     TracIn influence of each training row on the query's loss; rows are reported in the user's file numbering.
+    Rows with large losses have large gradients and lead both lists: measured on ``y = x1 x2^2`` with 2 %
+    of the targets corrupted (2000 rows), 7-10 of the 10 strongest proponents of an ordinary held-out
+    prediction were corrupted rows, 0-1 on the clean data (the trait RelatIF, Barshan et al. 2020,
+    corrects by normalising; read the lists after the suspect rows are dealt with).
 
     Example:
         >>> from physlens.systems import get_system
