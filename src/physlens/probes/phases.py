@@ -212,18 +212,18 @@ def _features(S: np.ndarray, states: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- small fits
-MIN_STEPS = 800  # gradient steps of each small network at least, however few the rows
+MIN_STEPS = 500  # gradient steps of each small network at least, however few the rows
 
 
-def _passes(n_rows: int, epochs: int) -> int:
-    return int(max(epochs, -(-MIN_STEPS // max(1, -(-n_rows // 200)))))
+def _passes(n_rows: int, epochs: int, min_steps: int = MIN_STEPS) -> int:
+    return int(max(epochs, -(-min_steps // max(1, -(-n_rows // 200)))))
 
 
-def _classifier(Z: np.ndarray, y: np.ndarray, epochs: int, seed: int):
+def _classifier(Z: np.ndarray, y: np.ndarray, epochs: int, seed: int, min_steps: int = MIN_STEPS):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    epochs = _passes(len(y), epochs)
+    epochs = _passes(len(y), epochs, min_steps)
     clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=epochs, alpha=1e-3, learning_rate_init=3e-3,
                         batch_size=min(200, len(y)), random_state=seed, tol=1e-6, n_iter_no_change=epochs)
     with warnings.catch_warnings():
@@ -232,11 +232,11 @@ def _classifier(Z: np.ndarray, y: np.ndarray, epochs: int, seed: int):
     return clf
 
 
-def _autoencoder_latent(Z: np.ndarray, epochs: int, seed: int) -> np.ndarray:
+def _autoencoder_latent(Z: np.ndarray, epochs: int, seed: int, min_steps: int = MIN_STEPS) -> np.ndarray:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPRegressor
 
-    epochs = _passes(len(Z), epochs)
+    epochs = _passes(len(Z), epochs, min_steps)
     ae = MLPRegressor(hidden_layer_sizes=(16, 1, 16), activation="tanh", max_iter=epochs, alpha=1e-4,
                       learning_rate_init=3e-3, batch_size=min(200, len(Z)), random_state=seed, tol=1e-7,
                       n_iter_no_change=epochs)
@@ -324,7 +324,7 @@ def _isotonic_r2(x: np.ndarray, y: np.ndarray) -> float:
 # --------------------------------------------------------------------------- one lattice size
 def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: np.ndarray, periodic: bool = True,
                  epochs: int = 60, n_bootstrap: int = 100, max_splits: int = 16, autoencoder: bool = True,
-                 n_components: int = 32, seed: int = 0, deadline: float | None = None) -> dict:
+                 n_components: int = 32, seed: int = 0, deadline: float | None = None, min_steps: int = MIN_STEPS) -> dict:
     """The three methods on configurations S (n, n_sites) at control values c: estimates, errors, curves.
 
     Returns a dict with ``levels`` (the control grid), ``methods`` (name -> {critical, uncertainty,
@@ -335,7 +335,7 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
         >>> from physlens.systems.statistical.ising import simulate
         >>> T = np.linspace(1.6, 3.2, 9); conf = simulate(8, T, 30, np.random.default_rng(0), n_equilibrate=50)
         >>> r = analyse_size(conf.reshape(-1, 64), np.repeat(T, 30), (8, 8), np.array([-1.0, 1.0]),
-        ...                  epochs=20, n_bootstrap=10, max_splits=6, autoencoder=False)
+        ...                  epochs=20, n_bootstrap=10, max_splits=3, autoencoder=False, min_steps=150)
         >>> 2.0 < r["methods"]["supervised"]["critical"] < 2.8
         True
     """
@@ -359,7 +359,7 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
     n_ext = max(1, int(round(0.2 * K)))
     lo, hi = codes < n_ext, codes >= K - n_ext
     train = lo | hi
-    clf = _classifier(Zs[train], hi[train].astype(int), epochs, seed)
+    clf = _classifier(Zs[train], hi[train].astype(int), epochs, seed, min_steps)
     prob = clf.predict_proba(Zs)[:, 1]
     logit = np.log(np.clip(prob, 1e-6, 1)) - np.log(np.clip(1 - prob, 1e-6, 1))
     P = _means_by_level(prob, codes, K)
@@ -393,7 +393,7 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
         if lab[half].min() == lab[half].max():
             correct[j] = lab[~half] == lab[half][0]
             continue
-        m = _classifier(Zs[half], lab[half], epochs, seed + 1 + j)
+        m = _classifier(Zs[half], lab[half], epochs, seed + 1 + j, min_steps)
         correct[j] = m.predict(Zs[test_rows]) == lab[test_rows]
     splits, correct = splits[:done], correct[:done]
     acc = correct.mean(axis=1)
@@ -407,7 +407,7 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
     scores = {"classifier logit": logit, "leading components": pc_norm}
     unsup = {"pca": pc_norm}
     if autoencoder and (deadline is None or time.perf_counter() < deadline):
-        z = _autoencoder_latent(Zs[:, : min(k, 16)], 4 * epochs, seed)
+        z = _autoencoder_latent(Zs[:, : min(k, 16)], 4 * epochs, seed, min_steps)
         unsup["autoencoder"] = np.abs(z - z.mean())
         scores["autoencoder latent"] = z
     for name, stat in unsup.items():
@@ -503,13 +503,19 @@ def combine(estimates: dict[str, tuple[float, float]]) -> tuple[float, float]:
 
 
 def finite_size(Ls: np.ndarray, values: np.ndarray, errors: np.ndarray, nu: float, nu_err: float,
-                n_draws: int = 400, seed: int = 0) -> tuple[float, float]:
+                n_draws: int = 400, seed: int = 0) -> tuple[float, float, bool]:
     """Infinite-size limit of crossings c(L) = c_inf + b L^(-1/nu) (weighted line in L^(-1/nu)), error by resampling.
+
+    Returns ``(c_inf, error, extrapolated)``. When the drift b is not significant (within two of its
+    resampled standard deviations of zero) the crossings show no finite-size shift to extrapolate, and
+    their weighted mean is returned instead (``extrapolated`` False): a line through a few noisy
+    points of small lattices multiplies their noise by the lever arm to L = infinity.
 
     Example:
         >>> L = np.array([8.0, 16.0, 32.0]); c = 2.269 + 0.5 / L
-        >>> round(finite_size(L, c, np.full(3, 1e-4), 1.0, 0.01)[0], 3)
-        2.269
+        >>> est, err, extrapolated = finite_size(L, c, np.full(3, 1e-4), 1.0, 0.01)
+        >>> round(est, 3), extrapolated
+        (2.269, True)
     """
     rng = np.random.default_rng(seed)
 
@@ -517,12 +523,14 @@ def finite_size(Ls: np.ndarray, values: np.ndarray, errors: np.ndarray, nu: floa
         x = Ls ** (-1.0 / nu_)
         w = 1 / np.maximum(errors, 1e-9) ** 2
         A = np.stack([np.ones_like(x), x], axis=1) * np.sqrt(w)[:, None]
-        coef = np.linalg.lstsq(A, vals * np.sqrt(w), rcond=None)[0]
-        return coef[0]
+        return np.linalg.lstsq(A, vals * np.sqrt(w), rcond=None)[0]
 
-    est = float(line(values, nu))
-    draws = [line(values + rng.normal(0, errors), max(0.2, nu + rng.normal(0, nu_err))) for _ in range(n_draws)]
-    return est, float(np.std(draws))
+    est, drift = line(values, nu)
+    draws = np.array([line(values + rng.normal(0, errors), max(0.2, nu + rng.normal(0, nu_err))) for _ in range(n_draws)])
+    if abs(drift) < 2 * draws[:, 1].std():
+        mean, err = combine({str(L): (v, e) for L, v, e in zip(Ls, values, errors)})
+        return mean, err, False
+    return float(est), float(draws[:, 0].std()), True
 
 
 # --------------------------------------------------------------------------- the probe
@@ -537,6 +545,7 @@ def run(
     autoencoder: bool = True,
     max_rows_per_size: int = 6000,
     agreement: float = 3.0,
+    min_steps: int = MIN_STEPS,
     seed: int = 0,
     budget_seconds: float | None = None,
 ) -> list[Finding]:
@@ -546,14 +555,15 @@ def run(
     ``size`` (a column of linear lattice sizes when the data mix sizes; the first L^d site columns
     of each row are its sites), ``epochs`` of each small network, ``n_bootstrap`` resamplings,
     ``max_splits`` proposed splits of the confusion scan, ``autoencoder`` (False: PCA only),
-    ``agreement`` (how many combined errors the methods may differ by). Returns a ``phase``
+    ``agreement`` (how many combined errors the methods may differ by), ``min_steps`` (gradient
+    steps of each small network at least, however few the rows). Returns a ``phase``
     finding (``critical`` None when there is no transition) and a ``concept`` finding naming
     the order parameter.
 
     Example:
         >>> from physlens.systems import get_system
         >>> ds = get_system("ising_2d", L=8, n_temperatures=8).sample(240, seed=0)
-        >>> fs = run(None, ds, epochs=20, n_bootstrap=10, max_splits=6, autoencoder=False)
+        >>> fs = run(None, ds, epochs=20, n_bootstrap=10, max_splits=3, autoencoder=False, min_steps=100)
         >>> fs[0].kind, fs[0].value["method"]
         ('phase', 'combined')
     """
@@ -599,7 +609,7 @@ def run(
             shape = (L,) * int(round(np.log(n_sites) / np.log(L)))
         left = None if deadline is None else t0 + (deadline - t0) * (k + 1) / len(groups)
         per_size[L] = analyse_size(S, cvals[rows], shape, states, periodic, epochs, n_bootstrap, max_splits,
-                                   autoencoder, seed=seed + k, deadline=left)
+                                   autoencoder, seed=seed + k, deadline=left, min_steps=min_steps)
     return _findings(name, per_size, agreement, time.perf_counter() - t0, seed)
 
 
@@ -624,7 +634,7 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
             "confusion_test": {k: v for k, v in r["w_shape"].items()},
         }
     reasons = []
-    nu, nu_err, methods = None, None, {}
+    nu, nu_err, methods, extrapolated, skipped = None, None, {}, {}, []
     if len(sizes) >= 2 and None not in sizes:
         Ls = np.array(sizes, dtype=float)
         widths = np.array([per_size[L]["methods"]["supervised"].get("width") or np.nan for L in sizes])
@@ -637,21 +647,29 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
                 se_slope = (np.sqrt(np.sum(resid**2) / max(ok.sum() - 2, 1) / np.sum((np.log(Ls[ok]) - np.log(Ls[ok]).mean()) ** 2))
                             if ok.sum() > 2 else 0.1 * abs(slope))
                 nu_err = float(abs(nu) * se_slope / abs(slope))
-        if nu is None:
-            reasons.append("the supervised step does not sharpen with the lattice size (no finite-size scaling)")
+        ev["finite_size"] = nu is not None
         for m in largest["methods"]:
             pts = [(L, per_size[L]["methods"][m]) for L in sizes if per_size[L]["methods"].get(m, {}).get("critical") is not None]
-            if nu is not None and len(pts) >= 2:
+            if nu is not None and len(pts) >= 3:
                 Lm = np.array([p[0] for p in pts], dtype=float)
                 vals = np.array([p[1]["critical"] for p in pts])
                 errs = np.array([p[1]["uncertainty"] or 0.01 * span for p in pts])
-                methods[m] = finite_size(Lm, vals, errs, nu, nu_err, seed=seed)
-    else:
+                c_inf, c_err, shifted = finite_size(Lm, vals, errs, nu, nu_err, seed=seed)
+                methods[m] = (c_inf, c_err)
+                extrapolated[m] = shifted
+            elif nu is not None:
+                skipped.append(m)
+    if not methods:  # one size, or no finite-size scaling: the largest lattice's estimates
         methods = _estimates(largest)
-    conf_ok = all(per_size[L]["w_shape"]["significant"] for L in sizes)
-    if not conf_ok:
-        bad = [L for L in sizes if not per_size[L]["w_shape"]["significant"]]
-        reasons.append("confusion: " + per_size[bad[-1]]["w_shape"]["reason"])
+    # evidence of a transition: the confusion W on the largest lattice (small lattices may blur it), or,
+    # with several sizes, a supervised step that sharpens significantly as L grows (finite 1/nu)
+    conf_ok = largest["w_shape"]["significant"]
+    sharpens = nu is not None and nu_err is not None and nu > 0 and nu_err < 0.5 * nu
+    ev["sharpens_with_size"] = bool(sharpens)
+    if not (conf_ok or sharpens):
+        reasons.append("confusion: " + largest["w_shape"]["reason"])
+        if len(sizes) >= 2:
+            reasons.append("the supervised step does not sharpen significantly with the lattice size")
     if "supervised" not in methods:
         reasons.append("the supervised classifier's probability does not cross 1/2")
     critical, err = None, None
@@ -661,7 +679,10 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
         if len(methods) >= 2 and spread > max(agreement * err, 0.15 * span):
             reasons.append(f"the methods disagree: estimates spread by {spread:.3g} around {critical:.4g} "
                            f"(combined error {err:.2g})")
-    ev["methods"] = {m: {"critical": v, "uncertainty": e} for m, (v, e) in methods.items()}
+    ev["methods"] = {m: {"critical": v, "uncertainty": e, "extrapolated": extrapolated.get(m, False)}
+                     for m, (v, e) in methods.items()}
+    if skipped:
+        ev["left_out"] = {m: "found on fewer than three lattice sizes" for m in skipped}
     if nu is not None:
         ev["nu"], ev["nu_uncertainty"] = nu, nu_err
     ev["sizes"] = [s for s in sizes if s is not None]
@@ -674,7 +695,12 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
     order = best if found else None
     method_txt = ", ".join(f"{m} {v:.4g} ± {e:.2g}" for m, (v, e) in methods.items())
     if found:
-        fss = f" extrapolated to infinite size from L = {', '.join(map(str, sizes))} (nu = {nu:.2f} ± {nu_err:.2f})" if nu else ""
+        fss = ""
+        if nu is not None:
+            ext = [m for m, v in extrapolated.items() if v]
+            fss = (f" from L = {', '.join(map(str, sizes))} (nu = {nu:.2f} ± {nu_err:.2f}; "
+                   + (f"extrapolated to infinite size: {', '.join(ext)}" if ext else "no significant finite-size drift")
+                   + ")")
         statement = (f"phase transition at {name} = {critical:.4g} ± {err:.2g}{fss} ({method_txt}); "
                      f"order parameter {best}")
         conf = float(np.clip(1 - err / max(span, 1e-12) * 5, 0.3, 0.99))
