@@ -31,7 +31,10 @@ intervals later (``physlens predict``) with nothing but its saved model, its
 * **Out of distribution: distance in the network's own representation plus
   disagreement.** The k-th nearest-neighbour distance of ``phi(x)``
   (standardised) to the training rows' ``phi`` (Sun et al. 2022, "Out-of-
-  distribution detection with deep nearest neighbors") and the epistemic
+  distribution detection with deep nearest neighbors"; k = 1 here: on inputs
+  10-50 % of a range outside the training box, the AUROC of the distance alone
+  fell from 0.96-0.98 at k = 1 to 0.93-0.95 at k = 5 and 0.88-0.91 at k = 20 on
+  toy_distractor and rabi, 1500 rows) and the epistemic
   ``sqrt(phi Sigma phi · beta)`` (the disagreement of last-layer posterior
   draws, in units of the noise), each divided by its median over the held-out
   rows, are averaged. The flag's threshold is the conformal 99 % quantile of
@@ -235,7 +238,7 @@ class Calibration:
     prior_precision_: np.ndarray  # (d_out,)
     ood_medians_: tuple[float, float]  # held-out medians of (knn distance, disagreement)
     ood_threshold_: float
-    k_neighbours: int = 5
+    k_neighbours: int = 1
     ood_quantile: float = OOD_QUANTILE
     heldout_ood_: np.ndarray | None = None
     _model: Any = field(default=None, repr=False)
@@ -248,7 +251,7 @@ class Calibration:
     # ---------------------------------------------------------------- building
     @classmethod
     def fit(cls, model: torch.nn.Module, dataset: Dataset, heldout, train_rows=None, seed: int = 0,
-            max_reference: int = 3000, k_neighbours: int = 5, ood_quantile: float = OOD_QUANTILE) -> Calibration:
+            max_reference: int = 3000, k_neighbours: int = 1, ood_quantile: float = OOD_QUANTILE) -> Calibration:
         """Calibrate on ``heldout`` rows, with ``train_rows`` (default: all others) as the reference data.
 
         Example:
@@ -570,11 +573,16 @@ def run(model: torch.nn.Module, dataset: Dataset, level: float = 0.9, folds: int
     se = math.sqrt(level * (1 - level) / n_cal)
     confidence = float(math.exp(-max(0.0, abs(coverage - level) - 2 * se) / 0.05))
     rep = f"penultimate layer {cal.layer!r}" if cal.layer is not None else "standardised inputs (no last affine layer)"
-    widths = ", ".join(f"{t} ±{w / 2:.3g} ({r:.2g} sd)" for t, w, r in zip(dataset.target_names, width, rel_width))
+    widths = ", ".join(f"{t} ±{w / 2:.3g} ({r:.2g} sd)" for t, w, r in list(zip(dataset.target_names, width, rel_width))[:4])
+    if dataset.d_out > 4:
+        widths += f" and {dataset.d_out - 4} more targets"
+    n_traj = len(np.unique(groups[heldout])) if groups is not None else None
+    few = (f"; only {n_traj} held-out trajectories: rows within one are not independent, so the coverage is "
+           "rougher than the row count suggests" if n_traj is not None and n_traj < 30 else "")
     statement = (f"{level:.0%} prediction intervals cover {coverage:.1%} of held-out rows "
                  f"(split conformal on {n_cal} rows over a last-layer Laplace spread, {k}-fold cross-check); "
                  f"median half-width {widths}; rows whose OOD score exceeds {cal.ood_threshold_:.3g} "
-                 f"(the held-out {cal.ood_quantile:.0%} quantile) are flagged as extrapolation")
+                 f"(the held-out {cal.ood_quantile:.0%} quantile) are flagged as extrapolation{few}")
     value = {
         "name": "prediction intervals",
         "level": float(level),
@@ -590,7 +598,7 @@ def run(model: torch.nn.Module, dataset: Dataset, level: float = 0.9, folds: int
         "representation": rep,
         "calibration": cal.to_value(),
     }
-    evidence = {"heldout_rows": n_cal, "folds": k, "coverage_standard_error": se,
+    evidence = {"heldout_rows": n_cal, "heldout_trajectories": n_traj, "folds": k, "coverage_standard_error": se,
                 "heldout_flagged": float(np.mean(cal.heldout_ood_ > cal.ood_threshold_)),
                 "guarantee": f"coverage between {level:.2f} and {level + 1 / (n_cal + 1):.3f} for exchangeable rows"}
     return [Finding(kind="uncertainty", statement=statement, value=value, evidence=evidence, confidence=confidence,
