@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -81,17 +82,21 @@ def _env() -> dict:
     return env
 
 
-def _timed(cmd: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess]:
+def _timed(cmd: list[str], timeout: float) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run a whole process; its wall time and CPU time (user + system; robust on a shared machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
-    dt = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed: {res.stderr.strip()[-800:]}")
-    return dt, res
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu}, res
 
 
-def run_weightwatcher(path: Path, full: bool, workdir: Path, timeout: float) -> tuple[float, dict]:
-    """Whole-process WeightWatcher run on a safetensors file: (seconds, {"rows", "version"})."""
+def run_weightwatcher(path: Path, full: bool, workdir: Path, timeout: float) -> tuple[dict, dict]:
+    """Whole-process WeightWatcher run on a safetensors file: ({"wall", "cpu"} seconds, {"rows", "version"})."""
     script = workdir / "ww_worker.py"
     script.write_text(_WW_WORKER)
     out = workdir / f"ww_{path.stem}_{'full' if full else 'alpha'}.json"
@@ -99,8 +104,8 @@ def run_weightwatcher(path: Path, full: bool, workdir: Path, timeout: float) -> 
     return dt, json.loads(out.read_text())
 
 
-def run_physlens(path: Path, full: bool, timeout: float) -> tuple[float, list[dict]]:
-    """Whole-process ``physlens spectra FILE --json``: (seconds, per-matrix values)."""
+def run_physlens(path: Path, full: bool, timeout: float) -> tuple[dict, list[dict]]:
+    """Whole-process ``physlens spectra FILE --json``: ({"wall", "cpu"} seconds, per-matrix values)."""
     cmd = [sys.executable, "-m", "physlens.cli", "spectra", str(path), "--json"]
     if not full:
         cmd += ["--bootstrap", "0", "--no-randomize"]
@@ -187,7 +192,7 @@ def main() -> None:
 
     from physlens.io import write_json
 
-    console = Console()
+    console = Console(width=160)
     work = Path(tempfile.mkdtemp(prefix="physlens-spectra-bench-"))
     models = {"small": work / "small.safetensors", "large": work / "large.safetensors"}
     info = {"small": small_emulator(models["small"]), "large": large_model(models["large"], width=args.width)}
@@ -200,23 +205,27 @@ def main() -> None:
             t_ww, ww = run_weightwatcher(path, full, work, args.timeout)
             t_pl, pl = run_physlens(path, full, args.timeout)
             version = ww["version"]
-            entry[tag] = {"weightwatcher_seconds": t_ww, "physlens_seconds": t_pl, "speedup": t_ww / t_pl,
+            entry[tag] = {"weightwatcher_seconds": t_ww["wall"], "physlens_seconds": t_pl["wall"],
+                          "speedup": t_ww["wall"] / t_pl["wall"], "weightwatcher_cpu_seconds": t_ww["cpu"],
+                          "physlens_cpu_seconds": t_pl["cpu"], "cpu_speedup": t_ww["cpu"] / t_pl["cpu"],
                           "comparison": compare(ww["rows"], pl)}
-            console.print(f"{name} {tag}: WeightWatcher {t_ww:.1f} s, physlens {t_pl:.1f} s", highlight=False)
+            console.print(f"{name} {tag}: WeightWatcher {t_ww['wall']:.1f} s wall / {t_ww['cpu']:.1f} s CPU, "
+                          f"physlens {t_pl['wall']:.1f} s wall / {t_pl['cpu']:.1f} s CPU", highlight=False)
         results[name] = entry
 
     table = Table(title=f"Weight spectra: physlens vs WeightWatcher {version} (whole processes, 1 thread each)")
-    for col in ("model", "params", "layers compared", "max |Δα|", "declined", "WW full s", "physlens full s",
-                "speed-up", "WW α-only s", "physlens α-only s", "speed-up"):
+    for col in ("model", "params", "layers", "max |Δα|", "declined", "WW full", "physlens full",
+                "speed-up wall (CPU)", "WW α-only", "physlens α-only", "speed-up wall (CPU)"):
         table.add_column(col, justify="right" if col not in ("model",) else "left")
     for name, e in results.items():
         c = e["full"]["comparison"]
         table.add_row(name, f"{e['parameters'] / 1e6:.2f} M", str(len(c["layers"])),
                       f"{c['max_abs_alpha_diff']:.2e}" if c["max_abs_alpha_diff"] is not None else "-",
                       str(len(c["declined_by_physlens"])),
-                      f"{e['full']['weightwatcher_seconds']:.1f}", f"{e['full']['physlens_seconds']:.1f}",
-                      f"{e['full']['speedup']:.1f}x", f"{e['alpha_only']['weightwatcher_seconds']:.1f}",
-                      f"{e['alpha_only']['physlens_seconds']:.1f}", f"{e['alpha_only']['speedup']:.1f}x")
+                      f"{e['full']['weightwatcher_seconds']:.1f} s", f"{e['full']['physlens_seconds']:.1f} s",
+                      f"{e['full']['speedup']:.1f}x ({e['full']['cpu_speedup']:.1f}x)",
+                      f"{e['alpha_only']['weightwatcher_seconds']:.1f} s", f"{e['alpha_only']['physlens_seconds']:.1f} s",
+                      f"{e['alpha_only']['speedup']:.1f}x ({e['alpha_only']['cpu_speedup']:.1f}x)")
     console.print(table)
     write_json(args.json, {"benchmark": "spectra", "commit": _commit(), "weightwatcher_version": version,
                            "machine": {"platform": platform.platform(), "python": platform.python_version(),

@@ -265,7 +265,7 @@ def _permuted(mats: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """The stack with each matrix's elements permuted at random (same element distribution, no structure)."""
     k, N, M = mats.shape
     flat = mats.reshape(k, N * M)
-    perm = torch.argsort(torch.rand(k, N * M, generator=gen), dim=1)
+    perm = torch.stack([torch.randperm(N * M, generator=gen) for _ in range(k)])
     return torch.gather(flat, 1, perm).reshape(k, N, M)
 
 
