@@ -131,8 +131,11 @@ def test_spectra_command_reads_a_safetensors_file_and_says_what_is_wrong_with_a_
     bad.write_text("not a tensor file")
     res = run_cli("spectra", str(bad))
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "safetensors" in res.stderr
-    res = run_cli("spectra", str(tmp_path))
-    assert res.returncode == 2 and "model.safetensors" in res.stderr
+    from physlens.cli.spectra import load_state
+    from physlens.errors import PhyslensError
+
+    with pytest.raises(PhyslensError, match="model.safetensors"):
+        load_state(tmp_path)
 
 
 def test_spectra_probe_runs_in_a_study_and_its_figures_reach_the_report(tmp_path):
