@@ -1,0 +1,148 @@
+"""Specifications of the concepts probe: the latent count, what each latent means, layer probes, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from physlens.data import Dataset
+from physlens.errors import ConfigError, DataError
+from physlens.findings import GroundTruth, score
+from physlens.probes import concepts as C
+
+
+def hidden_parameter_task(n_hidden: int, n: int = 1200, seed: int = 0) -> Dataset:
+    """Observation = 6 nonlinear measurements of n_hidden parameters p; question q (3 columns); answer sum_i p_i q_i."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(-1, 1, (n, max(n_hidden, 1)))[:, :n_hidden]
+    W = rng.normal(size=(6, max(n_hidden, 1)))[:, :n_hidden]
+    obs = np.tanh(p @ W.T) if n_hidden else rng.normal(size=(n, 6))
+    q = rng.uniform(-1, 1, (n, 3))
+    y = (p * q[:, :n_hidden]).sum(1) if n_hidden else np.sin(2 * q[:, 0]) + q[:, 1] ** 2
+    names = [f"o{i}" for i in range(6)] + ["q0", "q1", "q2"]
+    aux = {f"p{i}": p[:, i] for i in range(n_hidden)}
+    return Dataset(np.c_[obs, q], y, names, ["y"], aux=aux, meta={"question_columns": ["q0", "q1", "q2"]})
+
+
+@pytest.mark.slow
+def test_three_hidden_parameters_need_three_latents_each_encoding_one_parameter():
+    ds = hidden_parameter_task(3)
+    fs = C.run(None, ds, layer_probes=False, max_latents=4, epochs=60, restarts=2, width=32)
+    latents = [f for f in fs if f.kind == "concept"]
+    assert fs[0].value["count"] == 3 == len(latents)
+    set_r2 = latents[0].evidence["set_r2"]
+    assert min(set_r2.values()) > 0.9, set_r2  # the three latents together hold p0, p1, p2
+    curve = {c["latents"]: c["envelope"] for c in fs[0].value["curve"]}
+    assert curve[2] - curve[3] > 0.05 and curve[3] - curve[4] < 0.03
+
+
+def test_an_observation_that_carries_nothing_needs_no_latent():
+    fs = C.run(None, hidden_parameter_task(0, n=800), layer_probes=False, max_latents=3, epochs=80, width=32)
+    assert fs[0].value["count"] == 0
+    assert not [f for f in fs if f.kind == "concept"]
+
+
+def test_the_monotone_envelope_never_keeps_a_stage_worse_than_a_smaller_one():
+    ds = hidden_parameter_task(1, n=600)
+    r = C.latent_count(ds, max_latents=3, epochs=15, restarts=1, width=16)
+    env = [c["envelope"] for c in r["curve"]]
+    assert all(b <= a + 1e-12 for a, b in zip(env, env[1:]))
+    assert all(c["envelope"] <= c["val_mse"] + 1e-12 for c in r["curve"])
+
+
+def test_latents_are_matched_to_candidates_monotone_angles_and_unexplained():
+    rng = np.random.default_rng(1)
+    k, b, phi = rng.uniform(0.5, 2, 1500), rng.uniform(0, 1, 1500), rng.uniform(0, 2 * np.pi, 1500)
+    mu = np.c_[np.log(k), -(b**3), np.mod(phi + 1.0, 2 * np.pi), rng.normal(size=1500)]  # phi cut elsewhere
+    r = C.explain_latents(mu, {"k": k, "b": b, "phi": phi})
+    assert r["per_latent"][0]["k"] > 0.99 and r["per_latent"][1]["b"] > 0.99
+    assert r["set_r2"]["k"] > 0.95 and r["set_r2"]["b"] > 0.95
+    assert r["per_latent"][2]["phi"] > 0.95  # an angle is compared through its cosine and sine, not its cut
+    assert r["unexplained"] == [3]  # pure noise is no concept
+    assert r["max_abs_spearman"] < 0.1  # independent latents
+
+
+def test_context_task_of_the_damped_pendulum_offers_k_and_b_as_candidates():
+    from physlens.systems import get_system
+
+    ds = get_system("damped_pendulum", points_per_trajectory=20).sample(600, seed=0)
+    t = C.concept_task(ds, context_rows=3)
+    assert t.mode == "context" and sorted(t.candidates) == ["b", "k"]
+    assert t.data.d_in == 3 * 4 + 2 and t.data.meta["question_columns"] == ["theta", "omega"]
+    # every context row comes from the same trajectory as the question row: k is constant along it
+    assert np.allclose(t.candidates["k"], ds.aux["k"][np.isin(np.arange(ds.n), np.arange(ds.n))][:0].sum() + t.candidates["k"])
+    assert C.applies(get_system("toy_distractor").sample(50)) is not None
+
+
+def test_linear_probes_read_a_quantity_the_hidden_layer_computes():
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).uniform(-1, 1, (600, 2))
+    net = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1)).double()
+    with torch.no_grad():  # hidden unit 0 computes tanh(x0 * x0)? no: a linear unit gives x0 + x1
+        net[0].weight[0] = torch.tensor([1.0, 1.0])
+        net[0].bias[0] = 0.0
+    r = C.layer_probes(net, X, {"s": np.tanh(X[:, 0] + X[:, 1]), "r2": (X**2).sum(1)})
+    assert r["s"]["1"] > 0.999  # read off the activation
+    assert r["s"]["inputs"] < r["s"]["1"]
+    assert r["r2"]["inputs"] < 0.2  # a radius is not linear in the inputs
+
+
+def test_concept_scorer_checks_count_and_latent_variables():
+    from physlens.findings import Finding
+
+    fs = [Finding("concept", "l", {"latent": i, "explained_by": {}}, evidence={"set_r2": {"k": 0.99, "b": 0.6}})
+          for i in range(2)]
+    card = score(fs, GroundTruth(latent_dim=2, extra={"latent_variables": ["k", "b"]}))
+    assert card["kinds"]["concept"] == {"scored": 2, "matched": 0}  # b is not explained
+    card = score(fs[:1], GroundTruth(latent_dim=1))
+    assert card["kinds"]["concept"]["matched"] == 1
+
+
+@pytest.fixture
+def concept_file(tmp_path):
+    ds = hidden_parameter_task(1, n=500)
+    df = pd.DataFrame(np.c_[ds.X, ds.y, ds.aux["p0"]], columns=ds.input_names + ["y", "p0"])
+    df["flat"] = 2.0
+    path = tmp_path / "c.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--question", "q0", "--inputs", "o0,o1,q0"], "question column 'q0' is also an input"),
+    (["--question", "nope"], "question column 'nope' not found"),
+    (["--question", "q0,q1,q2", "--candidates", "p0,flat"], "candidate column 'flat' is constant"),
+    (["--question", "q0,q1,q2", "--candidates", "p0", "--max-latents", "20"], "too few"),
+])
+def test_concepts_cli_names_bad_input_in_one_line(concept_file, args, message):
+    from typer.testing import CliRunner
+
+    from physlens.cli import app
+
+    from physlens.errors import PhyslensError
+
+    res = CliRunner().invoke(app, ["concepts", str(concept_file), "--target", "y", *args, "--json"])
+    # physlens.cli.main prints a PhyslensError as one line on stderr with exit code 2
+    assert isinstance(res.exception, PhyslensError), res.output
+    assert message in str(res.exception) and len(str(res.exception).splitlines()) == 1
+
+
+def test_concepts_cli_prints_one_concept_finding_per_latent(concept_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from physlens.cli import app
+
+    pd.read_csv(concept_file).drop(columns="flat").to_csv(concept_file, index=False)
+    res = CliRunner().invoke(app, ["concepts", str(concept_file), "--target", "y", "--question", "q0,q1,q2",
+                                   "--candidates", "p0", "--max-latents", "2", "--epochs", "40", "--json",
+                                   "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    latents = [f for f in out["findings"] if f["kind"] == "concept"]
+    count = [f for f in out["findings"] if f["kind"] == "quality"][0]["value"]["count"]
+    assert len(latents) == count == 1
+    assert latents[0]["value"]["explained_by"]["p0"] > 0.9
