@@ -87,7 +87,8 @@ def case_tfim(per: int, seed: int):
 
     parts = []
     for N in (6, 8, 10, 12):
-        ds = get_system("tfim_chain", n_spins=N, g_range=(0.2, 2.0), n_fields=20).sample(20 * per, seed=seed + N)
+        ds = get_system("tfim_chain", n_spins=N, g_range=(0.2, 2.0), n_fields=40).sample(40 * max(2 * per // 3, 1),
+                                                                                      seed=seed + N)
         parts.append((N, ds.X, ds.y[:, 0]))
     return _mixed(parts, 12), "L", 1.0, 0.03
 
@@ -117,7 +118,7 @@ def main() -> None:
     from physlens.io import write_json
     from physlens.probes import phases
 
-    console = Console()
+    console = Console(width=200)
     rows = []
     for name in [c.strip() for c in args.cases.split(",") if c.strip()]:
         t0 = time.perf_counter()

@@ -701,6 +701,8 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
             fss = (f" from L = {', '.join(map(str, sizes))} (nu = {nu:.2f} ± {nu_err:.2f}; "
                    + (f"extrapolated to infinite size: {', '.join(ext)}" if ext else "no significant finite-size drift")
                    + ")")
+        if len(sizes) == 1:
+            fss = " on one lattice size (not extrapolated to infinite size; the error is statistical only)"
         statement = (f"phase transition at {name} = {critical:.4g} ± {err:.2g}{fss} ({method_txt}); "
                      f"order parameter {best}")
         conf = float(np.clip(1 - err / max(span, 1e-12) * 5, 0.3, 0.99))

@@ -14,7 +14,20 @@ def _arr(v: Any) -> np.ndarray | None:
     return None if v is None else np.asarray(v, dtype=float)
 
 
-@figure_for("phase", per="finding")
+@figure_for("phase")
+def phase_section(findings: list[Finding], dataset: Any = None) -> Figures:
+    """The curves of every ``phase`` finding of the phases probe, one figure each (the section's figures).
+
+    Example:
+        >>> phase_section([Finding("phase", "none", {"critical": None})])
+        []
+    """
+    out: Figures = []
+    for f in findings:
+        out.extend(phase_curves(f, dataset))
+    return out
+
+
 def phase_curves(finding: Finding, dataset: Any = None) -> Figures:
     """Supervised probability, confusion accuracy and the unsupervised statistics vs the control, one line per size.
 
