@@ -63,10 +63,16 @@ from physlens.probes.symmetry.continuous import (
 )
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.group import Element, IdentityComponent, component_group, group_statement
-from physlens.probes.symmetry.latent import latent_equivariance
+from physlens.probes.symmetry.latent import latent_equivariance, latent_representation
 from physlens.probes.symmetry.resolution import expected_resolution
 from physlens.probes.symmetry.transform_test import SymmetryContext
-from physlens.probes.symmetry.weights import commutation_error, null_commutation_error
+from physlens.probes.symmetry.weights import (
+    architectural_symmetries,
+    commutation_error,
+    null_commutation_error,
+    span_angle_deg,
+    weight_space_generators,
+)
 
 #: the symmetry probe resolves a generator only down to the emulator's error (measured on 2-D Kepler
 #: derivatives: 18 % relative error gave a mixed 2-dimensional algebra, 2.4 % the rotations within 2.6 degrees)
@@ -157,6 +163,62 @@ def _resolution_txt(res: dict) -> str:
         return ""
     return (f" Expected angular resolution from the network's error: {res['max_expected_deg']:.2g} degrees "
             f"(worst case {res['max_worst_deg']:.2g}).")
+
+
+def _is_rotation(A: np.ndarray) -> bool:
+    L = np.asarray(A, dtype=float)[:, : A.shape[0]]
+    ev = np.linalg.eigvals(L)
+    return bool(np.abs(ev.imag).max() > 0.5 * max(np.abs(ev).max(), 1e-300) and np.abs(ev.real).max()
+                < 0.2 * np.abs(ev).max())
+
+
+def _latent_finding(lat: dict, gens: list[np.ndarray], names: list[str], target, quality, scale_conf) -> Finding:
+    b = lat["blocks"]
+    parts = [f"{b[k]} {k}" for k in ("invariant", "vector", "spin-2", "other") if b[k]]
+    statement = (f"Latent representation: on the network's embedding ({lat['source']}, {lat['latent_dim']} units, "
+                 f"{lat['components']} principal components) the rotation [{_format_generator(gens[0], names)}] acts "
+                 f"linearly as rho = {' + '.join(parts) or 'nothing'} block(s); unexplained fraction of the "
+                 f"embedding's motion {lat['per_generator'][0]['error']:.2g}"
+                 + (f" ({len(lat['per_generator'])} rotations fitted, largest error {lat['error']:.2g})."
+                    if len(lat["per_generator"]) > 1 else "."))
+    value = {"name": "latent representation", "representation": {
+        "source": lat["source"], "latent_dim": lat["latent_dim"], "components": lat["components"],
+        "blocks": b, "error": lat["error"], "input_generators": [np.asarray(g, dtype=float) for g in gens],
+        "rho": [p["rho"] for p in lat["per_generator"]],
+        "per_generator": [{k: v for k, v in p.items() if k != "rho"} for p in lat["per_generator"]]},
+        "input_names": names}
+    return Finding(kind="symmetry", statement=statement, value=value,
+                   evidence={"model_quality": quality, "method": "central differences along the flow, least "
+                             "squares in whitened principal components (physlens.probes.symmetry.latent)"},
+                   confidence=float(scale_conf * max(0.0, 1.0 - lat["error"])), probe="symmetry", target=target,
+                   subject="latent representation")
+
+
+def _weight_space(model, X, gens, equivariant, seed) -> tuple[dict, str]:
+    """Generators read from the first layer's weights, compared with the function-space ones; what the architecture guarantees."""
+    out: dict = {}
+    txt = ""
+    ws = weight_space_generators(model, X, len(gens), equivariant=equivariant)
+    if ws is not None and ws["generators"]:
+        own = ws["dimension"]
+        angle = span_angle_deg(ws["generators"][:own], gens)
+        out.update(generators=ws["generators"][:own], angle_deg=angle, singular_values=ws["singular_values"],
+                   dimension=own, hidden_rank=ws["hidden_rank"], hidden_units=ws["hidden_units"],
+                   agrees=bool(angle < 5.0 and own == len(gens)))
+        same = "the same" if own == len(gens) else f"a {own}-dimensional part of the"
+        txt = (f" Read from the first layer's weights (W (L z + b) in the kernel of the later layers): {same} "
+               f"{len(gens)}-dimensional span within {angle:.2g} degrees" if angle < 5.0 else
+               f" Read from the first layer's weights: a {own}-dimensional span {angle:.2g} degrees away "
+               "from the function-space one (disagreement)")
+        txt += f"; the later layers read {ws['hidden_rank']} of {ws['hidden_units']} hidden directions."
+    arch = architectural_symmetries(model, X[:500], gens, seed=seed)
+    if arch:
+        out["architectural"] = [a["architectural"] for a in arch]
+        out["untrained_violation"] = [a["violation_ratio_untrained"] for a in arch]
+        k = sum(out["architectural"])
+        txt += (f" {k} of {len(gens)} generator(s) hold for re-initialised copies of the network (built into the "
+                f"architecture); {len(gens) - k} were added by training.")
+    return out, txt
 
 
 def _spent(deadline: float | None) -> bool:
@@ -321,7 +383,9 @@ def run(
         # tests at ~1000 rows a second per candidate; a budget shrinks both before anything runs
         max_flops = float(np.clip(budget_seconds * 1.5e8, 2e7, 4e9))
         test_samples = int(np.clip(budget_seconds * 60, 200, test_samples))
-        max_samples = int(max(min(max_samples, budget_seconds * 400), 200))
+        max_samples = int(max(min(max_samples, budget_seconds * 100), 200))
+    # the stages share the budget: continuous scans 45 %, the structured scan 15 %, discrete 30 %, the rest 10 %
+    stage = (lambda share: None if deadline is None else t_start + share * float(budget_seconds))
     model.eval()
     names = list(dataset.input_names)
     n, k = dataset.d_in, dataset.d_out
@@ -363,9 +427,11 @@ def run(
 
     # ---------------------------------------------------------------- continuous
     lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed,
-                         max_flops=max_flops)
+                         max_flops=max_flops, deadline=stage(0.45))
     undetermined_cont = [f"null-space candidate {t['candidate']}" for t in lie.tests if t.get("undetermined")]
     for gname_, A in named_generators(n):
+        if _spent(stage(0.5)):
+            break
         if lie.generators:
             B = np.stack([g.ravel() for g in lie.generators])
             resid = A.ravel() - B.T @ np.linalg.lstsq(B.T, A.ravel(), rcond=None)[0]
@@ -393,7 +459,7 @@ def run(
             T = np.stack([g.ravel() for g in trivial], axis=1)
             S = S[:, [j for j in range(S.shape[1]) if not np.any(np.all(np.isclose(T, S[:, [j]]), axis=0))]]
         phys = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples,
-                              seed=seed, structure=S, system=lie.system, max_flops=max_flops)
+                              seed=seed, structure=S, system=lie.system, max_flops=max_flops, deadline=stage(0.6))
         zeros = [np.zeros((k, k + 1)) for _ in trivial] if phys.output_generators is not None else None
         phys_gens, phys_outs = merge_generators(phys.generators, phys.output_generators, trivial, zeros)
         if phys_gens:
@@ -436,6 +502,9 @@ def run(
         }
         if lie.output_generators is not None:
             value["output_generators"] = lie.output_generators
+        weights_txt = ""
+        if weights and not _spent(deadline) and len(lie.generators) <= MAX_STORED_DIM:
+            value["weight_space"], weights_txt = _weight_space(model, X_lat[:1000], lie.generators, equivariant, seed)
         physical_txt = ""
         if phys is not None:
             palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)
@@ -466,7 +535,7 @@ def run(
         statement = (
             f"The network is {verb} a {len(lie.generators)}-dimensional algebra of affine transformations, "
             f"{gname}: {shown}{more}; moving the data along it changes the prediction by "
-            f"{residual:.2g} x the model's own error.{physical_txt}{_resolution_txt(value['resolution'])}"
+            f"{residual:.2g} x the model's own error.{physical_txt}{_resolution_txt(value['resolution'])}{weights_txt}"
         )
         findings.append(
             Finding(
@@ -490,11 +559,22 @@ def run(
             )
         )
 
+    # ---------------------------------------------------------------- latent representation
+    if latent and lie.generators and not _spent(deadline):
+        rot = [g for g in (phys_gens or lie.generators) if _is_rotation(g)][:max_latent]
+        lat = latent_representation(model, X_lat[:1000], rot) if rot else None
+        if lat is not None:
+            findings.append(_latent_finding(lat, rot, names, target, quality, scale_conf))
+
     # ---------------------------------------------------------------- discrete
     undetermined: list = []
     discrete_found: list[tuple[Element, int]] = []
     if discrete:
-        results = discrete_symmetries(ctx, candidate_transforms(names, dataset.meta), test_samples, seed)
+        cands = candidate_transforms(names, dataset.meta)
+        if deadline is not None:
+            # on a budget the candidates a group is named by go first (particle swaps, reflections, time reversal)
+            cands = sorted(cands, key=lambda c: _priority(c.name))
+        results = discrete_symmetries(ctx, cands, test_samples, seed, deadline=stage(0.9))
         found = [(c, P, r) for c, P, r in results if r.symmetric]
         undetermined = [(c, r) for c, P, r in results if r.undetermined]
         null_w = null_commutation_error(model, n, seed=seed) if (weights and found) else None

@@ -34,6 +34,8 @@ symmetries of the network. Here:
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -313,6 +315,7 @@ def lie_generators(
     max_flops: float = 4e9,
     patience: int = 3,
     max_undetermined: int | None = None,
+    deadline: float | None = None,
 ) -> LieResult:
     """Find the algebra of affine (equi)invariances of ``ctx.model``.
 
@@ -374,6 +377,10 @@ def lie_generators(
     flows = []
     A_list, M_list = [], []
     for c in range(len(evals)):
+        if deadline is not None and time.perf_counter() > deadline and (accepted or c >= 1):
+            # out of time: the scan stops here (the candidates examined so far stand)
+            tests.append({"candidate": c, "rate": float(rates[c]), "stopped_by_budget": True, "untestable": True})
+            break
         w = evecs[:, c]
         A_z = w.reshape(n, n + 1) @ Lc_inv  # back from whitened to standardised coordinates
         Mc = None

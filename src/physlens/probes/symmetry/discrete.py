@@ -17,6 +17,8 @@ Each candidate then faces the error-calibrated significance test of
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,7 +220,8 @@ def lattice_valued(X: np.ndarray) -> bool:
 
 
 def discrete_symmetries(
-    ctx: SymmetryContext, candidates: list[Candidate], test_samples: int = 2000, seed: int = 0
+    ctx: SymmetryContext, candidates: list[Candidate], test_samples: int = 2000, seed: int = 0,
+    deadline: float | None = None,
 ) -> list[tuple[Candidate, np.ndarray, TestResult]]:
     """Test every candidate; return ``(candidate, output_transform, result)`` for each testable one.
 
@@ -238,6 +241,8 @@ def discrete_symmetries(
     F_src = ctx.F[idx] / ctx.ysd
     out = []
     for cand in candidates:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         X_img = Xs @ cand.T.T
         # the output action is chosen on a half of the points and tested on the other half
         F_img = predict(ctx.model, X_img) / ctx.ysd

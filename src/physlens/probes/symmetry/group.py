@@ -166,15 +166,16 @@ class IdentityComponent:
         except (ValueError, np.linalg.LinAlgError):
             pass
         rng = np.random.default_rng(self.seed)
-        starts += [rng.uniform(-np.pi, np.pi, len(self.A)) for _ in range(self.starts)]
         best = np.inf
-        for c0 in starts:
+        for i in range(len(starts) + self.starts):
+            c0 = starts[i] if i < len(starts) else rng.uniform(-np.pi, np.pi, len(self.A))
             if not np.all(np.isfinite(c0)):
                 continue
             c0 = np.clip(c0, -10, 10)
-            sol = least_squares(resid, c0, max_nfev=30 * (len(c0) + 1))
+            sol = least_squares(resid, c0, max_nfev=20 * (len(c0) + 1))
             best = min(best, float(np.sqrt(np.linalg.norm(resid(sol.x)) ** 2 + fixed)))
-            if best / norm < 0.5 * MEMBER_TOL:
+            # clear either way after the logarithm's start: random restarts only for the ambiguous middle
+            if best / norm < 0.5 * MEMBER_TOL or (i == 0 and best / norm > 3 * MEMBER_TOL):
                 break
         self._cache[key] = float(best / norm)
         return self._cache[key]
@@ -313,7 +314,7 @@ def _compose(a: Element, b: Element, name: str) -> Element:
 
 
 def component_group(elements: list[Element], G0: IdentityComponent, tol: float = MEMBER_TOL,
-                    max_components: int = 128) -> dict:
+                    max_components: int = 64) -> dict:
     """Keep the elements that reach a new component of ``G``; say what the others are products of.
 
     Returns ``{"kept": [indices], "implied": {index: {"as": [kept indices] (a word), "distance": d}},

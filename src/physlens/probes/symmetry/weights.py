@@ -96,3 +96,204 @@ def null_commutation_error(model: torch.nn.Module, n: int, repeats: int = 20, se
     for Q in ortho_group.rvs(n, size=repeats, random_state=seed).reshape(repeats, n, n):
         vals.append(commutation_error(model, (s[:, None] * Q) / s[None, :], centre=m))
     return np.asarray(vals, dtype=float)
+
+
+def _first_linear(model: torch.nn.Module, d_in: int) -> torch.nn.Linear | None:
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Linear) and mod.in_features == d_in:
+            return mod
+    return None
+
+
+def hidden_gradients(model: torch.nn.Module, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``dF/dh`` (rows, outputs, hidden) at the first layer's pre-activations ``h = W z + b``, and ``z``; or None.
+
+    ``z`` are the inputs as the first layer reads them (after the model's own standardisation).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+        >>> G, Z = hidden_gradients(net, np.zeros((4, 2)))
+        >>> G.shape, Z.shape
+        ((4, 1, 3), (4, 2))
+    """
+    lin = _first_linear(model, X.shape[1])
+    if lin is None:
+        return None
+    store: dict = {}
+
+    def hook(mod, inp, out):
+        out.retain_grad()
+        store["h"], store["z"] = out, inp[0]
+
+    handle = lin.register_forward_hook(hook)
+    p = next(model.parameters())
+    try:
+        x = torch.as_tensor(X, dtype=p.dtype, device=p.device)
+        F = model(x)
+        F = F if F.ndim == 2 else F[:, None]
+        if "h" not in store or store["h"].shape[:1] != (len(X),):
+            return None
+        grads = []
+        for j in range(F.shape[1]):
+            store["h"].grad = None
+            F[:, j].sum().backward(retain_graph=j < F.shape[1] - 1)
+            grads.append(store["h"].grad.detach().cpu().numpy().astype(np.float64))
+        Z = store["z"].detach().cpu().numpy().astype(np.float64)
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    return np.stack(grads, axis=1), Z
+
+
+def weight_space_generators(model: torch.nn.Module, X: np.ndarray, dimension: int,
+                            equivariant: bool = False) -> dict | None:
+    """Generators read from the first layer: ``L`` such that ``W (L z + b)`` lies where the later layers look away.
+
+    A move ``z -> z + eps (L z + b)`` of the first layer's input moves its pre-activations by
+    ``eps W (L z + b)``; it is a symmetry when that displacement lies, at every row, in the span
+    that the later layers ignore (the kernel of ``dF/dh``). Writing ``u = W^T dF/dh`` (the rows of
+    ``W`` weighted by what the rest of the network reads from each unit), the generators are the
+    null space of the stacked rows ``u (x) [z, 1]`` (for equivariance the output regressors
+    ``[F, 1]`` are projected out, as in the function-space constraint). The ``dimension`` smallest
+    right singular vectors are returned in original coordinates, with the effective rank of the
+    hidden directions the later layers read (``hidden_rank``: singular values of ``dF/dh`` above
+    1e-3 of the largest).
+
+    To first order this is the function-space constraint factorised through the weights: agreement
+    with :func:`physlens.probes.symmetry.continuous.lie_generators` checks that the algebra is carried
+    by the first layer and the later layers' kernel, on rows drawn independently.
+
+    ``dimension`` in the result is the weights' own count: the largest relative gap among the first
+    ``dimension + 1`` singular values.
+
+    Returns ``{"generators", "singular_values", "dimension", "hidden_rank", "hidden_units"}`` or None (no first layer
+    reading the inputs, e.g. a graph network whose edge model reads particle pairs).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+        >>> with torch.no_grad():
+        ...     _ = net[0].weight.copy_(torch.randn(16, 1) * torch.tensor([[1.0, 0.0]]))
+        >>> out = weight_space_generators(net, np.random.default_rng(0).normal(size=(300, 2)), 3)
+        >>> bool(max(np.abs(g[0]).max() for g in out["generators"]) < 1e-6)  # every generator moves y only
+        True
+    """
+    got = hidden_gradients(model, X)
+    if got is None:
+        return None
+    Gh, Z = got  # (m, k, H), (m, n)
+    lin = _first_linear(model, X.shape[1])
+    W = lin.weight.detach().cpu().numpy().astype(np.float64)
+    m, k, _ = Gh.shape
+    n = Z.shape[1]
+    U = Gh @ W  # (m, k, n): W^T dF/dh
+    Zt = np.hstack([Z, np.ones((m, 1))])
+    rows = (U[:, :, :, None] * Zt[:, None, None, :]).reshape(m, k, n * (n + 1))
+    scale = np.sqrt(np.mean(U**2, axis=(0, 2)))  # equilibrate the outputs
+    rows = rows / np.maximum(scale, 1e-300)[None, :, None]
+    blocks = []
+    if equivariant:
+        with torch.no_grad():
+            p = next(model.parameters())
+            F = model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).detach().cpu().numpy().astype(np.float64)
+        F = F if F.ndim == 2 else F[:, None]
+        Q, _ = np.linalg.qr(np.hstack([(F - F.mean(0)) / np.maximum(F.std(0), 1e-300), np.ones((m, 1))]))
+        for j in range(k):
+            blocks.append(rows[:, j] - Q @ (Q.T @ rows[:, j]))
+    else:
+        blocks = [rows[:, j] for j in range(k)]
+    C = np.vstack(blocks)
+    # equilibrate the unknowns so that the columns of C are comparable
+    col = np.sqrt(np.mean(C**2, axis=0))
+    col = np.where(col > 1e-12 * max(col.max(), 1e-300), col, 1.0)
+    _, s, Vt = np.linalg.svd(C / col, full_matrices=False)
+    d = int(min(max(dimension, 0), len(s)))
+    mean, std = _model_standardisation(model, n)
+    gens = []
+    for v in Vt[::-1][:d]:
+        A_z = (v / col).reshape(n, n + 1)
+        L = A_z[:, :n] * (std[:, None] / std[None, :])
+        b = std * A_z[:, n] - L @ mean
+        G = np.hstack([L, b[:, None]])
+        gens.append(G / max(np.abs(G).max(), 1e-300))
+    sh = np.linalg.svd(Gh.reshape(m * k, -1), compute_uv=False)
+    asc = s[::-1]
+    # the weights' own dimension: the largest relative gap among the first d + 1 singular values
+    logs = np.log(np.maximum(asc[: d + 1], 1e-12 * max(asc.max(), 1e-300)))
+    own = int(np.argmax(np.diff(logs)) + 1) if len(logs) > 1 and d > 0 else d
+    return {"generators": gens, "singular_values": asc[: d + 3], "dimension": own,
+            "hidden_rank": int(np.sum(sh > 1e-3 * max(sh.max(), 1e-300))), "hidden_units": int(W.shape[0])}
+
+
+def span_angle_deg(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Largest principal angle (degrees) between the spans of two lists of matrices.
+
+    Example:
+        >>> J = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> round(span_angle_deg([J], [-2 * J]), 6)
+        0.0
+    """
+    import scipy.linalg as sla
+
+    A = np.stack([np.ravel(g) for g in a], axis=1)
+    B = np.stack([np.ravel(g) for g in b], axis=1)
+    return float(np.degrees(np.max(sla.subspace_angles(A, B))))
+
+
+def architectural_symmetries(model: torch.nn.Module, X: np.ndarray, generators: list[np.ndarray],
+                             repeats: int = 2, seed: int = 0, t: float = 0.05) -> list[dict] | None:
+    """Which found generators does the architecture guarantee? Test them on re-initialised copies of the model.
+
+    Every ``nn.Linear`` of a copy is re-drawn (``reset_parameters``, the standardisation kept); a
+    generator that is still a symmetry of ``repeats`` such untrained networks (relative change of the
+    prediction under a flow of ``t`` below 1e-3 of that under a random move of the same size) is
+    built in; one that holds for the trained network only was added by training.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        >>> rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> architectural_symmetries(net, np.random.default_rng(0).normal(size=(200, 2)), [rot])[0]["architectural"]
+        False
+    """
+    import copy
+
+    import scipy.linalg as sla
+
+    if not generators:
+        return []
+    rng = np.random.default_rng(seed)
+    torch_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    copies = []
+    for _ in range(repeats):
+        c = copy.deepcopy(model)
+        for mod in c.modules():
+            if isinstance(mod, torch.nn.Linear):
+                mod.reset_parameters()
+        c.eval()
+        copies.append(c)
+    torch.random.set_rng_state(torch_state)
+    p = next(model.parameters())
+
+    def pred(net, A):
+        with torch.no_grad():
+            out = net(torch.as_tensor(A, dtype=p.dtype, device=p.device)).detach().cpu().numpy().astype(np.float64)
+        return out.reshape(len(A), -1)
+
+    out = []
+    for G in generators:
+        G = np.asarray(G, dtype=float)
+        n = G.shape[0]
+        aug = np.zeros((n + 1, n + 1))
+        aug[:n] = G
+        rms = np.sqrt(np.mean((np.hstack([X, np.ones((len(X), 1))]) @ G.T) ** 2))
+        tt = t * float(np.mean(X.std(0))) / max(rms, 1e-300)
+        E = sla.expm(tt * aug)
+        Ximg = X @ E[:n, :n].T + E[:n, n]
+        step = Ximg - X
+        Xctl = X + rng.permutation(step.ravel()).reshape(step.shape)
+        ratios = []
+        for c in copies:
+            f0 = pred(c, X)
+            ratios.append(float(np.linalg.norm(pred(c, Ximg) - f0) / max(np.linalg.norm(pred(c, Xctl) - f0), 1e-300)))
+        out.append({"violation_ratio_untrained": ratios, "architectural": bool(max(ratios) < 1e-3)})
+    return out
