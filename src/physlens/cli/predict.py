@@ -154,16 +154,21 @@ def register(app: typer.Typer) -> None:
         targets = result["targets"]
         table = Table(title=f"{len(rows)} prediction(s), {level:.0%} intervals ({run_dir.name})")
         table.add_column("row", justify="right")
-        for t in targets:
-            table.add_column(t, justify="right")
-            table.add_column(f"{level:.0%} interval", justify="right")
+        if len(targets) > 1:
+            table.add_column("target")
+        table.add_column("prediction", justify="right")
+        table.add_column(f"{level:.0%} interval", justify="right")
         table.add_column("OOD score", justify="right")
         table.add_column("extrapolating", justify="center")
         shown = rows[:50]
         for i, r in enumerate(shown):
             ys, lo, hi = ([r[k]] if len(targets) == 1 else r[k] for k in ("y", "lower", "upper"))
-            cells = [c for y, a, b in zip(ys, lo, hi) for c in (f"{y:.5g}", f"[{a:.4g}, {b:.4g}]")]
-            table.add_row(str(i + 1), *cells, f"{r['ood_score']:.3g}", "[red]yes[/]" if r["ood"] else "no")
+            for j, (t, y, a, b) in enumerate(zip(targets, ys, lo, hi)):
+                first = j == 0
+                table.add_row(str(i + 1) if first else "", *([t] if len(targets) > 1 else []), f"{y:.6g}",
+                              f"[{a:.5g}, {b:.5g}]", f"{r['ood_score']:.3g}" if first else "",
+                              ("[red]yes[/]" if r["ood"] else "no") if first else "",
+                              end_section=len(targets) > 1 and j == len(targets) - 1)
         console = Console()
         console.print(table)
         if len(rows) > len(shown):

@@ -53,11 +53,15 @@ def reliability_diagram(findings: list[Finding], dataset: Any = None) -> Figures
         if len(by_target) > 1:
             for t, obs in list(by_target.items())[:8]:
                 ax.plot(nominal, np.asarray(obs, dtype=float)[order], marker=".", lw=0.8, alpha=0.7, label=_short(t, 14))
+        if rel.get("laplace_gaussian"):
+            ax.plot(nominal, np.asarray(rel["laplace_gaussian"], dtype=float)[order], marker="s", ms=3, color="tab:orange",
+                    lw=1, ls=":", label="Laplace spread alone (Gaussian)")
         ax.plot(nominal, np.asarray(rel["observed"], dtype=float)[order], marker="o", color="tab:blue", lw=1.8,
                 label="mean over targets" if len(by_target) > 1 else "observed")
         lo = max(0.0, float(nominal.min()) - 0.1)
         ax.set_xlim(lo, 1.0)
-        ax.set_ylim(lo, 1.0)
+        shown = [v for v in [*rel["observed"], *(rel.get("laplace_gaussian") or [])] if v is not None]
+        ax.set_ylim(min(lo, max(0.0, min(shown) - 0.05)), 1.0)
         ax.set_xlabel("nominal coverage (interval level)")
         ax.set_ylabel("observed coverage on held-out rows")
         ax.set_title("Reliability of prediction intervals")
@@ -67,6 +71,7 @@ def reliability_diagram(findings: list[Finding], dataset: Any = None) -> Figures
         cov = f.value.get("coverage")
         caption = (f"Reliability of the prediction intervals: observed coverage (cross-conformal on held-out rows) "
                    f"against the level asked; at {level:.0%} the intervals cover "
-                   f"{cov:.1%}" if cov is not None else "Reliability of the prediction intervals")
+                   f"{cov:.1%}; dotted: the uncalibrated Gaussian intervals of the spread alone"
+                   if cov is not None else "Reliability of the prediction intervals")
         out.append((caption, to_png(fig)))
     return out
