@@ -94,6 +94,17 @@ def _predict(model, X: np.ndarray) -> np.ndarray:
         return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(float)
 
 
+def _variation_of_values(v: np.ndarray, g: np.ndarray) -> float:
+    ok = np.isfinite(v)
+    v, g = v[ok], g[ok]
+    if len(v) < 2:
+        return float("nan")
+    _, inv = np.unique(g, return_inverse=True)
+    means = np.bincount(inv, v) / np.bincount(inv)
+    spread = np.std(v)
+    return float(np.sqrt(np.mean((v - means[inv]) ** 2)) / spread) if spread > 0 else float("inf")
+
+
 def relative_variation(expr: sp.Expr, dataset: Dataset, rows: np.ndarray) -> tuple[float, int]:
     """RMS within-trajectory spread of ``expr`` over its spread across all ``rows``, and the trajectories used.
 
@@ -107,15 +118,7 @@ def relative_variation(expr: sp.Expr, dataset: Dataset, rows: np.ndarray) -> tup
     cols = {n: dataset.X[rows, j] for j, n in enumerate(dataset.input_names)}
     v = evaluate(expr, cols)
     g = dataset.groups()[rows]
-    ok = np.isfinite(v)
-    v, g = v[ok], g[ok]
-    if len(v) < 2:
-        return float("nan"), 0
-    _, inv = np.unique(g, return_inverse=True)
-    means = np.bincount(inv, v) / np.bincount(inv)
-    within = np.sqrt(np.mean((v - means[inv]) ** 2))
-    spread = np.std(v)
-    return float(within / spread) if spread > 0 else float("inf"), int(inv.max() + 1)
+    return _variation_of_values(v, g), int(len(np.unique(g[np.isfinite(v)])))
 
 
 def hamiltonian_field(grad: np.ndarray, canonical: dict, d_in: int, state: list[int]) -> np.ndarray | None:
@@ -280,7 +283,11 @@ def run(
     R = Rfull[:, state]
     Ytrue = smap.flow(hX, dataset.y[hrows[:max_rows]])[:, state]
     model_error = float(np.sqrt(np.mean(R**2) / max(np.mean(Ytrue**2), 1e-300)))
-    _, Gh = lib.values_and_gradients(hX, wrt=state)
+    Vh, Gh = lib.values_and_gradients(hX, wrt=state)
+    hgroups = groups[hrows[:max_rows]]
+
+    def variation(c: np.ndarray) -> float:
+        return _variation_of_values(Vh @ c, hgroups)
     P = min(200, len(X))
     pts = rng.choice(len(X), size=P, replace=False)
 
@@ -291,7 +298,8 @@ def run(
     ns, kept, dropped, rejected = None, [], [], []
     if model_error <= max_model_error:
         cons = Constraint(G, F, Gh, R)
-        ns, kept, dropped = closed_forms(cons, lib.terms, grads_at, factor=null_factor, seed=seed)
+        ns, kept, dropped = closed_forms(cons, lib.terms, grads_at, factor=null_factor, seed=seed,
+                                        variation=variation)
         kept, rejected = _check_on_data(kept, dataset, heldout if heldout is not None else np.arange(dataset.n))
     raw_grads = [np.einsum("pkd,k->pd", G[pts], q.coefficients) for q in kept]
     pairs = noether_pairs(kept, raw_grads, X[pts], smap.flow(X[pts], pred[pts]), dataset, state, findings)

@@ -27,8 +27,9 @@ first, so each row has one pivot term that no other row has; each row is then
 thinned by sequentially thresholded least squares (small terms dropped, the
 rest refitted with the pivot fixed, as in SINDy's STLSQ; the largest threshold
 whose result stays conserved within the floor wins) and its coefficients
-replaced by small rationals when the conservation does not get worse than the
-floor. **Independence**: rows are taken simplest first and one is kept only
+replaced by rationals of the smallest common denominator (1, 2, 3, 4, 6, 8, 12)
+that leaves the conservation as good (within the floor, and along held-out
+data trajectories). **Independence**: rows are taken simplest first and one is kept only
 when the rank of the stacked gradients grows (a row that is a function of the
 kept ones, such as the second Laplace-Runge-Lenz component in 2-D, is dropped).
 """
@@ -104,8 +105,8 @@ class Constraint:
         ...               np.stack([X[:, 1], X[:, 0]], 1)], axis=1)            # q^2, p^2, q p
         >>> F = np.stack([X[:, 1], -X[:, 0]], 1)                              # harmonic flow
         >>> c = Constraint(G, F, G, 1e-3 * rng.standard_normal((200, 2)))
-        >>> ns = c.null_space(); ns.dimension, np.round(ns.vectors[:, 0] / ns.vectors[0, 0], 3).tolist()
-        (1, [1.0, 1.0, -0.0])
+        >>> ns = c.null_space(); ns.dimension, (np.round(ns.vectors[:, 0] / ns.vectors[0, 0], 3) + 0.0).tolist()
+        (1, [1.0, 1.0, 0.0])
     """
 
     def __init__(self, G: np.ndarray, F: np.ndarray, Gh: np.ndarray, R: np.ndarray) -> None:
@@ -119,6 +120,7 @@ class Constraint:
         scale = np.sqrt(np.clip(np.diag(self.B), 1e-300, None))
         self.scale = scale
         self.K = G.shape[1]
+        self.gram = self.M.T @ self.M
 
     def rate(self, c: np.ndarray) -> float:
         """lambda(c) = |M c|^2 / |N c|^2 (dimensionless rate of change along the flow).
@@ -168,7 +170,8 @@ class Constraint:
 
 
 def _complexity(term: sp.Expr) -> tuple:
-    return (sp.count_ops(term), len(str(term)))
+    text = str(term)
+    return (text.count("*") + text.count("/") + text.count("sqrt") + text.count("(") , len(text))
 
 
 def row_echelon(vectors: np.ndarray, order: list[int], tol: float = 0.1) -> tuple[np.ndarray, list[int]]:
@@ -178,7 +181,7 @@ def row_echelon(vectors: np.ndarray, order: list[int], tol: float = 0.1) -> tupl
 
     Example:
         >>> V = np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 2.0]])  # columns: a + b, a - b + 2c
-        >>> A, piv = row_echelon(V, [0, 1, 2]); piv, np.round(A, 3).tolist()
+        >>> A, piv = row_echelon(V, [0, 1, 2]); piv, (np.round(A, 3) + 0.0).tolist()
         ([0, 1], [[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])
     """
     A = vectors.T.copy()
@@ -224,29 +227,26 @@ def thin(c: np.ndarray, pivot: int, cons: Constraint, threshold: float = 0.02, r
         others = [k for k in np.flatnonzero(keep) if k != pivot]
         if not others:
             break
-        A = cons.M[:, others] / s[others]
-        b = -cons.M[:, pivot] * c[pivot]
-        sol, *_ = np.linalg.lstsq(A, b, rcond=None)
+        # normal equations on the Gram matrix M^T M (computed once): min |M c| with c[pivot] fixed
+        Gm = cons.gram[np.ix_(others, others)] / np.outer(s[others], s[others])
+        rhs = -cons.gram[others, pivot] * c[pivot] / s[others]
+        sol = np.linalg.lstsq(Gm + 1e-12 * np.trace(Gm) / len(others) * np.eye(len(others)), rhs, rcond=None)[0]
         c[others] = sol / s[others]
     return c
 
 
-def nice_coefficients(c: np.ndarray, pivot: int, max_denominator: int = 12, rel: float = 0.05) -> np.ndarray:
-    """Coefficients divided by the pivot's, each replaced by the nearest small rational within ``rel``.
+def nice_coefficients(c: np.ndarray, pivot: int, denominator: int) -> np.ndarray:
+    """Coefficients divided by the pivot's and rounded to multiples of 1/``denominator``.
 
     Example:
-        >>> nice_coefficients(np.array([2.0, -0.999, 1.0 / 3.0001]), 0).tolist()
+        >>> nice_coefficients(np.array([2.0, -0.97, 0.33]), 0, 6).tolist()
         [1.0, -0.5, 0.16666666666666666]
     """
     c = c / c[pivot]
-    out = c.copy()
-    for k, v in enumerate(c):
-        if v == 0:
-            continue
-        f = Fraction(float(v)).limit_denominator(max_denominator)
-        if abs(float(f) - v) <= rel * abs(v):
-            out[k] = float(f)
-    return out
+    return np.round(c * denominator) / denominator
+
+
+DENOMINATORS = (1, 2, 3, 4, 6, 8, 12)
 
 
 def to_expression(c: np.ndarray, terms: list[sp.Expr]) -> sp.Expr:
@@ -257,21 +257,23 @@ def to_expression(c: np.ndarray, terms: list[sp.Expr]) -> sp.Expr:
         >>> to_expression(np.array([0.5, 1.23456]), [x, x**2])
         1.235*x**2 + x/2
     """
-    out = sp.Integer(0)
+    parts = []
     for v, t in zip(c, terms):
         if v == 0:
             continue
         f = Fraction(float(v)).limit_denominator(12)
         coef = sp.Rational(f.numerator, f.denominator) if abs(float(f) - v) < 1e-12 else sp.Float(float(f"{v:.4g}"))
-        out += coef * t
-    return out
+        parts.append(coef * t)
+    return sp.Add(*parts)
 
 
 def closed_forms(cons: Constraint, terms: list[sp.Expr], state_gradients, factor: float = NULL_FACTOR,
-                 ind_points: int = 200, seed: int = 0) -> tuple[NullSpace, list[Quantity], list[Quantity]]:
+                 ind_points: int = 200, seed: int = 0, variation=None) -> tuple[NullSpace, list[Quantity], list[Quantity]]:
     """Null space, and its independent readable quantities (kept) and the dependent ones (dropped).
 
-    ``state_gradients(c)`` returns the gradient of sum c_k theta_k at a fixed set of points, (P, d).
+    ``state_gradients(c)`` returns the gradient of sum c_k theta_k at a fixed set of points, (P, d);
+    ``variation(c)``, when given, its relative variation along held-out data trajectories (rounding to
+    small rationals must not make it grow).
 
     Example:
         >>> q, p = sp.symbols("q p", real=True)
@@ -297,14 +299,18 @@ def closed_forms(cons: Constraint, terms: list[sp.Expr], state_gradients, factor
             if cons.rate(thinned) <= factor * max(cons.floor(thinned), 1e-14):
                 best = thinned
                 break
-        nice = nice_coefficients(best, piv)
-        if cons.rate(nice) <= factor * max(cons.floor(nice), 1e-14):
-            best = nice
-        else:
-            best = best / best[piv]
+        best = best / best[piv]
+        # rationals with the smallest common denominator that cost nothing: the rate stays within one error
+        # floor of the fitted form's, and the variation along held-out data trajectories (when given) does not grow
+        for q in DENOMINATORS:
+            nice = nice_coefficients(best, piv, q)
+            if (cons.rate(nice) <= cons.rate(best) + cons.floor(best)
+                    and (variation is None or variation(nice) <= 1.5 * variation(best) + 1e-9)):
+                best = nice
+                break
         support = [int(k) for k in np.flatnonzero(best)]
         cands.append(Quantity(to_expression(best, terms), best, support, cons.rate(best), cons.floor(best)))
-    cands.sort(key=lambda q: (q.terms, sp.count_ops(q.expression)))
+    cands.sort(key=lambda q: (q.terms, len(str(q.expression))))
     kept: list[Quantity] = []
     dropped: list[Quantity] = []
     grads: list[np.ndarray] = []

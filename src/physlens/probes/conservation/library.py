@@ -6,11 +6,15 @@ file's column names):
 
 * monomials of the state variables up to ``degree`` (3 for up to 6 state
   variables, else 2);
-* for particle data (``meta["particles"]``) the radial terms of each position
-  vector: 1/|r| and r_a/|r| for a single particle (Kepler: the energy and the
-  Laplace-Runge-Lenz vector), |r_i - r_j| and 1/|r_i - r_j| for pairs; the
-  per-particle scalars (masses) multiply the state monomials up to degree 2
-  (momenta m v, angular momenta m r x v, kinetic energies m v^2);
+* for a single particle (``meta["particles"]``, Kepler) the radial terms 1/|r|
+  and r_a/|r| (the energy and the Laplace-Runge-Lenz vector);
+* for several particles, instead of monomials of the whole state (4 particles
+  in 2-D with their masses gave 772 terms, more than 20 trajectories can pin
+  down): each particle's own position and velocity monomials up to degree 2 (the
+  quadratics in positions alone are left to the pair terms),
+  the same times each of its scalars (masses: momenta m v, angular momenta
+  m r x v, kinetic energies m v^2), and per pair |r_ij|, |r_ij|^2 and 1/|r_ij|
+  (pair potentials);
 * for variables whose name says they are angles (``theta``, ``phi``,
   ``angle``): their sine and cosine, the cosine of pairwise differences, and
   their products with the squares and products of the other variables.
@@ -154,12 +158,12 @@ class Library:
         >>> lib = Library([x * y, x**2], ["x", "y"])
         >>> V, G = lib.values_and_gradients(np.array([[1.0, 2.0]]))
         >>> V.tolist(), G[0, :, 0].tolist()
-        ([[2.0, 1.0]], [2.0, 1.0])
+        ([[2.0, 1.0]], [2.0, 2.0])
     """
 
     terms: list[sp.Expr]
     names: list[str]
-    _grads: list[list[sp.Expr]] | None = None
+    _grads: dict | None = None
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -176,13 +180,17 @@ class Library:
         syms = [sp.Symbol(n, real=True) for n in self.names]
         cols = {n: X[:, j] for j, n in enumerate(self.names)}
         if self._grads is None:
-            self._grads = [[sp.diff(t, s) for s in syms] for t in self.terms]
+            self._grads = {}
         V = np.stack([evaluate(t, cols) for t in self.terms], axis=1)
         G = np.zeros((len(X), len(self.terms), len(wrt)))
-        for k, gs in enumerate(self._grads):
+        for k, t in enumerate(self.terms):
+            free = t.free_symbols
             for a, j in enumerate(wrt):
-                if gs[j] != 0:
-                    G[:, k, a] = evaluate(gs[j], cols)
+                if syms[j] not in free:
+                    continue
+                if (k, j) not in self._grads:
+                    self._grads[(k, j)] = sp.diff(t, syms[j])
+                G[:, k, a] = evaluate(self._grads[(k, j)], cols)
         return V, G
 
 
@@ -192,6 +200,24 @@ def _monomials(syms: list[sp.Symbol], degree: int) -> list[sp.Expr]:
         for combo in itertools.combinations_with_replacement(syms, d):
             out.append(sp.Mul(*combo))
     return out
+
+
+def _particle_terms(layout: list[dict], syms: list[sp.Symbol], state: set) -> list[sp.Expr]:
+    """Several particles: each one's own state monomials up to degree 2 (but the quadratics in its position), the
+    same times each of its scalars (masses), and per pair |r_ij|, |r_ij|^2 and 1/|r_ij|."""
+    terms: list[sp.Expr] = []
+    for p in layout:
+        own = [syms[j] for j in p.get("pos", []) + p.get("vel", []) if j in state]
+        pos = {syms[j] for j in p.get("pos", [])}
+        # quadratics in the positions alone are left to the pair terms |r_ij|^2, which span the
+        # translation-invariant ones: both would make one quantity two different sums of terms
+        mono = [t for t in _monomials(own, 2) if not (sp.total_degree(t) == 2 and t.free_symbols <= pos)]
+        terms += mono
+        terms += [syms[j] * t for j in p["scalars"] for t in mono]
+    for a, b in itertools.combinations(layout, 2):
+        d2 = sum((syms[i] - syms[k]) ** 2 for i, k in zip(a["pos"], b["pos"]))
+        terms += [sp.sqrt(d2), sp.expand(d2), 1 / sp.sqrt(d2)]
+    return terms
 
 
 def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library:
@@ -212,20 +238,18 @@ def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library
         degree = 3 if len(state) <= 6 else 2
     angles = [s for s in state if ANGLE_NAME.match(s.name)]
     others = [s for s in state if s not in angles]
-    terms: list[sp.Expr] = list(_monomials(state, degree))
     layout = _particle_layout(dataset)
-    if layout is not None:
-        pos = [[syms[j] for j in p["pos"]] for p in layout]
-        if len(pos) == 1:
-            r = sp.sqrt(sum(c**2 for c in pos[0]))
-            terms += [1 / r] + [c / r for c in pos[0]]
-        else:
-            for i, k in itertools.combinations(range(len(pos)), 2):
-                r = sp.sqrt(sum((a - b) ** 2 for a, b in zip(pos[i], pos[k])))
-                terms += [r, 1 / r]
-    if params:
-        low = _monomials(state, min(degree, 2))
-        terms += [m * t for m in params for t in low]
+    if layout is not None and len(layout) > 1:
+        terms = _particle_terms(layout, syms, set(smap.state))
+    else:
+        terms = list(_monomials(state, degree))
+        if layout is not None:
+            pos = [syms[j] for j in layout[0]["pos"]]
+            r = sp.sqrt(sum(c**2 for c in pos))
+            terms += [1 / r] + [c / r for c in pos]
+        if params:
+            low = _monomials(state, min(degree, 2))
+            terms += [m * t for m in params for t in low]
     if angles:
         trig = [f(a) for a in angles for f in (sp.sin, sp.cos)]
         trig += [sp.cos(a - b) for a, b in itertools.combinations(angles, 2)]

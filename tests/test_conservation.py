@@ -1,0 +1,195 @@
+"""The conservation probe: how many conserved quantities from trajectories, which in closed form from the emulator."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from physlens.findings import Finding, GroundTruth, score
+from physlens.models import build_model
+from physlens.probes import conservation
+from physlens.probes.conservation.count import poincare_count, trajectory_count
+from physlens.probes.conservation.library import build_library, state_map
+from physlens.systems import get_system
+from physlens.train import TrainConfig, fit
+
+
+def _count_from_data(ds):
+    smap = state_map(ds)
+    lib = build_library(ds, smap)
+    V, G = lib.values_and_gradients(ds.X, wrt=smap.state)
+    return trajectory_count(V, G, ds.groups())
+
+
+def _trained(ds, epochs):
+    return fit(build_model("mlp", ds, width=64, depth=3), ds, TrainConfig(epochs=epochs, progress=False, seed=0))
+
+
+def test_probe_applies_to_trajectories_of_a_flow_only():
+    assert conservation.applies(get_system("kepler", dim=2, points_per_trajectory=10).sample(200)) is None
+    assert "trajectories" in conservation.applies(get_system("toy_distractor").sample(50))
+    assert conservation.applies(get_system("kepler", target="energy", points_per_trajectory=10).sample(200)) is not None
+    assert conservation.applies(get_system("nbody_springs").sample(100)) is None  # positions move with the velocities
+
+
+@pytest.mark.parametrize("system, params, expected", [
+    ("harmonic_oscillator", {"points_per_trajectory": 20}, 1),
+    ("kepler", {"dim": 2, "points_per_trajectory": 10}, 3),
+    ("kepler", {"dim": 3, "points_per_trajectory": 10}, 5),
+    ("damped_pendulum", {"points_per_trajectory": 20}, 0),
+    ("lorenz", {"steps": 20}, 0),
+])
+def test_count_from_trajectories_alone_matches_the_known_number(system, params, expected):
+    ds = get_system(system, **params).sample(1000, seed=1)
+    got = _count_from_data(ds)
+    assert got.count == expected, (got.count, got.spectrum[:8], got.notes)
+
+
+def test_count_survives_one_percent_noise_on_the_states():
+    ds = get_system("kepler", dim=2, points_per_trajectory=10).sample(1000, seed=2)
+    ds.X = ds.X + 0.01 * ds.X.std(axis=0) * np.random.default_rng(0).standard_normal(ds.X.shape)
+    assert _count_from_data(ds).count == 3
+
+
+def test_local_pca_baseline_sees_a_closed_orbit_as_one_dimensional():
+    t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    orbits = [np.stack([r * np.cos(t), np.sin(t) / r], axis=1) for r in (0.6, 1.0, 1.4)]
+    assert poincare_count(orbits)[0] == 1
+
+
+def test_harmonic_oscillator_energy_is_read_from_the_emulator_in_closed_form():
+    ds = get_system("harmonic_oscillator", points_per_trajectory=20).sample(600, seed=0)
+    res = _trained(ds, 150)
+    found = conservation.run(res.model, ds, heldout=res.val_index)
+    conserved = [f for f in found if f.kind == "conserved"]
+    assert [f.value["expression"] for f in conserved] == ["p**2 + q**2"]
+    assert conserved[0].value["relative_variation"] < 1e-6
+    assert conserved[0].value["noether"]["symmetry"] == "time translation"  # its Hamiltonian flow is the flow
+    score(found, ds.truth)
+    assert conserved[0].match is True
+
+
+def test_kepler_energy_angular_momentum_and_runge_lenz_are_found_independent():
+    ds = get_system("kepler", dim=2, points_per_trajectory=10).sample(2000, seed=0)
+    res = _trained(ds, 250)
+    found = conservation.run(res.model, ds, heldout=res.val_index)
+    conserved = [f for f in found if f.kind == "conserved"]
+    score(found, ds.truth)
+    assert len(conserved) == 3, [f.statement for f in found]
+    assert all(f.match for f in conserved), [(f.value["expression"], f.score_detail) for f in conserved]
+    names = {f.score_detail.get("function_of") for f in conserved}
+    assert {"energy", "L_z"} <= names and names & {"A_x", "A_y"}, names
+    count = next(f for f in found if f.kind == "quality")
+    assert count.value["count_from_trajectories"] == 3 and count.value["agree"]
+
+
+def test_no_conserved_quantity_on_lorenz():
+    ds = get_system("lorenz", steps=20).sample(1000, seed=0)
+    res = _trained(ds, 120)
+    found = conservation.run(res.model, ds, heldout=res.val_index)
+    assert [f.statement for f in found if f.kind == "conserved"] == []
+
+
+def test_angular_momentum_pairs_with_the_rotation_found_by_the_symmetry_probe():
+    ds = get_system("kepler", dim=2, points_per_trajectory=10).sample(400, seed=0)
+    pts = ds.X[:100]
+    x, y, vx, vy = pts.T
+    grad_L = np.stack([vy, -vx, -y, x], axis=1)  # L = x vy - y vx
+    rotation = np.zeros((4, 5))
+    rotation[0, 1], rotation[1, 0], rotation[2, 3], rotation[3, 2] = -1, 1, -1, 1
+    sym = Finding("symmetry", "rotations", {"group": "so(2)", "generators": [rotation]}, probe="symmetry")
+    pair = conservation.noether_pairs([None], [grad_L], pts, ds.y[:100], ds, [0, 1, 2, 3], [sym])[0]
+    assert pair["symmetry"] == "so(2)" and pair["residual"] < 1e-9
+
+
+def test_conserved_scorer_reads_text_and_rejects_a_non_invariant():
+    q, p = sp.symbols("q p", real=True)
+    truth = GroundTruth(conserved=[p**2 / 2 + q**2 / 2])
+    good = Finding("conserved", "E", {"expression": "3*p**2 + 3*q**2 + 1"})
+    bad = Finding("conserved", "qp", {"expression": "q*p"})
+    score([good, bad], truth)
+    assert good.match is True and bad.match is False
+
+
+def test_conserved_scorer_never_uses_lambdify():
+    import physlens.scoring.conserved as scorer
+
+    assert "lambdify(" not in Path(scorer.__file__).read_text()
+
+
+# --------------------------------------------------------------------------- command line
+def _trajectory_csv(path: Path, runs: int = 12, points: int = 25, edit=None) -> Path:
+    ds = get_system("harmonic_oscillator", points_per_trajectory=points).sample(runs * points, seed=3)
+    lines = ["run,t,q,p"] + [f"r{g},{t:.6f},{q:.8f},{p:.8f}" for g, t, (q, p)
+                             in zip(ds.aux["trajectory"], ds.aux["t"], ds.X)]
+    if edit is not None:
+        lines = edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _swap(lines):
+    return [lines[0], lines[2], lines[1], *lines[3:]]
+
+
+def _nan(lines):
+    parts = lines[4].split(",")
+    parts[2] = "nan"
+    return lines[:4] + [",".join(parts)] + lines[5:]
+
+
+def _repeat(lines):
+    a, b = lines[3].split(","), lines[4].split(",")
+    b[1] = a[1]
+    return lines[:4] + [",".join(b)] + lines[5:]
+
+
+def _single_point(lines):
+    return lines + ["lonely,0.0,0.5,0.5"]
+
+
+BAD_FILES = {
+    "one_run": (lambda lines: lines[:26], "only one run ('r0') in column 'run'"),
+    "unsorted": (_swap, "run 'r0' has unsorted times"),
+    "repeated": (_repeat, "run 'r0' has a repeated time"),
+    "one_point": (_single_point, "runs of one point in column 'run': 'lonely'"),
+    "nan": (_nan, "column 'q' has NaN in row 4"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_conserved_command_rejects_bad_trajectory_files_in_one_line(case, tmp_path, monkeypatch, capsys):
+    from physlens.cli import main
+
+    edit, message = BAD_FILES[case]
+    path = _trajectory_csv(tmp_path / f"{case}.csv", edit=edit)
+    monkeypatch.setattr(sys, "argv", ["physlens", "conserved", str(path), "--groups", "run", "--time", "t", "--json"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr()
+    assert exc.value.code == 2 and err.out == ""
+    assert err.err.count("\n") == 1 and message in err.err, err.err
+
+
+@pytest.mark.slow
+def test_conserved_command_prints_one_json_object_with_the_energy(tmp_path):
+    from tests.conftest import run_cli
+
+    path = _trajectory_csv(tmp_path / "osc.csv")
+    proc = run_cli("conserved", str(path), "--groups", "run", "--time", "t", "--json", "--budget", "quick",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"findings", "run_dir"}
+    exprs = [f["value"]["expression"] for f in out["findings"] if f["kind"] == "conserved"]
+    assert len(exprs) == 1
+    q, p = sp.symbols("q p", real=True)
+    from physlens.expressions import parse_expression
+    from physlens.scoring.conserved import dependence_residual
+
+    assert dependence_residual(parse_expression(exprs[0], ["q", "p"]), [p**2 + q**2])[0] < 1e-2
