@@ -172,13 +172,17 @@ def _is_rotation(A: np.ndarray) -> bool:
                 < 0.2 * np.abs(ev).max())
 
 
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _latent_finding(lat: dict, gens: list[np.ndarray], names: list[str], target, quality, scale_conf) -> Finding:
     b = lat["blocks"]
     parts = [f"{b[k]} {k}" for k in ("invariant", "vector", "spin-2", "other") if b[k]]
     statement = (f"Latent representation: on the network's embedding ({lat['source']}, {lat['latent_dim']} units, "
-                 f"{lat['components']} principal components) the rotation [{_format_generator(gens[0], names)}] acts "
+                 f"{lat['components']} principal components) the rotation [{_short(_format_generator(gens[0], names))}] acts "
                  f"linearly as rho = {' + '.join(parts) or 'nothing'} block(s); unexplained fraction of the "
-                 f"embedding's motion {lat['per_generator'][0]['error']:.2g}"
+                 f"embedding's motion (relative to a random move) {lat['per_generator'][0]['error']:.2g}"
                  + (f" ({len(lat['per_generator'])} rotations fitted, largest error {lat['error']:.2g})."
                     if len(lat["per_generator"]) > 1 else "."))
     value = {"name": "latent representation", "representation": {

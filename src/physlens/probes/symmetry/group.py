@@ -174,8 +174,9 @@ class IdentityComponent:
             c0 = np.clip(c0, -10, 10)
             sol = least_squares(resid, c0, max_nfev=20 * (len(c0) + 1))
             best = min(best, float(np.sqrt(np.linalg.norm(resid(sol.x)) ** 2 + fixed)))
-            # clear either way after the logarithm's start: random restarts only for the ambiguous middle
-            if best / norm < 0.5 * MEMBER_TOL or (i == 0 and best / norm > 3 * MEMBER_TOL):
+            # clear either way after the logarithm's start and one random start (the logarithm of a rotation by pi
+            # is a saddle of the fit); more random restarts only for the ambiguous middle
+            if best / norm < 0.5 * MEMBER_TOL or (i == 1 and best / norm > 3 * MEMBER_TOL):
                 break
         self._cache[key] = float(best / norm)
         return self._cache[key]

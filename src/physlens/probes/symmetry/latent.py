@@ -96,7 +96,7 @@ def _flow(A: np.ndarray, X: np.ndarray, t: float) -> np.ndarray:
 
 
 def latent_representation(model: torch.nn.Module, X: np.ndarray, generators: list[np.ndarray],
-                          tol: float = 0.25, max_dim: int = 64) -> dict | None:
+                          tol: float = 0.25, max_dim: int = 64, seed: int = 0) -> dict | None:
     """Fit the linear action ``drho`` that each input generator induces on the embedding; split it into blocks.
 
     For an input generator ``A = [L | b]`` (original coordinates) the embedding moves as
@@ -106,8 +106,9 @@ def latent_representation(model: torch.nn.Module, X: np.ndarray, generators: lis
     antisymmetric and its eigenvalues are ``0`` and ``+-i omega``). Eigenvalues are then sorted into
     irreducible blocks by their frequency relative to the input generator's own (``omega_in``):
     ``invariant`` (``|lambda| < tol omega_in``), ``vector`` (``omega ~ omega_in``: one 2-D block per
-    pair), ``spin-2`` (``omega ~ 2 omega_in``) and ``other``. ``error`` is the fraction of the variance
-    of ``dh/dt`` that the linear map leaves unexplained (0: an exact representation).
+    pair), ``spin-2`` (``omega ~ 2 omega_in``) and ``other``. ``error`` is the residual of the linear
+    map over the embedding's motion under a random affine move of the inputs of the same size (0: an exact
+    representation; near 1: the symmetry moves the embedding as arbitrarily as a random move does).
 
     Returns ``{"source", "latent_dim", "per_generator": [{"blocks", "frequencies", "error", "rho"}],
     "blocks", "error"}`` (the last two for the first generator, ``error`` the largest over generators),
@@ -134,6 +135,7 @@ def latent_representation(model: torch.nn.Module, X: np.ndarray, generators: lis
     proj = Vt[:keep].T / (s[:keep] / np.sqrt(len(H)))  # whitened principal coordinates
     C = (H - mean) @ proj
     sd = X.std(axis=0)
+    rng = np.random.default_rng(seed)
     per = []
     for A in generators:
         A = np.asarray(A, dtype=float)
@@ -149,7 +151,12 @@ def latent_representation(model: torch.nn.Module, X: np.ndarray, generators: lis
         coef, *_ = np.linalg.lstsq(design, dC, rcond=None)
         K = coef[:keep].T
         resid = dC - design @ coef
-        total = float(np.sum((dC - dC.mean(axis=0)) ** 2))
+        # the scale of the embedding's motion: a random affine move of the inputs of the same size (an
+        # invariant embedding hardly moves under the symmetry, so its own motion is no yardstick)
+        R = rng.normal(size=A.shape)
+        R *= rms / max(float(np.sqrt(np.mean((np.hstack([X, np.ones((len(X), 1))]) @ R.T) ** 2))), 1e-300)
+        dR = ((latent_features(model, _flow(R, X, t))[0] - latent_features(model, _flow(R, X, -t))[0]) / (2 * t)) @ proj
+        total = float(np.sum((dR - dR.mean(axis=0)) ** 2))
         err = float(np.sum(resid**2) / total) if total > 1e-300 * len(C) else 0.0
         L = A[:, : A.shape[0]]
         w_in = float(np.max(np.abs(np.linalg.eigvals(L).imag))) or float(np.max(np.abs(np.linalg.eigvals(L))))
