@@ -109,7 +109,8 @@ class InteractionTable:
         in_support: share of rows whose corners stay inside the data, per pair (1.0 without ``support``);
             the average runs over those rows when at least ``min_inside`` of them are, else over all.
         rows: number of rows the averages ran over.
-        groups: tested triples ``(i, j, l)``; ``group_importance``/``group_se``: ``E[(Δ_ijl f)²] / 8``.
+        groups: tested triples ``(i, j, l)``; ``group_importance``/``group_se``: ``E[(Δ_ijl f)²] / 8``;
+            ``group_in_support`` as ``in_support`` (all seven swapped corners inside).
 
     Example:
         >>> X = np.random.default_rng(0).uniform(-1, 1, (4000, 3))
@@ -127,6 +128,7 @@ class InteractionTable:
     groups: list[tuple[int, int, int]] = field(default_factory=list)
     group_importance: np.ndarray | None = None
     group_se: np.ndarray | None = None
+    group_in_support: np.ndarray | None = None
 
     def matrix(self, target: int = 0) -> np.ndarray:
         """Symmetric (d, d) matrix of pair importances for one target (untested pairs are NaN).
@@ -236,10 +238,23 @@ def pair_interactions(
             if used[q] < min_inside:  # too few corners inside: all rows (in_support says how few were)
                 ok = None
         keep.append(ok)
-    for g in groups:
+    g_keep: list[np.ndarray | None] = []
+    g_used = np.ones(len(groups))
+    for q, g in enumerate(groups):
+        ok = np.ones(len(idx), dtype=bool) if where is not None else None
         for s in itertools.chain(itertools.combinations(g, 2), [tuple(g)]):
+            Z = corner(s)
             if s not in raw:
-                raw[s] = _as_2d(f(corner(s)))
+                raw[s] = _as_2d(f(Z))
+            if ok is not None:
+                ok &= where.inside(Z)
+        if ok is not None:
+            for i in g:
+                ok &= ins[i]
+            g_used[q] = ok.mean()
+            if g_used[q] < min_inside:
+                ok = None
+        g_keep.append(ok)
 
     def mean_se(delta2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         se = delta2.std(axis=0, ddof=1) / np.sqrt(len(delta2)) if len(delta2) > 1 else np.zeros(delta2.shape[1])
@@ -260,14 +275,20 @@ def pair_interactions(
             # Σ over the subsets s of g of (-1)^(|g| - |s|) f(x with s swapped)
             signed = sum((-1) ** (len(g) - r) * val[s] for r in range(len(g) + 1)
                          for s in itertools.combinations(g, r))
-            g_imp[q], g_se[q] = mean_se(signed**2 / 2 ** len(g))
+            delta2 = signed**2 / 2 ** len(g)
+            g_imp[q], g_se[q] = mean_se(delta2 if g_keep[q] is None else delta2[g_keep[q]])
         tables.append(InteractionTable(pairs=pairs, importance=imp, se=se, total=total, in_support=used,
-                                       rows=len(idx), groups=groups, group_importance=g_imp, group_se=g_se))
+                                       rows=len(idx), groups=groups, group_importance=g_imp, group_se=g_se,
+                                       group_in_support=g_used))
     return tables if many else tables[0]
 
 
-def mixed_partials(model: torch.nn.Module, X: np.ndarray, n_rows: int = 256, seed: int = 0) -> np.ndarray | None:
+def mixed_partials(model: torch.nn.Module, X: np.ndarray, n_rows: int = 256, seed: int = 0,
+                   max_seconds: float | None = None, chunk: int = 32) -> np.ndarray | None:
     """Mean ``|∂²f_k/∂x_i∂x_j|`` over rows, from batched Hessians (``torch.func``): array (k, d, d); None if not differentiable.
+
+    Rows are processed ``chunk`` at a time; with ``max_seconds`` the mean runs over the chunks done
+    by then (at least one).
 
     Example:
         >>> class Prod(torch.nn.Module):
@@ -278,20 +299,28 @@ def mixed_partials(model: torch.nn.Module, X: np.ndarray, n_rows: int = 256, see
     """
     from torch.func import jacrev, vmap
 
+    t0 = time.monotonic()
     rng = np.random.default_rng(seed)
     rows = X[rng.choice(len(X), size=min(n_rows, len(X)), replace=False)]
     params = list(model.parameters())
     dtype = params[0].dtype if params else torch.float64
-    x = torch.as_tensor(rows, dtype=dtype)
 
     def one(z: torch.Tensor) -> torch.Tensor:
         return model(z[None])[0]
 
-    try:  # reverse over reverse: SiLU has no forward-mode derivative of its backward
-        H = vmap(jacrev(jacrev(one)))(x).detach()  # (n, k, d, d)
-    except Exception:  # a model torch.func cannot trace (in-place ops, data-dependent control flow)
-        return None
-    return H.abs().mean(dim=0).double().cpu().numpy()
+    hess = vmap(jacrev(jacrev(one)))  # reverse over reverse: SiLU has no forward-mode derivative of its backward
+    total, count = None, 0
+    for start in range(0, len(rows), chunk):
+        x = torch.as_tensor(rows[start : start + chunk], dtype=dtype)
+        try:
+            H = hess(x).detach().abs().sum(dim=0).double().cpu().numpy()  # (k, d, d)
+        except Exception:  # a model torch.func cannot trace (in-place ops, data-dependent control flow)
+            return None
+        total = H if total is None else total + H
+        count += len(x)
+        if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+            break
+    return None if total is None else total / count
 
 
 # --------------------------------------------------------------------------- the probe
@@ -429,8 +458,9 @@ def run(
         table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed, support=support,
                                   min_inside=min_inside)
     hess = None
-    if budget_seconds is None or time.monotonic() - t_start < 0.5 * budget_seconds:
-        hess = mixed_partials(model, dataset.X, n_rows=min(256, n_rows), seed=seed) if d <= 64 else None
+    if d <= 64 and (budget_seconds is None or time.monotonic() - t_start < 0.5 * budget_seconds):
+        hess = mixed_partials(model, dataset.X, n_rows=min(256, n_rows), seed=seed,
+                              max_seconds=None if budget_seconds is None else 0.15 * budget_seconds)
     sd_x = dataset.X.std(axis=0)
 
     findings: list[Finding] = []
@@ -492,11 +522,12 @@ def run(
                    if all(p in edges for p in itertools.combinations(g, 2))][:20]
             if not tri:
                 continue
-            gt = pair_interactions(predict, dataset.X, pairs=[], groups=tri, n_rows=n_rows, seed=seed)
+            gt = pair_interactions(predict, dataset.X, pairs=[], groups=tri, n_rows=n_rows, seed=seed,
+                                   support=support, min_inside=min_inside)
             threshold = max(error_factor * mse[t], variance_floor * var[t])
             for q, g in enumerate(tri):
                 v, s = gt.group_importance[q, t], gt.group_se[q, t]
-                if v - 2.0 * s <= threshold:
+                if v - 2.0 * s <= threshold or (support and gt.group_in_support[q] < min_inside):
                     continue
                 gn = [names[i] for i in g]
                 findings.append(Finding(
@@ -505,7 +536,8 @@ def run(
                                f"carries {v / var[t]:.3g} of Var({tname}) (threshold {threshold / var[t]:.2g})"),
                     value={"variables": gn, "interacting": True, "strength": float(v / var[t]), "order": 3},
                     evidence={"importance": float(v / var[t]), "importance_se": float(s / var[t]),
-                              "threshold": float(threshold / var[t]), "rows": int(gt.rows)},
+                              "threshold": float(threshold / var[t]), "rows": int(gt.rows),
+                              "in_support": float(gt.group_in_support[q])},
                     confidence=_confidence(v, threshold), probe="interactions", target=tname,
                     subject="×".join(gn)))
     for tname, pnames in unsure.items():
