@@ -32,6 +32,7 @@ GRAPH_FULL = {"edge_inputs": "full", "node_model": "additive", "divide_by": "m",
 SYSTEMS = [
     # short trajectories: many independent orbits, so the states fill the phase space
     ("kepler 2D energy", "kepler", {"dim": 2, "target": "energy", "points_per_trajectory": 5}, 3000),
+    ("kepler 2D dynamics", "kepler", {"dim": 2, "target": "derivatives", "points_per_trajectory": 5}, 3000),
     ("kepler 3D energy", "kepler", {"dim": 3, "target": "energy", "points_per_trajectory": 5}, 3000),
     ("lorentz_invariant", "lorentz_invariant", {}, 3000),
     # n-body: a graph network (Interaction-Network form) fed both particles' *full* rows, so translations,
@@ -40,6 +41,7 @@ SYSTEMS = [
     ("nbody_springs", "nbody_springs", {"points_per_trajectory": 5}, 4000, "graph", GRAPH_FULL),
     ("nbody_charges", "nbody_charges", {"points_per_trajectory": 5}, 4000, "graph", GRAPH_FULL),
     ("nbody_gravity", "nbody_gravity", {"points_per_trajectory": 5}, 4000, "graph", GRAPH_FULL),
+    ("nbody_springs scalars", "nbody_springs", {"points_per_trajectory": 5}, 4000, "scalars", {}),
     ("nbody_springs MLP", "nbody_springs", {"points_per_trajectory": 5}, 20000, "mlp", {"width": 256, "depth": 3}),
     ("schrodinger_1d", "schrodinger_1d", {}, 3000),
     ("tfim_chain", "tfim_chain", {}, 4000),
@@ -96,6 +98,29 @@ def _summarise(findings, truth, ds) -> dict:
         row["discrete_matched"] = sum(bool(f.match) for f in disc)
         row["discrete_reported"] = len(disc)
         row["discrete_spurious"] = len(disc) - row["discrete_matched"]
+    # the whole group, the weights, the latent space and the resolution (issue: the whole symmetry group)
+    grp = next((f for f in findings if f.value.get("group_name") is not None), None)
+    if grp is not None:
+        row["group_statement"] = grp.value["group_name"]
+        row["physical_group_statement"] = (grp.value.get("physical") or {}).get("group_name")
+        row["group_components"] = grp.value["components"]
+        row["group_match"] = grp.match
+        row["discrete_implied"] = len(grp.value.get("implied") or {})
+    if cont:
+        v = cont[0].value
+        res = v.get("resolution") or {}
+        row["expected_resolution_deg"] = res.get("max_expected_deg")
+        row["worst_resolution_deg"] = res.get("max_worst_deg")
+        ws = v.get("weight_space") or {}
+        row["weight_space_dim"] = ws.get("dimension")
+        row["weight_space_angle_deg"] = ws.get("angle_deg")
+        row["architectural"] = sum(ws.get("architectural") or []) if ws.get("architectural") is not None else None
+    lat = next((f for f in findings if f.subject == "latent representation"), None)
+    if lat is not None:
+        rep = lat.value["representation"]
+        row["latent_blocks"] = {k: n for k, n in rep["blocks"].items() if n}
+        row["latent_error"] = rep["error"]
+        row["latent_source"] = rep["source"]
     unc = [f for f in findings if f.kind == "uncertainty"]
     row["undetermined"] = sum(len(f.value.get("candidates", [])) + len(f.value.get("continuous_candidates", []))
                               for f in unc)
@@ -124,6 +149,61 @@ def system_case(label: str, name: str, params: dict, n: int, max_epochs: int, se
     row = {"case": label, "model": model, "n": n, "d_in": ds.d_in, "val_loss": res.best_val_loss,
            "train_s": t1 - t0, "probe_s": t2 - t1}
     row.update(_summarise(findings, ds.truth, ds))
+    return row
+
+
+def rotation_invariant_case(label: str, n: int, max_epochs: int, seed: int = 0) -> dict:
+    """Rotation invariants of two 4-vectors (so(4), 6 generators) or of one 6-vector and a scalar (so(6), 15).
+
+    ``"two 4-vectors"``: y = cos(a.a / 2) + (a.b) + 0.3 (b.b); ``"6-vector + scalar"``:
+    y = cos(v.v / 3) * (1 + s) + 0.5 s^2. The generators found are compared with the rotations
+    (acting on both 4-vectors at once, or on the 6-vector alone): largest principal angle, next to the
+    expected resolution the probe reports from the network's error.
+    """
+    from physlens.data import Dataset
+    from physlens.probes.symmetry import run
+    from physlens.scoring.symmetry import subspace_angle_deg
+    from physlens.train import train_default
+
+    rng = np.random.default_rng(seed)
+    if label == "two 4-vectors":
+        X = rng.normal(size=(n, 8))
+        a, b = X[:, :4], X[:, 4:]
+        y = np.cos((a * a).sum(1) / 2) + (a * b).sum(1) + 0.3 * (b * b).sum(1)
+        names, blocks, d = [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)], [0, 4], 4
+    else:
+        X = rng.normal(size=(n, 7))
+        v, s_ = X[:, :6], X[:, 6]
+        y = np.cos((v * v).sum(1) / 3) * (1 + s_) + 0.5 * s_**2
+        names, blocks, d = [f"v{i}" for i in range(6)] + ["s"], [0], 6
+    m = X.shape[1]
+    truth = []
+    for i in range(d):
+        for j in range(i + 1, d):
+            G = np.zeros((m, m + 1))
+            for o in blocks:
+                G[o + i, o + j], G[o + j, o + i] = -1.0, 1.0
+            truth.append(G)
+    ds = Dataset(X, y, names, ["y"])
+    t0 = time.perf_counter()
+    res = train_default(ds, seed=seed, progress=False, epochs=max_epochs)
+    t1 = time.perf_counter()
+    findings = run(res.model, ds, seed=seed)
+    t2 = time.perf_counter()
+    cont = [f for f in findings if "generators" in f.value]
+    row = {"case": f"so({d}): {label}", "model": "mlp", "n": n, "d_in": m, "val_loss": res.best_val_loss,
+           "train_s": t1 - t0, "probe_s": t2 - t1, "truth_dim": len(truth), "continuous_dim": 0}
+    if cont:
+        gens = cont[0].value["generators"]
+        res_ = cont[0].value.get("resolution") or {}
+        ws = cont[0].value.get("weight_space") or {}
+        row.update(continuous_dim=len(gens), group=cont[0].value["group"],
+                   angle_deg=subspace_angle_deg(gens, truth) if len(gens) >= len(truth) else None,
+                   truth_in_found_deg=subspace_angle_deg(truth, gens) if len(gens) >= len(truth) else None,
+                   found_in_truth_deg=subspace_angle_deg(gens, truth),
+                   expected_resolution_deg=res_.get("max_expected_deg"), worst_resolution_deg=res_.get("max_worst_deg"),
+                   weight_space_dim=ws.get("dimension"), weight_space_angle_deg=ws.get("angle_deg"))
+        row["continuous_match"] = bool(len(gens) == len(truth) and row["found_in_truth_deg"] < 5)
     return row
 
 
@@ -272,7 +352,7 @@ def _fmt(v):
     if isinstance(v, list):
         return ",".join(str(x) for x in v) if len(v) <= 4 else f"{len(v)} items"
     if isinstance(v, dict):
-        return ",".join(f"{k}:{'Y' if x else 'n'}" for k, x in v.items())
+        return ",".join(f"{k}:{('Y' if x else 'n') if isinstance(x, bool) else _fmt(x)}" for k, x in v.items())
     return str(v)
 
 
@@ -284,10 +364,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=0, help="training epochs (default 200, 120 with --quick)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample count by this")
     ap.add_argument("--out", default="symmetry", help="name of the JSON file in benchmarks/results/")
-    ap.add_argument("--only", default="", help="comma-separated parts: systems,fp,aniso,hidden,speed")
+    ap.add_argument("--only", default="", help="comma-separated parts: systems,rotations,fp,aniso,hidden,speed")
     ap.add_argument("--systems", default="", help="comma-separated system labels (default: all)")
     args = ap.parse_args()
-    parts = set(args.only.split(",")) if args.only else {"systems", "fp", "aniso", "hidden", "speed"}
+    parts = set(args.only.split(",")) if args.only else {"systems", "rotations", "fp", "aniso", "hidden", "speed"}
     epochs = args.epochs or (120 if args.quick else 200)
     nfun = 5 if args.quick else args.functions
     results: dict = {"systems": [], "false_positives": [], "other": []}
@@ -301,6 +381,9 @@ def main() -> None:
                 if args.systems and label not in args.systems.split(","):
                     continue
                 futs[pool.submit(system_case, label, name, params, int(n * args.scale), epochs, 0, *model)] = "systems"
+        if "rotations" in parts:
+            for label in ("two 4-vectors", "6-vector + scalar"):
+                futs[pool.submit(rotation_invariant_case, label, int(4000 * args.scale), epochs)] = "systems"
         if "aniso" in parts:
             futs[pool.submit(anisotropic_case, int(2000 * args.scale), epochs)] = "other"
         if "hidden" in parts:
@@ -325,7 +408,10 @@ def main() -> None:
 
     cols = ["case", "model", "n", "d_in", "val_loss", "model_explained", "continuous_dim", "group", "truth_dim", "angle_deg",
             "physical_dim", "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found",
-            "discrete_reported", "discrete_spurious", "undetermined", "train_s", "probe_s"]
+            "discrete_reported", "discrete_spurious", "undetermined", "group_statement", "physical_group_statement",
+            "group_components", "group_match", "discrete_implied", "expected_resolution_deg", "weight_space_dim",
+            "weight_space_angle_deg", "architectural", "latent_source", "latent_blocks", "latent_error",
+            "train_s", "probe_s"]
     print("\n## Systems")
     print(" | ".join(cols))
     for r in results["systems"]:
@@ -343,6 +429,9 @@ def main() -> None:
     from physlens.findings import to_jsonable
     from physlens.io import write_json
 
+    results["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                           cwd=ROOT).stdout.strip()
+    results["command"] = " ".join(sys.argv)
     write_json(out, to_jsonable(results))
     print(f"\nwrote {out}")
 
