@@ -604,9 +604,7 @@ def run(
             raise DataError(f"sites take {states.size} distinct values; configurations need 2..{MAX_STATES}")
         if np.unique(cvals[rows]).size < 3:
             raise DataError(f"size {L}: control {name!r} takes fewer than three values")
-        shape = lattice_shape(n_sites, meta if L is None else None)
-        if L is not None and n_sites != L:
-            shape = (L,) * int(round(np.log(n_sites) / np.log(L)))
+        shape = lattice_shape(n_sites, meta) if L is None else (L,) * int(round(np.log(n_sites) / np.log(L)))
         left = None if deadline is None else t0 + (deadline - t0) * (k + 1) / len(groups)
         per_size[L] = analyse_size(S, cvals[rows], shape, states, periodic, epochs, n_bootstrap, max_splits,
                                    autoencoder, seed=seed + k, deadline=left, min_steps=min_steps)
