@@ -119,3 +119,19 @@ def test_predict_command_gives_intervals_in_row_order_and_names_bad_columns(tmp_
     assert proc.returncode == 2 and proc.stdout == ""
     err = proc.stderr.strip()
     assert "\n" not in err and "x3" in err and "zeta" in err and "Traceback" not in err
+
+
+def test_an_ensemble_is_read_through_its_members_features_and_disagreement():
+    ds = get_system("toy_distractor").sample(500, seed=3, noise=0.05)
+    res = fit(build_model("ensemble", ds, member="mlp", n_members=3, width=16, depth=2), ds,
+              TrainConfig(epochs=30, progress=False))
+    (f,) = run(res.model, ds, heldout=res.val_index, training=res)
+    assert f.value["calibration"]["layer"] == "members.0.head,members.1.head,members.2.head"
+    assert abs(f.value["coverage"] - 0.9) < 0.06
+
+
+def test_too_few_held_out_rows_give_an_honest_uncalibrated_finding():
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    ds = Dataset(X, X[:, 0], ["a", "b"], ["y"])
+    (f,) = run(build_model("mlp", ds, width=4), ds, heldout=np.arange(54, 60))
+    assert f.value["calibrated"] is False and "only 6 held-out rows" in f.statement

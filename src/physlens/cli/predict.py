@@ -51,8 +51,8 @@ def load_calibrated_model(run_dir: str | Path):
     stored = [f for f in findings if f.kind == "uncertainty" and f.probe == "uncertainty"
               and isinstance(f.value, dict) and "calibration" in f.value]
     if not stored:
-        raise ConfigError(f"{run_dir} has no calibration: the uncertainty probe did not run there "
-                          "(rerun discover with it, e.g. --probes uncertainty)")
+        raise ConfigError(f"{run_dir} has no calibration: the uncertainty probe did not run there or had too few "
+                          "held-out rows (rerun discover with it and more data)")
     dataset = Dataset.from_npz(run_dir / "dataset.npz")
     model = load_model(run_dir / "checkpoints" / "model.safetensors", dataset)
     return Calibration.from_value(stored[-1].value["calibration"], model, dataset), dataset

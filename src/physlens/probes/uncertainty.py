@@ -82,6 +82,10 @@ COST = 0.3
 RELIABILITY_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 #: quantile of the held-out rows' OOD scores above which a row is flagged
 OOD_QUANTILE = 0.99
+#: widest representation the Laplace step decomposes (its cost grows as the cube of the width)
+MAX_FEATURES = 2048
+#: fewest held-out rows to calibrate on (a 90 % interval needs 9)
+MIN_HELDOUT = 10
 
 
 def applies(dataset: Dataset) -> str | None:
@@ -158,25 +162,39 @@ def cross_conformal_coverage(scores: np.ndarray, levels, folds: list[np.ndarray]
 
 
 # --------------------------------------------------------------------------- the network's representation
-def _last_affine_layer(model: torch.nn.Module, d_out: int) -> tuple[str, torch.nn.Linear] | None:
-    last = None
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) and mod.out_features == d_out:
-            last = (name, mod)
-    return last
+def candidate_layers(model: torch.nn.Module, d_out: int) -> list[str]:
+    """Names of the layers whose inputs may be the representation the output is an affine map of.
+
+    First the last ``nn.Linear`` with ``d_out`` outputs (an MLP's head); then, when several
+    layers have ``d_out`` outputs (an ensemble's member heads), all of them together, comma-joined
+    (the mean of the members is affine in their concatenated features). :class:`Calibration`
+    checks numerically which one, if any, really is.
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> candidate_layers(MLP(3, 1, width=8), 1)
+        ['head']
+    """
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m.out_features == d_out]
+    out = names[-1:]
+    if len(names) > 1:
+        out.append(",".join(names))
+    return out
 
 
 def penultimate_features(model: torch.nn.Module, X: np.ndarray, layer: str, batch_size: int = 8192) -> np.ndarray:
-    """The inputs of module ``layer`` (the last affine layer) for the rows of ``X``: (n, width).
+    """The inputs of module ``layer`` (or of several, comma-separated, side by side) for the rows of ``X``.
 
     Example:
         >>> from physlens.models.mlp import MLP
         >>> penultimate_features(MLP(3, 1, width=8), np.zeros((5, 3)), "head").shape
         (5, 8)
     """
-    mod = dict(model.named_modules())[layer]
-    got: list[torch.Tensor] = []
-    hook = mod.register_forward_hook(lambda m, inp, out: got.append(inp[0].detach()))
+    modules = dict(model.named_modules())
+    names = layer.split(",")
+    got: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    hooks = [modules[n].register_forward_hook(lambda m, inp, out, _n=n: got[_n].append(inp[0].detach()))
+             for n in names]
     p = next(model.parameters())
     out = []
     was = model.training
@@ -184,13 +202,19 @@ def penultimate_features(model: torch.nn.Module, X: np.ndarray, layer: str, batc
     try:
         with torch.no_grad():
             for i in range(0, len(X), batch_size):
-                got.clear()
+                rows = len(X[i : i + batch_size])
+                for n in names:
+                    got[n].clear()
                 model(torch.as_tensor(X[i : i + batch_size], dtype=p.dtype, device=p.device))
-                if len(got) != 1 or got[0].shape[0] != len(X[i : i + batch_size]):
-                    raise ValueError(f"layer {layer!r} is not applied once per row")
-                out.append(got[0].reshape(got[0].shape[0], -1).cpu().numpy().astype(np.float64))
+                parts = []
+                for n in names:
+                    if len(got[n]) != 1 or got[n][0].shape[0] != rows:
+                        raise ValueError(f"layer {n!r} is not applied once per row")
+                    parts.append(got[n][0].reshape(rows, -1).cpu().numpy().astype(np.float64))
+                out.append(np.hstack(parts))
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
         model.train(was)
     return np.concatenate(out)
 
@@ -220,12 +244,10 @@ class Calibration:
     from a stored finding with :meth:`from_value`. Learned state ends in an underscore.
 
     Example:
-        >>> from physlens.systems import get_system
-        >>> from physlens.models import build_model
-        >>> from physlens.train import fit as train, TrainConfig
-        >>> ds = get_system("toy_distractor").sample(400, noise=0.05)
-        >>> res = train(build_model("mlp", ds, width=16), ds, TrainConfig(epochs=20, progress=False))
-        >>> cal = Calibration.fit(res.model, ds, res.val_index, res.train_index)
+        >>> from physlens.models.mlp import MLP
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (300, 2))
+        >>> ds = Dataset(X, X[:, 0] * X[:, 1], ["a", "b"], ["y"])
+        >>> cal = Calibration.fit(MLP(2, 1, width=8), ds, heldout=np.arange(240, 300))
         >>> out = cal.predict(ds.X[:3], level=0.9)
         >>> bool(np.all(out["lower"] <= out["upper"])), out["ood"].shape
         (True, (3,))
@@ -261,21 +283,21 @@ class Calibration:
             (50, 1)
         """
         heldout = np.asarray(heldout, dtype=np.int64)
-        if len(heldout) < 10:
-            raise ConfigError(f"calibration needs at least 10 held-out rows, got {len(heldout)}")
+        if len(heldout) < MIN_HELDOUT:
+            raise ConfigError(f"calibration needs at least {MIN_HELDOUT} held-out rows, got {len(heldout)}")
         if train_rows is None:
             train_rows = np.setdiff1d(np.arange(dataset.n), heldout)
         train_rows = np.asarray(train_rows, dtype=np.int64)
         if len(train_rows) > max_reference:
             train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_reference, replace=False))
         model.eval()
-        found = _last_affine_layer(model, dataset.d_out)
-        cal = cls(layer=found[0] if found else None, reference_rows=train_rows, scores_=np.zeros((0, dataset.d_out)),
+        candidates = candidate_layers(model, dataset.d_out)
+        cal = cls(layer=candidates[0] if candidates else None, reference_rows=train_rows, scores_=np.zeros((0, dataset.d_out)),
                   noise_var_=np.ones(dataset.d_out), prior_precision_=np.ones(dataset.d_out), ood_medians_=(1.0, 1.0),
                   ood_threshold_=float("inf"), k_neighbours=k_neighbours, ood_quantile=ood_quantile, _model=model)
         Xr, Yr = dataset.X[train_rows], dataset.y[train_rows]
         cal.noise_var_ = np.maximum(np.mean((_predict(model, Xr) - Yr) ** 2, axis=0), 1e-12 * np.var(Yr, axis=0) + 1e-300)
-        cal._prepare(Xr, evidence=True)
+        cal._prepare(Xr, evidence=True, candidates=candidates)
         Xh, Yh = dataset.X[heldout], dataset.y[heldout]
         cal.scores_ = np.abs(Yh - _predict(model, Xh)) / cal.scale(Xh)
         knn, spread = cal._ood_parts(Xh)
@@ -286,20 +308,29 @@ class Calibration:
             cal.ood_threshold_ = float(np.max(cal.heldout_ood_))
         return cal
 
-    def _prepare(self, Xr: np.ndarray, evidence: bool) -> None:
-        """Reference features, Laplace eigen-decomposition (and prior precision when ``evidence``), kNN index."""
+    def _prepare(self, Xr: np.ndarray, evidence: bool, candidates: list[str] | None = None) -> None:
+        """Reference features, Laplace eigen-decomposition (and prior precision when ``evidence``), kNN index.
+
+        With ``evidence`` the first of ``candidates`` whose inputs the output is an affine map of becomes
+        the representation (none: the inputs); otherwise the stored ``layer`` is used as it is.
+        """
         from sklearn.neighbors import NearestNeighbors
 
         Phi = None
-        if self.layer is not None:
+        for layer in (candidates if evidence else [self.layer]) or []:
+            if layer is None:
+                continue
             try:
-                Phi = penultimate_features(self._model, Xr, self.layer)
-                if evidence and not self._is_affine(Phi, Xr):
+                Phi = penultimate_features(self._model, Xr, layer)
+                if Phi.shape[1] > MAX_FEATURES or (evidence and not self._is_affine(Phi, Xr)):
                     Phi = None
             except (ValueError, RuntimeError):
                 Phi = None
-            if Phi is None:
-                self.layer = None
+            if Phi is not None:
+                self.layer = layer
+                break
+        if Phi is None:
+            self.layer = None
         if Phi is None:  # fall back to the standardised inputs
             Phi = np.asarray(Xr, dtype=float)
         self._feat_mean = Phi.mean(axis=0)
@@ -550,6 +581,11 @@ def run(model: torch.nn.Module, dataset: Dataset, level: float = 0.9, folds: int
     heldout = np.asarray(heldout, dtype=np.int64)
     if len(heldout) > max_heldout:
         heldout = np.sort(np.random.default_rng(seed).choice(heldout, max_heldout, replace=False))
+    if len(heldout) < MIN_HELDOUT:
+        return [Finding(kind="uncertainty", probe="uncertainty", subject="prediction intervals", confidence=0.0,
+                        statement=(f"No calibrated prediction intervals: only {len(heldout)} held-out rows "
+                                   f"(at least {MIN_HELDOUT} are needed; give more data or a larger validation fraction)"),
+                        value={"name": "prediction intervals", "calibrated": False, "heldout_rows": int(len(heldout))})]
     train_rows = getattr(training, "train_index", None) if training is not None else None
     cal = Calibration.fit(model, dataset, heldout, train_rows, seed=seed)
     groups = dataset.groups()
@@ -601,6 +637,7 @@ def run(model: torch.nn.Module, dataset: Dataset, level: float = 0.9, folds: int
                                                for j, t in enumerate(dataset.target_names)}},
         "targets": list(dataset.target_names),
         "representation": rep,
+        "calibrated": True,
         "calibration": cal.to_value(),
     }
     evidence = {"heldout_rows": n_cal, "heldout_trajectories": n_traj, "folds": k, "coverage_standard_error": se,
