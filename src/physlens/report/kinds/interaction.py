@@ -72,7 +72,9 @@ def interaction_heatmaps(findings: list[Finding], dataset: Any = None) -> Figure
             if h:
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="tab:red", lw=1.8))
                 if len(names) <= 12:
-                    ax.text(j, i, f"{M[i, j]:.2g}", ha="center", va="center", fontsize=7, color="white")
+                    bright = im.norm(shown[i, j]) > 0.6  # viridis turns yellow at the top: dark text there
+                    ax.text(j, i, f"{M[i, j]:.2g}", ha="center", va="center", fontsize=7,
+                            color="black" if bright else "white")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"share of Var({_short(target, 12)})")
         ax.set_title(f"Which inputs act together in {_short(target, 30)}", fontsize=10)
         n_hit = int(hit.sum() // 2)
