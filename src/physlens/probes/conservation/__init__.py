@@ -89,9 +89,10 @@ def _predict(model, X: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(X), dtype=float)
     import torch
 
-    p = next(model.parameters())
+    p = next(model.parameters(), None)
+    dtype, device = (p.dtype, p.device) if p is not None else (torch.float64, "cpu")
     with torch.no_grad():
-        return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(float)
+        return model(torch.as_tensor(X, dtype=dtype, device=device)).cpu().numpy().astype(float)
 
 
 def _variation_of_values(v: np.ndarray, g: np.ndarray) -> float:
