@@ -4,7 +4,10 @@ One panel per kind of statistic (relevance, symmetry violation, interaction
 strength, spectral alpha), log-scaled epochs; filled markers where the finding
 holds, hollow where it does not, and the threshold of its test as a dashed line
 (the relevance threshold differs per target; the symmetry line is 1, a change as
-large as the model's own error). Registered for ``quality`` findings and drawn
+large as the model's own error). A symmetry's violation over the error grows as the
+error shrinks, so a last panel shows when the network resolves the move at all:
+the power contrast's margin (control move's change minus the symmetry's, over the
+error budget), which must pass 1 before the symmetry counts. Registered for ``quality`` findings and drawn
 only for the emergence summary; other ``quality`` findings get no figure here.
 """
 
@@ -23,6 +26,7 @@ PANELS = {
     "symmetry": "violation / model error",
     "interaction": "interaction strength",
     "quality": "spectral alpha",
+    "power": "symmetry resolved: contrast margin / error",
 }
 MAX_LINES = 12
 
@@ -48,6 +52,9 @@ def emergence_figure(findings: list[Finding], dataset: Any = None) -> Figures:
         if not _is_emergence(f):
             continue
         series = [s for s in (f.value.get("series") or []) if s.get("epochs")]
+        power = [{**s, "kind": "power", "statistic": s["contrast_margin"], "threshold": 1.0}
+                 for s in series if s.get("kind") == "symmetry" and s.get("contrast_margin")]
+        series = series + power
         kinds = [k for k in PANELS if any(s.get("kind") == k for s in series)]
         if not kinds:
             continue
@@ -79,7 +86,7 @@ def emergence_figure(findings: list[Finding], dataset: Any = None) -> Figures:
             ax.set_ylabel(PANELS[kind])
             ax.legend(fontsize=6, loc="best")
         fig.tight_layout()
-        n = len(series)
+        n = len(series) - len(power)
         out.append((f"When each finding appears over training: {n} finding(s) followed over epochs "
                     f"{f.value.get('epochs', ['?'])[0]}-{f.value.get('epochs', ['?'])[-1]}; filled markers where it "
                     "holds, dashed lines at each test's threshold", to_png(fig)))
