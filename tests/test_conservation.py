@@ -101,6 +101,19 @@ def test_kepler_energy_angular_momentum_and_runge_lenz_are_read_independent_from
     assert count.value["count_from_trajectories"] == 3 and count.value["agree"]
 
 
+def test_learned_hamiltonian_of_a_hamiltonian_network_reads_as_the_energy():
+    ds = get_system("harmonic_oscillator", points_per_trajectory=20).sample(600, seed=0)
+    model = fit(build_model("hamiltonian", ds), ds, TrainConfig(epochs=60, progress=False, seed=0)).model
+    count = next(f for f in conservation.run(model, ds) if f.kind == "quality")
+    learned = count.value["learned_hamiltonian"]
+    q, p = sp.symbols("q p", real=True)
+    from physlens.expressions import parse_expression
+    from physlens.scoring.conserved import dependence_residual
+
+    assert learned["r2"] > 0.99
+    assert dependence_residual(parse_expression(learned["expression"]), [p**2 + q**2])[0] < 0.05
+
+
 def test_no_conserved_quantity_on_lorenz():
     ds = get_system("lorenz", steps=20).sample(1000, seed=0)
     res = _trained(ds, 120)
