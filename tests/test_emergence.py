@@ -82,3 +82,23 @@ def test_the_replay_leaves_the_trained_weights_alone(distractor):
     fs = attribution(res.model, ds, repeats=2)
     run(res.model, ds, findings=fs, training=res)
     assert all((before[k] == v).all() for k, v in res.model.state_dict().items())
+
+
+def test_interaction_strengths_and_layer_spectra_are_followed_over_training():
+    from physlens.probes import get_probe
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (800, 3))
+    ds = Dataset(X, X[:, 0] * X[:, 1] + X[:, 2] ** 2, ["a", "b", "c"], ["y"])
+    res = fit(build_model("mlp", ds), ds, TrainConfig(epochs=40, progress=False))
+    fs = get_probe("interactions")(res.model, ds) + get_probe("spectra")(res.model, ds, bootstrap=0)
+    [summary] = run(res.model, ds, findings=fs, training=res)
+    pairs = {f.subject: f for f in fs if f.kind == "interaction" and len(f.value["variables"]) == 2}
+    ab = [f for f in pairs.values() if set(f.value["variables"]) == {"a", "b"}][0]
+    em = ab.evidence["emergence"]
+    assert ab.value["interacting"] and em["holds"][-1] and em["stays"]
+    assert em["statistic"][-1] == pytest.approx(ab.value["strength"], rel=0.05)  # same probe, same final model
+    layers = [f for f in fs if f.kind == "quality" and f.probe == "spectra" and "emergence" in f.evidence]
+    assert layers and all(f.evidence["emergence"]["statistic"][-1] == pytest.approx(f.value["alpha"], rel=0.05)
+                          for f in layers)
+    assert summary.evidence["followed"]["interaction"] >= 3

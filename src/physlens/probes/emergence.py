@@ -28,11 +28,12 @@ per finding and epoch, compared with the threshold of the finding's own test.
   error budget; above 1 the network resolves the move). Measured on 2-D Kepler
   energy (3000 rows, 150 epochs): the violation ratio stayed below 1 from epoch 1,
   while the rotation algebra held (power included) from epoch 28.
-* ``interaction`` and the spectra's ``quality`` findings: these probes' own
-  ``run`` is called on each snapshot and the matching finding (same pair and
-  target; same layer) is read: the pair's ``strength`` (holds while the
-  interacting verdict is the final one) and the layer's power-law ``alpha``
-  (holds once it is within the final value's error bar, or 10 % of it).
+* ``interaction``: the interactions probe's own ``run`` on each snapshot, the
+  finding of the same pair and target read: its ``strength`` (holds while the
+  interacting verdict is the final one).
+* the spectra probe's ``quality`` findings: the layer's power-law ``alpha`` by
+  :func:`physlens.probes.spectra.analyze` on each snapshot (holds once it is within
+  the final value's error bar, ``alpha_error``, or 10 % of it).
 
 Each followed finding gets ``evidence["emergence"] = {"epochs", "statistic",
 "threshold", "holds", "first_holds", "holds_from", "stays"}``: ``first_holds`` is
@@ -308,7 +309,8 @@ def _interaction_key(f: Finding):
 
 def _spectra_key(f: Finding):
     v = f.value if isinstance(f.value, dict) else {}
-    return v.get("layer") if v.get("alpha") is not None else None
+    # one finding per weight matrix, not the spectra summary (which counts the matrices)
+    return v.get("layer") if v.get("alpha") is not None and "n_matrices" not in v else None
 
 
 def _measure_by_probe(followers: list[_Follower], name: str, key, model, dataset: Dataset, epoch: int, seed: int,
@@ -330,19 +332,27 @@ def _measure_by_probe(followers: list[_Follower], name: str, key, model, dataset
         if g is None:
             fo.series[epoch] = (float("nan"), None)
             continue
-        if name == "spectra":
-            final = float(fo.finding.value["alpha"])
-            err = fo.finding.value.get("alpha_err") or fo.finding.value.get("alpha_std") or 0.1 * abs(final)
-            fo.threshold = float(err)
-            a = g.value.get("alpha")
-            stat = float("nan") if a is None else float(a)
-            fo.series[epoch] = (stat, None if a is None else bool(abs(stat - final) <= float(err)))
-        else:
-            thr = (g.evidence or {}).get("threshold")
-            if thr is not None and isinstance(thr, (int, float)):
-                fo.threshold = float(thr)
-            fo.series[epoch] = (float(g.value["strength"]),
-                                bool(bool(g.value.get("interacting")) == bool(fo.finding.value.get("interacting"))))
+        thr = (g.evidence or {}).get("threshold")
+        if thr is not None and isinstance(thr, (int, float)):
+            fo.threshold = float(thr)
+        fo.series[epoch] = (float(g.value["strength"]),
+                            bool(bool(g.value.get("interacting")) == bool(fo.finding.value.get("interacting"))))
+
+
+def _measure_spectra(followers: list[_Follower], model, epoch: int, seed: int) -> None:
+    """Power-law alpha of each followed layer on this snapshot (:func:`physlens.probes.spectra.analyze`)."""
+    if not followers:
+        return
+    from physlens.probes.spectra import analyze
+
+    rows = {r["layer"]: r for r in analyze(model, n_boot=0, seed=seed, randomize=False)}
+    for fo in followers:
+        final = float(fo.finding.value["alpha"])
+        err = fo.finding.value.get("alpha_error") or 0.1 * abs(final)
+        fo.threshold = float(err)
+        a = (rows.get(fo.label) or {}).get("alpha")
+        stat = float("nan") if a is None else float(a)
+        fo.series[epoch] = (stat, None if a is None else bool(abs(stat - final) <= float(err)))
 
 
 def run(
@@ -424,7 +434,7 @@ def run(
             _measure_relevance(rel, work, dataset, X, Y, epoch, seed, repeats)
         _measure_symmetry(sym, work, X, Y, groups, epoch, seed, min(test_samples, len(rows)), sym_alpha)
         _measure_by_probe(inter, "interactions", _interaction_key, work, dataset, epoch, seed, per_probe)
-        _measure_by_probe(spec, "spectra", _spectra_key, work, dataset, epoch, seed, per_probe)
+        _measure_spectra(spec, work, epoch, seed)
         done.append(epoch)
 
     epochs = sorted(done)
