@@ -284,7 +284,8 @@ def run(
         t1 = time.perf_counter()
         self_influence(model, dataset, snapshots[-1:], history, probe_rows)
         per = (time.perf_counter() - t1) * min(dataset.n, max_rows) / len(probe_rows)
-        keep = max(2, int(0.6 * budget_seconds / max(per, 1e-6)))
+        # two passes per snapshot (every row's self-influence; the training rows' influence on the query)
+        keep = max(2, int(0.4 * budget_seconds / max(per, 1e-6)))
         if keep < len(snapshots):
             weights = snapshot_weights(snapshots, history)
             order = np.argsort(weights)[::-1][:keep]
