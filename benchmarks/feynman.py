@@ -13,6 +13,9 @@ clock runs out.
 Usage:
     python benchmarks/feynman.py --time-limit 60 --noise 0 0.01 --jobs 2
     python benchmarks/feynman.py --time-limit 5 --subset I.6.2a,I.12.1 --no-gplearn
+    python benchmarks/feynman.py --executor ray --jobs 16 --address ray://head:10001   # on a cluster
+
+Problems run as tasks of :mod:`physlens.execution` (the local process pool, or Ray).
 
 Prints a table (solve rate and median time per method and noise level) and
 writes ``benchmarks/results/feynman.json`` (per-problem records).
@@ -25,7 +28,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -127,6 +129,16 @@ def run_one(task: dict) -> dict:
     return rec
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        return ""
+
+
 def main(argv: list[str] | None = None) -> dict:
     from physlens.systems.laws.feynman import feynman_equations
 
@@ -134,7 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per equation and method")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01], help="relative noise levels")
     ap.add_argument("--subset", type=str, default="", help="comma-separated equation ids, or N for the first N")
-    ap.add_argument("--jobs", type=int, default=2, help="worker processes (CPU cores)")
+    ap.add_argument("--jobs", type=int, default=2, help="problems side by side (CPU cores)")
+    ap.add_argument("--executor", choices=["local", "ray"], default="local", help="physlens.execution backend")
+    ap.add_argument("--address", type=str, default=None, help="Ray cluster address (default: a local cluster)")
     ap.add_argument("--n", type=int, default=1000, help="rows per problem")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-gplearn", action="store_true", help="run physlens only")
@@ -154,13 +168,19 @@ def main(argv: list[str] | None = None) -> dict:
         for nz in args.noise for e in eqs for m in methods
     ]
     start = time.monotonic()
-    records = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for rec in pool.map(run_one, tasks):
-            records.append(rec)
-            mark = "ok " if rec["solved"] else "-- "
-            print(f"{mark}{rec['method']:8s} noise={rec['noise']:<5g} {rec['id']:10s} {rec['time']:6.1f}s "
-                  f"{rec.get('found', rec.get('error', ''))[:90]}", file=sys.stderr, flush=True)
+    from physlens.execution import Task, run_tasks
+
+    def show(r) -> None:
+        rec = r.value if r.ok else {"method": "?", "noise": 0, "id": r.key, "time": r.seconds, "solved": False,
+                                    "error": r.error}
+        mark = "ok " if rec["solved"] else "-- "
+        print(f"{mark}{rec['method']:8s} noise={rec['noise']:<5g} {rec['id']:10s} {rec['time']:6.1f}s "
+              f"{rec.get('found', rec.get('error', ''))[:90]}", file=sys.stderr, flush=True)
+
+    jobs = [Task(f"{t['method']}/{t['noise']}/{t['id']}", "feynman:run_one", {"task": t}, cpus=1) for t in tasks]
+    results = run_tasks(jobs, executor=args.executor, jobs=args.jobs, address=args.address, on_result=show)
+    records = [r.value if r.ok else {**t, "time": r.seconds, "solved": False, "error": r.error}
+               for t, r in zip(tasks, results)]
     summary = []
     for nz in args.noise:
         for m in methods:
@@ -171,13 +191,15 @@ def main(argv: list[str] | None = None) -> dict:
                 "solve_rate": solved / max(len(rs), 1),
                 "median_time": float(np.median([r["time"] for r in rs])) if rs else None,
             })
-    print(f"\nFeynman benchmark: {len(eqs)} equations, {args.time_limit:g} s per equation, {args.jobs} jobs, "
+    print(f"\nFeynman benchmark: {len(eqs)} equations, {args.time_limit:g} s per equation, {args.jobs} jobs "
+          f"({args.executor}), "
           f"n={args.n}, wall {time.monotonic() - start:.0f} s")
     print(f"{'method':10s} {'noise':>6s} {'solved':>9s} {'rate':>7s} {'median s':>9s}")
     for s in summary:
         print(f"{s['method']:10s} {s['noise']:6g} {s['solved']:4d}/{s['problems']:<4d} {s['solve_rate']:7.1%} "
               f"{s['median_time']:9.2f}")
-    out = {"config": vars(args), "summary": summary, "records": records}
+    out = {"config": vars(args), "summary": summary, "records": records,
+           "wall_seconds": time.monotonic() - start, "commit": _commit()}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=1))
     return out

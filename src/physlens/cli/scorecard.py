@@ -20,8 +20,12 @@ import typer
 from physlens.cli import print_json
 
 
-def score_system(name: str, budget: str, out: str, seed: int = 0, threads: int = 1) -> dict:
+def score_system(name: str, budget: str, out: str, seed: int = 0, threads: int = 1, epochs: int | None = None,
+                 probes: str | None = None) -> dict:
     """Run the default study on built-in system ``name`` and summarise it against its truth.
+
+    ``epochs`` fixes the training (default: the budget's recipe, trained to the probes' needs);
+    ``probes`` (comma-separated) restricts the probes (default: every one that applies).
 
     Example:
         >>> import tempfile
@@ -37,7 +41,7 @@ def score_system(name: str, budget: str, out: str, seed: int = 0, threads: int =
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
     try:
-        study = build_study(name, budget=budget, seed=seed, progress=False)
+        study = build_study(name, budget=budget, seed=seed, progress=False, epochs=epochs, probes=probes)
         result = run_study(study, out=out, progress=False)
     except Exception as exc:  # one system failing is a row of the card, not the end of it
         return {"system": name, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
@@ -68,49 +72,39 @@ class Scorecard(dict):
 
 
 def run_scorecard(systems: list[str], budget: str = "quick", out: str | Path = "runs/scorecard", jobs: int = 1,
-                  seed: int = 0, progress: bool = True) -> dict:
-    """Score the default study on ``systems``; ``jobs`` processes side by side.
+                  seed: int = 0, progress: bool = True, executor: str = "local", address: str | None = None,
+                  epochs: int | None = None, probes: str | None = None) -> dict:
+    """Score the default study on ``systems``; ``jobs`` side by side on the local pool or on Ray.
 
     Returns ``{"budget", "systems": [row, ...], "totals": {kind: {matched, missed, spurious}}, "seconds"}``.
+    Each system is one task of :mod:`physlens.execution`, with the same threads on either backend.
 
     Example:
         >>> card = run_scorecard([], progress=False)
         >>> card["systems"], card["totals"]
         ([], {})
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from physlens.execution import Task, run_tasks
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows: dict[str, dict] = {}
     cores = os.cpu_count() or 1
     threads = max(1, cores // max(1, jobs))
-    console = None
-    if progress:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-    if jobs <= 1:
-        for i, name in enumerate(systems):
-            if console:
-                console.print(f"[bold]scorecard[/] {i + 1}/{len(systems)} {name} ...", highlight=False)
-            rows[name] = score_system(name, budget, str(out), seed, threads)
-    elif systems:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futs = {pool.submit(score_system, name, budget, str(out), seed, threads): name for name in systems}
-            for k, fut in enumerate(as_completed(futs)):
-                rows[futs[fut]] = fut.result()
-                if console:
-                    console.print(f"[bold]scorecard[/] {k + 1}/{len(systems)} {futs[fut]} done", highlight=False)
-    ordered = [rows[s] for s in systems]
+    tasks = [Task(name, "physlens.cli.scorecard:score_system",
+                  {"name": name, "budget": budget, "out": str(out), "seed": seed, "threads": threads,
+                   "epochs": epochs, "probes": probes}, cpus=threads)
+             for name in systems]
+    results = run_tasks(tasks, executor=executor, jobs=jobs, address=address, progress=progress)
+    ordered = [r.value if r.ok else {"system": r.key, "error": r.error, "seconds": r.seconds} for r in results]
     totals: dict[str, dict[str, int]] = {}
     for row in ordered:
         for kind, c in (row.get("coverage") or {}).items():
             t = totals.setdefault(kind, {"matched": 0, "missed": 0, "spurious": 0})
             for key in t:
                 t[key] += int(c.get(key, 0))
-    return Scorecard(budget=budget, systems=ordered, totals=totals, seconds=time.perf_counter() - t0)
+    return Scorecard(budget=budget, systems=ordered, totals=totals, seconds=time.perf_counter() - t0,
+                     executor=executor)
 
 
 def _cell(c: dict | None) -> str:
@@ -191,9 +185,14 @@ def register(app: typer.Typer) -> None:
     def scorecard(
         systems: str = typer.Option(None, "--systems", help="comma-separated built-in systems (default: all)"),
         budget: str = typer.Option("quick", "--budget", help="quick | standard | thorough"),
-        jobs: int = typer.Option(1, "--jobs", min=1, help="systems run side by side (processes)"),
+        jobs: int = typer.Option(1, "--jobs", min=1, help="systems run side by side (processes or Ray tasks)"),
+        executor: str = typer.Option("local", "--executor", help="local | ray"),
+        address: str = typer.Option(None, "--address", help="Ray cluster address (default: a local cluster)"),
         out: Path = typer.Option(Path("runs/scorecard"), "--out", help="where the run directories and the card go"),
         seed: int = typer.Option(0, "--seed"),
+        epochs: int = typer.Option(None, "--epochs", min=1, help="train exactly this many epochs (default: the "
+                                   "budget's recipe)"),
+        probes: str = typer.Option(None, "--probes", help="comma-separated probes (default: every one that applies)"),
         as_json: bool = typer.Option(False, "--json", help="print the card as one JSON object on stdout"),
     ) -> None:
         """Run the default study on every built-in system and print what was matched, missed and spurious."""
@@ -211,7 +210,8 @@ def register(app: typer.Typer) -> None:
         unknown = [s for s in names if s not in registry()]
         if unknown:
             raise ConfigError(f"unknown system(s) {', '.join(unknown)}; see `physlens systems`")
-        card = run_scorecard(names, budget=budget, out=out, jobs=jobs, seed=seed, progress=not as_json)
+        card = run_scorecard(names, budget=budget, out=out, jobs=jobs, seed=seed, progress=not as_json,
+                             executor=executor, address=address, epochs=epochs, probes=probes)
         write_json(out / "scorecard.json", to_jsonable(card))
         write_text(out / "scorecard.html", scorecard_page(card))
         if as_json:

@@ -369,21 +369,30 @@ class SimplifyTimeout(Exception):
 
 
 def time_limited(fn, seconds: float, *args, **kwargs):
-    """Call ``fn(*args, **kwargs)``; raise :class:`SimplifyTimeout` after ``seconds`` (main thread only).
+    """Call ``fn(*args, **kwargs)``; raise :class:`SimplifyTimeout` after ``seconds``.
 
     SymPy's ``simplify`` has no time limit and can run for minutes on an unlucky
-    expression; a SIGALRM interval timer bounds it. Outside the main thread (where
-    signals cannot be used) the call runs unbounded.
+    expression. In a process's main thread (the CLI, a pool worker, a Ray task) a
+    SIGALRM interval timer bounds it. Signals cannot reach other threads, so there
+    the call runs in a forked child process that is killed at the limit (the result
+    comes back pickled); where fork is unavailable the call runs unbounded.
 
     Example:
         >>> time_limited(sp.simplify, 5.0, sp.sin(sp.Symbol("x")) ** 2 + sp.cos(sp.Symbol("x")) ** 2)
         1
+        >>> import threading
+        >>> out = []
+        >>> t = threading.Thread(target=lambda: out.append(time_limited(sp.factor, 5.0, sp.Symbol("x")**2 - 1)))
+        >>> t.start(); t.join(); out
+        [(x - 1)*(x + 1)]
     """
     import signal
     import threading
 
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    if seconds <= 0:
         return fn(*args, **kwargs)
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return _in_child(fn, seconds, args, kwargs)
 
     def alarm(signum, frame):
         raise SimplifyTimeout(f"{getattr(fn, '__name__', 'call')} took more than {seconds:g} s")
@@ -395,6 +404,42 @@ def time_limited(fn, seconds: float, *args, **kwargs):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def _in_child(fn, seconds: float, args: tuple, kwargs: dict):
+    import multiprocessing
+
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: unbounded, as before
+        return fn(*args, **kwargs)
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send((True, fn(*args, **kwargs)))
+        except BaseException as exc:  # the parent re-raises it
+            send.send((False, exc))
+        finally:
+            send.close()
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not recv.poll(seconds):
+            raise SimplifyTimeout(f"{getattr(fn, '__name__', 'call')} took more than {seconds:g} s")
+        ok, value = recv.recv()
+    except EOFError:
+        raise SimplifyTimeout(f"{getattr(fn, '__name__', 'call')} ended without a result") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+    if not ok:
+        raise value
+    return value
 
 
 def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = frozenset(), timeout: float = 2.0) -> sp.Expr:
