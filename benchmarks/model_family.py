@@ -125,7 +125,8 @@ def plot(models: list[dict], taus: dict, path: Path) -> None:
     names = list(METRICS) + ["train_loss"]
     cols = 4
     rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    fig.subplots_adjust(hspace=0.5, wspace=0.4)
     y = np.array([m["heldout_rel_error"] for m in models])
     noise = np.array([m["noise"] for m in models])
     size = np.array([m["width"] for m in models]) / 2.5
