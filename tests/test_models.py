@@ -279,7 +279,7 @@ def test_ensemble_spread_grows_outside_the_training_range():
 
 
 def test_fit_ensemble_trains_one_member_per_seed():
-    from physlens.models.ensemble import fit_ensemble
+    from physlens.train.ensemble import fit_ensemble
 
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (200, 2))

@@ -12,6 +12,8 @@ from physlens.errors import ConfigError, DataError, ParameterError, PhyslensErro
 from physlens.findings import Finding, GroundTruth, score
 from physlens.systems import get_system, list_systems
 
+import physlens.scoring  # noqa: E402,F401  (the facade registers every scorer: score() finds them)
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -7,24 +7,22 @@ uncertainty), the evidence behind it and a confidence. :class:`GroundTruth` is
 the physics a system is known to have, written as data. :func:`score` is the
 only place where the two meet: probes never see the truth.
 
-Values are serialised losslessly to JSON: NumPy arrays become
-``{"__ndarray__": [...], "dtype": ..., "shape": [...]}``, SymPy expressions
-``{"__sympy__": "text"}`` (read back with the restricted parser of
-:mod:`physlens.expressions`), non-finite floats ``{"__float__": "nan"}``.
+Values are serialised losslessly to JSON by :mod:`physlens.codec` (re-exported
+here as ``to_jsonable`` / ``from_jsonable``). Scorers register themselves with
+:func:`register_scorer`; importing :mod:`physlens` imports them all, so this module
+never imports the layer above it.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import numpy as np
-import sympy as sp
+import sympy as sp  # noqa: F401  (the docstring examples build SymPy truths)
 
-from physlens.expressions import expression_to_text, parse_expression
+from physlens.codec import from_jsonable, to_jsonable
 
 KINDS = (
     "symmetry",
@@ -38,68 +36,6 @@ KINDS = (
     "uncertainty",
     "influence",
 )
-
-
-# --------------------------------------------------------------------------- JSON encoding
-def to_jsonable(obj: Any) -> Any:
-    """Turn arrays, SymPy expressions and non-finite floats into plain JSON values.
-
-    Example:
-        >>> to_jsonable({"m": np.eye(2), "f": sp.Symbol("x") ** 2})["f"]
-        {'__sympy__': 'x**2'}
-    """
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        if np.iscomplexobj(obj):
-            return {"__ndarray__": to_jsonable(obj.real.tolist()), "imag": to_jsonable(obj.imag.tolist()),
-                    "dtype": str(obj.dtype), "shape": list(obj.shape)}
-        return {"__ndarray__": to_jsonable(obj.tolist()), "dtype": str(obj.dtype), "shape": list(obj.shape)}
-    if isinstance(obj, sp.Basic):
-        return {"__sympy__": expression_to_text(obj)}
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else {"__float__": repr(f)}
-    if isinstance(obj, complex):
-        return {"__complex__": [to_jsonable(obj.real), to_jsonable(obj.imag)]}
-    if obj is None or isinstance(obj, str):
-        return obj
-    if hasattr(obj, "tolist"):  # torch tensors
-        return to_jsonable(np.asarray(obj.detach().cpu() if hasattr(obj, "detach") else obj))
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
-
-
-def from_jsonable(obj: Any) -> Any:
-    """Inverse of :func:`to_jsonable`.
-
-    Example:
-        >>> a = np.arange(3.0)
-        >>> np.array_equal(from_jsonable(to_jsonable(a)), a)
-        True
-    """
-    if isinstance(obj, list):
-        return [from_jsonable(v) for v in obj]
-    if isinstance(obj, dict):
-        if "__ndarray__" in obj:
-            data = np.array(from_jsonable(obj["__ndarray__"]), dtype=float if "imag" in obj else None)
-            if "imag" in obj:
-                data = data + 1j * np.array(from_jsonable(obj["imag"]), dtype=float)
-            return data.astype(obj["dtype"]).reshape(obj["shape"])
-        if "__sympy__" in obj:
-            return parse_expression(obj["__sympy__"])
-        if "__float__" in obj:
-            return float(obj["__float__"])
-        if "__complex__" in obj:
-            re, im = (from_jsonable(v) for v in obj["__complex__"])
-            return complex(re, im)
-        return {k: from_jsonable(v) for k, v in obj.items()}
-    return obj
 
 
 # --------------------------------------------------------------------------- Finding
@@ -309,8 +245,6 @@ def score(findings: list[Finding], truth: GroundTruth | None) -> dict:
         >>> score(fs, truth)["matched"]
         1
     """
-    import physlens.scoring  # noqa: F401  (registers the scorers)
-
     card: dict[str, Any] = {"kinds": {}, "matched": 0, "scored": 0}
     if truth is None:
         card["findings"] = []

@@ -18,7 +18,8 @@ import numpy as np
 
 from physlens.data.units import dimension_vector
 from physlens.errors import DataError
-from physlens.findings import GroundTruth, from_jsonable, to_jsonable
+from physlens.codec import from_jsonable, to_jsonable
+from physlens.findings import GroundTruth
 
 
 def check_finite(a: np.ndarray, names: list[str], what: str) -> None:

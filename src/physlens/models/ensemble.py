@@ -9,7 +9,7 @@ uncertainty. Two ways to train one:
   then :func:`physlens.train.fit`: the :class:`Ensemble`'s ``training_loss`` is
   the sum of the members' losses, so the members train side by side in one
   loop (same mini-batches, different initialisations; they do not interact);
-* :func:`fit_ensemble` (name, dataset, seeds, config): one ``fit`` per member,
+* :func:`physlens.train.ensemble.fit_ensemble` (name, dataset, seeds, config): one ``fit`` per member,
   each with its own split and shuffle seed (members also see different data
   orders and validation folds), gathered into an :class:`Ensemble`.
 
@@ -96,38 +96,3 @@ class Ensemble(Emulator):
         """
         preds = np.stack([m.predict(X, batch_size=batch_size) for m in self.members])
         return preds.mean(0), preds.std(0, ddof=1) if len(preds) > 1 else np.zeros_like(preds[0])
-
-
-def fit_ensemble(name: str, dataset, seeds=(0, 1, 2, 3, 4), config=None, **model_params):
-    """Train one model ``name`` per seed with :func:`physlens.train.fit` and return ``(Ensemble, [TrainResult])``.
-
-    Each member gets ``build_model(name, dataset, seed=s)`` and a training config
-    with ``seed=s`` (its own validation split and shuffling).
-
-    Example:
-        >>> from physlens.systems import get_system
-        >>> from physlens.train import TrainConfig
-        >>> ds = get_system("toy_distractor").sample(128)
-        >>> ens, results = fit_ensemble("mlp", ds, seeds=[0, 1], config=TrainConfig(epochs=2, progress=False), width=8)
-        >>> len(ens.members), len(results)
-        (2, 2)
-    """
-    from physlens.train.fit import TrainConfig, fit
-
-    seeds = list(seeds)
-    if not seeds:
-        raise ConfigError("fit_ensemble needs at least one seed")
-    cfg = config or TrainConfig()
-    members, results = [], []
-    for s in seeds:
-        model = build_model(name, dataset, seed=int(s), **model_params)
-        res = fit(model, dataset, cfg.model_copy(update={"seed": int(s)}))
-        members.append(res.model)
-        results.append(res)
-    ens = Ensemble(members)
-    ens.config = {"name": "ensemble", "seed": seeds[0], "params": {"member": name, "seeds": seeds, **model_params}}
-    device = next(members[0].parameters()).device
-    ens.to(device)
-    # the ensemble's own buffers only (members keep the standardisation of their own split)
-    Emulator.adapt(ens, dataset.X[results[0].train_index], dataset.y[results[0].train_index])
-    return ens, results

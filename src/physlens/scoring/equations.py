@@ -61,7 +61,7 @@ def symbolically_equal(found: sp.Expr, truth: sp.Expr, rel: float = 1e-6, timeou
         >>> symbolically_equal(0.0795774715459477 * q / r**2, q / (4 * sp.pi * r**2))
         (True, 'ratio')
     """
-    from physlens.probes.equations.simplify import SimplifyTimeout, time_limited
+    from physlens.symbolic import SimplifyTimeout, time_limited
 
     try:
         return time_limited(_symbolically_equal, timeout, found, truth, rel)
@@ -155,7 +155,7 @@ def numerically_close(found: sp.Expr, truth: sp.Expr, n: int = 50, rel: float = 
         >>> numerically_close(1 / sp.sqrt(1 - x**2), sp.sqrt(1 - x**2)), numerically_close(1 / sp.sqrt(1 - x**2), 1 / sp.sqrt(1 - x**2))
         (False, True)
     """
-    from physlens.probes.equations.simplify import evaluate
+    from physlens.symbolic import evaluate
 
     names = sorted({s.name for s in found.free_symbols | truth.free_symbols})
     rng = np.random.default_rng(seed)

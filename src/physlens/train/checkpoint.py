@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 from physlens.errors import CheckpointError
-from physlens.findings import from_jsonable, to_jsonable
+from physlens.codec import from_jsonable, to_jsonable
 from physlens.io import atomic_path
 
 

@@ -180,8 +180,6 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
         >>> oracle_candidates(np.ones((10, 2)), np.ones(10), ["a", "b"], time.monotonic(), 0, None)  # no time left
         []
     """
-    from physlens.probes.equations.search import EquationSearch
-
     def left() -> float:
         return deadline - time.monotonic()
 
@@ -193,7 +191,7 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
     d = X.shape[1]
 
     def sub_search(Xsub, ysub, sub_names, budget, k=3):
-        est = EquationSearch(time_limit=max(1.0, budget), variable_names=sub_names, seed=seed,
+        est = type(parent)(time_limit=max(1.0, budget), variable_names=sub_names, seed=seed,  # the caller's search class
                              max_complexity=parent.max_complexity, selection_tolerance=0.05, oracle=False)
         est.fit(Xsub, ysub)
         # the selected formula first, then the rest of the front (simplest first)

@@ -172,7 +172,7 @@ def _search(X, y, names, budget, seed, parent, symmetry=False, k=3):
 
     No polishing here: the recombined law is polished once, on the real data, by the caller.
     """
-    from physlens.probes.equations.search import enumeration_candidates, monomial_candidates
+    from physlens.probes.equations.candidates import enumeration_candidates, monomial_candidates
 
     syms = [sp.Symbol(nm, real=True) for nm in names]
     cols = {nm: X[:, j] for j, nm in enumerate(names)}
