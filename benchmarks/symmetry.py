@@ -105,6 +105,8 @@ def _summarise(findings, truth, ds) -> dict:
         row["physical_group_statement"] = (grp.value.get("physical") or {}).get("group_name")
         row["group_components"] = grp.value["components"]
         row["group_match"] = grp.match
+        # the truth's discrete symmetries reached by the group (the implied elements are no longer findings)
+        row["truth_discrete_in_group"] = (grp.score_detail or {}).get("truth_discrete_covered")
         row["discrete_implied"] = len(grp.value.get("implied") or {})
     if cont:
         v = cont[0].value
@@ -114,6 +116,7 @@ def _summarise(findings, truth, ds) -> dict:
         ws = v.get("weight_space") or {}
         row["weight_space_dim"] = ws.get("dimension")
         row["weight_space_angle_deg"] = ws.get("angle_deg")
+        row["weight_space_physical_angle_deg"] = ws.get("physical_angle_deg")
         row["architectural"] = sum(ws.get("architectural") or []) if ws.get("architectural") is not None else None
     lat = next((f for f in findings if f.subject == "latent representation"), None)
     if lat is not None:
@@ -155,7 +158,7 @@ def system_case(label: str, name: str, params: dict, n: int, max_epochs: int, se
 def rotation_invariant_case(label: str, n: int, max_epochs: int, seed: int = 0) -> dict:
     """Rotation invariants of two 4-vectors (so(4), 6 generators) or of one 6-vector and a scalar (so(6), 15).
 
-    ``"two 4-vectors"``: y = cos(a.a / 2) + (a.b) + 0.3 (b.b); ``"6-vector + scalar"``:
+    ``"two 4-vectors"``: y = cos(a.a / 2) + (a.b) exp(-b.b / 4); ``"6-vector + scalar"``:
     y = cos(v.v / 3) * (1 + s) + 0.5 s^2. The generators found are compared with the rotations
     (acting on both 4-vectors at once, or on the 6-vector alone): largest principal angle, next to the
     expected resolution the probe reports from the network's error.
@@ -169,7 +172,9 @@ def rotation_invariant_case(label: str, n: int, max_epochs: int, seed: int = 0) 
     if label == "two 4-vectors":
         X = rng.normal(size=(n, 8))
         a, b = X[:, :4], X[:, 4:]
-        y = np.cos((a * a).sum(1) / 2) + (a * b).sum(1) + 0.3 * (b * b).sum(1)
+        # not separable into independent quadratic forms (cos(a.a/2) + a.b + 0.3 b.b is invariant under
+        # so(4) + so(4): rotations of a and of b + 5a/3 separately - the network found those 12)
+        y = np.cos((a * a).sum(1) / 2) + (a * b).sum(1) * np.exp(-(b * b).sum(1) / 4)
         names, blocks, d = [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)], [0, 4], 4
     else:
         X = rng.normal(size=(n, 7))
@@ -410,7 +415,7 @@ def main() -> None:
             "physical_dim", "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found",
             "discrete_reported", "discrete_spurious", "undetermined", "group_statement", "physical_group_statement",
             "group_components", "group_match", "discrete_implied", "expected_resolution_deg", "weight_space_dim",
-            "weight_space_angle_deg", "architectural", "latent_source", "latent_blocks", "latent_error",
+            "weight_space_angle_deg", "weight_space_physical_angle_deg", "truth_discrete_in_group", "architectural", "latent_source", "latent_blocks", "latent_error",
             "train_s", "probe_s"]
     print("\n## Systems")
     print(" | ".join(cols))

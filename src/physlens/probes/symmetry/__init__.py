@@ -198,7 +198,7 @@ def _latent_finding(lat: dict, gens: list[np.ndarray], names: list[str], target,
                    subject="latent representation")
 
 
-def _weight_space(model, X, gens, equivariant, seed) -> tuple[dict, str]:
+def _weight_space(model, X, gens, equivariant, seed, phys_gens=None) -> tuple[dict, str]:
     """Generators read from the first layer's weights, compared with the function-space ones; what the architecture guarantees."""
     out: dict = {}
     txt = ""
@@ -215,7 +215,11 @@ def _weight_space(model, X, gens, equivariant, seed) -> tuple[dict, str]:
                f" Read from the first layer's weights: a {own}-dimensional span {angle:.2g} degrees away "
                "from the function-space one (disagreement)")
         txt += f"; the later layers read {ws['hidden_rank']} of {ws['hidden_units']} hidden directions."
-    arch = architectural_symmetries(model, X[:500], gens, seed=seed)
+        if phys_gens and own >= len(phys_gens):
+            # the physical part (one matrix on every particle's vectors) inside the weights' span
+            out["physical_angle_deg"] = span_angle_deg(phys_gens, ws["generators"][:own])
+            txt = txt[:-1] + f" (the physical part lies within {out['physical_angle_deg']:.2g} degrees of it)."
+    arch = architectural_symmetries(model, X[:500], gens[:MAX_STORED_DIM], seed=seed)
     if arch:
         out["architectural"] = [a["architectural"] for a in arch]
         out["untrained_violation"] = [a["violation_ratio_untrained"] for a in arch]
@@ -507,8 +511,9 @@ def run(
         if lie.output_generators is not None:
             value["output_generators"] = lie.output_generators
         weights_txt = ""
-        if weights and not _spent(deadline) and len(lie.generators) <= MAX_STORED_DIM:
-            value["weight_space"], weights_txt = _weight_space(model, X_lat[:1000], lie.generators, equivariant, seed)
+        if weights and not _spent(deadline) and n * (n + 1) <= 600:
+            value["weight_space"], weights_txt = _weight_space(model, X_lat[:1000], lie.generators, equivariant, seed,
+                                                               phys_gens)
         physical_txt = ""
         if phys is not None:
             palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)

@@ -47,6 +47,8 @@ from scipy.optimize import least_squares
 
 #: relative Frobenius distance below which an element counts as a member of G0
 MEMBER_TOL = 0.25
+#: relative commutator with the algebra's commutant above which an element cannot be in G0
+COMMUTANT_TOL = 0.3
 
 
 @dataclass
@@ -114,6 +116,7 @@ class IdentityComponent:
         self.starts = starts
         self._cache: dict = {}
         self._blocks: list[np.ndarray] | None = None
+        self._commutant: list[np.ndarray] | None = None
 
     def _expm(self, c: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -150,6 +153,16 @@ class IdentityComponent:
         if min(dets) < 0:
             self._cache[key] = 1.0
             return 1.0
+        # G0 lies in the double commutant of its algebra: a linear part that fails to commute with the
+        # commutant (a permutation of particles that the rotations act on alike) is in another component
+        Q = T[:-1, :-1]
+        Xs = self.commutant()
+        if len(Xs):
+            Xs = np.stack(Xs)  # orthonormal: |X| = 1
+            off = np.linalg.norm(np.einsum("ij,kjl->kil", Q, Xs) - np.einsum("kij,jl->kil", Xs, Q), axis=(1, 2))
+            if off.max() > COMMUTANT_TOL * max(np.linalg.norm(Q), 1.0):
+                self._cache[key] = 1.0
+                return 1.0
 
         def resid(c):
             r = (self._expm(c, self.A) - T).ravel()
@@ -181,6 +194,12 @@ class IdentityComponent:
         self._cache[key] = float(best / norm)
         return self._cache[key]
 
+    def commutant(self) -> list[np.ndarray]:
+        """A basis of the matrices commuting with every linear part of the algebra (see :func:`commutant_basis`)."""
+        if self._commutant is None:
+            self._commutant = commutant_basis(self.generators) if self.generators else []
+        return self._commutant
+
     def blocks(self) -> list[np.ndarray]:
         """The invariant blocks of the inputs under the algebra's linear part (see :func:`invariant_blocks`)."""
         if self._blocks is None:
@@ -190,6 +209,24 @@ class IdentityComponent:
     def contains(self, g: Element, tol: float = MEMBER_TOL) -> bool:
         """True when ``g`` is within ``tol`` (relative) of ``G0``."""
         return self.distance(g) < tol
+
+
+def commutant_basis(generators: list[np.ndarray], rel_tol: float = 0.15) -> list[np.ndarray]:
+    """Orthonormal basis of ``{X : X L_a = L_a X for all a}`` (linear parts; singular values below ``rel_tol`` of the largest).
+
+    Example:
+        >>> J = np.zeros((2, 3)); J[0, 1], J[1, 0] = -1.0, 1.0
+        >>> len(commutant_basis([J]))  # a I + b J
+        2
+    """
+    Ls = [np.asarray(g, dtype=float)[:, : g.shape[0]] for g in generators]
+    n = Ls[0].shape[0]
+    eye = np.eye(n)
+    C = np.vstack([np.kron(eye, L) - np.kron(L.T, eye) for L in Ls])  # vec(X L - L X), column-major vec
+    _, s, Vt = np.linalg.svd(C, full_matrices=True)
+    s_full = np.concatenate([s, np.zeros(Vt.shape[0] - len(s))])
+    null = Vt[s_full <= rel_tol * max(s_full.max(), 1e-300)]
+    return [v.reshape(n, n, order="F") for v in null]
 
 
 def invariant_blocks(generators: list[np.ndarray], rel_tol: float = 0.15, seed: int = 0) -> list[np.ndarray]:
@@ -209,14 +246,11 @@ def invariant_blocks(generators: list[np.ndarray], rel_tol: float = 0.15, seed: 
     Ls = [np.asarray(g, dtype=float)[:, : g.shape[0]] for g in generators]
     n = Ls[0].shape[0]
     eye = np.eye(n)
-    C = np.vstack([np.kron(eye, L) - np.kron(L.T, eye) for L in Ls])  # vec(X L - L X), column-major vec
-    _, s, Vt = np.linalg.svd(C, full_matrices=True)
-    s_full = np.concatenate([s, np.zeros(Vt.shape[0] - len(s))])
-    null = Vt[s_full <= rel_tol * max(s_full.max(), 1e-300)]
+    null = commutant_basis(generators, rel_tol)
     if len(null) == 0:
         return [eye]
     rng = np.random.default_rng(seed)
-    X = np.tensordot(rng.normal(size=len(null)), null, axes=1).reshape(n, n, order="F")
+    X = np.tensordot(rng.normal(size=len(null)), np.stack(null), axes=1)
     S = (X + X.T) / 2
     w, V = np.linalg.eigh(S)
     spread = max(w.max() - w.min(), 1e-300)
