@@ -15,6 +15,14 @@ column's standard deviation (states), so both the count and the emulator see it.
     .venv/bin/python benchmarks/conservation.py --systems kepler2d --seeds 0 --budget standard
 
 Writes ``benchmarks/results/conservation.json`` with the commit it measured.
+
+Measured at budget quick (3 seeds, noise 0 and 1 %, shared 2-core machine; runs where count, closed
+forms and their matches are all exact / 6): harmonic oscillator 6/6; 2-D Kepler: count 3 on 6/6 runs,
+closed forms on 1/6 (the quick emulator stays at 4-14 % error, above the floor the null space needs);
+3-D Kepler: count 5 on 6/6, closed forms 1/6; n-body springs: count 4 on 3/3 clean runs and 0 on the
+noisy ones, closed forms P, L, E on 4/6; double pendulum 0/6 (its energy is outside the library: count 0,
+no form, no spurious one); damped pendulum and Lorenz 12/12 with no spurious quantity. The local-PCA
+baseline counts exactly on 9/42 runs (oscillator 6, noisy n-body 3).
 """
 
 from __future__ import annotations
