@@ -8,6 +8,9 @@ column, too few rows, unknown unit.
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,57 +45,181 @@ def _split_names(value: str | list[str] | None) -> list[str] | None:
     return [str(v) for v in value]
 
 
-def read_columns(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a file into ``{column name: 1-D array}`` (values not yet checked).
+_MAGIC = {  # what a file's first bytes say it is, to name a misnamed file
+    b"PK\x03\x04": "a zip archive (an .npz?)",
+    b"PK\x05\x06": "an empty zip archive",
+    b"PAR1": "a Parquet file",
+    b"\x89HDF\r\n\x1a\n": "an HDF5 file",
+    b"\x93NUMPY": "a NumPy .npy array",
+    b"\x80": "a Python pickle",
+    b"\x1f\x8b": "a gzip archive",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+}
+_SIZE_LIMIT = 2 * 1024**3  # a text table larger than this is read by pandas in chunks, not here
 
-    Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "d.csv"); _ = open(p, "w").write("a,b\\n1,2\\n3,4\\n")
-        >>> sorted(read_columns(p))
-        ['a', 'b']
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"file not found: {path}")
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"unsupported file type {path.suffix!r} for {path.name}; use one of {', '.join(sorted(FORMATS))}")
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _looks_like(head: bytes) -> str | None:
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    return None
+
+
+def _is_binary(data: bytes) -> bool:
+    """Binary data, not text: a NUL byte, or many control characters, in the first 8 KiB."""
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13)) + head.count(b"\x7f")
+    return control > 0.05 * max(len(head), 1)
+
+
+def _decode_text(path: Path, data: bytes) -> str:
+    """The text of a table file: UTF-8 (with or without a byte-order mark) or UTF-16 with its mark."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    elif _is_binary(data):
+        what = _looks_like(data)
+        hint = f" (it looks like {what})" if what else ""
+        raise DataError(f"{path.name} is not text but binary data{hint}; a {path.suffix} file must be a text table")
     try:
-        if fmt == "csv":
-            import pandas as pd
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path.name} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8"
+        ) from None
 
-            sep = "\t" if path.suffix.lower() == ".tsv" else None
-            df = pd.read_csv(path, sep=sep, engine="python", skipinitialspace=True, dtype=str, keep_default_na=False)
-            return {str(c).strip(): df[c].to_numpy() for c in df.columns}
-        if fmt == "parquet":
-            import pandas as pd
 
-            df = pd.read_parquet(path)
-            return {str(c): df[c].to_numpy() for c in df.columns}
-        if fmt == "npz":
-            with np.load(path, allow_pickle=False) as z:
-                cols: dict[str, np.ndarray] = {}
-                for k in z.files:
-                    a = z[k]
-                    if a.ndim == 1:
-                        cols[k] = a
-                    elif a.ndim == 2:
-                        for j in range(a.shape[1]):
-                            cols[f"{k}{j}"] = a[:, j]
-                    else:
-                        raise DataError(f"array {k!r} in {path.name} has {a.ndim} dimensions; store one column per 1-D array")
-                return cols
-        import h5py
+def _delimiter(text: str, suffix: str) -> str:
+    """The column separator: tab for .tsv, else the one the sniffer finds among , ; tab |, else whitespace."""
+    if suffix == ".tsv":
+        return "\t"
+    lines = [ln for ln in text.splitlines() if ln.strip()][:20]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = lines[0]
+        for d in ",;\t|":
+            if d in first:
+                return d
+        return r"\s+" if len(first.split()) > 1 else ","
 
-        cols = {}
+
+def _csv_message(path: Path, exc: Exception) -> str:
+    text = _one_line(exc)
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if m:
+        return f"{path.name}: line {m.group(2)} has {m.group(3)} fields but the header has {m.group(1)}"
+    if "unexpected end of data" in text or "EOF inside string" in text:
+        return f"{path.name} has a quote (\") that is never closed"
+    return f"cannot read {path.name} as a CSV table: {text}"
+
+
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    import pandas as pd
+
+    text = _decode_text(path, path.read_bytes())
+    if not text.strip():
+        raise DataError(f"{path.name} is empty (only blank lines): expected a header line of column names")
+    sep = _delimiter(text, path.suffix.lower())
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, engine="python", skipinitialspace=True, dtype=str,
+                         keep_default_na=False, header=None, skip_blank_lines=True)
+    except Exception as exc:  # the csv module's and pandas' parse errors
+        raise DataError(_csv_message(path, exc)) from None
+    header = ["" if isinstance(v, float) else str(v).strip() for v in df.iloc[0]]
+    for j, name in enumerate(header):
+        if not name:
+            raise DataError(f"column {j + 1} of {path.name} has no name in the header line")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"{path.name} has two columns named {name!r}")
+        seen.add(name)
+    body = df.iloc[1:]
+    return {name: body.iloc[:, j].to_numpy() for j, name in enumerate(header)}
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    head = path.read_bytes()[:8]
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        what = _looks_like(head) or ("a text file" if not _is_binary(path.read_bytes()[:8192]) else None)
+        raise DataError(f"{path.name} is not an NPZ archive (a zip of NumPy arrays)" + (f"; it looks like {what}" if what else ""))
+    cols: dict[str, np.ndarray] = {}
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise DataError(f"{path.name} is a damaged NPZ archive: {_one_line(exc)}") from None
+    with z:
+        for k in z.files:
+            try:
+                a = z[k]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise DataError(f"array {k!r} in {path.name} holds Python objects, which physlens does not "
+                                    f"unpickle; store numbers") from None
+                raise DataError(f"array {k!r} in {path.name} is not readable: {_one_line(exc)}") from None
+            except Exception as exc:
+                raise DataError(f"array {k!r} in {path.name} is not readable: {_one_line(exc)}") from None
+            if a.dtype.names:
+                raise DataError(f"array {k!r} in {path.name} is a record array; store one 1-D array per column")
+            if a.ndim == 1:
+                cols[k] = a
+            elif a.ndim == 2:
+                for j in range(a.shape[1]):
+                    cols[f"{k}{j}"] = a[:, j]
+            else:
+                raise DataError(f"array {k!r} in {path.name} has {a.ndim} dimensions; store one column per 1-D array")
+    return cols
+
+
+def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+    import pandas as pd
+
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(-4, 2)
+        tail = fh.read(4)
+    if head != b"PAR1" or tail != b"PAR1":
+        if head == b"PAR1":
+            raise DataError(f"{path.name} is a Parquet file cut short (no footer); write it again")
+        what = _looks_like(head)
+        raise DataError(f"{path.name} is not a Parquet file" + (f"; it looks like {what}" if what else ""))
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:
+        raise DataError(f"{path.name} is a damaged Parquet file: {_one_line(exc)}") from None
+    return {str(c): df[c].to_numpy() for c in df.columns}
+
+
+def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        what = _looks_like(path.read_bytes()[:8])
+        raise DataError(f"{path.name} is not an HDF5 file" + (f"; it looks like {what}" if what else ""))
+    cols: dict[str, np.ndarray] = {}
+    try:
         with h5py.File(path, "r") as f:
 
             def visit(name, obj):
                 if isinstance(obj, h5py.Dataset):
                     a = obj[()]
+                    if not isinstance(a, np.ndarray):
+                        return  # a scalar attribute-like dataset: not a column
                     if a.dtype.names:  # a table (compound dtype)
-                        for field in a.dtype.names:
-                            cols[field] = np.asarray(a[field])
+                        for fld in a.dtype.names:
+                            cols[fld] = np.asarray(a[fld])
                     elif a.ndim == 1:
                         cols[name] = np.asarray(a)
                     elif a.ndim == 2:
@@ -100,11 +227,61 @@ def read_columns(path: str | Path) -> dict[str, np.ndarray]:
                             cols[f"{name}{j}"] = a[:, j]
 
             f.visititems(visit)
-        return cols
     except DataError:
         raise
-    except Exception as exc:  # a corrupt or unreadable file
-        raise DataError(f"cannot read {path.name} as {fmt}: {exc}") from None
+    except Exception as exc:
+        raise DataError(f"{path.name} is a damaged HDF5 file: {_one_line(exc)}") from None
+    return cols
+
+
+def read_columns(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a file into ``{column name: 1-D array}`` (values not yet checked).
+
+    A file that cannot be a table of that type is a :class:`DataError` that says why in one
+    line: it is empty, it is binary data where text was expected (or the other way round), it
+    is not UTF-8, a line has more fields than the header, two columns share a name, columns
+    have different lengths.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "d.csv"); _ = open(p, "w").write("a,b\\n1,2\\n3,4\\n")
+        >>> sorted(read_columns(p))
+        ['a', 'b']
+        >>> _ = open(p, "w").write("")
+        >>> read_columns(p)
+        Traceback (most recent call last):
+        ...
+        physlens.errors.DataError: d.csv is empty (0 bytes)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a data file")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"unsupported file type {path.suffix!r} for {path.name}; use one of {', '.join(sorted(FORMATS))}")
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise DataError(f"{path.name} is empty (0 bytes)")
+        if fmt == "csv" and size > _SIZE_LIMIT:
+            raise DataError(f"{path.name} is {size / 1024**3:.1f} GiB; convert it to Parquet or HDF5 first")
+        reader = {"csv": _read_csv, "npz": _read_npz, "parquet": _read_parquet, "hdf5": _read_hdf5}[fmt]
+        cols = reader(path)
+    except DataError:
+        raise
+    except OSError as exc:
+        raise DataError(f"cannot read {path.name}: {exc.strerror or _one_line(exc)}") from None
+    except Exception as exc:  # anything else a corrupt file provokes
+        raise DataError(f"cannot read {path.name} as {fmt}: {_one_line(exc)}") from None
+    lengths = {k: len(v) for k, v in cols.items()}
+    if len(set(lengths.values())) > 1:
+        first = next(iter(lengths))
+        other = next(k for k, n in lengths.items() if n != lengths[first])
+        raise DataError(f"columns of {path.name} differ in length: {first!r} has {lengths[first]} rows, "
+                        f"{other!r} has {lengths[other]}")
+    return cols
 
 
 def _to_float(name: str, values: np.ndarray) -> np.ndarray:
@@ -112,7 +289,9 @@ def _to_float(name: str, values: np.ndarray) -> np.ndarray:
         return values.astype(np.float64)
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
-        s = v.decode() if isinstance(v, bytes) else str(v)
+        if v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType":
+            raise DataError(f"column {name!r} has a missing value in row {i + 1}")
+        s = v.decode(errors="replace") if isinstance(v, bytes) else str(v)
         s = s.strip()
         if s == "":
             raise DataError(f"column {name!r} has an empty cell in row {i + 1}")
@@ -128,7 +307,7 @@ def _is_label_column(values: np.ndarray) -> bool:
     if values.dtype.kind in "fiub":
         return False
     for v in values:
-        s = (v.decode() if isinstance(v, bytes) else str(v)).strip()
+        s = (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).strip()
         try:
             float(s)
             return False
@@ -274,6 +453,8 @@ def load(
     if not input_list:
         raise DataError(f"no input columns left in {path.name} besides the target")
     n = len(cols[names[0]])
+    if n == 0:
+        raise DataError(f"{path.name} has column names but no data rows")
     if n < min_rows:
         raise DataError(f"{path.name} has only {n} rows; at least {min_rows} are needed")
     X = np.column_stack([_to_float(c, cols[c]) for c in input_list])
