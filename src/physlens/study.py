@@ -426,23 +426,70 @@ def build_study(
 
 
 # --------------------------------------------------------------------------- the runner
+#: keywords the study runner fills in itself: a study cannot set them
+RUNNER_OPTIONS = frozenset({"heldout", "training", "findings"})
+
+
+def _option_type_error(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand where the signature's ``default`` is, or None when it can."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else "a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "text"
+    return None  # None or a container default: the probe checks the value itself
+
+
 def check_probes(study: Study) -> None:
-    """Fail before any training when a study names a probe that does not exist or an option it does not take.
+    """Fail before any training when a probe does not exist or its options do not fit its ``run`` signature.
+
+    Each option must be a keyword of the probe's ``run`` (:attr:`physlens.probes.ProbeSpec.options`;
+    any keyword when ``run`` takes ``**kwargs``) and not one the runner fills in
+    (:data:`RUNNER_OPTIONS`); a value must have the type of the keyword's default (an integer where
+    the default is an integer, a number where it is a float, true/false where it is a bool, text where
+    it is text); a keyword without a default must be given. The error names the probe and the
+    options it accepts.
 
     Example:
         >>> check_probes(Study())
         >>> check_probes(Study.parse({"probes": [{"name": "attribution", "options": {"bogus": 1}}]}))
         Traceback (most recent call last):
         ...
-        physlens.errors.ConfigError: probe 'attribution' has no option 'bogus'
+        physlens.errors.ConfigError: probe 'attribution' has no option 'bogus'; it accepts: error_factor, max_samples, max_unexplained, repeats, seed, support, variance_floor
+        >>> check_probes(Study.parse({"probes": [{"name": "attribution", "options": {"repeats": "many"}}]}))
+        Traceback (most recent call last):
+        ...
+        physlens.errors.ConfigError: probe 'attribution' option 'repeats' must be an integer, got 'many'
     """
+    import inspect
+
     from physlens.probes import probe_spec
 
     for p in study.probes or []:
         spec = probe_spec(p.name)
-        for opt in p.options:
+        params = {n: q for n, q in list(inspect.signature(spec.run).parameters.items())[2:]
+                  if q.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
+        accepts = ", ".join(sorted(n for n in spec.options if n not in RUNNER_OPTIONS)) or "no options"
+        if spec.open_options:
+            accepts += " and any other keyword"
+        for opt, value in p.options.items():
+            if opt in RUNNER_OPTIONS and spec.declares(opt):
+                raise ConfigError(f"probe {p.name!r} option {opt!r} is filled in by the study runner, not by the study")
             if not spec.accepts(opt):
-                raise ConfigError(f"probe {p.name!r} has no option {opt!r}")
+                raise ConfigError(f"probe {p.name!r} has no option {opt!r}; it accepts: {accepts}")
+            q = params.get(opt)
+            if q is not None and q.default is not inspect.Parameter.empty:
+                want = _option_type_error(value, q.default)
+                if want is not None:
+                    raise ConfigError(f"probe {p.name!r} option {opt!r} must be {want}, got {value!r}")
+        supplied = {"budget_seconds", "time_limit", "seed"} | RUNNER_OPTIONS
+        for n, q in params.items():
+            if q.default is inspect.Parameter.empty and n not in p.options and n not in supplied:
+                raise ConfigError(f"probe {p.name!r} needs the option {n!r}")
 
 
 def select_probes(study: Study, dataset: Dataset) -> tuple[list[ProbeConfig], list[dict]]:
