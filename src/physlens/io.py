@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from physlens.errors import ConfigError, PhyslensError
+
 
 def _umask() -> int:
     mask = os.umask(0o022)
@@ -67,3 +69,35 @@ def write_json(path, data: Any) -> None:
         {'a': 1}
     """
     write_text(path, json.dumps(data, indent=2))
+
+
+def read_text(path, error: type[PhyslensError] = ConfigError, what: str = "file") -> str:
+    """The text of a UTF-8 file (a byte-order mark is dropped); anything else is one line of ``error``.
+
+    A missing file, a directory, binary data (a NUL byte) and text in another encoding each get a
+    message naming the file and the problem; what an empty text means is the caller's to say.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.yaml"); _ = open(p, "wb").write(b"\\x00\\x01 junk")
+        >>> read_text(p, what="study file")
+        Traceback (most recent call last):
+        ...
+        physlens.errors.ConfigError: study file s.yaml is not text but binary data
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} not found: {path}")
+    if path.is_dir():
+        raise error(f"{path} is a directory, not a {what}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read {what} {path.name}: {exc.strerror or exc}") from None
+    if b"\x00" in data[:8192]:
+        raise error(f"{what} {path.name} is not text but binary data")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(f"{what} {path.name} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})") from None

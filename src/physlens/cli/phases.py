@@ -42,6 +42,11 @@ def register(app: typer.Typer) -> None:
         from physlens.findings import findings_to_json
         from physlens.study import build_study, run_study
 
+        from physlens.errors import ConfigError
+        from physlens.study import BUDGETS
+
+        if budget not in BUDGETS:
+            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
         options = {"control": control, "epochs": epochs, "n_bootstrap": n_bootstrap, "autoencoder": not no_autoencoder}
         if size is not None:
             if size == control:

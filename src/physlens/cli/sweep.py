@@ -44,13 +44,13 @@ def register(app: typer.Typer) -> None:
 
         from physlens.errors import ConfigError
         from physlens.findings import to_jsonable
+        from physlens.io import read_text
         from physlens.study import Study, _slug
         from physlens.sweep import parse_grid, run_sweep, sweep_table
 
-        if not study_file.is_file():
-            raise ConfigError(f"study file not found: {study_file}")
+        text = read_text(study_file, ConfigError, what="study file")
         try:
-            data = yaml.safe_load(study_file.read_text()) or {}
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{study_file.name} is not valid YAML: {' '.join(str(exc).split())}") from None
         if not isinstance(data, dict):

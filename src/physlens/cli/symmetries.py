@@ -44,6 +44,11 @@ def register(app: typer.Typer) -> None:
         from physlens.findings import findings_to_json
         from physlens.study import build_study, run_study
 
+        from physlens.errors import ConfigError
+        from physlens.study import BUDGETS
+
+        if budget not in BUDGETS:
+            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
         study = build_study(str(file), target=target, inputs=inputs, probes="symmetry", seed=seed, epochs=epochs,
                             progress=not as_json, budget=budget,
                             probe_options={"symmetry": {"alpha": alpha, "discrete": not no_discrete,
