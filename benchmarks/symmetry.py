@@ -117,6 +117,7 @@ def _summarise(findings, truth, ds) -> dict:
         row["weight_space_dim"] = ws.get("dimension")
         row["weight_space_angle_deg"] = ws.get("angle_deg")
         row["weight_space_physical_angle_deg"] = ws.get("physical_angle_deg")
+        row["weight_space_full_span_angle_deg"] = ws.get("full_span_angle_deg")
         row["architectural"] = sum(ws.get("architectural") or []) if ws.get("architectural") is not None else None
     lat = next((f for f in findings if f.subject == "latent representation"), None)
     if lat is not None:

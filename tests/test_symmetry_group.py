@@ -136,7 +136,7 @@ def test_weight_space_generators_agree_with_function_space_on_a_trained_radial_m
     findings = run(model, ds, discrete=False, latent=False)
     (cont,) = [f for f in findings if "generators" in f.value]
     ws = cont.value["weight_space"]
-    assert ws["dimension"] == len(cont.value["generators"])
+    assert ws["dimension"] == len(cont.value["generators"])  # the weights' own gap agrees on the count
     assert ws["angle_deg"] < 5.0 and ws["agrees"]
     assert ws["architectural"] == [False] * len(cont.value["generators"])  # a plain MLP guarantees nothing
     assert cont.value["resolution"]["max_expected_deg"] is not None

@@ -204,20 +204,21 @@ def _weight_space(model, X, gens, equivariant, seed, phys_gens=None) -> tuple[di
     txt = ""
     ws = weight_space_generators(model, X, len(gens), equivariant=equivariant)
     if ws is not None and ws["generators"]:
-        own = ws["dimension"]
-        angle = span_angle_deg(ws["generators"][:own], gens)
-        out.update(generators=ws["generators"][:own], angle_deg=angle, singular_values=ws["singular_values"],
-                   dimension=own, hidden_rank=ws["hidden_rank"], hidden_units=ws["hidden_units"],
-                   agrees=bool(angle < 5.0 and own == len(gens)))
-        same = "the same" if own == len(gens) else f"a {own}-dimensional part of the"
-        txt = (f" Read from the first layer's weights (W (L z + b) in the kernel of the later layers): {same} "
-               f"{len(gens)}-dimensional span within {angle:.2g} degrees" if angle < 5.0 else
-               f" Read from the first layer's weights: a {own}-dimensional span {angle:.2g} degrees away "
-               "from the function-space one (disagreement)")
+        own = ws["dimension"]  # where the weights' own spectrum has its largest gap
+        # the weights' own span inside the function-space algebra, and the same number of directions as it
+        angle = span_angle_deg(ws["generators"][:own], gens) if own else 90.0
+        full = span_angle_deg(ws["generators"], gens)
+        out.update(generators=ws["generators"], angle_deg=angle, full_span_angle_deg=full,
+                   singular_values=ws["singular_values"], dimension=own, hidden_rank=ws["hidden_rank"],
+                   hidden_units=ws["hidden_units"], agrees=bool(angle < 5.0 and own == len(gens)))
+        txt = (f" Read from the first layer's weights (W (L z + b) in the kernel of the later layers): "
+               f"{own} direction(s) (largest gap of their spectrum), within {angle:.2g} degrees of the "
+               f"function-space algebra" + ("" if angle < 5.0 else " (disagreement)")
+               + (f"; all {len(gens)} weakest directions within {full:.2g} degrees" if own != len(gens) else ""))
         txt += f"; the later layers read {ws['hidden_rank']} of {ws['hidden_units']} hidden directions."
-        if phys_gens and own >= len(phys_gens):
+        if phys_gens and len(ws["generators"]) >= len(phys_gens):
             # the physical part (one matrix on every particle's vectors) inside the weights' span
-            out["physical_angle_deg"] = span_angle_deg(phys_gens, ws["generators"][:own])
+            out["physical_angle_deg"] = span_angle_deg(phys_gens, ws["generators"])
             txt = txt[:-1] + f" (the physical part lies within {out['physical_angle_deg']:.2g} degrees of it)."
     arch = architectural_symmetries(model, X[:500], gens[:MAX_STORED_DIM], seed=seed)
     if arch:
