@@ -139,7 +139,7 @@ class VectorDiffusion:
         return out
 
     def random_fields(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n smooth random vector fields (n, 2, N, N) with unit RMS per component on average.
+        """n smooth random band-limited vector fields (n, 2, N, N) with unit RMS per component on average.
 
         Example:
             >>> a = VectorDiffusion(grid=16).random_fields(3, np.random.default_rng(0)); a.shape
@@ -147,13 +147,18 @@ class VectorDiffusion:
         """
         kx, ky = wavenumbers(self.N, self.spacing)
         amp = np.exp(-(kx**2 + ky**2) / (2 * self.k_scale**2))
+        nyquist = np.pi / self.spacing - 1e-9  # band-limited: no Nyquist mode, where odd derivatives are undefined
+        amp = amp * (np.abs(kx) < nyquist) * (np.abs(ky) < nyquist)
         noise = rng.standard_normal((n, 2, self.N, self.N))
         U = np.real(np.fft.ifft2(np.fft.fft2(noise) * amp))
         return U / np.sqrt(np.mean(U**2))
 
     # ------------------------------------------------------------------ data and truth
-    def sample(self, n: int | None = None, seed: int = 0) -> FieldDataset:
+    def sample(self, n: int | None = None, seed: int = 0, noise: float = 0.0) -> FieldDataset:
         """n random fields and their time derivative (or next state), with the ground truth.
+
+        ``noise`` is relative Gaussian noise on the targets (sigma = noise x RMS of the targets), as for
+        every physlens system: a measured field.
 
         Example:
             >>> VectorDiffusion(grid=8, task="next").sample(3).target_names
@@ -165,9 +170,14 @@ class VectorDiffusion:
         rng = np.random.default_rng(seed)
         U = self.random_fields(int(n), rng)
         Y = self.derivative(U) if self.task == "derivative" else self.step(U)
+        if noise < 0:
+            raise ParameterError(f"noise must be >= 0, got {noise}")
+        if noise > 0:
+            Y = Y + noise * np.sqrt(np.mean(Y**2)) * rng.standard_normal(Y.shape)
         tnames = ["du_dt", "dv_dt"] if self.task == "derivative" else ["u_next", "v_next"]
         return FieldDataset(U, Y, ["u", "v"], VECTOR, tnames, VECTOR, self.spacing, truth=self.truth,
-                            name=self.name, meta={"system": self.name, "params": dict(self.params), "seed": int(seed)})
+                            name=self.name, meta={"system": self.name, "params": dict(self.params), "seed": int(seed),
+                                                        "noise": float(noise)})
 
     def grid_symmetries(self) -> list[dict]:
         """Which of the 16 grid actions (8 D4 elements x components turned or not) commute with the law.
