@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import io
 import keyword
+import math
 import tokenize
 from collections.abc import Iterable
 
@@ -52,14 +53,30 @@ FUNCTIONS = {
 CONSTANTS = {"pi": sp.pi}
 PI_TEXT = "π"  # the constant's spelling when a variable is called "pi"
 
-_BINOPS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
-}
 _MAX_LEN = 10_000
+#: largest exact number a formula may build by powers of numbers (bits): ``9**9**9`` would take SymPy
+#: minutes and gigabytes to write out, and no physical constant needs more than a few hundred digits
+MAX_NUMBER_BITS = 10_000
+
+
+def _power(base: sp.Expr, exponent: sp.Expr, text: str) -> sp.Expr:
+    """``base**exponent``, refusing a power of numbers too large to write out exactly."""
+    if isinstance(base, sp.Rational) and isinstance(exponent, sp.Number) and abs(base) not in (0, 1):
+        bits = max(int(base.p).bit_length(), int(base.q).bit_length())
+        size = abs(float(exponent)) * bits
+        if size > MAX_NUMBER_BITS:
+            raise ExpressionError(f"number too large in formula {_short(text)!r}: a power of "
+                                  f"{_short(str(base), 20)} with about {size / math.log2(10):.3g} digits")
+    return base**exponent
+
+
+_BINOPS = {
+    ast.Add: lambda a, b, text: a + b,
+    ast.Sub: lambda a, b, text: a - b,
+    ast.Mult: lambda a, b, text: a * b,
+    ast.Div: lambda a, b, text: a / b,
+    ast.Pow: _power,
+}
 
 
 def _protect_names(text: str, declared: list[str]) -> tuple[str, dict[str, str]]:
@@ -133,7 +150,9 @@ def parse_expression(text: str, variables: Iterable[str] | None = None) -> sp.Ex
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse formula {text!r}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse formula {_short(text)!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"formula {_short(text)!r} is nested too deeply to parse") from None
     symbols: dict[str, sp.Symbol] = {}
 
     def name(node_id: str) -> sp.Expr:
@@ -145,7 +164,7 @@ def parse_expression(text: str, variables: Iterable[str] | None = None) -> sp.Ex
         if node_id in CONSTANTS:
             return CONSTANTS[node_id]
         if allowed is not None:
-            raise ExpressionError(f"unknown name {node_id!r} in formula {text!r}")
+            raise ExpressionError(f"unknown name {node_id!r} in formula {_short(text)!r}")
         return symbols.setdefault(node_id, sp.Symbol(node_id, real=True))
 
     def build(node: ast.AST) -> sp.Expr:
@@ -157,20 +176,27 @@ def parse_expression(text: str, variables: Iterable[str] | None = None) -> sp.Ex
         if isinstance(node, ast.Name):
             return name(node.id)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](build(node.left), build(node.right))
+            return _BINOPS[type(node.op)](build(node.left), build(node.right), text)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = build(node.operand)
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             fname = node.func.id
             if fname not in FUNCTIONS:
-                raise ExpressionError(f"function {fname!r} is not allowed in formula {text!r}")
+                raise ExpressionError(f"function {fname!r} is not allowed in formula {_short(text)!r}")
             if len(node.args) != 1:
-                raise ExpressionError(f"function {fname!r} takes one argument in formula {text!r}")
+                raise ExpressionError(f"function {fname!r} takes one argument in formula {_short(text)!r}")
             return FUNCTIONS[fname](build(node.args[0]))
-        raise ExpressionError(f"unsupported syntax {type(node).__name__} in formula {text!r}")
+        raise ExpressionError(f"unsupported syntax {type(node).__name__} in formula {_short(text)!r}")
 
-    return build(tree)
+    try:
+        return build(tree)
+    except RecursionError:
+        raise ExpressionError(f"formula {_short(text)!r} is nested too deeply to parse") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _constant_names_clash(expr: sp.Expr) -> bool:
