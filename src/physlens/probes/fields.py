@@ -46,6 +46,9 @@ REQUIRES: dict = {"relative_error": 0.05}
 COST = 0.3
 FACTOR = 3.0
 FLOOR = 1e-6
+#: a model missing more than this share of its outputs' mean square on the tested fields is too coarse
+#: for its equivariance errors to mean anything (every error sits under a threshold that large)
+MAX_MODEL_ERROR = 0.05
 
 
 def NEEDS_MODEL(options: dict) -> bool:  # noqa: N802 (the probe contract's name)
@@ -287,7 +290,14 @@ def run(model, dataset: FieldDataset, seed: int = 0, heldout=None, budget_second
         index = np.sort(rng.choice(index, size=max_samples, replace=False))
     findings: list[Finding] = []
     if symmetries and model is not None:
-        findings.append(_symmetry_finding(grid_symmetry_tests(model, dataset, index), dataset))
+        tests = grid_symmetry_tests(model, dataset, index)
+        if tests["model_error"] > MAX_MODEL_ERROR:
+            findings.append(Finding(
+                "uncertainty", f"grid symmetries not judged: the emulator misses {tests['model_error']:.1%} of its "
+                f"outputs' mean square (at most {MAX_MODEL_ERROR:.0%} allowed)", {"model_error": tests["model_error"]},
+                {"tests": tests["tests"]}, confidence=1.0, probe="fields", subject="grid symmetry"))
+        else:
+            findings.append(_symmetry_finding(tests, dataset))
     if budget_seconds is not None and time.perf_counter() - t0 > budget_seconds:
         return findings
     if equations:
