@@ -246,7 +246,10 @@ def test_trained_network_on_radial_law_finds_so2_and_the_reflections():
     assert len(cont) == 1 and len(cont[0].value["generators"]) == 1
     assert subspace_angle_deg(cont[0].value["generators"], [affine(so_basis(2)[0])]) < 5.0
     assert cont[0].value["group"] == "so(2)"
-    assert {"flip x", "flip y", "swap x <-> y"} <= {f.value["name"] for f in findings if "transform" in f.value}
+    group = next(f for f in findings if f.subject == "group")
+    assert group.value["group_name"] == "O(2)"
+    # the flips and the swap are elements of O(2): tested, kept as the group's evidence, not repeated as findings
+    assert {"flip x", "flip y", "swap x <-> y"} <= set(group.evidence["discrete_tests"])
     lat = cont[0].evidence["latent"]
     assert lat is not None and len(lat["errors"]) == 1
 
