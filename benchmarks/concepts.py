@@ -173,6 +173,7 @@ def main() -> None:
             if not args.no_peer and seed < args.peer_seeds:
                 rec["peer_count"], rec["peer_seconds"] = peer_count(ds, opts, args.epochs, seed)
             rows.append(rec)
+            _write(args, rows, {}, [], partial=True)  # an interrupted run keeps what it measured
             console.print(f"{name} seed {seed}: count {count} (truth {TRUTH[name]}), min set R² "
                           f"{rec['min_set_r2'] if rec['min_set_r2'] is None else round(rec['min_set_r2'], 3)}, "
                           f"{sec:.0f} s" + (f"; peer {rec['peer_count']} in {rec['peer_seconds']:.0f} s"
@@ -209,11 +210,17 @@ def main() -> None:
         for q in ("energy", "angular_momentum"):
             kt.add_row(q, *[f"{np.median([k['table'][q][lay] for k in kepler]):.3f}" for lay in layers])
         console.print(kt)
-    out = {"commit": _commit(), "machine": platform.platform(), "args": vars(args), "summary": summary,
-           "runs": rows, "kepler_layers": kepler}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1, default=float))
+    _write(args, rows, summary, kepler, partial=False)
     console.print(f"wrote {args.json}")
+
+
+def _write(args, rows: list, summary: dict, kepler: list, partial: bool) -> None:
+    out = {"commit": _commit(), "machine": platform.platform(), "args": vars(args), "partial": partial,
+           "summary": summary, "runs": rows, "kepler_layers": kepler}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.json).with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1, default=float))
+    tmp.replace(args.json)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,11 @@ def test_context_task_of_the_damped_pendulum_offers_k_and_b_as_candidates():
     t = C.concept_task(ds, context_rows=3)
     assert t.mode == "context" and sorted(t.candidates) == ["b", "k"]
     assert t.data.d_in == 3 * 4 + 2 and t.data.meta["question_columns"] == ["theta", "omega"]
-    # every context row comes from the same trajectory as the question row: k is constant along it
-    assert np.allclose(t.candidates["k"], ds.aux["k"][np.isin(np.arange(ds.n), np.arange(ds.n))][:0].sum() + t.candidates["k"])
+    # every context row comes from the question row's trajectory: it obeys the law with that row's k and b
+    k, b = t.candidates["k"], t.candidates["b"]
+    for c in range(3):
+        theta, omega, _, domega = t.data.X[:, 4 * c : 4 * c + 4].T
+        assert np.allclose(domega, -k * np.sin(theta) - b * omega)
     assert C.applies(get_system("toy_distractor").sample(50)) is not None
 
 
@@ -82,7 +85,7 @@ def test_linear_probes_read_a_quantity_the_hidden_layer_computes():
     torch.manual_seed(0)
     X = np.random.default_rng(0).uniform(-1, 1, (600, 2))
     net = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1)).double()
-    with torch.no_grad():  # hidden unit 0 computes tanh(x0 * x0)? no: a linear unit gives x0 + x1
+    with torch.no_grad():  # hidden unit 0 computes tanh(x0 + x1)
         net[0].weight[0] = torch.tensor([1.0, 1.0])
         net[0].bias[0] = 0.0
     r = C.layer_probes(net, X, {"s": np.tanh(X[:, 0] + X[:, 1]), "r2": (X**2).sum(1)})
