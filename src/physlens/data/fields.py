@@ -55,6 +55,26 @@ def d4_elements() -> dict[str, np.ndarray]:
     return out
 
 
+def d4_subgroup_name(elements: list[str]) -> str:
+    """Name of a subgroup of D4 given by its element names.
+
+    Example:
+        >>> d4_subgroup_name(["identity", "flip_y"]), d4_subgroup_name(list(d4_elements()))
+        ('Z2 (flip_y)', 'D4')
+    """
+    s = set(elements) | {"identity"}
+    if len(s) == 8:
+        return "D4"
+    if len(s) == 4:
+        return "C4" if "rot90" in s else "D2 (" + ", ".join(sorted(s - {"identity", "rot180"})) + ")"
+    if len(s) == 2:
+        other = next(iter(s - {"identity"}))
+        return "C2" if other == "rot180" else f"Z2 ({other})"
+    if len(s) == 1:
+        return "trivial"
+    return "{" + ", ".join(sorted(s)) + "}"
+
+
 def parse_channels(spec: str) -> tuple[list[str], list[dict]]:
     """Channel names and kinds from ``"u,v:vector; p:scalar"`` (groups split by ``;``; kind default scalar).
 
@@ -209,6 +229,16 @@ class FieldDataset:
         return int(self.X.shape[0])
 
     @property
+    def d_in(self) -> int:
+        """Number of input values per sample (c*H*W), as in the tabular view."""
+        return int(np.prod(self.X.shape[1:]))
+
+    @property
+    def d_out(self) -> int:
+        """Number of target values per sample (c'*H*W)."""
+        return int(np.prod(self.y.shape[1:]))
+
+    @property
     def grid(self) -> tuple[int, int]:
         """(H, W)."""
         return int(self.X.shape[2]), int(self.X.shape[3])
@@ -253,6 +283,26 @@ class FieldDataset:
         meta["field"] = self.layout()
         return Dataset(self.X.reshape(self.n, -1), self.y.reshape(self.n, -1), names, tnames, truth=self.truth,
                        name=self.name, meta=meta)
+
+
+    @classmethod
+    def from_tabular(cls, ds: Dataset) -> FieldDataset:
+        """Rebuild the fields from their tabular view (e.g. a run directory's ``dataset.npz``).
+
+        Example:
+            >>> f = FieldDataset(np.arange(18.0).reshape(2, 1, 3, 3), np.ones((2, 1, 3, 3)), ["p"],
+            ...                  [{"kind": "scalar", "channels": [0]}])
+            >>> bool(np.array_equal(FieldDataset.from_tabular(f.tabular()).X, f.X))
+            True
+        """
+        lay = (ds.meta or {}).get("field")
+        if not lay:
+            raise DataError("this dataset is tabular: it has no field layout (meta['field'])")
+        H, W = lay["grid"]
+        meta = {k: v for k, v in ds.meta.items() if k != "field"}
+        return cls(ds.X.reshape(ds.n, len(lay["channels"]), H, W), ds.y.reshape(ds.n, len(lay["target_channels"]), H, W),
+                   list(lay["channels"]), lay["kinds"], list(lay["target_channels"]), lay["target_kinds"],
+                   float(lay["spacing"]), ds.truth, ds.name, meta)
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from physlens.data.fields import FieldDataset, channel_rep, d4_elements, transform_fields
+from physlens.data.fields import FieldDataset, channel_rep, d4_elements, d4_subgroup_name, transform_fields
 from physlens.findings import Finding
 
 REQUIRES: dict = {"relative_error": 0.05}
@@ -97,26 +97,6 @@ def predict_fields(model, X4: np.ndarray, batch: int = 64) -> np.ndarray:
     return y.reshape(len(X4), -1, *X4.shape[2:])
 
 
-def group_name(elements: list[str]) -> str:
-    """Name of a subgroup of D4 given by its element names.
-
-    Example:
-        >>> group_name(["identity", "flip_y"]), group_name(list(d4_elements()))
-        ('Z2 (flip_y)', 'D4')
-    """
-    s = set(elements) | {"identity"}
-    if len(s) == 8:
-        return "D4"
-    if len(s) == 4:
-        return "C4" if "rot90" in s else "D2 (" + ", ".join(sorted(s - {"identity", "rot180"})) + ")"
-    if len(s) == 2:
-        other = next(iter(s - {"identity"}))
-        return "C2" if other == "rot180" else f"Z2 ({other})"
-    if len(s) == 1:
-        return "trivial"
-    return "{" + ", ".join(sorted(s)) + "}"
-
-
 def grid_symmetry_tests(model, dataset: FieldDataset, index: np.ndarray, shifts=((1, 0), (0, 1), (3, 5))) -> dict:
     """Equivariance errors of every candidate grid transformation and the model's own error on ``index``.
 
@@ -134,13 +114,12 @@ def grid_symmetry_tests(model, dataset: FieldDataset, index: np.ndarray, shifts=
     eps2 = float(np.mean((f - Y) ** 2)) / scale
     tests = []
     H, W = dataset.grid
-    same_kinds = dataset.kinds == dataset.target_kinds or len(dataset.kinds) == len(dataset.target_kinds)
     for dx, dy in shifts:
         fx = predict_fields(model, transform_fields(X, dataset.kinds, np.eye(2, dtype=int), shift=(dx % W, dy % H)))
         gf = transform_fields(f, dataset.target_kinds, np.eye(2, dtype=int), shift=(dx % W, dy % H))
         tests.append({"transformation": f"shift ({dx}, {dy})", "element": "translation", "action": "translation",
                       "error": float(np.mean((fx - gf) ** 2)) / scale})
-    if H == W and same_kinds:
+    if H == W:
         has_vec = any(k["kind"] == "vector" for k in dataset.kinds + dataset.target_kinds)
         for vector in ((True, False) if has_vec else (True,)):
             for name, R in d4_elements().items():
@@ -165,10 +144,10 @@ def _symmetry_finding(result: dict, dataset: FieldDataset) -> Finding:
     trans = all(t["respected"] for t in tests if t["action"] == "translation")
     vec = ["identity"] + [t["element"] for t in tests if t["action"] == "vector" and t["respected"]]
     sca = ["identity"] + [t["element"] for t in tests if t["action"] == "scalar" and t["respected"]]
-    name = group_name(vec) + (" x translations" if trans else "")
+    name = d4_subgroup_name(vec) + (" x translations" if trans else "")
     broken = [t["element"] for t in tests if t["action"] == "vector" and not t["respected"]]
     scalar_note = "" if not any(t["action"] == "scalar" for t in tests) else (
-        f"; turning positions without the vector components respects only {group_name(sca)}")
+        f"; turning positions without the vector components respects only {d4_subgroup_name(sca)}")
     statement = (f"the emulator respects {name}" + (f" (breaks {', '.join(broken)})" if broken else "") + scalar_note)
     # confidence: how clearly the closest call sits on its side of the threshold (log distance in ratio)
     ratios = [t["ratio"] for t in tests]

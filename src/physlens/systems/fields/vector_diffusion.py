@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from physlens.data.fields import FieldDataset, d4_elements, transform_fields
+from physlens.data.fields import FieldDataset, d4_elements, d4_subgroup_name, transform_fields
 from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
 
@@ -208,8 +208,7 @@ class VectorDiffusion:
         eqs = {"du_dt": (nu + lam) * s["u_xx"] + nu * s["u_yy"] + lam * s["v_xy"] + F,
                "dv_dt": lam * s["u_xy"] + nu * s["v_xx"] + (nu + lam) * s["v_yy"]}
         held = self.grid_symmetries()
-        group = "D4 x translations" if all(h["holds"] for h in held if h["action"] == "vector") else (
-            "{" + ", ".join(h["element"] for h in held if h["holds"] and h["action"] == "vector") + "} x translations")
+        group = d4_subgroup_name([h["element"] for h in held if h["holds"] and h["action"] == "vector"]) + " x translations"
         syms = [{"name": "translations", "kind": "grid", "grid": {"translation": True}}]
         syms += [{"name": f"{h['element']} ({h['action']} action)", "kind": "grid",
                   "grid": {"element": h["element"], "vector_components": h["action"] == "vector"}}
