@@ -88,7 +88,7 @@ def pde_case(ds, model) -> dict:
     from unittest import mock
 
     from physlens.probes import fields as probe
-    from physlens.systems.fields import vector_diffusion as vd
+    from physlens.data import fields as field_data
 
     t0 = time.perf_counter()
     truth = ds.truth.extra["pde_coefficients"]
@@ -104,7 +104,7 @@ def pde_case(ds, model) -> dict:
 
     rows = {"data_spectral": errors(probe.run(None, ds, symmetries=False, source="data")),
             "emulator_spectral": errors(probe.run(model, ds, symmetries=False, source="emulator"))}
-    with mock.patch.object(vd, "spectral_derivative", _fd):  # the peer: PDE-FIND's finite differences
+    with mock.patch.object(field_data, "spectral_derivative", _fd):  # the peer: PDE-FIND's finite differences
         rows["data_finite_difference"] = errors(probe.run(None, ds, symmetries=False, source="data"))
     for r in rows.values():
         r["within_1pct"] = all(v["max_rel_error"] <= 0.01 and not v["extra_terms"] for v in r.values())

@@ -88,6 +88,7 @@ def run_fields(source: str, channels: str | None = None, model: str = "cnn", epo
         model must be 'cnn' or 'd4cnn', got 'resnet'
     """
     from physlens.data.fields import load_fields
+    from physlens.codec import to_jsonable
     from physlens.findings import findings_to_json, score
     from physlens.io import write_json, write_text
     from physlens.models import build_model
@@ -137,6 +138,9 @@ def run_fields(source: str, channels: str | None = None, model: str = "cnn", epo
         card["kinds"][kind] = row
     card["matched"] = sum(r["matched"] for r in card["kinds"].values())
     card["scored"] = sum(r["scored"] for r in card["kinds"].values())
+    if card.get("findings"):
+        card["findings"] = to_jsonable([{"kind": f.kind, "subject": f.subject, "statement": f.statement,
+                                         "match": f.match, "detail": f.score_detail} for f in findings])
     card["probes"] = [note]
     write_json(run_dir / "probes.json", [note])
     write_json(run_dir / "findings.json", findings_to_json(findings))

@@ -14,7 +14,8 @@ matrices ``R`` (:func:`d4_elements`), acting on a field by
 ``(g.a)(p) = rho(R) a(R^-1 p mod N)`` with ``rho(R) = R`` on vector pairs and
 1 on scalars (:func:`transform_fields`); translations are periodic rolls.
 
-Fields come in from NPZ or HDF5 (:func:`load_fields`), are validated once here
+Spatial derivatives of periodic fields are spectral (:func:`spectral_derivative`: exact for
+band-limited fields, as a pseudo-spectral solver computes them). Fields come in from NPZ or HDF5 (:func:`load_fields`), are validated once here
 (``physlens.errors.DataError`` with a one-line message naming the problem), and
 are handed to the tabular training loop through :meth:`FieldDataset.tabular`
 (one row per sample, the field flattened; the layout travels in ``meta["field"]``).
@@ -167,6 +168,36 @@ def transform_fields(a: Any, kinds: list[dict], R: np.ndarray, vector: bool = Tr
 
             out = torch.roll(out, (dy, dx), dims=(2, 3))
     return out
+
+
+# --------------------------------------------------------------------------- spectral derivatives
+def wavenumbers(N: int, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Angular wave numbers (kx, ky) on the FFT grid, each (N, N) indexed [iy, ix].
+
+    Example:
+        >>> kx, ky = wavenumbers(4, np.pi / 2); kx[0].tolist()
+        [0.0, 1.0, -2.0, -1.0]
+    """
+    k = 2 * np.pi * np.fft.fftfreq(N, d=spacing)
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    return kx, ky
+
+
+def spectral_derivative(a: np.ndarray, spacing: float, nx: int, ny: int) -> np.ndarray:
+    """d^(nx+ny) a / dx^nx dy^ny of periodic fields (..., N, N), exactly for band-limited fields.
+
+    Example:
+        >>> N = 16; x = np.arange(N) * 2 * np.pi / N
+        >>> f = np.sin(x)[None, :] * np.ones((N, 1))      # sin(x), constant in y
+        >>> bool(np.allclose(spectral_derivative(f, 2 * np.pi / N, 2, 0), -f))
+        True
+    """
+    N = a.shape[-1]
+    kx, ky = wavenumbers(N, spacing)
+    mult = (1j * kx) ** nx * (1j * ky) ** ny
+    if N % 2 == 0 and (nx % 2 or ny % 2):  # the Nyquist mode has no odd derivative
+        mult = mult * (np.abs(kx) < np.pi / spacing - 1e-9) * (np.abs(ky) < np.pi / spacing - 1e-9)
+    return np.real(np.fft.ifft2(np.fft.fft2(a) * mult))
 
 
 # --------------------------------------------------------------------------- the dataset

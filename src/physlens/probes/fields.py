@@ -170,8 +170,9 @@ def derivative_library(X: np.ndarray, names: list[str], spacing: float) -> tuple
         >>> Th.shape, terms[:4]
         ((128, 21), ['1', 'u', 'v', 'u_x'])
     """
-    from physlens.systems.fields.vector_diffusion import spectral_derivative
+    from physlens.data import fields as field_data  # looked up per call, so a caller may swap the derivative
 
+    spectral_derivative = field_data.spectral_derivative
     cols, terms = [np.ones(X[:, 0].size)], ["1"]
     for i, c in enumerate(names):
         cols.append(X[:, i].ravel())

@@ -41,8 +41,8 @@ def _draw(ax, a: np.ndarray, kinds: list[dict], title: str) -> None:
         yy, xx = np.mgrid[0:H, 0:W]
         u, v = a[vec[0]], a[vec[1]]
         ax.imshow(np.hypot(u, v), origin="lower", cmap="Greys", alpha=0.5)
-        ax.quiver(xx, yy, u, v, color="#1f4e99", scale_units="xy", angles="xy",
-                  scale=2.0 * float(np.abs(a[vec]).max() or 1.0))
+        longest = float(np.hypot(u, v).max()) or 1.0
+        ax.quiver(xx, yy, u, v, color="#1f4e99", scale_units="xy", angles="xy", scale=longest / 1.3, width=0.006)
     else:
         ax.imshow(a[0], origin="lower", cmap="RdBu_r")
     ax.set_title(title, fontsize=9)

@@ -31,40 +31,12 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from physlens.data.fields import FieldDataset, d4_elements, d4_subgroup_name, transform_fields
+from physlens.data.fields import (FieldDataset, d4_elements, d4_subgroup_name, spectral_derivative,
+                                  transform_fields, wavenumbers)
 from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
 
 VECTOR = [{"kind": "vector", "channels": [0, 1]}]
-
-
-def wavenumbers(N: int, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Angular wave numbers (kx, ky) on the FFT grid, each (N, N) indexed [iy, ix].
-
-    Example:
-        >>> kx, ky = wavenumbers(4, np.pi / 2); kx[0].tolist()
-        [0.0, 1.0, -2.0, -1.0]
-    """
-    k = 2 * np.pi * np.fft.fftfreq(N, d=spacing)
-    ky, kx = np.meshgrid(k, k, indexing="ij")
-    return kx, ky
-
-
-def spectral_derivative(a: np.ndarray, spacing: float, nx: int, ny: int) -> np.ndarray:
-    """d^(nx+ny) a / dx^nx dy^ny of periodic fields (..., N, N), exactly for band-limited fields.
-
-    Example:
-        >>> N = 16; x = np.arange(N) * 2 * np.pi / N
-        >>> f = np.sin(x)[None, :] * np.ones((N, 1))      # sin(x), constant in y
-        >>> bool(np.allclose(spectral_derivative(f, 2 * np.pi / N, 2, 0), -f))
-        True
-    """
-    N = a.shape[-1]
-    kx, ky = wavenumbers(N, spacing)
-    mult = (1j * kx) ** nx * (1j * ky) ** ny
-    if N % 2 == 0 and (nx % 2 or ny % 2):  # the Nyquist mode has no odd derivative
-        mult = mult * (np.abs(kx) < np.pi / spacing - 1e-9) * (np.abs(ky) < np.pi / spacing - 1e-9)
-    return np.real(np.fft.ifft2(np.fft.fft2(a) * mult))
 
 
 class VectorDiffusion:
