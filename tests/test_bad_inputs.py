@@ -9,6 +9,7 @@ exit code of the process itself.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -100,6 +101,10 @@ def corpus(tmp_path_factory) -> Path:
     r = run_study(Study.parse({"source": {"system": "toy_distractor", "n": 200}, "probes": [{"name": "uncertainty"}],
                                "train": {"epochs": 3, "progress": False}}), out=d / "runs", progress=False)
     (d / "run").symlink_to(r.run_dir, target_is_directory=True)
+
+    for broken, damage in (("damaged_dataset_run", "dataset.npz"), ("damaged_weights_run", "checkpoints/model.safetensors")):
+        shutil.copytree(r.run_dir, d / broken)
+        (d / broken / damage).write_bytes(b"\x00garbage")
     names = r.dataset.input_names
     (d / "new_nan.csv").write_text(",".join(names) + "\n" + "".join(
         ",".join("nan" if (i == 2 and j == 1) else f"{0.1 * i + j}" for j in range(len(names))) + "\n" for i in range(5)))
@@ -161,6 +166,7 @@ CASES = [
      "probe 'attribution' option 'repeats' must be an integer, got 'many'"),
     ("probe option the runner fills in", "discover --config {d}/study_runner_option.yaml",
      "option 'heldout' is filled in by the study runner"),
+    ("resume from a damaged dataset", "discover --resume {d}/damaged_dataset_run", "dataset.npz is not a dataset saved by physlens"),
     ("resume from a non-run", "discover --resume {d}/folder.csv", "is not a physlens run directory (no study.yaml)"),
     # the shortcuts
     ("symmetries on an empty file", "symmetries {d}/empty.csv --target y", "empty.csv is empty"),
@@ -178,6 +184,8 @@ CASES = [
     ("predict on rows with NaN", "predict {d}/run {d}/new_nan.csv", "has NaN in row 3"),
     ("predict with a missing input column", "predict {d}/run {d}/new_missing.csv", "missing input column(s)"),
     ("predict with a wrong level", "predict {d}/run {d}/new_nan.csv --level 1.5", "--level must be strictly between 0 and 1"),
+    ("predict from damaged weights", "predict {d}/damaged_weights_run {d}/new_nan.csv", "model.safetensors is unreadable"),
+    ("spectra of damaged weights", "spectra {d}/damaged_weights_run", "is not a readable safetensors file"),
     ("spectra of a missing path", "spectra {d}/nowhere", "no such file or directory"),
     ("spectra of a data file", "spectra {d}/good.csv", "neither a run directory nor a .safetensors file"),
     ("spectra of a damaged safetensors", "spectra {d}/weights.safetensors", "is not a readable safetensors file"),

@@ -298,23 +298,55 @@ class Dataset:
 
     @classmethod
     def from_npz(cls, path) -> Dataset:
-        """Load a dataset saved by :meth:`to_npz`."""
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(str(z["__header__"]))
-            return cls(
-                X=z["X"],
-                y=z["y"],
-                input_names=header["input_names"],
-                target_names=header["target_names"],
-                units=header["units"],
-                trajectories=z["trajectories"] if "trajectories" in z else None,
-                times=z["times"] if "times" in z else None,
-                state_names=header["state_names"],
-                aux={k: z[f"aux__{k}"] for k in header["aux"]},
-                meta=from_jsonable(header["meta"]),
-                truth=GroundTruth.from_dict(header["truth"]) if header["truth"] else None,
-                name=header["name"],
-            )
+        """Load a dataset saved by :meth:`to_npz`; a file it did not write, or a damaged one, is a one-line DataError.
+
+        Example:
+            >>> import tempfile, os
+            >>> p = os.path.join(tempfile.mkdtemp(), "dataset.npz"); _ = open(p, "w").write("garbage")
+            >>> Dataset.from_npz(p)
+            Traceback (most recent call last):
+            ...
+            physlens.errors.DataError: dataset.npz is not a dataset saved by physlens (not an NPZ archive)
+        """
+        from pathlib import Path
+
+        name = Path(path).name
+        if not Path(path).is_file():
+            raise DataError(f"dataset file not found: {path}")
+        with open(path, "rb") as fh:
+            if not fh.read(4).startswith(b"PK"):
+                raise DataError(f"{name} is not a dataset saved by physlens (not an NPZ archive)")
+        try:
+            z = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise DataError(f"{name} is a damaged NPZ archive: {' '.join(str(exc).split())[:200]}") from None
+        try:
+            return cls._from_archive(z)
+        except DataError:
+            raise
+        except Exception as exc:  # a missing array, a bad header, a damaged member
+            raise DataError(f"{name} is not a dataset saved by physlens ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:200]})") from None
+        finally:
+            z.close()
+
+    @classmethod
+    def _from_archive(cls, z) -> Dataset:
+        header = json.loads(str(z["__header__"]))
+        return cls(
+            X=z["X"],
+            y=z["y"],
+            input_names=header["input_names"],
+            target_names=header["target_names"],
+            units=header["units"],
+            trajectories=z["trajectories"] if "trajectories" in z else None,
+            times=z["times"] if "times" in z else None,
+            state_names=header["state_names"],
+            aux={k: z[f"aux__{k}"] for k in header["aux"]},
+            meta=from_jsonable(header["meta"]),
+            truth=GroundTruth.from_dict(header["truth"]) if header["truth"] else None,
+            name=header["name"],
+        )
 
     def to_frame(self):
         """Inputs and targets as one pandas DataFrame.
