@@ -21,21 +21,24 @@ concepts with neural networks", Phys. Rev. Lett. 124, 010508, 2020): an
 **How many latents** (:func:`latent_count`). SciNet reads the count where the
 validation error stops falling as latents are added (their Fig. 3). A single
 fit per K is not robust: a K-latent fit that stalls in a poor code makes K + 1
-look necessary (seen on two-qubit tomography). So for each K = 0, 1, ...
-``restarts`` fresh fits with different initial weights are made and the best
-kept; the error curve is made monotone (a K-latent network can always ignore a
-latent, so the error at K is at most the best error at any K' <= K: a worse
-stage is never kept when a better one is available); and when the best
-K-latent code lies on a manifold of lower dimension (TwoNN,
-:meth:`Bottleneck.intrinsic_dimension`: one latent re-codes the others, as the
-3 Bloch coordinates of a qubit code 2 parameters), that model is shrunk warm to
-K - 1 latents (its least-used latent closed) and trained on: a further try at
-K - 1 from a converged larger code. A latent counts when it lowers the
-(monotone) standardised validation error of some target by at least
-``max(min_gain, rel_gain * E0)`` (E0: the largest error of a target with no
-latent; per target, because a latent one target needs is diluted in the mean
-over targets that need none: the pendulum's b moves only domega/dt); the sweep stops two latents
-past the last that counted. The confidence is the margin by which the last
+look necessary (seen on two-qubit tomography). So K = 0, 1, ... is swept with
+one fresh fit each, and whenever K seems needed, K - 1 gets up to ``restarts``
+fresh starts in all before that is believed (the best fit per K is kept); the
+error curve is made monotone (a K-latent network can always ignore a latent, so
+the error at K is at most the best error at any K' <= K: a worse stage is never
+kept when a better one is available); and when the best K-latent code lies on a
+manifold of lower dimension (TwoNN, :meth:`Bottleneck.intrinsic_dimension`: one
+latent re-codes the others, as the 3 Bloch coordinates of a qubit code 2
+parameters), that model is shrunk warm to K - 1 latents (its least-used latent
+closed) and trained on: a further try at K - 1 from a converged larger code. A
+latent counts when it lowers the (monotone) standardised validation error of
+some target by at least ``max(min_gain, rel_gain * E0)`` (E0: the largest error
+of a target with no latent; per target, because a latent one target needs is
+diluted in the mean over targets that need none: the pendulum's b moves only
+domega/dt); the sweep stops two latents past the last that counted. Measured
+(benchmarks/concepts.py, 5 seeds): exact on 0 and 3 hidden parameters, one
+qubit and Copernicus (5/5 each), the damped pendulum 4/5; not on two qubits,
+whose fits stay far from converged in the benchmark's 120 epochs. The confidence is the margin by which the last
 counted latent clears the threshold and the next one misses it.
 
 **What they mean** (:func:`explain_latents`). Candidate quantities (hidden
