@@ -2,7 +2,7 @@
 
 For each task and seed the concepts probe (``physlens.probes.concepts.run``, no emulator) finds the
 number of latents and matches them with candidate quantities; side by side, the peer is physlens's
-earlier search, :func:`physlens.models.bottleneck.fit_bottleneck` (SciNet's one-stage-per-K criterion
+earlier search, :func:`physlens.train.bottleneck.fit_bottleneck` (SciNet's one-stage-per-K criterion
 with intrinsic-dimension checks), run on the same task with the same epochs, whose count is its
 number of active latents. Tasks:
 
@@ -102,7 +102,8 @@ def peer_count(ds, options: dict, epochs: int, seed: int) -> tuple[int, float]:
     """The earlier search (fit_bottleneck) on the same task: (active latents, seconds)."""
     import torch
 
-    from physlens.models.bottleneck import Bottleneck, fit_bottleneck
+    from physlens.models.bottleneck import Bottleneck
+    from physlens.train.bottleneck import fit_bottleneck
     from physlens.probes.concepts import concept_task
     from physlens.train import TrainConfig
 

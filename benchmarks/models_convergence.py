@@ -15,7 +15,7 @@ on held-out trajectories, :meth:`physlens.data.Dataset.split_index`), the worst
 single target column's relative RMSE, the relative RMSE on a fresh sample
 (``seed=1``, 10000 rows: new trajectories, new parameters), epochs, CPU and wall seconds; bottleneck rows add the
 latent KL usage, the active-latent count and the intrinsic dimension of the
-latent code, found by :func:`physlens.models.bottleneck.fit_bottleneck` (80
+latent code, found by :func:`physlens.train.bottleneck.fit_bottleneck` (80
 epochs per stage, the whole search inside the same CPU budget). Rows are
 merged into ``benchmarks/results/models_convergence.json`` (keyed by case,
 model, seed and threads), so cases can be run one at a time.
@@ -45,7 +45,7 @@ Which models fit which system (the others do not apply):
   data are a family of systems. So it runs on ``damped_pendulum_fixed``
   (k = 1, b = 0.2 for every trajectory) with ``dissipation=True``.
 * ``qubit_tomography`` (1 qubit) and ``qubit_tomography_2`` (2 qubits): mlp, and the
-  bottleneck twice: ``bottleneck`` runs :func:`~physlens.models.bottleneck.fit_bottleneck`
+  bottleneck twice: ``bottleneck`` runs :func:`~physlens.train.bottleneck.fit_bottleneck`
   (the search for the number of latents), ``bottleneck_plain`` one plain fit of an
   over-sized beta-VAE (its KL usage is an upper bound; the intrinsic dimension of its
   code is the parameter count). For two qubits the decoder is ``linear_in_question``
@@ -64,7 +64,7 @@ import numpy as np
 import torch
 
 from physlens.models import build_model
-from physlens.models.bottleneck import fit_bottleneck
+from physlens.train.bottleneck import fit_bottleneck
 from physlens.systems import get_system
 from physlens.train import TrainConfig, fit
 

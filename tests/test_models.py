@@ -305,7 +305,7 @@ def bloch_tomography(N=3000, n_obs=10, seed=0):
 
 @pytest.mark.slow
 def test_bottleneck_finds_two_latents_for_one_pure_qubit():
-    from physlens.models.bottleneck import fit_bottleneck
+    from physlens.train.bottleneck import fit_bottleneck
 
     ds = bloch_tomography()
     model = build_model("bottleneck", ds, seed=0, latent_dim=4, width=64)
@@ -324,7 +324,7 @@ def test_bottleneck_finds_two_latents_for_one_pure_qubit():
 
 @pytest.mark.slow
 def test_bottleneck_probe_search_shrinks_an_oversized_code_to_its_dimension():
-    from physlens.models.bottleneck import fit_bottleneck
+    from physlens.train.bottleneck import fit_bottleneck
 
     ds = bloch_tomography()
     model = build_model("bottleneck", ds, seed=0, latent_dim=5, width=64)
@@ -341,7 +341,7 @@ def test_bottleneck_probe_search_shrinks_an_oversized_code_to_its_dimension():
 
 
 def test_bottleneck_search_subset_keeps_the_whole_data_validation_rows_unseen():
-    from physlens.models.bottleneck import _search_rows
+    from physlens.train.bottleneck import _search_rows
 
     cfg = quick(1)
     n, m = 1000, 300
@@ -356,7 +356,7 @@ def test_bottleneck_search_subset_keeps_the_whole_data_validation_rows_unseen():
 
 
 def test_closed_bottleneck_latents_are_the_prior_and_stay_closed_through_the_polish():
-    from physlens.models.bottleneck import fit_bottleneck
+    from physlens.train.bottleneck import fit_bottleneck
 
     ds = bloch_tomography(N=400)
     model = build_model("bottleneck", ds, seed=0, latent_dim=3, width=16)
