@@ -516,7 +516,7 @@ def select_probes(study: Study, dataset: Dataset) -> tuple[list[ProbeConfig], li
                 notes.append({"probe": name, "status": "skipped", "reason": reason, "seconds": 0.0, "findings": 0})
         return chosen, notes
     for p in study.probes:
-        reason = probe_spec(p.name).why_not(dataset)
+        reason = probe_spec(p.name).why_not(dataset, p.options)
         if reason is None:
             chosen.append(p)
         else:

@@ -7,6 +7,7 @@ Every probe is a module (or package) here with
 * ``applies(dataset) -> str | None`` — None when the probe can read this data,
   else one line saying why not (``discover`` runs every probe that applies and
   prints that line for the others); a probe without it applies everywhere;
+  ``applies(dataset, options)`` also sees the options the probe was asked to run with;
 * optional ``REQUIRES = {"relative_error": 0.03}`` — the fit quality the probe
   needs from the emulator (relative RMS error on held-out rows, the square
   root of the standardised validation loss): the study runner trains until the
@@ -17,6 +18,11 @@ Every probe is a module (or package) here with
 * optional ``COST`` — the probe's relative share of the probe time budget
   (default 1); a probe whose ``run`` accepts ``budget_seconds`` receives its
   share of the study's budget.
+
+The runner also hands a probe, when its ``run`` names them: ``seed``; ``heldout``
+(the validation rows); ``training`` (the :class:`~physlens.train.fit.TrainResult`:
+history, weight snapshots, training rows); ``findings`` (the other probes' findings;
+such a probe runs after them, as ``emergence`` and ``conservation`` do).
 
 A probe never writes files and never looks at ``dataset.truth`` (only
 :func:`physlens.findings.score` does). Third-party probes register through the
@@ -92,8 +98,11 @@ class ProbeSpec:
         """
         return option in self.options
 
-    def why_not(self, dataset) -> str | None:
+    def why_not(self, dataset, options: dict | None = None) -> str | None:
         """``applies(dataset)``, with a probe's own error turned into the one-line reason.
+
+        A probe whose ``applies`` takes a second parameter also sees the options it would run with
+        (a question column named on the command line makes a user's file a concept task).
 
         Example:
             >>> from physlens.systems import get_system
@@ -101,10 +110,22 @@ class ProbeSpec:
             True
         """
         try:
-            reason = self.applies(dataset)
+            if _takes_options(self.applies):
+                reason = self.applies(dataset, dict(options or {}))
+            else:
+                reason = self.applies(dataset)
         except Exception as exc:  # a probe's own check failing is a reason, never a traceback
             return f"could not check whether it applies: {type(exc).__name__}: {exc}"
         return None if reason is None else str(reason).strip().splitlines()[0]
+
+
+def _takes_options(fn: Callable) -> bool:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2
 
 
 def _always(dataset) -> None:

@@ -147,12 +147,12 @@ def _per_trajectory(dataset: Dataset, columns: dict[str, np.ndarray]) -> dict[st
     return out
 
 
-def applies(dataset: Dataset) -> str | None:
+def applies(dataset: Dataset, options: dict | None = None) -> str | None:
     """None when the data have latent structure: question columns, per-trajectory hidden parameters, or candidates.
 
-    A user's file (no ``meta["system"]``) with two inputs or more applies too: the count of the input
-    combinations the answer needs is a fair question of any data, and the question and candidate
-    columns come as options.
+    Question columns may be declared by the data (``meta["question_columns"]``) or named in the
+    probe's options (``physlens concepts FILE --question COLS``); a plain user file with neither
+    is not a concept task, so ``discover`` leaves the probe out there.
 
     Example:
         >>> from physlens.systems import get_system
@@ -161,13 +161,9 @@ def applies(dataset: Dataset) -> str | None:
         >>> applies(get_system("toy_distractor").sample(50))
         'no question columns, no hidden parameters and no candidate quantities recorded in the data'
     """
-    if dataset.meta.get("question_columns"):
+    if dataset.meta.get("question_columns") or (options or {}).get("question_columns"):
         return None
     if _aux_columns(dataset):
-        return None
-    if "system" not in dataset.meta and dataset.d_in >= 2:
-        # a user's file: how many combinations of the inputs the answer needs is always a fair question
-        # (and ``physlens concepts`` names the question columns through the probe's options)
         return None
     return "no question columns, no hidden parameters and no candidate quantities recorded in the data"
 
