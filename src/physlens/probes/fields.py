@@ -44,6 +44,8 @@ from physlens.findings import Finding
 
 REQUIRES: dict = {"relative_error": 0.05}
 COST = 0.3
+#: reads field data (a FieldDataset), which the tabular probes cannot
+FIELDS = True
 FACTOR = 3.0
 FLOOR = 1e-6
 #: a model missing more than this share of its outputs' mean square on the tested fields is too coarse
