@@ -122,12 +122,17 @@ class QubitTomography(System):
         o = np.abs(psi @ self.alphas.conj().T) ** 2
         q = np.abs(omega @ self.alphas.conj().T) ** 2
         p = np.abs(np.sum(omega.conj() * psi, axis=1)) ** 2
+        # the state's phase-free parameters: <psi|P|psi> for each non-identity Pauli string (1 qubit: the
+        # Bloch vector); psi itself carries an arbitrary global phase, so it cannot name a latent
+        labels = ["".join(t) for t in product("IXYZ", repeat=self.n_qubits)][1:]
+        expect = np.real(np.einsum("ni,aij,nj->na", psi.conj(), pauli_basis(self.n_qubits)[1:], psi))
         return Dataset(
             np.hstack([o, q]),
             p,
             self.input_names,
             ["p"],
-            aux={"psi_re": psi.real, "psi_im": psi.imag, "omega_re": omega.real, "omega_im": omega.imag},
+            aux={"psi_re": psi.real, "psi_im": psi.imag, "omega_re": omega.real, "omega_im": omega.imag,
+                 **{f"pauli_{lab}": expect[:, a] for a, lab in enumerate(labels)}},
             meta={"measurements_re": self.alphas.real.copy(), "measurements_im": self.alphas.imag.copy(),
                   "question_columns": [f"q{i}" for i in range(self.M)]},
         )
