@@ -456,10 +456,10 @@ def check_probes(study: Study) -> None:
 
     Example:
         >>> check_probes(Study())
-        >>> check_probes(Study.parse({"probes": [{"name": "attribution", "options": {"bogus": 1}}]}))
+        >>> check_probes(Study.parse({"probes": [{"name": "attribution", "options": {"bogus": 1}}]}))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        physlens.errors.ConfigError: probe 'attribution' has no option 'bogus'; it accepts: error_factor, max_samples, max_unexplained, repeats, seed, support, variance_floor
+        physlens.errors.ConfigError: probe 'attribution' has no option 'bogus'; it accepts: ..., repeats, seed, ...
         >>> check_probes(Study.parse({"probes": [{"name": "attribution", "options": {"repeats": "many"}}]}))
         Traceback (most recent call last):
         ...
