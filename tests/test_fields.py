@@ -87,6 +87,17 @@ def test_plain_cnn_learns_d4_with_vector_action_and_forced_variant_loses_exactly
     assert group.value["group"] == ("D4 x translations" if force == 0 else "Z2 (flip_y) x translations")
 
 
+def test_rectangular_grid_is_tested_for_translations_only_and_its_pde_is_signed():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 1, 6, 8))
+    ds = FieldDataset(X, np.roll(X, 1, axis=3) - X, ["p"], [{"kind": "scalar", "channels": [0]}])
+    res = fit(build_model("cnn", ds.tabular()), ds.tabular(), TrainConfig(epochs=150, batch_size=2, lr=1e-2,
+                                                                             progress=False))
+    sym, eq = probe.run(res.model, ds)
+    assert "D4 not tested" in sym.statement and all(t["action"] == "translation" for t in sym.evidence["tests"])
+    assert "+ -" not in eq.statement
+
+
 def test_untrained_model_is_not_read_for_symmetries():
     ds = VectorDiffusion(grid=8).sample(4)
     (f,) = probe.run(PlainCNN(ds.layout()), ds, equations=False)

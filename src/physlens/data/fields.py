@@ -171,20 +171,21 @@ def transform_fields(a: Any, kinds: list[dict], R: np.ndarray, vector: bool = Tr
 
 
 # --------------------------------------------------------------------------- spectral derivatives
-def wavenumbers(N: int, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Angular wave numbers (kx, ky) on the FFT grid, each (N, N) indexed [iy, ix].
+def wavenumbers(N: int, spacing: float, W: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Angular wave numbers (kx, ky) on the FFT grid of N rows (y) and W columns (x, default N), each (N, W).
 
     Example:
         >>> kx, ky = wavenumbers(4, np.pi / 2); kx[0].tolist()
         [0.0, 1.0, -2.0, -1.0]
     """
-    k = 2 * np.pi * np.fft.fftfreq(N, d=spacing)
-    ky, kx = np.meshgrid(k, k, indexing="ij")
+    W = N if W is None else W
+    ky, kx = np.meshgrid(2 * np.pi * np.fft.fftfreq(N, d=spacing), 2 * np.pi * np.fft.fftfreq(W, d=spacing),
+                         indexing="ij")
     return kx, ky
 
 
 def spectral_derivative(a: np.ndarray, spacing: float, nx: int, ny: int) -> np.ndarray:
-    """d^(nx+ny) a / dx^nx dy^ny of periodic fields (..., N, N), exactly for band-limited fields.
+    """d^(nx+ny) a / dx^nx dy^ny of periodic fields (..., H, W), exactly for band-limited fields.
 
     Example:
         >>> N = 16; x = np.arange(N) * 2 * np.pi / N
@@ -192,10 +193,9 @@ def spectral_derivative(a: np.ndarray, spacing: float, nx: int, ny: int) -> np.n
         >>> bool(np.allclose(spectral_derivative(f, 2 * np.pi / N, 2, 0), -f))
         True
     """
-    N = a.shape[-1]
-    kx, ky = wavenumbers(N, spacing)
+    kx, ky = wavenumbers(a.shape[-2], spacing, a.shape[-1])
     mult = (1j * kx) ** nx * (1j * ky) ** ny
-    if N % 2 == 0 and (nx % 2 or ny % 2):  # the Nyquist mode has no odd derivative
+    if nx % 2 or ny % 2:  # a Nyquist mode (even grids) has no odd derivative
         mult = mult * (np.abs(kx) < np.pi / spacing - 1e-9) * (np.abs(ky) < np.pi / spacing - 1e-9)
     return np.real(np.fft.ifft2(np.fft.fft2(a) * mult))
 

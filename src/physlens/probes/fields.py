@@ -147,6 +147,9 @@ def _symmetry_finding(result: dict, dataset: FieldDataset) -> Finding:
     vec = ["identity"] + [t["element"] for t in tests if t["action"] == "vector" and t["respected"]]
     sca = ["identity"] + [t["element"] for t in tests if t["action"] == "scalar" and t["respected"]]
     name = d4_subgroup_name(vec) + (" x translations" if trans else "")
+    if not any(t["action"] == "vector" for t in tests):  # a non-square grid: D4 was not tested
+        H, W = dataset.grid
+        name = ("translations" if trans else "none") + f" (D4 not tested: the grid is {H} x {W}, not square)"
     broken = [t["element"] for t in tests if t["action"] == "vector" and not t["respected"]]
     scalar_note = "" if not any(t["action"] == "scalar" for t in tests) else (
         f"; turning positions without the vector components respects only {d4_subgroup_name(sca)}")
@@ -288,7 +291,10 @@ def run(model, dataset: FieldDataset, seed: int = 0, heldout=None, budget_second
         fits = sindy_pde(dataset.X[index], T, list(dataset.channel_names), dataset.spacing, threshold, seed=seed)
         for name, fit in zip(dataset.target_names, fits):
             expr = _expression(fit["coefficients"])
-            shown = " + ".join(f"{c:.4g} {t}" if t != "1" else f"{c:.4g}" for t, c in fit["coefficients"].items())
+            shown = ""
+            for t, c in fit["coefficients"].items():
+                term = f"{abs(c):.4g}" + ("" if t == "1" else f" {t}")
+                shown += (" - " if c < 0 else " + ") + term if shown else ("-" if c < 0 else "") + term
             findings.append(Finding(
                 "equation", f"{name} = {shown or '0'} (SINDy on the {'emulator' if use_model else 'data'})",
                 {"expression": expr, "coefficients": fit["coefficients"], "source": "emulator" if use_model else "data",
