@@ -64,6 +64,8 @@ def _write_files(d: Path) -> None:
     (d / "text_cell.csv").write_text("a,b,y\n" + "".join(
         f"{i},{'seven' if i == 9 else i % 3},{i}\n" for i in range(40)))
     (d / "same_time.csv").write_text("t,x\n" + "".join(f"{min(i, 10) * 0.1},{np.sin(i)}\n" for i in range(30)))
+    (d / "blank_label.csv").write_text("run,t,x\n" + "".join(
+        f"{'' if (k, r) == (3, 1) else r},{k * 0.1:.1f},{k * 0.3 + r}\n" for r in range(3) for k in range(10)))
     (d / "table.xlsx").write_bytes(b"PK\x03\x04")
     (d / "folder.csv").mkdir()
     (d / "not_zip.npz").write_text("a,b,y\n1,2,3\n")
@@ -129,6 +131,7 @@ CASES = [
     ("constant column", "discover {d}/constant.csv", "column 'b' is constant"),
     ("too few rows", "discover {d}/few.csv", "has only 5 rows; at least 20 are needed"),
     ("text in a number column", "discover {d}/text_cell.csv", "non-numeric value 'seven' in row 10"),
+    ("empty run label", "discover {d}/blank_label.csv --groups run --time t", "groups column 'run' has an empty label in row 14"),
     ("repeated time", "discover {d}/same_time.csv --time t", "two rows at time 1"),
     ("unsupported file type", "discover {d}/table.xlsx", "unsupported file type '.xlsx'"),
     ("directory named like a file", "discover {d}/folder.csv", "is a directory, not a data file"),
@@ -241,6 +244,7 @@ PENDING = [
     ("invalid YAML study", "discover --config {d}/study_bad.yaml", "is not valid YAML"),
     ("binary study file", "discover --config {d}/study_binary.yaml", "is not text"),
     ("unknown system parameter", "discover toy_distractor --param bogus=3", "bogus"),
+    ("negative seed", "discover toy_distractor --n 50 --seed -1 --epochs 1 --probes attribution", "seed"),
     ("non-integer option", "discover {d}/good.csv --epochs many", "--epochs"),
     ("unknown option", "discover {d}/good.csv --bogus", "--bogus"),
     ("systems with an unknown option", "systems --bogus", "--bogus"),

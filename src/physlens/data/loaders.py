@@ -478,6 +478,12 @@ def load(
         labels = np.asarray(cols[groups])
         if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
             raise DataError(f"groups column {groups!r} has missing or non-finite labels")
+        if labels.dtype.kind in "OUS":
+            blank = [i for i, v in enumerate(labels)
+                     if v is None or (isinstance(v, float) and v != v) or not str(v).strip()]
+            if blank:
+                raise DataError(f"groups column {groups!r} has an empty label in row {blank[0] + 1}"
+                                f" ({len(blank)} row{'s' if len(blank) > 1 else ''} in all)")
     if time is None:
         aux = {"trajectory": np.unique(labels, return_inverse=True)[1].astype(np.int64)} if labels is not None else {}
         return Dataset(X=X, y=y, input_names=input_list, target_names=targets, units=unit_map, aux=aux, meta=meta,
