@@ -97,7 +97,7 @@ class SourceConfig(BaseModel):
     groups: str | None = Field(None, description="data-file column naming each row's trajectory (run)")
     time: str | None = Field(None, description="data-file column of each row's time: the rows are trajectories")
     n: int | None = Field(None, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     noise: float = Field(0.0, ge=0)
     min_rows: int | None = Field(None, gt=0, description="fewest rows a data file may have")
 
@@ -214,7 +214,7 @@ class Study(BaseModel):
     train: TrainConfig | None = None
     probes: list[ProbeConfig] | None = None
     budget: Literal["quick", "standard", "thorough"] = "standard"
-    seed: int = Field(0, description="seed of the chosen training recipe and of the probes")
+    seed: int = Field(0, ge=0, description="seed of the chosen training recipe and of the probes")
 
     @model_validator(mode="after")
     def _default_name(self) -> Study:
@@ -233,13 +233,18 @@ class Study(BaseModel):
             >>> Study.from_yaml(p).source.n
             100
         """
+        from physlens.io import read_text
+
         path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"study file not found: {path}")
+        text = read_text(path, ConfigError, what="study file")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path.name} is not valid YAML: {exc}") from None
+            raise ConfigError(f"{path.name} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise ConfigError(f"{path.name} is nested too deeply to be a study") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path.name} must hold a mapping of study settings, not a {type(data).__name__}")
         return cls.parse(data, where=path.name)
 
     @classmethod

@@ -77,9 +77,21 @@ def main() -> None:
         {"probes": [...]}
         exit code 0
     """
+    import importlib
+
+    usage = importlib.import_module(typer.BadParameter.__module__)  # the Click exceptions Typer raises
     try:
-        app()
+        code = app(standalone_mode=False)
+    except usage.NoArgsIsHelpError as exc:  # `physlens` alone prints the help, as before
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except usage.UsageError as exc:  # Typer's own parsing: unknown option, bad value, missing argument
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        fail(" ".join(exc.format_message().split()) + where)
+    except typer.Abort:
+        fail("interrupted", code=130)
     except PhyslensError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    raise SystemExit(code if isinstance(code, int) else 0)  # as Click's standalone mode does

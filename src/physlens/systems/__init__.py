@@ -7,6 +7,8 @@ their one-line descriptions. Each subpackage module registers its systems with
 
 from __future__ import annotations
 
+import inspect
+
 from physlens.plugins import import_submodules
 from physlens.errors import ParameterError
 from physlens.systems.base import System, register_system, registry
@@ -26,7 +28,14 @@ def get_system(name: str, **params) -> System:
     systems = registry()
     if name not in systems:
         raise ParameterError(f"unknown system {name!r}; run `physlens systems` to list them")
-    return systems[name](**params)
+    cls = systems[name]
+    accepted = [n for n, q in inspect.signature(cls).parameters.items() if q.kind is q.KEYWORD_ONLY or
+                q.kind is q.POSITIONAL_OR_KEYWORD]
+    takes_any = any(q.kind is q.VAR_KEYWORD for q in inspect.signature(cls).parameters.values())
+    unknown = [k for k in params if k not in accepted and not takes_any]
+    if unknown:
+        raise ParameterError(f"system {name!r} has no parameter {unknown[0]!r}; it takes: {', '.join(accepted) or 'none'}")
+    return cls(**params)
 
 
 def list_systems() -> list[tuple[str, str, str]]:
