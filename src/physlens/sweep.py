@@ -117,8 +117,8 @@ def run_point(study: dict, out: str, key: str) -> dict:
         >>> row = run_point({"source": {"system": "toy_distractor", "n": 200},
         ...                  "train": {"epochs": 2, "progress": False}, "probes": [{"name": "attribution"}]},
         ...                 tempfile.mkdtemp(), "demo")
-        >>> row["key"], row["findings"]["relevant-variable"] > 0
-        ('demo', True)
+        >>> row["key"], sum(row["findings"].values()) > 0, row["scored"] >= row["matched"]
+        ('demo', True, True)
     """
     from physlens.scoring.coverage import coverage
     from physlens.study import Study, run_study
