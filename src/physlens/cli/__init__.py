@@ -52,6 +52,31 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
+def shortcut_output(result, as_json: bool, probe: str | None = None):
+    """Finish a shortcut command: with ``--json`` print ``{"findings", "run_dir"}`` and return None;
+    else return a Rich console, after one line for each probe that did not run (when ``probe`` names it).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> r = SimpleNamespace(findings=[], run_dir="runs/x", probes=[])
+        >>> shortcut_output(r, as_json=True)
+        {"findings": [], "run_dir": "runs/x"}
+    """
+    from physlens.findings import findings_to_json
+
+    if as_json:
+        print_json({"findings": findings_to_json(result.findings), "run_dir": str(result.run_dir)})
+        return None
+    from rich.console import Console
+
+    console = Console()
+    if probe is not None:
+        for note in result.probes:
+            if note["status"] != "ran":
+                console.print(f"{probe} probe {note['status']}: {note['reason']}", highlight=False)
+    return console
+
+
 def _register_all() -> None:
     for sub in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if sub.name.startswith("_"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import fail, print_json
+from physlens.cli import fail, shortcut_output
 
 
 def _names(text: str | None) -> list[str]:
@@ -82,11 +82,9 @@ def register(app: typer.Typer) -> None:
         One `concept` finding per latent needed, with the R² of each candidate column from it.
         """
         import numpy as np
-        from rich.console import Console
 
         from physlens.data.loaders import load
         from physlens.errors import DataError
-        from physlens.findings import findings_to_json
         from physlens.probes.concepts import MIN_ROWS_PER_LATENT
         from physlens.study import build_study, run_study
 
@@ -114,10 +112,9 @@ def register(app: typer.Typer) -> None:
             if note["status"] == "failed":
                 fail(f"the concepts probe failed: {note['reason']}")
         findings = result.findings
-        if as_json:
-            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+        console = shortcut_output(result, as_json)
+        if console is None:
             return
-        console = Console()
         for f in findings:
             console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
         console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)

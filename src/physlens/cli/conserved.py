@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import shortcut_output
 from physlens.errors import DataError
 
 
@@ -90,10 +90,8 @@ def register(app: typer.Typer) -> None:
         trained, and each independent conserved quantity comes as one finding (SymPy in the file's
         column names, LaTeX, relative variation along held-out trajectories).
         """
-        from rich.console import Console
 
         from physlens.errors import ConfigError
-        from physlens.findings import findings_to_json
         from physlens.study import BUDGETS, build_study, run_study
 
         if budget not in BUDGETS:
@@ -103,13 +101,9 @@ def register(app: typer.Typer) -> None:
                             time_column=time_col, progress=not as_json, budget=budget)
         result = run_study(study, out=out, progress=not as_json)
         findings = result.findings
-        if as_json:
-            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+        console = shortcut_output(result, as_json, "conservation")
+        if console is None:
             return
-        console = Console()
-        for note in result.probes:
-            if note["status"] != "ran":
-                console.print(f"conservation probe {note['status']}: {note['reason']}", highlight=False)
         found = [f for f in findings if f.kind == "conserved"]
         for f in findings:
             if f.kind != "conserved":

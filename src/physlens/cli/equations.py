@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import shortcut_output
 
 
 def register(app: typer.Typer) -> None:
@@ -34,10 +34,8 @@ def register(app: typer.Typer) -> None:
         A shortcut for `physlens discover FILE --probes equations` (same study, run directory,
         scorecard and report); no network is trained unless --noise-aware asks for one.
         """
-        from rich.console import Console
         from rich.table import Table
 
-        from physlens.findings import findings_to_json
         from physlens.study import build_study, run_study
 
         study = build_study(str(file), target=target, inputs=inputs, units=units, probes="equations", seed=seed,
@@ -47,13 +45,9 @@ def register(app: typer.Typer) -> None:
                                                          "progress": not as_json}})
         result = run_study(study, out=out, progress=not as_json)
         findings = result.findings
-        if as_json:
-            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+        console = shortcut_output(result, as_json, "equations")
+        if console is None:
             return
-        console = Console()
-        for note in result.probes:
-            if note["status"] != "ran":
-                console.print(f"equations probe {note['status']}: {note['reason']}", highlight=False)
         for f in findings:
             console.print(f"[bold]{f.statement}[/]")
             if "pareto" not in (f.value or {}):

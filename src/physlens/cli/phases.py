@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import fail, print_json
+from physlens.cli import fail, shortcut_output
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +37,7 @@ def register(app: typer.Typer) -> None:
         is a finding of kind `phase` whose value is {critical, uncertainty, method, order_parameter};
         critical is null when the data show no transition.
         """
-        from rich.console import Console
 
-        from physlens.findings import findings_to_json
         from physlens.study import build_study, run_study
 
         from physlens.errors import ConfigError
@@ -62,10 +60,9 @@ def register(app: typer.Typer) -> None:
             if note["status"] == "skipped":
                 fail(f"phases probe cannot read {file}: {note['reason']}")
         findings = result.findings
-        if as_json:
-            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+        console = shortcut_output(result, as_json)
+        if console is None:
             return
-        console = Console()
         for f in findings:
             console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
             if f.kind == "phase":

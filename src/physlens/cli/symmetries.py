@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import shortcut_output
 
 
 def register(app: typer.Typer) -> None:
@@ -39,9 +39,7 @@ def register(app: typer.Typer) -> None:
         holds the generators [L | b] (x -> x + eps (L x + b)) in the file's own columns and units.
         """
         import numpy as np
-        from rich.console import Console
 
-        from physlens.findings import findings_to_json
         from physlens.study import build_study, run_study
 
         from physlens.errors import ConfigError
@@ -57,13 +55,9 @@ def register(app: typer.Typer) -> None:
             study.train.patience = patience
         result = run_study(study, out=out, progress=not as_json)
         findings = result.findings
-        if as_json:
-            print_json({"findings": findings_to_json(findings), "run_dir": str(result.run_dir)})
+        console = shortcut_output(result, as_json, "symmetry")
+        if console is None:
             return
-        console = Console()
-        for note in result.probes:
-            if note["status"] != "ran":
-                console.print(f"symmetry probe {note['status']}: {note['reason']}", highlight=False)
         if not findings and all(n["status"] == "ran" for n in result.probes):
             console.print("No symmetry found: every candidate changes the prediction by more than the model's error.")
         names = result.dataset.input_names + ["1"]
