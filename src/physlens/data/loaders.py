@@ -396,6 +396,10 @@ def load(
             every run has the same time grid, ``trajectories``/``times`` hold them too. With
             ``target``, the target is kept and only the time and runs are recorded.
 
+    Every data row keeps its row in the file as ``aux["file_row"]`` (0-based data rows, header
+    excluded), through the sorting by time and the dropped run edges, so a probe that names rows
+    (``influence``) names them as the user sees them.
+
     Example:
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
@@ -410,6 +414,8 @@ def load(
         >>> ds = load(p, groups="run", time="t")
         >>> ds.target_names, ds.meta["derivatives"], ds.trajectories.shape
         (['dx_dt'], 'estimated (finite differences (4th order))', (2, 20, 1))
+        >>> ds.aux["file_row"][:3].tolist()  # run edges dropped: the first kept row is the file's third
+        [2, 3, 4]
     """
     path = Path(path)
     cols = read_columns(path)
@@ -453,6 +459,7 @@ def load(
     if not input_list:
         raise DataError(f"no input columns left in {path.name} besides the target")
     n = len(cols[names[0]])
+    file_row = np.arange(n, dtype=np.int64)  # each data row's row in the file (0-based, header excluded)
     if n == 0:
         raise DataError(f"{path.name} has column names but no data rows")
     if n < min_rows:
@@ -486,6 +493,7 @@ def load(
                                 f" ({len(blank)} row{'s' if len(blank) > 1 else ''} in all)")
     if time is None:
         aux = {"trajectory": np.unique(labels, return_inverse=True)[1].astype(np.int64)} if labels is not None else {}
+        aux["file_row"] = file_row
         return Dataset(X=X, y=y, input_names=input_list, target_names=targets, units=unit_map, aux=aux, meta=meta,
                        name=path.stem)
 
@@ -497,15 +505,15 @@ def load(
     if time in unit_map:
         meta["time_unit"] = unit_map.pop(time)
     if not derive:
-        aux = {"trajectory": codes, "time": t}
+        aux = {"trajectory": codes, "time": t, "file_row": file_row[order]}
         return Dataset(X=X, y=y[order], input_names=input_list, target_names=targets, units=unit_map, aux=aux,
                        meta=meta, name=path.stem)
-    return _time_derivative_dataset(X, t, codes, input_list, unit_map, meta, path.stem)
+    return _time_derivative_dataset(X, t, codes, input_list, unit_map, meta, path.stem, file_row[order])
 
 
 def _time_derivative_dataset(
     X: np.ndarray, t: np.ndarray, codes: np.ndarray, columns: list[str], units: dict[str, str],
-    meta: dict[str, Any], name: str,
+    meta: dict[str, Any], name: str, file_row: np.ndarray | None = None,
 ) -> Dataset:
     """Rows sorted by (run, time) -> states as inputs, their estimated time derivatives ``d<name>_dt`` as targets."""
     cuts = np.flatnonzero(np.diff(codes)) + 1
@@ -543,7 +551,8 @@ def _time_derivative_dataset(
         trajectories=np.stack([S[r] for r in runs]) if same_grid else None,
         times=grids[0] if same_grid else None,
         state_names=states,
-        aux={"trajectory": codes[keep], "time": t[keep]},
+        aux={"trajectory": codes[keep], "time": t[keep],
+             "file_row": (np.arange(len(t), dtype=np.int64) if file_row is None else file_row)[keep]},
         meta=meta,
         name=name,
     )
