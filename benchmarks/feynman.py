@@ -13,6 +13,7 @@ clock runs out.
 Usage:
     python benchmarks/feynman.py --time-limit 60 --noise 0 0.01 --jobs 2
     python benchmarks/feynman.py --time-limit 5 --subset I.6.2a,I.12.1 --no-gplearn
+    python benchmarks/feynman.py --stratified 30 --evaluations 500000 --noise 0 --no-gplearn   # reproducible
     python benchmarks/feynman.py --executor ray --jobs 16 --address ray://head:10001   # on a cluster
 
 Problems run as tasks of :mod:`physlens.execution` (the local process pool, or Ray).
@@ -111,8 +112,13 @@ def run_one(task: dict) -> dict:
                 units[eq.output] = eq.units[eq.output]
             else:
                 units = None
+            budget = None
+            if task.get("evaluations"):  # a deterministic budget: the same answer on any machine
+                from physlens.probes.equations.budget import SearchBudget
+
+                budget = SearchBudget.counts(task["evaluations"])
             est = EquationSearch(time_limit=task["time_limit"], units=units, variable_names=eq.variables,
-                                 target_name=eq.output, seed=task["seed"])
+                                 target_name=eq.output, seed=task["seed"], budget=budget)
             est.fit(X, y)
             found = est.expression_
             rec["complexity"] = est.complexity_
@@ -146,6 +152,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per equation and method")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01], help="relative noise levels")
     ap.add_argument("--subset", type=str, default="", help="comma-separated equation ids, or N for the first N")
+    ap.add_argument("--stratified", type=int, default=0,
+                    help="K problems spread over the numbers of variables (every (120/K)-th by variables, id)")
+    ap.add_argument("--evaluations", type=int, default=0,
+                    help="deterministic budget: counted work per problem instead of --time-limit seconds")
     ap.add_argument("--jobs", type=int, default=2, help="problems side by side (CPU cores)")
     ap.add_argument("--executor", choices=["local", "ray"], default="local", help="physlens.execution backend")
     ap.add_argument("--address", type=str, default=None, help="Ray cluster address (default: a local cluster)")
@@ -162,9 +172,14 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             want = [s.strip() for s in args.subset.split(",")]
             eqs = [e for e in eqs if e.id in want]
+    if args.stratified:
+        ordered = sorted(eqs, key=lambda e: (len(e.variables), e.id))
+        step = len(ordered) / args.stratified
+        eqs = [ordered[int(k * step)] for k in range(min(args.stratified, len(ordered)))]
     methods = ["physlens"] + ([] if args.no_gplearn else ["gplearn"])
     tasks = [
-        {"id": e.id, "noise": nz, "method": m, "time_limit": args.time_limit, "seed": args.seed, "n": args.n}
+        {"id": e.id, "noise": nz, "method": m, "time_limit": args.time_limit, "seed": args.seed, "n": args.n,
+         "evaluations": args.evaluations}
         for nz in args.noise for e in eqs for m in methods
     ]
     start = time.monotonic()

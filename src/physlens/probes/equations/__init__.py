@@ -42,7 +42,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import time
 import warnings
 from typing import Any
 
@@ -52,6 +51,7 @@ from physlens.data.dataset import Dataset
 from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
 from physlens.probes.equations.search import MIN_ROWS, Candidate, EquationSearch, pareto_front
+from physlens.probes.equations import budget as B
 
 __all__ = ["EquationSearch", "Candidate", "pareto_front", "run", "static_law_findings", "law_finding", "applies",
            "REQUIRES", "COST", "MAX_INPUTS"]
@@ -203,7 +203,7 @@ def static_law_findings(
     """
     from physlens.errors import ConfigError
 
-    t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
+    t_end = None if budget_seconds is None else B.now() + float(budget_seconds)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(dataset.n, size=min(max_samples, dataset.n), replace=False))
     X = dataset.X[idx]
@@ -221,7 +221,7 @@ def static_law_findings(
         limit = float(time_limit)
         if t_end is not None:
             # (a search may overrun its limit by its last polishing step: 20 % kept in reserve)
-            limit = max(0.5, min(limit, 0.8 * (t_end - time.monotonic()) / (len(todo) - q)))
+            limit = max(0.5, min(limit, 0.8 * (t_end - B.now()) / (len(todo) - q)))
         units = None
         if use_units and dataset.units:
             units = {c: u for c, u in dataset.units.items() if c in dataset.input_names or c == tname}
@@ -299,10 +299,10 @@ def run(
         >>> [f.value["expression"] for f in run(None, ds, time_limit=10)]
         ['x1*x2**2']
     """
-    t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
+    t_end = None if budget_seconds is None else B.now() + float(budget_seconds)
 
     def left() -> float:
-        return float("inf") if t_end is None else max(0.0, t_end - time.monotonic())
+        return float("inf") if t_end is None else max(0.0, t_end - B.now())
 
     findings: list[Finding] = []
     skipped: list[str] = []

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from fractions import Fraction
 
 import numpy as np
 import sympy as sp
 
 from physlens.probes.equations.enumeration import DEFAULT_UNARY, enumerate_expressions
+from physlens.probes.equations import budget as B
 
 
 def _rational(v: float, max_den: int = 3) -> Fraction:
@@ -133,7 +133,7 @@ def enumeration_candidates(
         True
     """
     tr = _transforms(y)
-    t0 = time.monotonic()
+    t0 = B.now()
     res = enumerate_expressions(
         X, {k: v[0] for k, v in tr.items()}, max_complexity=max_complexity, time_limit=time_limit * (0.7 if pairs else 1),
         unary=unary, seed=seed,
@@ -144,7 +144,7 @@ def enumeration_candidates(
     # (bounded: at most 400 rows and 150 candidates per transform, within 5 % of the budget)
     rows = np.sort(np.random.default_rng(seed + 1).choice(len(X), size=min(400, len(X)), replace=False))
     Xr = X[rows]
-    t_rescore = time.monotonic() + 0.05 * time_limit
+    t_rescore = B.now() + 0.05 * time_limit
     tw = _transform_weights(y, weights)
     for k, (t, inv) in tr.items():
         tr_r = t[rows]
@@ -154,10 +154,11 @@ def enumeration_candidates(
         tn = float(np.linalg.norm(tc))
         rescored = []
         for q, s in enumerate(res.top[k]):
-            if tn == 0 or q >= 150 or time.monotonic() > t_rescore:
+            if tn == 0 or q >= 150 or B.now() > t_rescore:
                 rescored.append(s)
                 continue
             f = res.evaluate(s.recipe, Xr)
+            B.tick(len(Xr) / 96.0)
             if not np.all(np.isfinite(f)):
                 continue
             fc = (f - sw**2 @ f) * sw
@@ -320,6 +321,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
             return -(ts if tt is None else tt) * base
 
         def lsq(cols, tt, key=()):
+            B.tick(len(tt) * (len(cols) + 1) / 96.0)
             A = np.column_stack(cols + [np.ones(len(tt))])
             if not np.all(np.isfinite(A)):
                 return None, np.inf, None
@@ -436,7 +438,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         for step in range(depth):
             ext: dict[tuple[int, ...], float] = {}
             for sse, ids, r in states:
-                if time.monotonic() > deadline and finals:
+                if B.now() > deadline and finals:
                     break
                 # orthogonal least squares: the gain of a term is its correlation with the residual
                 # after removing what the current terms already explain
@@ -488,7 +490,7 @@ def _pair_candidates(res, X, tr, symbols, depth: int = 3, beam: int = 10, width:
         pool_keys = list(dict.fromkeys([kk for _, kk in finals[:30]] + [tuple(sorted(pq)) for pq in seeded + seeded3]))
         full = []
         for kk in pool_keys:
-            if time.monotonic() > deadline + 0.5 and len(full) >= 8:
+            if B.now() > deadline + 0.5 and len(full) >= 8:
                 break
             coef_all, sse_all, _ = lsq([feat(i, X, t) for i in kk], t, kk)
             full.append((sse_all, kk, coef_all))

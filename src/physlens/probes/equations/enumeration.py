@@ -30,11 +30,12 @@ Example:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+
+from physlens.probes.equations import budget as work
 
 # unary primitives: name -> (numpy function, sympy builder)
 UNARY = {
@@ -159,6 +160,7 @@ class _Builder:
 
     def add_block(self, c: int, V: np.ndarray, recs: np.ndarray) -> None:
         """Dedup, score and pool one block of candidate values (m, ns) with recipes (m, 3)."""
+        work.tick(len(V))  # the unit of counted work: one candidate evaluated on the subsample
         if len(V) == 0:
             return
         finite = np.all(np.isfinite(V), axis=1)
@@ -283,7 +285,7 @@ def enumerate_expressions(
         >>> r.best("y").complexity
         3
     """
-    deadline = time.monotonic() + time_limit
+    deadline = work.now() + time_limit
     rng = np.random.default_rng(seed)
     n = len(X)
     idx = np.sort(rng.choice(n, size=min(n_sample, n), replace=False))
@@ -307,7 +309,7 @@ def enumerate_expressions(
     done = 1
     with np.errstate(all="ignore"):
         for c in range(2, max_complexity + 1):
-            if time.monotonic() > deadline or float(np.min(B.best_loss)) < exact_stop:
+            if work.now() > deadline or float(np.min(B.best_loss)) < exact_stop:
                 break
             Vp, idp, _ = B.level(c - 1)
             for u in unary:
@@ -323,7 +325,7 @@ def enumerate_expressions(
                     continue
                 step = max(1, block_rows // len(Vb))
                 for i0 in range(0, len(Va), step):
-                    if time.monotonic() > deadline:
+                    if work.now() > deadline:
                         out_of_time = True
                         break
                     A, ia = Va[i0 : i0 + step], ida[i0 : i0 + step]

@@ -23,12 +23,12 @@ one training loop); the tests are relative to the network's own accuracy.
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import sympy as sp
 
 from physlens.probes.equations import simplify as S
+from physlens.probes.equations import budget as B
 
 
 class _TimeUp(Exception):
@@ -54,15 +54,21 @@ def fit_oracle(X: np.ndarray, y: np.ndarray, names: list[str], seed: int = 0, ti
     ds = Dataset(X, y[:, None], list(names), ["y"])
     opts = dict(batch_size=64, lr=3e-3, patience=10_000, seed=seed, progress=False, snapshots="none",
                 val_fraction=0.1)
-    t0 = time.monotonic()
-    fit(build_model("mlp", ds, seed=seed, width=48, depth=3), ds, TrainConfig(epochs=2, **opts))
-    per_epoch = max((time.monotonic() - t0) / 2, 1e-3)
-    epochs = int(max(5, min(2000, (time_budget - (time.monotonic() - t0)) / per_epoch)))
+    clk = B.clock()
+    t0 = clk.now()
+    if clk.counted:  # a counted budget: the epochs are priced per training row (no timing trial)
+        per_epoch = len(X) * B.COSTS["epoch_rows"] / B.RATE
+    else:
+        fit(build_model("mlp", ds, seed=seed, width=48, depth=3), ds, TrainConfig(epochs=2, **opts))
+        per_epoch = max((clk.now() - t0) / 2, 1e-3)
+    epochs = int(max(5, min(2000, (time_budget - (clk.now() - t0)) / per_epoch)))
     model = build_model("mlp", ds, seed=seed, width=48, depth=3)
     stop_at = t0 + time_budget * 1.2
 
     def clock(epoch, logs):
-        if time.monotonic() > stop_at:
+        clk.tick(1, "epochs")
+        clk.tick(len(X), "epoch_rows")
+        if clk.now() > stop_at:
             raise _TimeUp
 
     try:
@@ -181,7 +187,7 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
         []
     """
     def left() -> float:
-        return deadline - time.monotonic()
+        return deadline - B.now()
 
     if left() < 3:
         return []

@@ -60,6 +60,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from physlens.errors import DataError
 from physlens.expressions import expression_to_latex, expression_to_text
+from physlens.probes.equations import budget as B
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations.candidates import enumeration_candidates, monomial_candidates
 
@@ -415,11 +416,17 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             bring in one fitted constant with the missing units (``y = c * x^q * g(groups)``,
             :func:`.dimensional.constant_reductions`) and name it from CODATA when it matches
             (:mod:`.constants`); False: such units are an error.
+        budget: a :class:`~physlens.probes.equations.budget.SearchBudget`: per-stage shares and,
+            with ``evaluations`` set, a deterministic budget (counted work instead of seconds:
+            the same data, seed and budget give the same formula on any machine); it replaces
+            ``time_limit``. None: ``time_limit`` seconds (virtual ones inside
+            :func:`~physlens.probes.equations.budget.counted`).
 
     Column names may be any text (``y``, ``lambda``, ``E``, ``I``, ``pi``, ``sin``...): the
     engine works on internal symbols ``x0, x1, ...`` and writes the results in the user's names.
 
-    Fitted attributes: ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
+    Fitted attributes: ``work_`` (the counted work per kind under a deterministic budget, else None),
+    ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
     (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``, and
     ``constant_``: None, or (when a dimensional constant was fitted) ``{"value", "units",
     "name", "expression", "relative_error", "implied"}`` with ``named_expression_`` (the law
@@ -448,6 +455,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         symmetry: bool = True,
         separability: bool = True,
         dimensional_constant: bool = True,
+        budget: B.SearchBudget | None = None,
     ) -> None:
         self.time_limit = time_limit
         self.units = units
@@ -463,6 +471,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.symmetry = symmetry
         self.separability = separability
         self.dimensional_constant = dimensional_constant
+        self.budget = budget
 
     # ------------------------------------------------------------------ helpers
     def _log(self, msg: str) -> None:
@@ -485,6 +494,10 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             return None  # partial units: no dimensional analysis (but every given unit was checked)
         return u
 
+    def _sympy_limit(self) -> float:
+        # the real-time bound of one SymPy call (a stall must not eat the budget)
+        return self._clock.sympy_limit(max(0.5, min(2.0, self._shares.polish_call * self._limit)))
+
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
         """Search for the law; sets ``expression_``, ``pareto_`` and friends. Returns ``self``.
@@ -494,15 +507,26 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         """
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return self._fit(X, y)
+            b = self.budget
+            self._limit = b.limit if b is not None else float(self.time_limit)
+            self._shares = b.shares if b is not None else B.Shares()
+            clk = B.clock()
+            if b is not None and b.deterministic and not clk.counted:
+                clk = B.Clock(counted=True)
+            self._clock = clk
+            with B.using(clk):
+                self._fit(X, y)
+            self.work_ = dict(clk.spent) if clk.counted else None
+            return self
 
     def _fit(self, X, y):
         X, y, names = check_data(X, y, self.variable_names, self.target_name)
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = len(names)
-        start = time.monotonic()
-        final_deadline = start + float(self.time_limit)
-        deadline = start + 0.75 * float(self.time_limit)  # the rest is for polishing
+        start_real = time.monotonic()
+        start = B.now()
+        final_deadline = start + self._limit
+        deadline = start + self._shares.generators * self._limit  # the rest is for polishing
         user_units = self._units(names)
         # the engine works on internal names (x0, x1, ... and y): a column may be called anything
         inames = [f"x{j}" for j in range(len(names))]
@@ -539,7 +563,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         raw: list[tuple[sp.Expr, str]] = []
 
         def remaining() -> float:
-            return deadline - time.monotonic()
+            return deadline - B.now()
 
         dim_check = None
         if units is not None:  # with units, only dimensionally consistent formulas are physical
@@ -585,7 +609,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         # 0. pair symmetries read from the data (nearest-neighbour test, no network): a law of
         # x_i - x_j (or x_i + x_j, x_i*x_j, x_i/x_j) is searched with the pair as one variable
         if self.symmetry and 3 <= X.shape[1] <= 12 and remaining() > 2:
-            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * 0.5, tname):
+            for e in self._symmetry_candidates(X, target, names, units, rng_seed, remaining() * self._shares.symmetry,
+                                               tname):
                 raw.append((e, "symmetry"))
         # 0b. separability read from the data: y = g1(x1) * g2(x2) * ... * h(block), pieces searched alone
         mono = monomial_candidates(X, target, symbols)
@@ -594,7 +619,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             from physlens.probes.equations.separability import separable_candidates
 
             # (returns at once when the data do not split; a split found is strong evidence)
-            for e in separable_candidates(X, target, names, remaining() * 0.6, rng_seed, self):
+            for e in separable_candidates(X, target, names, remaining() * self._shares.separability, rng_seed, self):
                 raw.append((e, "separability"))
         # 1. dimensional analysis: y = prefactor * g(groups), for the few simplest bases
         for bi, red in enumerate(reductions):
@@ -634,13 +659,15 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         # 2. original variables
         if not exact_found() and remaining() > 0.5:
             use_oracle = self.oracle is True or (self.oracle == "auto" and remaining() > 20 and X.shape[1] >= 2)
-            budget = remaining() * (0.5 if use_oracle else 0.85)
+            sh = self._shares
+            budget = remaining() * (sh.enumeration_with_oracle if use_oracle else sh.enumeration)
             for e in enumeration_candidates(X, target, symbols, budget, rng_seed, self.max_complexity):
                 raw.append((e, "enumeration"))
             if use_oracle and not exact_found() and remaining() > 5:
                 from physlens.probes.equations.oracle import oracle_candidates
 
-                for e in oracle_candidates(X, target, names, deadline - 0.15 * remaining(), rng_seed, self):
+                for e in oracle_candidates(X, target, names, deadline - self._shares.oracle_reserve * remaining(),
+                                           rng_seed, self):
                     raw.append((e, "oracle"))
         # 3. polish and choose
         self._log(f"polishing {len(raw)} candidates")
@@ -657,7 +684,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self._choose(cands, X, target)
         if self.denoise:
             self.reselect(X, y)  # structure from the emulator, constants and choice from the data
-        self.fit_time_ = time.monotonic() - start
+        self.fit_time_ = time.monotonic() - start_real
         self._log(f"best: {self.expression_} (complexity {self.complexity_}, rmse {self.rmse_:.3g})")
         return self
 
@@ -666,7 +693,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         from physlens.probes.equations.oracle import knn_pair_symmetries
         from physlens.probes.equations.separability import surrogate_pair_symmetries
 
-        t_end = time.monotonic() + budget
+        t_end = B.now() + budget
         d = X.shape[1]
         same = None
         if units is not None:
@@ -686,7 +713,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             if i not in used and j not in used:
                 used.update((i, j))
                 pairs.append((kind, i, j))
-        if not pairs or time.monotonic() > t_end - 1:
+        if not pairs or B.now() > t_end - 1:
             return []
         keep = [j for j in range(d) if j not in used]
         fresh = [f"u{k}" for k in range(len(pairs))]
@@ -710,7 +737,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             sub_units[tname] = units[tname]
         self._log(f"symmetry: {', '.join(f'{k}({names[i]}, {names[j]})' for k, i, j in pairs)}")
         try:
-            est = EquationSearch(time_limit=max(1.0, t_end - time.monotonic()), units=sub_units or None,
+            est = EquationSearch(time_limit=max(1.0, t_end - B.now()), units=sub_units or None,
                                  variable_names=zn, target_name=tname, seed=seed,
                                  max_complexity=self.max_complexity, selection_tolerance=self.selection_tolerance,
                                  constant_tolerance=self.constant_tolerance, oracle=False, symmetry=False)
@@ -725,7 +752,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         from physlens.train import train_default
 
         ds = Dataset(X, y[:, None], list(names), [tname])
-        epochs = 200 if deadline - time.monotonic() > 60 else 80
+        epochs = 200 if deadline - B.now() > 60 else 80
         res = train_default(ds, seed=int(self.seed), progress=self.progress, epochs=epochs)
         self.emulator_ = res.model
         return res.model.predict(X)[:, 0].astype(np.float64)
@@ -775,15 +802,16 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             n_eff = float(w.sum() ** 2 / max(float((w**2).sum()), 1e-300))
             tolerance = max(9.0 / max(min(n_eff, len(y)), 1.0), 1e-6)
         for i, (err, comp, e, origin) in enumerate(scored):
-            if i >= 3 and time.monotonic() > deadline - 0.1 * float(self.time_limit):
+            if i >= 3 and B.now() > deadline - 0.1 * self._limit:
                 break
             if comp >= exact_comp or (exact_comp < math.inf and err > 1e-6 * scale):
                 continue
             try:  # bounded: SymPy's automatic evaluation can stall on one unlucky substitution
-                pe = S.time_limited(_polish, max(0.5, min(2.0, 0.1 * float(self.time_limit))),
-                                    e, cols, y, floor, tolerance, self._const_dims is not None)
+                pe = S.time_limited(_polish, self._sympy_limit(), e, cols, y, floor, tolerance,
+                                    self._const_dims is not None)
             except Exception:  # a SymPy failure (or time-out) on one candidate must not lose the others
                 pe = e
+            B.tick(1, "polish")
             key = sp.srepr(pe)
             if key in done:
                 continue
@@ -805,13 +833,15 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         first = select(front, self.selection_tolerance, scale)
         order = [first] + [c for c in reversed(front) if c is not first]
         for j, c in enumerate(order):
-            if time.monotonic() > deadline - (0.0 if j == 0 else 0.05 * float(self.time_limit)):
+            if B.now() > deadline - (0.0 if j == 0 else 0.05 * self._limit):
                 break
             try:
                 te = S.tidy(c.expression, positive=positive,
-                            timeout=max(0.5, min(2.0, 0.1 * float(self.time_limit))))
+                            timeout=self._sympy_limit())
             except Exception:  # keep the unsimplified formula
                 continue
+            finally:
+                B.tick(1, "simplify")
             terr = S.rmse(te, cols, y)
             if math.isfinite(terr) and terr <= c.rmse * (1 + 1e-6) + floor:
                 c.expression, c.complexity, c.rmse = te, S.complexity(te), terr
@@ -831,18 +861,19 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             '2*x'
         """
         self._check_fitted()
-        with np.errstate(all="ignore"), warnings.catch_warnings():
+        with np.errstate(all="ignore"), warnings.catch_warnings(), B.using(self._clock):
             warnings.simplefilter("ignore", RuntimeWarning)
             X, y, _ = check_data(X, y, list(self.feature_names_in_), self.target_name)
             cols = {n: X[:, j] for j, n in enumerate(self._inames)}
             cands = []
             scale = float(np.sqrt(np.mean(y**2)))
-            t_end = time.monotonic() + max(2.0, 0.2 * float(self.time_limit))
+            t_end = B.now() + max(2.0, 0.2 * self._limit)
             for c in sorted(self._internal_candidates, key=lambda c: c.complexity):
                 expr = c.expression
-                if time.monotonic() < t_end:
+                if B.now() < t_end:
+                    B.tick(1, "polish")
                     try:  # constants refitted and rounded against the measurements
-                        expr = (S.time_limited(_polish, 2.0, expr, cols, y, 1e-10 * scale, None,
+                        expr = (S.time_limited(_polish, self._clock.sympy_limit(2.0), expr, cols, y, 1e-10 * scale, None,
                                                 self._const_dims is not None)
                                 if expr.free_symbols else expr)
                     except Exception:  # keep the emulator-fitted constants

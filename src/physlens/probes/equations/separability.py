@@ -24,12 +24,12 @@ Written by hand: the test is a few least-squares fits (NumPy); no library does i
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import sympy as sp
 
 from physlens.probes.equations import simplify as S
+from physlens.probes.equations import budget as B
 
 
 def _coordinates(X: np.ndarray) -> np.ndarray:
@@ -242,12 +242,12 @@ def separable_candidates(X: np.ndarray, y: np.ndarray, names: list[str], time_li
         >>> bool(min(S.rmse(c, cols, y) for c in cands) < 1e-8 * np.abs(y).max())
         True
     """
-    t_end = time.monotonic() + time_limit
+    t_end = B.now() + time_limit
     cols = {nm: X[:, j] for j, nm in enumerate(names)}
     scale = float(np.sqrt(np.mean(y**2)))
     out: list[sp.Expr] = []
     for kind in ("mul", "add"):
-        if time.monotonic() > t_end - 0.5:
+        if B.now() > t_end - 0.5:
             break
         split = separable_split(X, y, kind=kind, seed=seed)
         if split is None:
@@ -263,7 +263,7 @@ def separable_candidates(X: np.ndarray, y: np.ndarray, names: list[str], time_li
             if pw is not None:
                 found.append([pw])
                 continue
-            left = t_end - time.monotonic()
+            left = t_end - B.now()
             if left < 0.5:
                 return out
             try:  # a first guess from the additive model; searched again on the real data below
@@ -284,7 +284,7 @@ def separable_candidates(X: np.ndarray, y: np.ndarray, names: list[str], time_li
                 continue
             try:
                 block_exprs = _search(X[:, block], t, [names[j] for j in block],
-                                      0.6 * (t_end - time.monotonic()), seed, parent, symmetry=True)
+                                      0.6 * (t_end - B.now()), seed, parent, symmetry=True)
             except Exception:
                 continue
         # 3. each one-variable piece again on the real data, the others divided out
@@ -298,7 +298,7 @@ def separable_candidates(X: np.ndarray, y: np.ndarray, names: list[str], time_li
                     break
             if powers[q] is not None:
                 continue
-            left = t_end - time.monotonic()
+            left = t_end - B.now()
             if left < 0.5:
                 break
             t = _divide_out(kind, y, [p for i, p in enumerate(parts) if i != q], cols)

@@ -73,7 +73,6 @@ project's own engine.
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any
 
@@ -86,6 +85,7 @@ from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations.search import MIN_ROWS, EquationSearch
+from physlens.probes.equations import budget as B
 
 __all__ = ["applies", "vector_law_findings", "invariant_columns", "row_coefficients", "METHOD",
            "MAX_CANDIDATE_INVARIANTS"]
@@ -431,12 +431,12 @@ def _search_limit(time_limit: float, t_end: float | None, left: int) -> float:
     if t_end is None:
         return time_limit
     # (a search may overrun its limit by its last polishing step: 20 % kept in reserve)
-    return max(0.5, min(time_limit, 0.8 * (t_end - time.monotonic()) / max(left, 1)))
+    return max(0.5, min(time_limit, 0.8 * (t_end - B.now()) / max(left, 1)))
 
 
 def _vector_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2, max_condition, zero_tolerance,
                  min_neighbour_r2, min_noisy_r2, max_residual_structure) -> list[Finding]:
-    t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
+    t_end = None if budget_seconds is None else B.now() + float(budget_seconds)
     lay = _layout(dataset)
     _, val, fit = _split(dataset.n, seed, max_samples)
     problems = _vector_problems(dataset, lay)
@@ -545,7 +545,7 @@ def _relevant_invariants(Z: np.ndarray, y: np.ndarray, max_keep: int, tol: float
 
 def _scalar_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2, min_noisy_r2,
                  max_residual_structure, invariance_tolerance, max_invariants) -> list[Finding]:
-    t_end = None if budget_seconds is None else time.monotonic() + float(budget_seconds)
+    t_end = None if budget_seconds is None else B.now() + float(budget_seconds)
     rng, val, fit = _split(dataset.n, seed, max_samples)
     inv_names, inv_values, inv_exprs = invariant_columns(dataset)
     to_columns = {sp.Symbol(nm, real=True): inv_exprs[nm] for nm in inv_names}
@@ -576,7 +576,7 @@ def _scalar_laws(dataset, time_limit, seed, max_samples, budget_seconds, min_r2,
         ev["searches"] = []
         best = None
         for s, cols in enumerate(plan["sets"]):
-            if s > 0 and t_end is not None and time.monotonic() > t_end - 0.5:
+            if s > 0 and t_end is not None and B.now() > t_end - 0.5:
                 break  # the budget is spent: no wider search
             share = 0.4 if s == 0 and len(plan["sets"]) > 1 else 1.0  # most of the time kept for the wider search
             limit = _search_limit(time_limit, t_end, len(plans) - q) * share
