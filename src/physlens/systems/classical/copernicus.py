@@ -28,16 +28,16 @@ observations (in the chosen encoding) along each time series.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 from physlens.systems.classical.common import (
-    check_choice,
-    check_int,
-    check_positive,
     exact,
     n_trajectories,
 )
@@ -82,14 +82,11 @@ class Copernicus(System):
     category = "classical"
     default_n = 2000
 
-    def __init__(self, dt_days: float = 7.0, window: int = 1, encoding: str = "angle", points_per_trajectory: int = 100) -> None:
-        self.dt_days = check_positive(self.name, "dt_days", dt_days)
-        self.window = check_int(self.name, "window", window, 1, 50)
-        self.encoding = check_choice(self.name, "encoding", encoding, ("angle", "cossin"))
-        self.points_per_trajectory = check_int(self.name, "points_per_trajectory", points_per_trajectory, 1, 100_000)
-        super().__init__(
-            dt_days=self.dt_days, window=self.window, encoding=self.encoding, points_per_trajectory=self.points_per_trajectory
-        )
+    class Params(SystemParams):
+        dt_days: float = Field(7.0, gt=0, description="time step between observations (days)")
+        window: int = Field(1, ge=1, le=50, description="number of past observations in the inputs")
+        encoding: Literal["angle", "cossin"] = Field("angle", description="angles as radians or as (cos, sin) pairs")
+        points_per_trajectory: int = Field(100, ge=1, le=100_000, description="observations per trajectory")
 
     # ------------------------------------------------------------------ names
     @property

@@ -17,17 +17,17 @@ Angles are not wrapped: a pendulum that goes over the top keeps counting.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 from physlens.systems.classical.common import (
     affine,
-    check_int,
-    check_positive,
     exact,
     flatten_trajectories,
     n_trajectories,
@@ -54,30 +54,15 @@ class DoublePendulum(System):
     category = "classical"
     default_n = 2000
 
-    def __init__(
-        self,
-        m1: float = 1.0,
-        m2: float = 1.0,
-        l1: float = 1.0,
-        l2: float = 1.0,
-        g: float = 9.81,
-        theta_max: float = 2.5,
-        points_per_trajectory: int = 100,
-        dt: float = 0.05,
-    ) -> None:
-        n = self.name
-        self.m1, self.m2 = check_positive(n, "m1", m1), check_positive(n, "m2", m2)
-        self.l1, self.l2 = check_positive(n, "l1", l1), check_positive(n, "l2", l2)
-        self.g = check_positive(n, "g", g)
-        self.theta_max = check_positive(n, "theta_max", theta_max)
-        if self.theta_max > np.pi:
-            raise ParameterError(f"{n}: parameter theta_max must be in (0, pi], got {theta_max!r}")
-        self.points_per_trajectory = check_int(n, "points_per_trajectory", points_per_trajectory, 2, 100_000)
-        self.dt = check_positive(n, "dt", dt)
-        super().__init__(
-            m1=self.m1, m2=self.m2, l1=self.l1, l2=self.l2, g=self.g, theta_max=self.theta_max,
-            points_per_trajectory=self.points_per_trajectory, dt=self.dt,
-        )
+    class Params(SystemParams):
+        m1: float = Field(1.0, gt=0, description="mass of the upper bob")
+        m2: float = Field(1.0, gt=0, description="mass of the lower bob")
+        l1: float = Field(1.0, gt=0, description="length of the upper rod")
+        l2: float = Field(1.0, gt=0, description="length of the lower rod")
+        g: float = Field(9.81, gt=0, description="gravitational acceleration")
+        theta_max: float = Field(2.5, gt=0, le=math.pi, description="initial angles drawn in [-theta_max, theta_max] (rad)")
+        points_per_trajectory: int = Field(100, ge=2, le=100_000, description="samples per trajectory")
+        dt: float = Field(0.05, gt=0, description="time between samples")
 
     # ------------------------------------------------------------------ physics
     def hamiltonian_expr(self) -> sp.Expr:

@@ -25,20 +25,18 @@ y(x + eps L x) = y(x) + eps L_out y(x) + O(eps^2). A symmetry without
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import sympy as sp
+from pydantic import Field, model_validator
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 from physlens.systems.classical.common import (
     affine,
     block_action,
-    check_choice,
-    check_int,
-    check_positive,
-    check_range,
     exact,
     flatten_trajectories,
     n_trajectories,
@@ -140,31 +138,24 @@ class Kepler(System):
     discover_params = {"points_per_trajectory": 10}
     discover_n = 4000
 
-    def __init__(
-        self,
-        dim: int = 2,
-        GM: float = 1.0,
-        target: str = "derivatives",
-        eccentricity_range: tuple[float, float] = (0.0, 0.6),
-        semi_major_range: tuple[float, float] = (0.5, 1.5),
-        points_per_trajectory: int = 100,
-    ) -> None:
-        self.dim = check_choice(self.name, "dim", dim, (2, 3))
-        self.GM = check_positive(self.name, "GM", GM)
-        self.target = check_choice(self.name, "target", target, ("derivatives", "energy", "acceleration"))
-        self.eccentricity_range = check_range(self.name, "eccentricity_range", eccentricity_range, 0.0, 0.9, allow_low=True)
-        self.semi_major_range = check_range(self.name, "semi_major_range", semi_major_range)
-        if self.semi_major_range[1] > 10 * self.semi_major_range[0]:
-            raise ParameterError(f"{self.name}: parameter semi_major_range must have max <= 10 * min, got {semi_major_range!r}")
-        self.points_per_trajectory = check_int(self.name, "points_per_trajectory", points_per_trajectory, 2, 10_000)
-        super().__init__(
-            dim=self.dim,
-            GM=self.GM,
-            target=self.target,
-            eccentricity_range=self.eccentricity_range,
-            semi_major_range=self.semi_major_range,
-            points_per_trajectory=self.points_per_trajectory,
-        )
+    class Params(SystemParams):
+        dim: Literal[2, 3] = Field(2, description="number of space dimensions")
+        GM: float = Field(1.0, gt=0, description="gravitational parameter of the central body")
+        target: Literal["derivatives", "energy", "acceleration"] = Field(
+            "derivatives", description="targets: state derivatives (v, a), the energy E, or the acceleration")
+        eccentricity_range: Interval(ge=0, le=0.9) = Field(
+            (0.0, 0.6), description="eccentricities drawn uniformly in [min, max]")
+        semi_major_range: Interval(gt=0) = Field(
+            (0.5, 1.5), description="semi-major axes drawn uniformly in [min, max], max <= 10 min")
+        points_per_trajectory: int = Field(
+            100, ge=2, le=10_000, description="samples per orbit, over one period of the widest orbit")
+
+        @model_validator(mode="after")
+        def _span(self):
+            lo, hi = self.semi_major_range
+            if hi > 10 * lo:
+                raise ValueError(f"parameter semi_major_range must have max <= 10 * min, got {self.semi_major_range!r}")
+            return self
 
     # ------------------------------------------------------------------ names
     @property

@@ -22,19 +22,18 @@ acting on every four-vector at once, as n x (n+1) affine matrices; the swap of p
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 from physlens.systems.classical.common import (
     affine,
     block_action,
-    check_choice,
-    check_int,
-    check_positive,
-    check_range,
     particle_permutation,
     so_basis,
 )
@@ -96,20 +95,12 @@ class LorentzInvariant(System):
     category = "classical"
     default_n = 2000
 
-    def __init__(
-        self,
-        n_particles: int = 2,
-        quantity: str = "pair_mass",
-        mass_range: tuple[float, float] = (0.1, 1.0),
-        momentum_scale: float = 1.0,
-    ) -> None:
-        self.n_particles = check_int(self.name, "n_particles", n_particles, 2, 6)
-        self.quantity = check_choice(self.name, "quantity", quantity, ("pair_mass", "dot"))
-        self.mass_range = check_range(self.name, "mass_range", mass_range)
-        self.momentum_scale = check_positive(self.name, "momentum_scale", momentum_scale)
-        super().__init__(
-            n_particles=self.n_particles, quantity=self.quantity, mass_range=self.mass_range, momentum_scale=self.momentum_scale
-        )
+    class Params(SystemParams):
+        n_particles: int = Field(2, ge=2, le=6, description="number of four-momenta in the inputs")
+        quantity: Literal["pair_mass", "dot"] = Field(
+            "pair_mass", description="target: invariant mass of the first pair, or the Minkowski dot product")
+        mass_range: Interval(gt=0) = Field((0.1, 1.0), description="rest masses drawn uniformly in [min, max]")
+        momentum_scale: float = Field(1.0, gt=0, description="scale of the random 3-momenta")
 
     @property
     def input_names(self) -> list[str]:

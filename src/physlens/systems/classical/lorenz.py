@@ -22,16 +22,15 @@ into one vectorised system.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import sympy as sp
+from pydantic import Field
 from scipy.integrate import solve_ivp
 
 from physlens.data.dataset import Dataset
 from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 
 
 def lorenz_rhs(state: np.ndarray, sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0) -> np.ndarray:
@@ -71,30 +70,14 @@ class Lorenz(System):
     category = "classical"
     default_n = 10000
 
-    def __init__(
-        self,
-        sigma: float = 10.0,
-        rho: float = 28.0,
-        beta: float = 8.0 / 3.0,
-        dt: float = 0.01,
-        steps: int = 1000,
-        transient: float = 5.0,
-        rtol: float = 1e-10,
-    ) -> None:
-        for pname, v in (("sigma", sigma), ("rho", rho), ("beta", beta)):
-            if not (math.isfinite(v) and v > 0):
-                raise ParameterError(f"lorenz: {pname} must be a positive finite number, got {v}")
-        if not (0 < dt <= 0.1):
-            raise ParameterError(f"lorenz: dt must be in (0, 0.1], got {dt}")
-        if not (isinstance(steps, (int, np.integer)) and 10 <= steps <= 100_000):
-            raise ParameterError(f"lorenz: steps (samples per trajectory) must be an integer in [10, 100000], got {steps}")
-        if not (0 <= transient <= 100):
-            raise ParameterError(f"lorenz: transient must be in [0, 100], got {transient}")
-        if not (1e-13 <= rtol <= 1e-4):
-            raise ParameterError(f"lorenz: rtol must be in [1e-13, 1e-4], got {rtol}")
-        super().__init__(sigma=sigma, rho=rho, beta=beta, dt=dt, steps=steps, transient=transient, rtol=rtol)
-        self.sigma, self.rho, self.beta = float(sigma), float(rho), float(beta)
-        self.dt, self.steps, self.transient, self.rtol = float(dt), int(steps), float(transient), float(rtol)
+    class Params(SystemParams):
+        sigma: float = Field(10.0, gt=0, description="Prandtl number sigma")
+        rho: float = Field(28.0, gt=0, description="Rayleigh number rho")
+        beta: float = Field(8.0 / 3.0, gt=0, description="geometric factor beta")
+        dt: float = Field(0.01, gt=0, le=0.1, description="time between samples")
+        steps: int = Field(1000, ge=10, le=100_000, description="samples per trajectory")
+        transient: float = Field(5.0, ge=0, le=100, description="time discarded before sampling (onto the attractor)")
+        rtol: float = Field(1e-10, ge=1e-13, le=1e-4, description="relative tolerance of the integrator")
 
     @property
     def truth(self) -> GroundTruth:

@@ -33,21 +33,18 @@ and conserved total momentum, angular momentum and energy.
 
 from __future__ import annotations
 
-import math
+from typing import Literal
 
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 from physlens.systems.classical.common import (
     affine,
     block_action,
-    check_choice,
-    check_int,
-    check_positive,
-    check_range,
     exact,
     flatten_trajectories,
     n_trajectories,
@@ -87,41 +84,16 @@ class PairwiseNBody(System):
     discover_params = {"points_per_trajectory": 5}
     discover_n = 4000
 
-    def __init__(
-        self,
-        n_particles: int = 4,
-        dim: int = 2,
-        mass_range: tuple[float, float] = (0.5, 2.0),
-        box: float = 1.0,
-        velocity_scale: float = 0.5,
-        softening: float = 0.1,
-        points_per_trajectory: int = 50,
-        dt: float = 0.05,
-        substeps: int = 25,
-        **extra_params,
-    ) -> None:
-        s = self.name
-        self.n_particles = check_int(s, "n_particles", n_particles, 4, 8)
-        self.dim = check_choice(s, "dim", dim, (2, 3))
-        self.mass_range = check_range(s, "mass_range", mass_range)
-        self.box = check_positive(s, "box", box)
-        self.velocity_scale = check_positive(s, "velocity_scale", velocity_scale, allow_zero=True)
-        self.softening = check_positive(s, "softening", softening)
-        self.points_per_trajectory = check_int(s, "points_per_trajectory", points_per_trajectory, 2, 10_000)
-        self.dt = check_positive(s, "dt", dt)
-        self.substeps = check_int(s, "substeps", substeps, 1, 10_000)
-        super().__init__(
-            n_particles=self.n_particles,
-            dim=self.dim,
-            mass_range=self.mass_range,
-            box=self.box,
-            velocity_scale=self.velocity_scale,
-            softening=self.softening,
-            points_per_trajectory=self.points_per_trajectory,
-            dt=self.dt,
-            substeps=self.substeps,
-            **extra_params,
-        )
+    class Params(SystemParams):
+        n_particles: int = Field(4, ge=4, le=8, description="number of particles")
+        dim: Literal[2, 3] = Field(2, description="number of space dimensions")
+        mass_range: Interval(gt=0) = Field((0.5, 2.0), description="masses drawn uniformly in [min, max]")
+        box: float = Field(1.0, gt=0, description="initial positions uniform in [-box, box]^dim")
+        velocity_scale: float = Field(0.5, ge=0, description="initial velocities ~ N(0, velocity_scale^2)")
+        softening: float = Field(0.1, gt=0, description="eps in the softened distance s = sqrt(r^2 + eps^2)")
+        points_per_trajectory: int = Field(50, ge=2, le=10_000, description="samples per trajectory, dt apart")
+        dt: float = Field(0.05, gt=0, description="time between samples")
+        substeps: int = Field(25, ge=1, le=10_000, description="integration steps between samples")
 
     # ------------------------------------------------------------------ layout
     @property
@@ -390,10 +362,10 @@ class NBodySprings(PairwiseNBody):
     category = "classical"
     force_law_text = "F_ij = -k*(s - L)*(r_i - r_j)/s with s = sqrt(|r_i - r_j|**2 + eps**2)"
 
-    def __init__(self, k: float = 1.0, rest_length: float = 1.0, softening: float = 0.01, **params) -> None:
-        self.k = check_positive(self.name, "k", k)
-        self.rest_length = check_positive(self.name, "rest_length", rest_length, allow_zero=True)
-        super().__init__(softening=softening, k=self.k, rest_length=self.rest_length, **params)
+    class Params(PairwiseNBody.Params):
+        k: float = Field(1.0, gt=0, description="spring constant")
+        rest_length: float = Field(1.0, ge=0, description="rest length L of the springs")
+        softening: float = Field(0.01, gt=0, description="eps in the softened distance s = sqrt(r^2 + eps^2)")
 
     def pair_coefficient(self, s, sc):
         """c_ij = -k (s - L) / s."""
@@ -424,9 +396,8 @@ class NBodyGravity(PairwiseNBody):
     category = "classical"
     force_law_text = "F_ij = -G*m_i*m_j*(r_i - r_j)/s**3 with s = sqrt(|r_i - r_j|**2 + eps**2)"
 
-    def __init__(self, G: float = 1.0, **params) -> None:
-        self.G = check_positive(self.name, "G", G)
-        super().__init__(G=self.G, **params)
+    class Params(PairwiseNBody.Params):
+        G: float = Field(1.0, gt=0, description="gravitational constant")
 
     def pair_coefficient(self, s, sc):
         """c_ij = -G m_i m_j / s^3."""
@@ -461,10 +432,9 @@ class NBodyCharges(PairwiseNBody):
     scalars = ("m", "q")
     force_law_text = "F_ij = k_e*q_i*q_j*(r_i - r_j)/s**3 with s = sqrt(|r_i - r_j|**2 + eps**2)"
 
-    def __init__(self, k_e: float = 1.0, charge_range: tuple[float, float] = (-1.0, 1.0), **params) -> None:
-        self.k_e = check_positive(self.name, "k_e", k_e)
-        self.charge_range = check_range(self.name, "charge_range", charge_range, low=-math.inf)
-        super().__init__(k_e=self.k_e, charge_range=self.charge_range, **params)
+    class Params(PairwiseNBody.Params):
+        k_e: float = Field(1.0, gt=0, description="Coulomb constant")
+        charge_range: Interval() = Field((-1.0, 1.0), description="charges drawn uniformly in [min, max]")
 
     def pair_coefficient(self, s, sc):
         """c_ij = k_e q_i q_j / s^3."""

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 from physlens.systems.classical.common import (
-    check_int,
     affine,
-    check_positive,
     exact,
-    check_range,
     flatten_trajectories,
     n_trajectories,
 )
@@ -51,18 +49,11 @@ class HarmonicOscillator(System):
     category = "classical"
     default_n = 2000
 
-    def __init__(
-        self,
-        k: float = 1.0,
-        m: float = 1.0,
-        energy_range: tuple[float, float] = (0.1, 2.0),
-        points_per_trajectory: int = 100,
-    ) -> None:
-        self.k = check_positive(self.name, "k", k)
-        self.m = check_positive(self.name, "m", m)
-        self.energy_range = check_range(self.name, "energy_range", energy_range)
-        self.points_per_trajectory = check_int(self.name, "points_per_trajectory", points_per_trajectory, 2, 100_000)
-        super().__init__(k=self.k, m=self.m, energy_range=self.energy_range, points_per_trajectory=self.points_per_trajectory)
+    class Params(SystemParams):
+        k: float = Field(1.0, gt=0, description="spring constant")
+        m: float = Field(1.0, gt=0, description="mass")
+        energy_range: Interval(gt=0) = Field((0.1, 2.0), description="orbit energies drawn uniformly in [min, max]")
+        points_per_trajectory: int = Field(100, ge=2, le=100_000, description="samples per orbit")
 
     @property
     def omega(self) -> float:

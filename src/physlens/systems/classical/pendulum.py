@@ -17,17 +17,16 @@ so no symplectic method applies).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 from physlens.systems.classical.common import (
-    check_int,
-    check_positive,
-    check_range,
     flatten_trajectories,
     n_trajectories,
 )
@@ -61,34 +60,14 @@ class DampedPendulum(System):
     category = "classical"
     default_n = 2000
 
-    def __init__(
-        self,
-        k_range: tuple[float, float] = (0.5, 2.0),
-        b_range: tuple[float, float] = (0.05, 0.5),
-        theta_max: float = 2.5,
-        omega_max: float = 1.0,
-        points_per_trajectory: int = 100,
-        dt: float = 0.1,
-        observe_params: bool = False,
-    ) -> None:
-        self.k_range = check_range(self.name, "k_range", k_range)
-        self.b_range = check_range(self.name, "b_range", b_range, allow_low=True)
-        self.theta_max = check_positive(self.name, "theta_max", theta_max)
-        if self.theta_max > np.pi:
-            raise ParameterError(f"{self.name}: parameter theta_max must be in (0, pi], got {theta_max!r}")
-        self.omega_max = check_positive(self.name, "omega_max", omega_max, allow_zero=True)
-        self.points_per_trajectory = check_int(self.name, "points_per_trajectory", points_per_trajectory, 2, 100_000)
-        self.dt = check_positive(self.name, "dt", dt)
-        self.observe_params = bool(observe_params)
-        super().__init__(
-            k_range=self.k_range,
-            b_range=self.b_range,
-            theta_max=self.theta_max,
-            omega_max=self.omega_max,
-            points_per_trajectory=self.points_per_trajectory,
-            dt=self.dt,
-            observe_params=self.observe_params,
-        )
+    class Params(SystemParams):
+        k_range: Interval(gt=0) = Field((0.5, 2.0), description="stiffness k (= g/l) drawn uniformly in [min, max]")
+        b_range: Interval(ge=0) = Field((0.05, 0.5), description="damping b drawn uniformly in [min, max]")
+        theta_max: float = Field(2.5, gt=0, le=math.pi, description="initial angles drawn in [-theta_max, theta_max] (rad)")
+        omega_max: float = Field(1.0, ge=0, description="initial angular velocities drawn in [-omega_max, omega_max]")
+        points_per_trajectory: int = Field(100, ge=2, le=100_000, description="samples per trajectory")
+        dt: float = Field(0.1, gt=0, description="time between samples")
+        observe_params: bool = Field(False, description="add k and b to the inputs")
 
     @property
     def input_names(self) -> list[str]:

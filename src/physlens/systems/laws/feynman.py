@@ -34,12 +34,13 @@ from importlib import resources
 
 import numpy as np
 import sympy as sp
+from pydantic import Field, field_validator
 
 from physlens.data.dataset import Dataset
 from physlens.errors import ExpressionError, ParameterError
 from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 
 #: Base units of the Feynman units table, in column order (T is the kelvin).
 FEYNMAN_BASE = ("m", "s", "kg", "T", "V")
@@ -315,9 +316,17 @@ class Feynman(System):
     category = "laws"
     default_n = 2000
 
-    def __init__(self, equation: str = "I.6.2a") -> None:
-        self.equation = feynman_equation(str(equation))
-        super().__init__(equation=self.equation.id)
+    class Params(SystemParams):
+        equation: str = Field("I.6.2a", description="database id: I.6.2a ... III.21.20, test_1 ... test_20")
+
+        @field_validator("equation", mode="before")
+        @classmethod
+        def _known(cls, value):
+            return feynman_equation(str(value)).id
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.equation = feynman_equation(self.equation)
 
     @property
     def truth(self) -> GroundTruth:

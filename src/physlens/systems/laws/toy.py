@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from pydantic import Field, model_validator
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 
 
 @register_system
@@ -30,11 +30,15 @@ class ToyDistractor(System):
     category = "laws"
     default_n = 2000
 
-    def __init__(self, low: float = -2.0, high: float = 2.0) -> None:
-        if not high > low:
-            raise ParameterError(f"toy_distractor: need high > low, got low={low}, high={high}")
-        super().__init__(low=low, high=high)
-        self.low, self.high = float(low), float(high)
+    class Params(SystemParams):
+        low: float = Field(-2.0, description="lower end of the uniform range of x1, x2, x3")
+        high: float = Field(2.0, description="upper end of the uniform range (> low)")
+
+        @model_validator(mode="after")
+        def _ordered(self):
+            if not self.high > self.low:
+                raise ValueError(f"need high > low, got low={self.low}, high={self.high}")
+            return self
 
     @property
     def truth(self) -> GroundTruth:

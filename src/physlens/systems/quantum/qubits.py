@@ -25,14 +25,16 @@ from __future__ import annotations
 
 from functools import reduce
 from itertools import product
+from typing import Literal
 
 import numpy as np
 import sympy as sp
+from pydantic import Field, model_validator
 
 from physlens.data.dataset import Dataset
 from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 
 PAULIS = [
     np.eye(2, dtype=complex),
@@ -85,18 +87,27 @@ class QubitTomography(System):
     category = "quantum"
     default_n = 5000
 
-    def __init__(self, n_qubits: int = 1, n_measurements: int | None = None, measurement_seed: int = 0) -> None:
-        if n_qubits not in (1, 2):
-            raise ParameterError(f"qubit_tomography: n_qubits must be 1 or 2, got {n_qubits!r}")
-        dim = 2**n_qubits
-        M = (10 if n_qubits == 1 else 30) if n_measurements is None else n_measurements
-        if not isinstance(M, (int, np.integer)) or not dim**2 - 1 <= M <= 200:
-            raise ParameterError(
-                f"qubit_tomography: n_measurements must be an integer in {dim**2 - 1}..200 for {n_qubits} qubit(s), got {M!r}"
-            )
-        super().__init__(n_qubits=int(n_qubits), n_measurements=int(M), measurement_seed=int(measurement_seed))
-        self.n_qubits, self.dim, self.M = int(n_qubits), dim, int(M)
-        self.alphas = random_pure_states(self.M, dim, np.random.default_rng(1_000_003 + int(measurement_seed)))
+    class Params(SystemParams):
+        n_qubits: Literal[1, 2] = Field(1, description="number of qubits of the unknown state")
+        n_measurements: int | None = Field(
+            None, description="number of projective measurements, 4^n - 1 ... 200 (default 10 for 1 qubit, 30 for 2)")
+        measurement_seed: int = Field(0, description="seed of the random measurement directions")
+
+        @model_validator(mode="after")
+        def _enough(self):
+            low = 4**self.n_qubits - 1
+            if self.n_measurements is not None and not low <= self.n_measurements <= 200:
+                raise ValueError(f"parameter n_measurements must be an integer in {low}..200 for {self.n_qubits} "
+                                 f"qubit(s), got {self.n_measurements!r}")
+            return self
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        dim = 2**self.n_qubits
+        M = (10 if self.n_qubits == 1 else 30) if self.n_measurements is None else self.n_measurements
+        self.params["n_measurements"] = self.n_measurements = int(M)
+        self.dim, self.M = dim, int(M)
+        self.alphas = random_pure_states(self.M, dim, np.random.default_rng(1_000_003 + int(self.measurement_seed)))
         # o_i = Tr(rho P_i), rho = (I + sum_a c_a sigma_a) / dim  =>  o = o0 + A c
         paulis = pauli_basis(self.n_qubits)[1:]
         proj = np.einsum("mi,mj->mij", self.alphas, self.alphas.conj())

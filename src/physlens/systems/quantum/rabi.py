@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 
 SIGMA_X = np.array([[0, 1], [1, 0]], dtype=complex)
 SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
@@ -38,18 +38,6 @@ def transition_probability(omega: np.ndarray, delta: np.ndarray, t: np.ndarray) 
     H = 0.5 * (omega[:, None, None] * SIGMA_X - delta[:, None, None] * SIGMA_Z)
     U = scipy.linalg.expm(-1j * H * t[:, None, None])
     return np.abs(U[:, 1, 0]) ** 2
-
-
-def _range(name: str, value, positive: bool) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"rabi: {name} must be a (low, high) pair, got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        raise ParameterError(f"rabi: {name} needs finite low < high, got {value!r}")
-    if positive and lo < 0:
-        raise ParameterError(f"rabi: {name} must be non-negative, got {value!r}")
-    return lo, hi
 
 
 @register_system
@@ -72,11 +60,10 @@ class Rabi(System):
     category = "quantum"
     default_n = 2000
 
-    def __init__(self, omega_range=(0.5, 2.0), delta_range=(-2.0, 2.0), t_range=(0.0, 10.0)) -> None:
-        self.omega_range = _range("omega_range", omega_range, positive=True)
-        self.delta_range = _range("delta_range", delta_range, positive=False)
-        self.t_range = _range("t_range", t_range, positive=True)
-        super().__init__(omega_range=self.omega_range, delta_range=self.delta_range, t_range=self.t_range)
+    class Params(SystemParams):
+        omega_range: Interval(ge=0, strict=True) = Field((0.5, 2.0), description="range of the Rabi frequency Omega (rad/s)")
+        delta_range: Interval(strict=True) = Field((-2.0, 2.0), description="range of the detuning Delta (rad/s)")
+        t_range: Interval(ge=0, strict=True) = Field((0.0, 10.0), description="range of the times t (s)")
 
     @property
     def truth(self) -> GroundTruth:

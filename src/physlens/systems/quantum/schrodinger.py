@@ -28,7 +28,10 @@ omega (n + 1/2) + c to about 1e-2 (finite-difference error, grows with omega).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field, model_validator
 from scipy.interpolate import CubicSpline
 from scipy.linalg import eigh_tridiagonal
 
@@ -36,7 +39,7 @@ from physlens.data.dataset import Dataset
 from physlens.errors import ParameterError
 from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 
 FAMILIES = ("random", "harmonic", "double_well", "mixed")
 
@@ -87,29 +90,23 @@ class Schrodinger1D(System):
     category = "quantum"
     default_n = 2000
 
-    def __init__(
-        self,
-        family: str = "random",
-        n_grid: int = 32,
-        n_levels: int = 3,
-        box: float = 5.0,
-        n_fine: int = 256,
-        density: bool = False,
-    ) -> None:
-        if family not in FAMILIES:
-            raise ParameterError(f"schrodinger_1d: family must be one of {', '.join(FAMILIES)}, got {family!r}")
-        if not isinstance(n_grid, (int, np.integer)) or not 8 <= n_grid <= 256:
-            raise ParameterError(f"schrodinger_1d: n_grid must be an integer in 8..256, got {n_grid!r}")
-        if not isinstance(n_levels, (int, np.integer)) or not 1 <= n_levels <= 10:
-            raise ParameterError(f"schrodinger_1d: n_levels must be an integer in 1..10, got {n_levels!r}")
-        if not (np.isfinite(box) and box > 0):
-            raise ParameterError(f"schrodinger_1d: box (half-width) must be positive, got {box!r}")
-        if not isinstance(n_fine, (int, np.integer)) or not 4 * n_grid <= n_fine <= 20000:
-            raise ParameterError(f"schrodinger_1d: n_fine must be an integer in {4 * n_grid}..20000, got {n_fine!r}")
-        super().__init__(family=family, n_grid=int(n_grid), n_levels=int(n_levels), box=float(box),
-                         n_fine=int(n_fine), density=bool(density))
-        self.family, self.G, self.K = family, int(n_grid), int(n_levels)
-        self.L, self.n_fine, self.density = float(box), int(n_fine), bool(density)
+    class Params(SystemParams):
+        family: Literal[FAMILIES] = Field("random", description="family of random potentials V(x)")
+        n_grid: int = Field(32, ge=8, le=256, description="grid points of V(x) in the inputs")
+        n_levels: int = Field(3, ge=1, le=10, description="number of lowest energy levels in the targets")
+        box: float = Field(5.0, gt=0, description="half-width L of the box [-L, L]")
+        n_fine: int = Field(256, le=20000, description="points of the fine grid of the solver, 4 n_grid ... 20000")
+        density: bool = Field(False, description="add the ground-state density to the targets")
+
+        @model_validator(mode="after")
+        def _fine_enough(self):
+            if self.n_fine < 4 * self.n_grid:
+                raise ValueError(f"parameter n_fine must be an integer in {4 * self.n_grid}..20000, got {self.n_fine!r}")
+            return self
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.G, self.K, self.L = self.n_grid, self.n_levels, self.box
         self.v_max = 40.0
         self.x = np.linspace(-self.L, self.L, self.G)
         # fine grid: n_fine interior points of [-L, L], symmetric about 0

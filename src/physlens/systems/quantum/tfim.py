@@ -25,15 +25,17 @@ ground-state energy per site, <sx> and the snapshot magnetisation.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sps
+from pydantic import Field
 from scipy.sparse.linalg import eigsh
 
 from physlens.data.dataset import Dataset
 from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 
 MAX_SPINS = 12
 
@@ -136,23 +138,15 @@ class TFIMChain(System):
     category = "quantum"
     default_n = 4000
 
-    def __init__(self, n_spins: int = 10, g_range=(0.2, 2.0), n_fields: int = 40, target: str = "field") -> None:
-        if not isinstance(n_spins, (int, np.integer)) or not 2 <= n_spins <= MAX_SPINS:
-            raise ParameterError(
-                f"tfim_chain: n_spins must be an integer in 2..{MAX_SPINS} (exact diagonalisation of 2^N states), got {n_spins!r}"
-            )
-        try:
-            lo, hi = (float(v) for v in g_range)
-        except (TypeError, ValueError):
-            raise ParameterError(f"tfim_chain: g_range must be a (low, high) pair, got {g_range!r}") from None
-        if not (0 < lo < hi and np.isfinite(hi)):
-            raise ParameterError(f"tfim_chain: g_range needs 0 < low < high, got {g_range!r}")
-        if not isinstance(n_fields, (int, np.integer)) or not 1 <= n_fields <= 1000:
-            raise ParameterError(f"tfim_chain: n_fields must be an integer in 1..1000, got {n_fields!r}")
-        if target not in ("field", "phase"):
-            raise ParameterError(f"tfim_chain: target must be 'field' or 'phase', got {target!r}")
-        super().__init__(n_spins=int(n_spins), g_range=(lo, hi), n_fields=int(n_fields), target=target)
-        self.N, self.g_range, self.n_fields, self.target = int(n_spins), (lo, hi), int(n_fields), target
+    class Params(SystemParams):
+        n_spins: int = Field(10, ge=2, le=MAX_SPINS, description="chain length N (exact diagonalisation of 2^N states)")
+        g_range: Interval(gt=0, strict=True) = Field((0.2, 2.0), description="transverse fields g in [min, max] (J = 1)")
+        n_fields: int = Field(40, ge=1, le=1000, description="number of fields g, evenly spaced")
+        target: Literal["field", "phase"] = Field("field", description="target: the field g, or the phase (g > 1)")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.N = self.n_spins
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         N = self.N

@@ -24,15 +24,16 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 from importlib import resources
+from typing import Literal
 
 import numpy as np
 import sympy as sp
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import System, SystemParams, register_system
 
 G_NEWTON = 6.6743e-11
 DAY = 86400.0
@@ -83,16 +84,19 @@ class Planets(System):
     category = "real"
     default_n = 29
 
-    def __init__(self, bodies: str = "all", log_space: bool = False) -> None:
-        if bodies not in SELECTIONS:
-            raise ParameterError(f"planets: bodies must be one of {', '.join(SELECTIONS)}, got {bodies!r}")
-        super().__init__(bodies=bodies, log_space=bool(log_space))
+    class Params(SystemParams):
+        bodies: Literal["all", "planets", "moons"] = Field(
+            "all", description="which orbits: all, planets (around the Sun) or moons")
+        log_space: bool = Field(False, description="use log10 of a, M and T")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
         rows = orbits_table()
-        if bodies == "planets":
+        if self.bodies == "planets":
             rows = [r for r in rows if r["central_body"] == "Sun"]
-        elif bodies == "moons":
+        elif self.bodies == "moons":
             rows = [r for r in rows if r["central_body"] != "Sun"]
-        self.rows, self.log_space = rows, bool(log_space)
+        self.rows = rows
         self.default_n = self.max_n = len(rows)
 
     @property

@@ -26,15 +26,17 @@ two lattice translations (permutations of the columns), T_c in
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
+from pydantic import Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 
 T_CRITICAL = 2.0 / np.log(1.0 + np.sqrt(2.0))
 MAX_L = 32
@@ -161,44 +163,26 @@ class Ising2D(System):
     category = "statistical"
     default_n = 2000
 
-    def __init__(
-        self,
-        L: int = 16,
-        T_range=(1.5, 3.5),
-        n_temperatures: int = 20,
-        temperatures=None,
-        algorithm: str = "swendsen_wang",
-        n_equilibrate: int = 200,
-        n_between: int = 2,
-        target: str = "temperature",
-    ) -> None:
-        if not isinstance(L, (int, np.integer)) or not 4 <= L <= MAX_L:
-            raise ParameterError(f"ising_2d: L must be an integer in 4..{MAX_L}, got {L!r}")
-        if temperatures is not None:
-            T = np.asarray(temperatures, dtype=float).reshape(-1)
-            if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
-                raise ParameterError(f"ising_2d: temperatures must be positive numbers, got {temperatures!r}")
+    class Params(SystemParams):
+        L: int = Field(16, ge=4, le=MAX_L, description="side of the periodic L x L lattice")
+        T_range: Interval(gt=0, strict=True) = Field((1.5, 3.5), description="temperatures in [min, max] (J = k_B = 1)")
+        n_temperatures: int = Field(20, ge=1, le=1000, description="number of temperatures, evenly spaced in T_range")
+        temperatures: list[Annotated[float, Field(gt=0)]] | None = Field(
+            None, min_length=1, description="explicit temperatures (replace T_range and n_temperatures)")
+        algorithm: Literal["swendsen_wang", "metropolis"] = Field("swendsen_wang", description="Monte Carlo update")
+        n_equilibrate: int = Field(200, ge=0, le=100_000, description="sweeps discarded before sampling")
+        n_between: int = Field(2, ge=1, le=100_000, description="sweeps between samples")
+        target: Literal["temperature", "phase"] = Field("temperature", description="target: T, or the phase (T < T_c)")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        if self.temperatures is not None:
+            T = np.asarray(self.temperatures, dtype=float).reshape(-1)
         else:
-            try:
-                lo, hi = (float(v) for v in T_range)
-            except (TypeError, ValueError):
-                raise ParameterError(f"ising_2d: T_range must be a (low, high) pair, got {T_range!r}") from None
-            if not (0 < lo < hi and np.isfinite(hi)):
-                raise ParameterError(f"ising_2d: T_range needs 0 < low < high, got {T_range!r}")
-            if not isinstance(n_temperatures, (int, np.integer)) or not 1 <= n_temperatures <= 1000:
-                raise ParameterError(f"ising_2d: n_temperatures must be an integer in 1..1000, got {n_temperatures!r}")
-            T = np.linspace(lo, hi, int(n_temperatures))
-        if algorithm not in ("swendsen_wang", "metropolis"):
-            raise ParameterError(f"ising_2d: algorithm must be 'swendsen_wang' or 'metropolis', got {algorithm!r}")
-        for pname, v in (("n_equilibrate", n_equilibrate), ("n_between", n_between)):
-            if not isinstance(v, (int, np.integer)) or v < (0 if pname == "n_equilibrate" else 1) or v > 100_000:
-                raise ParameterError(f"ising_2d: {pname} must be a non-negative integer (n_between >= 1), got {v!r}")
-        if target not in ("temperature", "phase"):
-            raise ParameterError(f"ising_2d: target must be 'temperature' or 'phase', got {target!r}")
-        super().__init__(L=int(L), temperatures=T.tolist(), algorithm=algorithm, n_equilibrate=int(n_equilibrate),
-                         n_between=int(n_between), target=target)
-        self.L, self.temperatures, self.algorithm = int(L), T, algorithm
-        self.n_equilibrate, self.n_between, self.target = int(n_equilibrate), int(n_between), target
+            T = np.linspace(*self.T_range, self.n_temperatures)
+        self.params = {"L": self.L, "temperatures": T.tolist(), "algorithm": self.algorithm,
+                       "n_equilibrate": self.n_equilibrate, "n_between": self.n_between, "target": self.target}
+        self.temperatures = T
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = self.temperatures

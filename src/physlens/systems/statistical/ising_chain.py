@@ -17,11 +17,11 @@ and s_0 = +-1 with equal probability. Inputs ``s0..s{N-1}``, target ``T``;
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 
 
 def sample_chain(n_spins: int, temperatures: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,19 +59,14 @@ class IsingChain(System):
     category = "statistical"
     default_n = 2000
 
-    def __init__(self, n_spins: int = 64, T_range=(1.0, 4.0), n_temperatures: int = 20) -> None:
-        if not isinstance(n_spins, (int, np.integer)) or not 4 <= n_spins <= 4096:
-            raise ParameterError(f"ising_chain: n_spins must be an integer in 4..4096, got {n_spins!r}")
-        try:
-            lo, hi = (float(v) for v in T_range)
-        except (TypeError, ValueError):
-            raise ParameterError(f"ising_chain: T_range must be a (low, high) pair, got {T_range!r}") from None
-        if not (0 < lo < hi and np.isfinite(hi)):
-            raise ParameterError(f"ising_chain: T_range needs 0 < low < high, got {T_range!r}")
-        if not isinstance(n_temperatures, (int, np.integer)) or not 1 <= n_temperatures <= 1000:
-            raise ParameterError(f"ising_chain: n_temperatures must be an integer in 1..1000, got {n_temperatures!r}")
-        super().__init__(n_spins=int(n_spins), T_range=(lo, hi), n_temperatures=int(n_temperatures))
-        self.N, self.temperatures = int(n_spins), np.linspace(lo, hi, int(n_temperatures))
+    class Params(SystemParams):
+        n_spins: int = Field(64, ge=4, le=4096, description="chain length N (periodic)")
+        T_range: Interval(gt=0, strict=True) = Field((1.0, 4.0), description="temperatures in [min, max] (J = k_B = 1)")
+        n_temperatures: int = Field(20, ge=1, le=1000, description="number of temperatures, evenly spaced in T_range")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.N, self.temperatures = self.n_spins, np.linspace(*self.T_range, self.n_temperatures)
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = np.repeat(self.temperatures, -(-n // self.temperatures.size))[:n]

@@ -21,14 +21,16 @@ parameter m and the energy per site.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from physlens.data.dataset import Dataset
-from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.systems.base import System, register_system
+from physlens.systems.base import Interval, System, SystemParams, register_system
 
 MAX_L = 32
 
@@ -135,34 +137,27 @@ class Potts2D(System):
     category = "statistical"
     default_n = 2000
 
-    def __init__(self, q: int = 4, L: int = 16, T_range=(0.7, 1.4), n_temperatures: int = 20, temperatures=None,
-                 n_equilibrate: int = 200, n_between: int = 2) -> None:
-        if not isinstance(q, (int, np.integer)) or not 2 <= q <= 10:
-            raise ParameterError(f"potts_2d: q must be an integer in 2..10, got {q!r}")
-        if not isinstance(L, (int, np.integer)) or not 4 <= L <= MAX_L:
-            raise ParameterError(f"potts_2d: L must be an integer in 4..{MAX_L}, got {L!r}")
-        tc = potts_critical_temperature(int(q))
-        if temperatures is not None:
-            T = np.asarray(temperatures, dtype=float).reshape(-1)
-            if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):
-                raise ParameterError(f"potts_2d: temperatures must be positive numbers, got {temperatures!r}")
+    class Params(SystemParams):
+        q: int = Field(4, ge=2, le=10, description="number of spin states")
+        L: int = Field(16, ge=4, le=MAX_L, description="side of the periodic L x L lattice")
+        T_range: Interval(gt=0, strict=True) = Field(
+            (0.7, 1.4), description="temperatures in [min, max], in multiples of the critical temperature T_c")
+        n_temperatures: int = Field(20, ge=1, le=1000, description="number of temperatures, evenly spaced in T_range")
+        temperatures: list[Annotated[float, Field(gt=0)]] | None = Field(
+            None, min_length=1, description="explicit absolute temperatures (replace T_range and n_temperatures)")
+        n_equilibrate: int = Field(200, ge=0, le=100_000, description="sweeps discarded before sampling")
+        n_between: int = Field(2, ge=1, le=100_000, description="sweeps between samples")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        tc = potts_critical_temperature(self.q)
+        if self.temperatures is not None:
+            T = np.asarray(self.temperatures, dtype=float).reshape(-1)
         else:
-            try:
-                lo, hi = (float(v) for v in T_range)
-            except (TypeError, ValueError):
-                raise ParameterError(f"potts_2d: T_range must be a (low, high) pair, got {T_range!r}") from None
-            if not (0 < lo < hi and np.isfinite(hi)):
-                raise ParameterError(f"potts_2d: T_range needs 0 < low < high (multiples of T_c), got {T_range!r}")
-            if not isinstance(n_temperatures, (int, np.integer)) or not 1 <= n_temperatures <= 1000:
-                raise ParameterError(f"potts_2d: n_temperatures must be an integer in 1..1000, got {n_temperatures!r}")
-            T = tc * np.linspace(lo, hi, int(n_temperatures))
-        for pname, v in (("n_equilibrate", n_equilibrate), ("n_between", n_between)):
-            if not isinstance(v, (int, np.integer)) or v < (0 if pname == "n_equilibrate" else 1) or v > 100_000:
-                raise ParameterError(f"potts_2d: {pname} must be a non-negative integer (n_between >= 1), got {v!r}")
-        super().__init__(q=int(q), L=int(L), temperatures=T.tolist(), n_equilibrate=int(n_equilibrate),
-                         n_between=int(n_between))
-        self.q, self.L, self.temperatures, self.T_c = int(q), int(L), T, tc
-        self.n_equilibrate, self.n_between = int(n_equilibrate), int(n_between)
+            T = tc * np.linspace(*self.T_range, self.n_temperatures)
+        self.params = {"q": self.q, "L": self.L, "temperatures": T.tolist(), "n_equilibrate": self.n_equilibrate,
+                       "n_between": self.n_between}
+        self.temperatures, self.T_c = T, tc
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = self.temperatures
