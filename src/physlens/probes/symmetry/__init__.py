@@ -64,7 +64,7 @@ from physlens.probes.symmetry.continuous import (
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.group import Element, IdentityComponent, component_group, group_statement
 from physlens.probes.symmetry.latent import latent_equivariance, latent_representation
-from physlens.probes.symmetry.resolution import expected_resolution
+from physlens.probes.symmetry.resolution import expected_resolution, sample_plan
 from physlens.probes.symmetry.transform_test import SymmetryContext
 from physlens.probes.symmetry.weights import (
     architectural_symmetries,
@@ -158,11 +158,57 @@ def model_quality(ctx: SymmetryContext) -> dict:
             "explained": float(np.clip(1.0 - corrected**2, 0.0, 1.0))}
 
 
-def _resolution_txt(res: dict) -> str:
+def _resolution_txt(res: dict, needs: dict | None = None) -> str:
     if res.get("max_expected_deg") is None:
         return ""
-    return (f" Expected angular resolution from the network's error: {res['max_expected_deg']:.2g} degrees "
-            f"(worst case {res['max_worst_deg']:.2g}).")
+    txt = (f" Expected angular resolution from the network's error: {res['max_expected_deg']:.2g} degrees "
+           f"(worst case {res['max_worst_deg']:.2g}).")
+    if (res.get("sample_plan") or {}).get("budget_limited"):
+        txt += (f" The time budget allowed {res['sample_plan']['fit_rows']} of the "
+                f"{res['sample_plan']['needed_rows']} rows this resolution needs.")
+    if needs:
+        txt += (f" To resolve it within {needs['target_deg']:.2g} degrees the emulator needs a relative error of "
+                f"{needs['relative_error']:.2g}" + (f" or a structured model ({needs['model']})" if needs.get("model")
+                                                      else "") + ".")
+    return txt
+
+
+def _resolution(lie, plan: dict | None, target_deg: float) -> dict:
+    """Expected angle of each found generator from the scan's spectrum (accepted candidates first)."""
+    acc = list(lie.accepted) or list(range(len(lie.flows)))
+    order = acc + [c for c in range(len(lie.rates)) if c not in acc]
+    res = expected_resolution(np.asarray(lie.rates)[order], len(acc), sort=False)
+    res["target_deg"] = float(target_deg)
+    if plan is not None:
+        res["sample_plan"] = plan
+    return res
+
+
+def resolution_needs(resolution: dict, model_error: float, target_deg: float, meta: dict | None = None,
+                     model_name: str = "") -> dict | None:
+    """What the emulator would need for the algebra to be resolved within ``target_deg``; None when it is.
+
+    The expected angle grows linearly with the network's error (the rates of the found generators are
+    the error along them), so the error needed is ``model_error * tan(target) / tan(expected)``. For
+    particle data read by an unstructured network, a structured model (``scalars`` or ``graph``,
+    symmetric by construction) is asked for as well.
+
+    Example:
+        >>> resolution_needs({"max_expected_deg": 20.0}, 0.04, 5.0)["relative_error"] < 0.01
+        True
+        >>> resolution_needs({"max_expected_deg": 2.0}, 0.04, 5.0) is None
+        True
+    """
+    exp = resolution.get("max_expected_deg")
+    if exp is None or exp <= target_deg:
+        return None
+    ratio = np.tan(np.radians(target_deg)) / np.tan(np.radians(min(exp, 89.0)))
+    out = {"relative_error": float(model_error * ratio), "expected_deg": float(exp), "target_deg": float(target_deg),
+           "reason": f"expected angular resolution {exp:.2g} degrees > {target_deg:.2g}"}
+    parts = (meta or {}).get("particles") or {}
+    if int(parts.get("n", 1)) > 1 and model_name.lower() not in ("scalarsmodel", "graphnetwork", "scalars", "graph"):
+        out["model"] = "graph" if parts.get("metric", "euclidean") == "euclidean" else "scalars"
+    return out
 
 
 def _is_rotation(A: np.ndarray) -> bool:
@@ -341,6 +387,8 @@ def run(
     whole_group: bool = True,
     implied_discrete: bool = False,
     budget_seconds: float | None = None,
+    max_expected_deg: float | None = None,
+    target_resolution_deg: float = 5.0,
 ) -> list[Finding]:
     """Symmetry findings of a trained model on ``dataset``.
 
@@ -365,6 +413,13 @@ def run(
             shows to be products of the kept ones with the identity component (default: only in its evidence).
         budget_seconds: wall-clock share of a study's budget: the sample sizes shrink to fit it and the
             optional stages (weights, latent space, group) are skipped once it is spent.
+        max_expected_deg: a generator whose expected angle (from the network's error, :mod:`.resolution`)
+            exceeds this is not claimed: it is listed as unresolved, with the fit quality that would
+            resolve it. None (default) claims every generator that passes the test: the expected
+            angle is a first-order bound that runs 2-30 times above the measured one.
+        target_resolution_deg: the angle the algebra should be resolved to; when the expected one is
+            larger, the continuous finding carries ``value["needs"]`` (the relative error, and for
+            particle data a structured model, that would reach it) for the study runner to act on.
 
     Example:
         >>> from physlens.data import Dataset
@@ -387,12 +442,13 @@ def run(
     t_start = time.perf_counter()
     deadline = None if budget_seconds is None else t_start + float(budget_seconds)
     max_flops = 4e9
+    plan = None
     if budget_seconds is not None:
-        # measured on 2 shared CPU cores: the constraint build runs at ~1e9 multiply-adds a second and the
-        # tests at ~1000 rows a second per candidate; a budget shrinks both before anything runs
-        max_flops = float(np.clip(budget_seconds * 1.5e8, 2e7, 4e9))
-        test_samples = int(np.clip(budget_seconds * 60, 200, test_samples))
-        max_samples = int(max(min(max_samples, budget_seconds * 100), 200))
+        # rows from what the resolution needs (the sampling tilt below a quarter of the error's), capped
+        # only where the measured seconds per row say the budget cannot pay for them
+        plan = sample_plan(model, dataset.X, dataset.d_out, budget_seconds, max_samples, test_samples, seed=seed)
+        max_samples, test_samples = plan["fit_rows"], plan["test_rows"]
+        max_flops = max(max_flops, float(max_samples) * dataset.d_out * (dataset.d_in * (dataset.d_in + 1)) ** 2)
     # the stages share the budget: continuous scans 45 %, the structured scan 15 %, discrete 30 %, the rest 10 %
     stage = (lambda share: None if deadline is None else t_start + share * float(budget_seconds))
     model.eval()
@@ -436,7 +492,7 @@ def run(
 
     # ---------------------------------------------------------------- continuous
     lie = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples, seed=seed,
-                         max_flops=max_flops, deadline=stage(0.45))
+                         max_flops=max_flops, deadline=stage(0.45), max_expected_deg=max_expected_deg)
     undetermined_cont = [f"null-space candidate {t['candidate']}" for t in lie.tests if t.get("undetermined")]
     for gname_, A in named_generators(n):
         if _spent(stage(0.5)):
@@ -468,7 +524,8 @@ def run(
             T = np.stack([g.ravel() for g in trivial], axis=1)
             S = S[:, [j for j in range(S.shape[1]) if not np.any(np.all(np.isclose(T, S[:, [j]]), axis=0))]]
         phys = lie_generators(ctx, equivariant=equivariant, max_samples=max_samples, test_samples=test_samples,
-                              seed=seed, structure=S, system=lie.system, max_flops=max_flops, deadline=stage(0.6))
+                              seed=seed, structure=S, system=lie.system, max_flops=max_flops, deadline=stage(0.6),
+                              max_expected_deg=max_expected_deg)
         zeros = [np.zeros((k, k + 1)) for _ in trivial] if phys.output_generators is not None else None
         phys_gens, phys_outs = merge_generators(phys.generators, phys.output_generators, trivial, zeros)
         if phys_gens:
@@ -505,12 +562,16 @@ def run(
             "structure_constants": alg["structure_constants"],
             "closure_residual": alg["closure_residual"],
             # the angle the network's error lets the scan resolve (see .resolution)
-            "resolution": expected_resolution(lie.rates, len(lie.flows)),
+            "resolution": _resolution(lie, plan, target_resolution_deg),
             "abelian": alg["abelian"],
             "killing_signature": alg["killing_signature"],
         }
         if lie.output_generators is not None:
             value["output_generators"] = lie.output_generators
+        needs = resolution_needs(value["resolution"], ctx.model_error, target_resolution_deg, dataset.meta,
+                                 type(model).__name__)
+        if needs:
+            value["needs"] = needs
         weights_txt = ""
         if weights and not _spent(deadline) and n * (n + 1) <= 600:
             value["weight_space"], weights_txt = _weight_space(model, X_lat[:1000], lie.generators, equivariant, seed,
@@ -545,7 +606,7 @@ def run(
         statement = (
             f"The network is {verb} a {len(lie.generators)}-dimensional algebra of affine transformations, "
             f"{gname}: {shown}{more}; moving the data along it changes the prediction by "
-            f"{residual:.2g} x the model's own error.{physical_txt}{_resolution_txt(value['resolution'])}{weights_txt}"
+            f"{residual:.2g} x the model's own error.{physical_txt}{_resolution_txt(value['resolution'], value.get('needs'))}{weights_txt}"
         )
         findings.append(
             Finding(

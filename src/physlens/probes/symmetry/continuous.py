@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
@@ -61,6 +61,7 @@ class LieResult:
     tests: list[dict]  # finite-flow test of every candidate examined
     flows: list[tuple[np.ndarray, np.ndarray | None, float]]  # (A_z, [M|c] scaled, t) of accepted candidates
     system: object = None  # the ConstraintSystem, for reuse with another ``structure``
+    accepted: list = field(default_factory=list)  # candidate indices (into ``rates``) of the generators
 
 
 def standardised_to_original(A_z: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -304,6 +305,31 @@ def merge_generators(gens: list[np.ndarray], outs: list[np.ndarray] | None, extr
     return merged, [np.tensordot(row, Ms, axes=1) for row in coef]
 
 
+def resolved_count(rates: np.ndarray, accepted: list[int], max_expected_deg: float) -> int:
+    """How many of the ``accepted`` candidates (ascending rate) the spectrum resolves within ``max_expected_deg``.
+
+    The weakest accepted candidate is dropped while the largest expected angle of those kept
+    (first-order perturbation, :func:`.resolution.expected_resolution`, the dropped ones counted
+    among the rejected directions) exceeds ``max_expected_deg``.
+
+    Example:
+        >>> rates = np.array([1e-3, 0.02, 0.5, 0.55, 1.2, 1.5])
+        >>> resolved_count(rates, [0, 1, 2], 5.0)  # the third sits next to a rejected direction
+        2
+    """
+    from physlens.probes.symmetry.resolution import expected_resolution
+
+    accepted = sorted(accepted)
+    keep = len(accepted)
+    while keep > 0:
+        order = accepted[:keep] + [c for c in range(len(rates)) if c not in accepted[:keep]]
+        res = expected_resolution(np.asarray(rates)[order], keep, sort=False)
+        if res["max_expected_deg"] is None or res["max_expected_deg"] <= max_expected_deg:
+            break
+        keep -= 1
+    return keep
+
+
 def lie_generators(
     ctx: SymmetryContext,
     equivariant: bool,
@@ -316,6 +342,8 @@ def lie_generators(
     patience: int = 3,
     max_undetermined: int | None = None,
     deadline: float | None = None,
+    max_expected_deg: float | None = None,
+    vouch_p: float = 0.1,
 ) -> LieResult:
     """Find the algebra of affine (equi)invariances of ``ctx.model``.
 
@@ -324,10 +352,17 @@ def lie_generators(
     ``system`` reuses a :class:`ConstraintSystem` already built for the same context.
     The subsample is capped so that building the constraint costs at most ``max_flops``.
     Candidates are scanned by increasing rate until ``patience`` consecutive ones fail the
-    test; failures followed by a pass are kept (the pass bounds the algebra from above).
+    test; failures followed by a pass are kept (the pass bounds the algebra from above) when that
+    pass is clear (p-value at least ``vouch_p``; a marginal pass after failures counts as a failure:
+    on a 2-D Kepler emulator a pass at p = 0.013 once vouched for a candidate failing at p < 1e-10).
     A candidate that passes the error test but whose sign-randomised control move is not
     resolved either (:func:`physlens.probes.symmetry.transform_test.resolved`) is *undetermined*:
     marked in ``tests`` and skipped (at most ``max_undetermined``, default ``4 n``, are skipped).
+    With ``max_expected_deg``, accepted candidates that the network's error cannot resolve are
+    left out: while the largest expected angle (:func:`.resolution.expected_resolution`) of the
+    accepted ones exceeds it, the weakest is dropped and marked ``unresolved`` in ``tests`` (it
+    passed the test, but its direction is uncertain by more than that angle: a rough generator,
+    which mixed into the others would tilt every one of them).
 
     Example:
         >>> import torch
@@ -418,6 +453,10 @@ def lie_generators(
             if undetermined > max_undetermined:
                 break
             continue
+        if result is not None and result.symmetric and pending and result.p_value < vouch_p:
+            # a marginal pass after failures is what many tests yield by chance: it vouches for nothing
+            entry["marginal_after_failures"] = True
+            result.symmetric = False
         if result is None or not result.symmetric:
             failures += 1
             if failures >= patience:
@@ -467,6 +506,14 @@ def lie_generators(
         for c in accepted[keep:K]:
             by_candidate[c]["cut_by_gap"] = True
         accepted, flows, A_list, M_list = accepted[:keep], flows[:keep], A_list[:keep], M_list[:keep]
+    if max_expected_deg is not None:
+        keep = resolved_count(rates, accepted, max_expected_deg)
+        by_candidate = {t["candidate"]: t for t in tests}
+        for c in accepted[keep:]:
+            by_candidate[c]["unresolved"] = True
+        accepted, flows, A_list, M_list = accepted[:keep], flows[:keep], A_list[:keep], M_list[:keep]
+        if not accepted:
+            return LieResult([], [] if equivariant else None, rates, tests, [], system)
     V = np.stack([a.ravel() for a in A_list])
     # orthonormal basis of the span in original coordinates, then readable echelon form
     U, s, Vt = np.linalg.svd(V, full_matrices=False)
@@ -477,7 +524,7 @@ def lie_generators(
     if equivariant:
         Ms = np.stack(M_list)
         out_gens = [np.tensordot(row, Ms, axes=1) for row in coef]
-    return LieResult(generators, out_gens, rates, tests, flows, system)
+    return LieResult(generators, out_gens, rates, tests, flows, system, accepted=list(accepted))
 
 
 def named_generators(n: int) -> list[tuple[str, np.ndarray]]:

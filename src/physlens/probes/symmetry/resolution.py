@@ -29,10 +29,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def expected_resolution(rates: np.ndarray, found: int) -> dict:
+def expected_resolution(rates: np.ndarray, found: int, sort: bool = True) -> dict:
     """Expected and worst-case angle (degrees) of each of the ``found`` smallest-rate eigenvectors.
 
-    ``rates`` are the square roots of the Gram eigenvalues in ascending order (``LieResult.rates``).
+    ``rates`` are the square roots of the Gram eigenvalues in ascending order (``LieResult.rates``);
+    with ``sort=False`` the first ``found`` are the accepted ones and the rest the rejected ones,
+    in any order (a scan that skipped a candidate counts it as rejected).
 
     Returns ``{"expected_deg": [...], "worst_deg": [...], "max_expected_deg", "max_worst_deg",
     "unknowns", "method"}``.
@@ -42,7 +44,8 @@ def expected_resolution(rates: np.ndarray, found: int) -> dict:
         >>> r["max_expected_deg"] < r["max_worst_deg"] < 0.2
         True
     """
-    rates = np.sort(np.asarray(rates, dtype=float))
+    rates = np.asarray(rates, dtype=float)
+    rates = np.sort(rates) if sort else rates
     N = len(rates)
     if found <= 0 or found >= N:
         return {"expected_deg": [], "worst_deg": [], "max_expected_deg": None, "max_worst_deg": None,
@@ -51,7 +54,8 @@ def expected_resolution(rates: np.ndarray, found: int) -> dict:
     rej = lam[found:]
     exp_deg, worst_deg = [], []
     for i in range(found):
-        gaps = np.maximum(rej - lam[i], 1e-300)
+        # a skipped direction below a found one (sort=False) is as close as its distance either way
+        gaps = np.maximum(np.abs(rej - lam[i]), 1e-12 * max(float(lam.max()), 1e-300))
         worst = float(np.sum(lam[i] * rej / gaps**2))
         exp_deg.append(float(np.degrees(np.arctan(np.sqrt(worst / N)))))
         worst_deg.append(float(np.degrees(np.arctan(np.sqrt(worst)))))
@@ -59,3 +63,67 @@ def expected_resolution(rates: np.ndarray, found: int) -> dict:
             "max_worst_deg": max(worst_deg), "unknowns": N,
             "method": "first-order eigenvector perturbation (expected: random orientation of the error; "
                       "worst: every coupling at its Cauchy-Schwarz bound)"}
+
+
+def sample_plan(model, X: np.ndarray, k: int, budget_seconds: float | None = None, max_samples: int = 10_000,
+                test_samples: int = 2000, sampling_share: float = 0.25, seed: int = 0) -> dict:
+    """Rows for the Lie constraint and for the tests: as many as the resolution needs, capped by measured cost.
+
+    The constraint Gram matrix is a mean over rows, so a finite sample adds its own random couplings
+    between the symmetry directions and the rejected ones, of the same form as the network's error
+    (see the module docstring) with ``N`` replaced by ``m k / kappa^2``: ``m`` rows of ``k`` outputs,
+    ``kappa^2`` the spread of the rows' weights in the constraint (fourth over squared second moment of
+    ``|J|^2 (|z|^2 + 1)``, measured on a pilot of rows; heavy-tailed data such as ``1/r^3`` near the
+    centre need more rows). The sampling tilt stays below ``sampling_share`` of the error's own when
+    ``m >= kappa^2 N / (k sampling_share^2)`` (``needed_rows``). Every row the data and the budget
+    afford is used; the budget caps the rows through the measured seconds per row (Jacobian and
+    constraint build, forward passes of the tests), and ``budget_limited`` says when that cap fell
+    below the rows the resolution needs.
+
+    Returns ``{"fit_rows", "test_rows", "needed_rows", "kappa2", "seconds_per_row", "budget_limited"}``.
+
+    Example:
+        >>> import torch
+        >>> X = np.random.default_rng(0).normal(size=(3000, 3))
+        >>> plan = sample_plan(torch.nn.Linear(3, 1), X, 1)
+        >>> plan["fit_rows"], plan["budget_limited"]
+        (3000, False)
+    """
+    import time
+
+    import torch
+
+    from physlens.autodiff import batch_jacobian
+
+    X = np.asarray(X, dtype=float)
+    m_all, n = X.shape
+    N = n * (n + 1)
+    rng = np.random.default_rng(seed)
+    pilot = X[rng.choice(m_all, size=min(256, m_all), replace=False)]
+    batch_jacobian(model, pilot[:8])  # the first call pays one-off set-up costs
+    t0 = time.perf_counter()
+    J = batch_jacobian(model, pilot)
+    t_jac = (time.perf_counter() - t0) / len(pilot)
+    with torch.no_grad():
+        model(torch.as_tensor(pilot[:8], dtype=torch.float32))
+        t0 = time.perf_counter()
+        model(torch.as_tensor(pilot, dtype=torch.float32))
+    t_fwd = (time.perf_counter() - t0) / len(pilot)
+    sd = X.std(0) + 1e-300
+    z = (pilot - X.mean(0)) / sd
+    w = (np.square(J * sd[None, None, :]).sum(axis=(1, 2))) * (np.square(z).sum(1) + 1.0)
+    kappa2 = float(np.mean(w**2) / max(np.mean(w) ** 2, 1e-300))
+    needed = int(np.ceil(kappa2 * N / (max(k, 1) * sampling_share**2)))
+    fit_rows = int(min(m_all, max_samples))
+    test_rows = int(min(m_all, test_samples))
+    # the constraint build runs at ~1e9 multiply-adds a second (k N^2 per row)
+    per_row = t_jac + k * N * N / 1e9
+    if budget_seconds is not None:
+        # the continuous scan's share is 45 % of the budget, about a third of it for the constraint
+        fit_rows = int(min(fit_rows, max(0.15 * budget_seconds / max(per_row, 1e-9), min(200, m_all))))
+        # tests: a few forward passes per candidate, a few dozen candidates (Lie, named, discrete)
+        tcap = int(0.5 * budget_seconds / max(4 * 40 * t_fwd, 1e-9))
+        test_rows = int(min(test_rows, max(tcap, min(200, m_all))))
+    limited = bool(fit_rows < min(needed, m_all, max_samples))
+    return {"fit_rows": fit_rows, "test_rows": test_rows, "needed_rows": needed, "kappa2": kappa2,
+            "seconds_per_row": per_row, "forward_seconds_per_row": t_fwd, "budget_limited": limited}
