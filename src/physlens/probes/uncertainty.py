@@ -645,3 +645,203 @@ def run(model: torch.nn.Module, dataset: Dataset, level: float = 0.9, folds: int
                 "guarantee": f"coverage between {level:.2f} and {level + 1 / (n_cal + 1):.3f} for exchangeable rows"}
     return [Finding(kind="uncertainty", statement=statement, value=value, evidence=evidence, confidence=confidence,
                     probe="uncertainty", subject="prediction intervals")]
+
+
+# --------------------------------------------------------------------------- where the other probes query the model
+#: share of a probe's queries flagged out of distribution above which its findings say so. In-distribution rows
+#: are flagged at about 1 - OOD_QUANTILE = 1 % (the threshold is the held-out 99 % quantile), so 10 % is ten
+#: times the false-flag rate, far outside its binomial spread for any sample of 100 queries or more; and at one
+#: query in ten a reader should know that part of the evidence comes from where the model was never trained.
+EXTRAPOLATION_SHARE = 0.10
+#: most query rows kept per probe (a uniform reservoir sample over every row the model was queried with)
+QUERY_CAPACITY = 2000
+
+
+def _no_functorch():
+    """A guard that switches ``torch.func`` transforms off while the hook reads a tensor's rows."""
+    import contextlib
+
+    guard = getattr(torch._C, "_DisableFuncTorch", None)
+    return guard() if guard is not None else contextlib.nullcontext()
+
+
+def _plain_rows(t: torch.Tensor, d_in: int) -> torch.Tensor | None:
+    """The rows of a (possibly vmap-batched or grad-wrapped) input tensor as a plain (n, d_in) tensor, or None.
+
+    Inside ``torch.func`` transforms the hook sees wrapped tensors; they are unwrapped level by level
+    (a batched level's batch dimension moved to the front) with the transforms switched off meanwhile.
+    """
+    if not isinstance(t, torch.Tensor):
+        return None
+    try:
+        from torch._C import _functorch as ft
+    except ImportError:  # a torch without functorch internals: plain tensors only
+        ft = None
+    with _no_functorch():
+        while ft is not None and ft.is_functorch_wrapped_tensor(t):
+            bdim = ft.maybe_get_bdim(t) if ft.is_batchedtensor(t) else -1
+            t = ft.get_unwrapped(t)
+            if bdim is not None and bdim >= 0:
+                t = t.movedim(bdim, 0)
+        if t.ndim == 0 or t.shape[-1] != d_in or not t.is_floating_point():
+            return None
+        return t.detach().reshape(-1, d_in)
+
+
+class QueryWatcher:
+    """Records a bounded, uniform sample of the input rows a model is queried with while a probe runs.
+
+    A forward pre-hook on the model sees every call's first argument (also inside ``torch.func``
+    transforms, whose wrapped tensors are unwrapped to their rows); reservoir sampling (Vitter 1985,
+    algorithm R) keeps ``capacity`` rows drawn uniformly from all rows seen, so the memory is bounded
+    however often the probe calls the model. Use it through :func:`watch_queries`, then score the
+    rows with :func:`mark_extrapolation`. Calls whose input is not a floating tensor with the
+    dataset's ``d_in`` columns (a field grid, an integer index) are counted in ``skipped`` and not kept.
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> m = MLP(2, 1, width=4)
+        >>> ds = Dataset(np.zeros((60, 2)), np.zeros(60), ["a", "b"], ["y"])
+        >>> with watch_queries(m, ds, capacity=5) as w:
+        ...     _ = m(torch.ones(8, 2)); _ = m(torch.ones(3, 2))
+        >>> w.n_seen, w.rows.shape
+        (11, (5, 2))
+    """
+
+    def __init__(self, model: torch.nn.Module | None, dataset: Dataset, heldout=None, training=None,
+                 calibration: Calibration | None = None, capacity: int = QUERY_CAPACITY, seed: int = 0) -> None:
+        self.model, self.dataset = model, dataset
+        self.heldout, self.training = heldout, training
+        self.calibration = calibration
+        self.capacity = int(capacity)
+        self.seed = int(seed)
+        self.n_seen = 0
+        self.skipped = 0
+        self._rows = np.zeros((0, dataset.d_in))
+        self._rng = np.random.default_rng(seed)
+        self._hook = None
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The kept query rows, (k, d_in), k = min(n_seen, capacity)."""
+        return self._rows
+
+    def _record(self, module, args) -> None:
+        try:
+            t = _plain_rows(args[0], self.dataset.d_in) if args else None
+        except RuntimeError:  # a tensor whose rows cannot be read here (a wrapper of an unknown transform)
+            t = None
+        if t is None:
+            self.skipped += 1
+            return
+        m = int(t.shape[0])
+        if m == 0:
+            return
+        k, seen = self.capacity, self.n_seen
+        free = max(0, k - len(self._rows))
+        take = np.arange(min(free, m))  # fill the reservoir first
+        later = np.arange(len(take), m)
+        # algorithm R: row number i (1-based over all rows seen) replaces a random slot with probability k / i
+        slots = self._rng.integers(0, seen + later + 1) if len(later) else np.zeros(0, dtype=np.int64)
+        keep = slots < k
+        picked = np.concatenate([take, later[keep]])
+        if len(picked):
+            with _no_functorch():
+                values = t[torch.as_tensor(picked)].to(torch.float64).cpu().numpy()
+            if len(take):
+                self._rows = np.vstack([self._rows, values[: len(take)]])
+            if keep.any():
+                self._rows[slots[keep]] = values[len(take):]  # in order: a later row overwrites an earlier one
+        self.n_seen = seen + m
+
+    def __enter__(self) -> QueryWatcher:
+        if self.model is not None:
+            self._hook = self.model.register_forward_pre_hook(self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def share_outside(self) -> tuple[float | None, str | None]:
+        """(fraction of the kept query rows flagged out of distribution, None) or (None, why it was not measured).
+
+        Fits the :class:`Calibration` (training rows as reference, held-out rows for the threshold)
+        the first time, unless one was given; the fitted one stays in ``self.calibration`` for reuse.
+
+        Example:
+            >>> from physlens.models.mlp import MLP
+            >>> m = MLP(2, 1, width=8)
+            >>> ds = Dataset(np.random.default_rng(0).normal(size=(300, 2)), np.zeros(300), ["a", "b"], ["y"])
+            >>> with watch_queries(m, ds, heldout=np.arange(240, 300)) as w:
+            ...     _ = m(torch.full((10, 2), 50.0))
+            >>> w.share_outside()
+            (1.0, None)
+        """
+        if self.model is None:
+            return None, "no model"
+        if not len(self._rows):
+            return None, "the model was not queried"
+        if self.calibration is None:
+            heldout = self.heldout
+            if heldout is None and self.training is not None:
+                heldout = getattr(self.training, "val_index", None)
+            if heldout is None or len(heldout) < MIN_HELDOUT:
+                return None, "too few held-out rows to set the out-of-distribution threshold"
+            train_rows = getattr(self.training, "train_index", None) if self.training is not None else None
+            self.calibration = Calibration.fit(self.model, self.dataset, heldout, train_rows, seed=self.seed)
+        return float(np.mean(self.calibration.flags(self._rows))), None
+
+
+def watch_queries(model: torch.nn.Module | None, dataset: Dataset, heldout=None, training=None,
+                  calibration: Calibration | None = None, capacity: int = QUERY_CAPACITY, seed: int = 0) -> QueryWatcher:
+    """A context manager that records where ``model`` is queried while a probe runs (see :class:`QueryWatcher`).
+
+    ``heldout`` and ``training`` are the runner's validation rows and training result (they set the
+    out-of-distribution threshold and reference data); pass a ``calibration`` fitted earlier to
+    reuse it across probes. With ``model=None`` nothing is watched.
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> m = MLP(2, 1, width=4)
+        >>> ds = Dataset(np.zeros((60, 2)), np.zeros(60), ["a", "b"], ["y"])
+        >>> with watch_queries(m, ds) as w:
+        ...     _ = m(torch.zeros(4, 2))
+        >>> w.n_seen
+        4
+    """
+    return QueryWatcher(model, dataset, heldout=heldout, training=training, calibration=calibration,
+                        capacity=capacity, seed=seed)
+
+
+def mark_extrapolation(findings: list[Finding], watcher: QueryWatcher, at: float = EXTRAPOLATION_SHARE) -> list[Finding]:
+    """Mark each finding with the share of its probe's model queries that lie outside the training data.
+
+    Sets ``evidence["extrapolation"] = {"share", "n", "n_queries", "threshold"}`` (``n`` = query rows
+    scored, a uniform sample of the ``n_queries`` rows the probe sent to the model) and, when the share
+    is at least ``at`` (default :data:`EXTRAPOLATION_SHARE`), appends "(partly extrapolated: x % of the
+    model's queries lie outside the training data)" to the statement. Findings of a probe that did
+    not query the model (or when no threshold can be set) are returned unchanged.
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> m = MLP(2, 1, width=8)
+        >>> ds = Dataset(np.random.default_rng(0).normal(size=(300, 2)), np.zeros(300), ["a", "b"], ["y"])
+        >>> with watch_queries(m, ds, heldout=np.arange(240, 300)) as w:
+        ...     _ = m(torch.full((10, 2), 50.0))
+        >>> (f,) = mark_extrapolation([Finding("symmetry", "y is even in a")], w)
+        >>> f.statement
+        "y is even in a (partly extrapolated: 100 % of the model's queries lie outside the training data)"
+    """
+    share, _why = watcher.share_outside()
+    if share is None:
+        return findings
+    mark = {"share": share, "n": int(len(watcher.rows)), "n_queries": int(watcher.n_seen),
+            "threshold": float(watcher.calibration.ood_threshold_)}
+    for f in findings:
+        f.evidence = {**(f.evidence or {}), "extrapolation": dict(mark)}
+        if share >= at and "(partly extrapolated" not in f.statement:
+            f.statement = (f"{f.statement} (partly extrapolated: {100 * share:.0f} % of the model's queries lie "
+                           "outside the training data)")
+    return findings
