@@ -3,7 +3,8 @@ symmetry through the CLI, and speed.
 
 Every network is trained with the default recipe (``physlens.train.train_default``) and
 read by ``physlens.probes.symmetry.run`` without any hint; only the scoring looks at
-the truth. Prints a table and writes ``benchmarks/results/symmetry.json``.
+the truth. Cases run as tasks of :mod:`physlens.execution` (the local process pool, or Ray with
+``--executor ray``). Prints a table and writes ``benchmarks/results/symmetry.json``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/symmetry.py            # everything
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/symmetry.py --quick    # fewer functions, smaller data
@@ -18,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -366,7 +366,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5 random functions, smaller data, fewer epochs")
     ap.add_argument("--functions", type=int, default=20, help="random non-symmetric functions")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="cases side by side (CPU cores)")
+    ap.add_argument("--executor", choices=["local", "ray"], default="local", help="physlens.execution backend")
+    ap.add_argument("--address", type=str, default=None, help="Ray cluster address (default: a local cluster)")
     ap.add_argument("--epochs", type=int, default=0, help="training epochs (default 200, 120 with --quick)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample count by this")
     ap.add_argument("--out", default="symmetry", help="name of the JSON file in benchmarks/results/")
@@ -378,33 +380,41 @@ def main() -> None:
     nfun = 5 if args.quick else args.functions
     results: dict = {"systems": [], "false_positives": [], "other": []}
     t_start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futs = {}
-        if "speed" in parts:
-            futs[pool.submit(speed_case, 60 if args.quick else 100)] = "other"
-        if "systems" in parts:
-            for label, name, params, n, *model in SYSTEMS:
-                if args.systems and label not in args.systems.split(","):
-                    continue
-                futs[pool.submit(system_case, label, name, params, int(n * args.scale), epochs, 0, *model)] = "systems"
-        if "rotations" in parts:
-            for label in ("two 4-vectors", "6-vector + scalar"):
-                futs[pool.submit(rotation_invariant_case, label, int(4000 * args.scale), epochs)] = "systems"
-        if "aniso" in parts:
-            futs[pool.submit(anisotropic_case, int(2000 * args.scale), epochs)] = "other"
-        if "hidden" in parts:
-            futs[pool.submit(hidden_symmetry_case, int(3000 * args.scale))] = "other"
-        if "fp" in parts:
-            for s in range(nfun):
-                futs[pool.submit(false_positive_case, s, int(1500 * args.scale), epochs)] = "false_positives"
-        for fut in as_completed(futs):
-            key = futs[fut]
-            try:
-                row = fut.result()
-            except Exception as exc:  # a failing case is reported, not hidden
-                row = {"case": "error", "error": repr(exc)}
-            results[key].append(row)
-            print(f"[{time.perf_counter() - t_start:6.0f}s] {json.dumps(row, default=str)}", file=sys.stderr, flush=True)
+    from physlens.execution import Task, run_tasks
+
+    jobs: list[tuple[str, Task]] = []  # (results key, task)
+    if "speed" in parts:
+        jobs.append(("other", Task("speed", "symmetry:speed_case", {"max_epochs": 60 if args.quick else 100}, cpus=1)))
+    if "systems" in parts:
+        for label, name, params, n, *model in SYSTEMS:
+            if args.systems and label not in args.systems.split(","):
+                continue
+            jobs.append(("systems", Task(f"system/{label}", "symmetry:system_case",
+                                         {"label": label, "name": name, "params": params, "n": int(n * args.scale),
+                                          "max_epochs": epochs, "seed": 0,
+                                          **dict(zip(("model", "model_params"), model))}, cpus=1)))
+    if "rotations" in parts:
+        for label in ("two 4-vectors", "6-vector + scalar"):
+            jobs.append(("systems", Task(f"rotations/{label}", "symmetry:rotation_invariant_case",
+                                         {"label": label, "n": int(4000 * args.scale), "max_epochs": epochs}, cpus=1)))
+    if "aniso" in parts:
+        jobs.append(("other", Task("aniso", "symmetry:anisotropic_case", {"n": int(2000 * args.scale), "max_epochs": epochs},
+                                   cpus=1)))
+    if "hidden" in parts:
+        jobs.append(("other", Task("hidden", "symmetry:hidden_symmetry_case", {"n": int(3000 * args.scale)}, cpus=1)))
+    if "fp" in parts:
+        for s in range(nfun):
+            jobs.append(("false_positives", Task(f"fp/{s}", "symmetry:false_positive_case",
+                                                 {"seed": s, "n": int(1500 * args.scale), "max_epochs": epochs}, cpus=1)))
+    where = {t.key: key for key, t in jobs}
+
+    def show(r) -> None:
+        # a failing case is reported, not hidden
+        row = r.value if r.ok else {"case": r.key, "error": r.error}
+        results[where[r.key]].append(row)
+        print(f"[{time.perf_counter() - t_start:6.0f}s] {json.dumps(row, default=str)}", file=sys.stderr, flush=True)
+
+    run_tasks([t for _, t in jobs], executor=args.executor, jobs=args.workers, address=args.address, on_result=show)
 
     fps = results["false_positives"]
     if fps:
