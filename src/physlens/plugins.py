@@ -78,6 +78,19 @@ def close_names(name: str, names: list[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(str(name), names, n=n, cutoff=0.6)
 
 
+def unknown_name_message(kind: str, name: str, names: list[str], hint: str | None = None) -> str:
+    """The one line for an unknown ``name`` of ``kind``: close names first, then ``hint`` or every name.
+
+    Example:
+        >>> unknown_name_message("probe", "symetry", ["attribution", "symmetry"])
+        "unknown probe 'symetry' (did you mean 'symmetry'?); available: attribution, symmetry"
+    """
+    names = sorted(names)
+    close = close_names(name, names)
+    guess = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"unknown {kind} {name!r}{guess}; {hint or 'available: ' + (', '.join(names) or 'none')}"
+
+
 class Registry(Generic[T]):
     """The objects of one ``kind`` by name, discovered lazily from a package and an entry-point group.
 
@@ -163,6 +176,16 @@ class Registry(Generic[T]):
         self._table[str(name)] = obj
         return obj
 
+    def remove(self, name: str) -> None:
+        """Take ``name`` out of the registry (no error when it is not there).
+
+        Example:
+            >>> r = Registry("thing"); _ = r.add("one", 1); r.remove("one"); r.names()
+            []
+        """
+        self._table.pop(str(name), None)
+        self.plugins.pop(str(name), None)
+
     # ------------------------------------------------------------------ discovery
     def discover(self) -> None:
         """Import the built-in modules and load the entry points, once (later calls return at once).
@@ -235,11 +258,7 @@ class Registry(Generic[T]):
         self.discover()
         if name in self._table:
             return self._table[name]
-        names = sorted(self._table)
-        close = close_names(name, names)
-        guess = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-        hint = self.hint or f"available: {', '.join(names) or 'none'}"
-        raise self.error(f"unknown {self.kind} {name!r}{guess}; {hint}")
+        raise self.error(unknown_name_message(self.kind, name, list(self._table), self.hint))
 
     def names(self) -> list[str]:
         """The registered names, sorted.

@@ -1,22 +1,24 @@
 """The ``physlens`` command line (Typer).
 
 Each command lives in its own module of this package with a function
-``register(app)``; modules are discovered and registered on start, so a new
-command is a new file. Errors a user can cause (:class:`PhyslensError`) are
+``register(app)``; modules are discovered and registered on start through the one
+registry (:data:`COMMANDS`), so a new command is a new file. Third-party packages add
+commands through the ``physlens.commands`` entry-point group (a module with ``register``). Errors a user can cause (:class:`PhyslensError`) are
 printed as one line on stderr with exit code 2, never as a traceback.
 Progress goes to stderr; ``--json`` output alone goes to stdout.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import sys
+import warnings
+from types import ModuleType
 
 import typer
 
 from physlens.errors import PhyslensError
+from physlens.plugins import PluginWarning, Registry, warn_plugin
 
 app = typer.Typer(
     name="physlens",
@@ -77,15 +79,37 @@ def shortcut_output(result, as_json: bool, probe: str | None = None):
     return console
 
 
+def _adopt_command(name: str, obj) -> ModuleType | None:
+    if isinstance(obj, ModuleType):
+        return obj if callable(getattr(obj, "register", None)) else None
+    raise TypeError("a command plug-in must be a module with register(app)")
+
+
+#: the command modules: those of this package, then plug-ins of the ``physlens.commands`` entry-point group
+COMMANDS: Registry[ModuleType] = Registry("command", package=__name__, entry_point_group="physlens.commands",
+                                          skip=(), adopt=_adopt_command)
+
+
 def _register_all() -> None:
-    for sub in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if sub.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{__name__}.{sub.name}")
-        if hasattr(mod, "register"):
+    for name, mod in COMMANDS.as_dict().items():
+        if name not in COMMANDS.plugins:
             mod.register(app)
+            continue
+        try:  # a plug-in's command that fails to register is left out, in one warning line
+            mod.register(app)
+        except Exception as exc:
+            warn_plugin("physlens.commands", name, COMMANDS.plugins[name], exc)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, PluginWarning):
+        print(f"warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+warnings.showwarning = _one_line_warning  # a broken plug-in is one "warning: ..." line, never a traceback
 _register_all()
 
 

@@ -1,17 +1,19 @@
 """Emulators: models whose structure mirrors physics and whose insides can be read.
 
-``build_model(name, dataset, seed, **params)`` builds one from the registry;
-every model module registers itself and is imported on first use.
+``build_model(name, dataset, seed, **params)`` builds one from the registry
+(:data:`physlens.models.base.MODELS`); every model module registers itself with
+:func:`register_model` and is imported on first use, and third-party packages add models
+through the ``physlens.models`` entry-point group.
 """
 
 from __future__ import annotations
 
-from physlens.plugins import import_submodules
-from physlens.models.base import Emulator, activation, build_model, model_registry, register_model
+from physlens.models.base import MODELS, Emulator, activation, build_model, model_registry, register_model
 
 
 def _import_all() -> None:
-    import_submodules(__name__)
+    """Import every built-in model module and load the plug-ins (kept for older callers)."""
+    MODELS.discover()
 
 
-__all__ = ["Emulator", "build_model", "register_model", "model_registry", "activation"]
+__all__ = ["MODELS", "Emulator", "build_model", "register_model", "model_registry", "activation"]

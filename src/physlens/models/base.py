@@ -10,6 +10,7 @@ extra penalties (sparsity of messages, KL of a bottleneck) override it.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -17,8 +18,11 @@ import torch
 from torch import nn
 
 from physlens.errors import ConfigError
+from physlens.plugins import Registry
 
-_REGISTRY: dict[str, type[Emulator]] = {}
+#: every emulator: built-in modules of physlens.models, plug-ins through the ``physlens.models`` entry points
+MODELS: Registry[type[Emulator]] = Registry("model", package="physlens.models", entry_point_group="physlens.models",
+                                            adopt=lambda name, obj: _adopt_model(obj))
 
 
 class Emulator(nn.Module):
@@ -116,21 +120,27 @@ def register_model(cls: type[Emulator]) -> type[Emulator]:
     """
     if not cls.name:
         raise TypeError(f"{cls.__name__} has no name")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return MODELS.register(cls.name)(cls)
+
+
+def _adopt_model(obj):
+    """An entry point of ``physlens.models`` is a module registering its models, or an Emulator class."""
+    if isinstance(obj, type) and issubclass(obj, Emulator):
+        register_model(obj)
+        return None
+    if isinstance(obj, ModuleType):
+        return None
+    raise TypeError(f"{obj!r} is neither an Emulator subclass nor a module")
 
 
 def model_registry() -> dict[str, type[Emulator]]:
-    """All registered models by name.
+    """All registered models by name (built-in modules and ``physlens.models`` plug-ins).
 
     Example:
         >>> "mlp" in model_registry()
         True
     """
-    from physlens.models import _import_all
-
-    _import_all()
-    return dict(_REGISTRY)
+    return MODELS.as_dict()
 
 
 def build_model(name: str, dataset, seed: int = 0, **params) -> Emulator:
@@ -145,13 +155,11 @@ def build_model(name: str, dataset, seed: int = 0, **params) -> Emulator:
         >>> build_model("mlp", ds, seed=1, width=8).config["params"]
         {'width': 8}
     """
-    models = model_registry()
-    if name not in models:
-        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(models))}")
+    cls = MODELS.get(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            model = models[name].from_dataset(dataset, **params)
+            model = cls.from_dataset(dataset, **params)
         except TypeError as exc:
             raise ConfigError(f"bad parameters for model {name!r}: {exc}") from None
     model.config = {"name": name, "seed": seed, "params": dict(params)}

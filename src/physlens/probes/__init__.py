@@ -34,16 +34,14 @@ A probe never writes files and never looks at ``dataset.truth`` (only
 
 from __future__ import annotations
 
-import functools
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from physlens.errors import ConfigError
+from physlens.plugins import Registry, unknown_name_message
 
 _PRIVATE = {"base"}
 ENTRY_POINT_GROUP = "physlens.probes"
@@ -153,32 +151,23 @@ def _spec_from_module(name: str, mod: ModuleType) -> ProbeSpec:
     )
 
 
-def _entry_point_modules() -> dict[str, ModuleType]:
-    from importlib.metadata import entry_points
-
-    out = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            mod = ep.load()
-        except Exception:  # a broken plug-in must not break physlens itself
-            continue
-        if isinstance(mod, ModuleType) and callable(getattr(mod, "run", None)):
-            out[ep.name] = mod
-    return out
+def _adopt_probe(name: str, obj: Any) -> ProbeSpec | None:
+    """A built-in module, or an entry point of ``physlens.probes`` (a module with ``run``, or a ProbeSpec)."""
+    if isinstance(obj, ProbeSpec):
+        return obj
+    if isinstance(obj, ModuleType):
+        return _spec_from_module(name, obj) if callable(getattr(obj, "run", None)) else None
+    raise TypeError("a probe plug-in must be a module with run(model, dataset, **options)")
 
 
-@functools.cache
+#: every probe: the modules of this package, then plug-ins of the ``physlens.probes`` entry-point group
+#: (a plug-in never shadows a built-in probe of the same name)
+PROBES: Registry[ProbeSpec] = Registry("probe", package=__name__, entry_point_group=ENTRY_POINT_GROUP,
+                                       skip=tuple(_PRIVATE), adopt=_adopt_probe)
+
+
 def _registry() -> dict[str, ProbeSpec]:
-    specs: dict[str, ProbeSpec] = {}
-    for sub in pkgutil.iter_modules(__path__):
-        if sub.name.startswith("_") or sub.name in _PRIVATE:
-            continue
-        mod = importlib.import_module(f"{__name__}.{sub.name}")
-        if callable(getattr(mod, "run", None)):
-            specs[sub.name] = _spec_from_module(sub.name, mod)
-    for name, mod in _entry_point_modules().items():
-        specs.setdefault(name, _spec_from_module(name, mod))
-    return dict(sorted(specs.items()))
+    return PROBES.as_dict()
 
 
 def list_probes() -> list[tuple[str, str]]:
@@ -200,7 +189,7 @@ def probe_spec(name: str) -> ProbeSpec:
     """
     specs = _registry()
     if name not in specs:
-        raise ConfigError(f"unknown probe {name!r}; available: {', '.join(specs)}")
+        raise ConfigError(unknown_name_message("probe", name, list(specs)))
     return specs[name]
 
 
@@ -225,4 +214,4 @@ def applicable_probes(dataset) -> list[tuple[str, str | None]]:
     return [(name, spec.why_not(dataset)) for name, spec in _registry().items()]
 
 
-__all__ = ["ProbeSpec", "applicable_probes", "get_probe", "list_probes", "probe_spec"]
+__all__ = ["PROBES", "ProbeSpec", "applicable_probes", "get_probe", "list_probes", "probe_spec"]
