@@ -295,7 +295,66 @@ def _state_group(gens, outs, algebra, elements, seed):
     return G0, cg, group_statement(algebra, G0, elements, cg)
 
 
-def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target, quality, seed):
+def derivative_outputs(input_names: list[str], target_names: list[str]) -> list[int] | None:
+    """For each output, the input it is the time derivative of (names ``d<input>_dt`` or ``<input>_dot``); else None.
+
+    Example:
+        >>> derivative_outputs(["x", "vx"], ["dx_dt", "dvx_dt"])
+        [0, 1]
+        >>> derivative_outputs(["x", "vx"], ["E"]) is None
+        True
+    """
+    out = []
+    for t in target_names:
+        base = t[1:-3] if t.startswith("d") and t.endswith("_dt") else (t[:-4] if t.endswith("_dot") else None)
+        if base not in input_names:
+            return None
+        out.append(input_names.index(base))
+    return out if sorted(out) == list(range(len(input_names))) else None
+
+
+def _flow_statement(gens, outs, elements, names, target_names, seed) -> dict | None:
+    """The group of a flow dx/dt = f(x): the elements that move the outputs as the inputs (T f), or reverse them."""
+    order = derivative_outputs(names, target_names or [])
+    if order is None or not gens or outs is None:
+        return None
+    kept = []
+    reversal = False
+    for e in elements:
+        if e.P is None:
+            continue
+        T = np.asarray(e.T, dtype=float)
+        P = np.asarray(e.P, dtype=float)
+        T_out = T[np.ix_(order, order)]  # the input transform seen in the output order
+        if np.allclose(P, T_out, atol=1e-6):
+            kept.append(e)
+        elif np.allclose(P, -T_out, atol=1e-6):
+            kept.append(Element(e.name, e.T, e.P, "time reversal", e.extra))
+            reversal = True
+    # only generators whose output action is the input's own (L on the derivatives) move the flow along
+    flow_gens, flow_outs = [], []
+    for g, m in zip(gens, outs):
+        L = np.asarray(g, dtype=float)[:, :-1][np.ix_(order, order)]
+        if np.allclose(np.asarray(m, dtype=float)[:, :-1], L, atol=0.05 * max(np.abs(L).max(), 1e-12)):
+            flow_gens.append(g)
+            flow_outs.append(m)
+    alg = identify_algebra(flow_gens, max_dimension=MAX_STORED_DIM)["name"] if flow_gens else None
+    G0, cg, info = _state_group(flow_gens, flow_outs, alg, kept, seed)
+    parts: list[str] = []
+    for i, nm in enumerate(names):
+        block = [j for j in range(len(names)) if any(abs(np.asarray(g)[i, j]) > 1e-3 * np.abs(np.asarray(g)).max()
+                                                     for g in flow_gens)]
+        txt = "(" + ", ".join(names[j] for j in sorted(set(block) | {i})) + ")"
+        if block and txt not in parts:
+            parts.append(txt)
+    return {"group_name": info["name"], "identity_component": info["identity_component"], "algebra": alg,
+            "components": info["components"], "representatives": [e.name for e in (kept[i] for i in cg["kept"])],
+            "time_reversal": bool(reversal), "acts_on": " and ".join(parts) or "no input",
+            "identity_generators": [np.asarray(g, dtype=float) for g in flow_gens], "naming": info["naming"]}
+
+
+def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target, quality, seed,
+                   target_names=None):
     """The one ``symmetry`` finding stating the whole group; also the indices of implied discrete findings."""
     gens, outs = lie.generators, lie.output_generators
     algebra = findings[0].value.get("group") if findings and "generators" in findings[0].value else None
@@ -353,6 +412,13 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
         phys_txt = (f" Acting alike on every particle's vectors: {pinfo['name']} "
                     f"({pinfo['components']} component(s), reached by "
                     f"{', '.join(repr(elements[i].name) for i in pcg['kept']) or 'no discrete element'}).")
+    flow = _flow_statement(phys_gens if phys_gens else gens, phys_outs if phys_gens else outs, elements, names,
+                           target_names, seed)
+    if flow is not None:
+        value["flow"] = flow
+        phys_txt += (f" As a flow (the outputs are the time derivatives of the inputs, so a symmetry must move "
+                     f"them as it moves the inputs): {flow['group_name']}, acting on {flow['acts_on']} together"
+                     + (", with time reversal" if flow["time_reversal"] else "") + ".")
     confs = [findings[0].confidence] if "generators" in findings[0].value else []
     confs += [findings[j].confidence for _, j in discrete_found]
     kept_txt = ", ".join(f"'{e.name}'" for e in kept) or "no discrete element"
@@ -692,7 +758,7 @@ def run(
     # ---------------------------------------------------------------- the whole group
     if whole_group and not _spent(deadline) and (discrete_found and (lie.generators or len(discrete_found) > 1)):
         group_finding, implied = _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target,
-                                                quality, seed)
+                                                quality, seed, list(dataset.target_names))
         if group_finding is not None:
             if not implied_discrete:
                 findings = [f for i, f in enumerate(findings) if i not in implied]
