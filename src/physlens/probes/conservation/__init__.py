@@ -39,7 +39,7 @@ from physlens.data.dataset import Dataset
 from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
 from physlens.probes.conservation.closed_forms import NULL_FACTOR, Constraint, closed_forms
-from physlens.probes.conservation.count import poincare_count, trajectory_count
+from physlens.probes.conservation.count import noise_scale, poincare_count, trajectory_count
 from physlens.probes.conservation.library import build_library, state_map
 from physlens.probes.equations.simplify import evaluate
 
@@ -270,7 +270,9 @@ def run(
     sd_state = np.where(sd_state > 0, sd_state, 1.0)
 
     # 1. the count from the trajectories alone
-    count = trajectory_count(V, G * sd_state[None, None, :], groups[rows], seed=seed)
+    times = dataset.aux.get("time", dataset.aux.get("t"))
+    sigma = noise_scale(X[:, state], groups[rows], None if times is None else np.asarray(times)[rows])
+    count = trajectory_count(V, G * sd_state[None, None, :], groups[rows], seed=seed, sigma=sigma / sd_state)
     traj_list = [X[groups[rows] == g][:, state] for g in np.unique(groups[rows])]
     baseline, _ = poincare_count(traj_list) if len(traj_list) <= 400 else (None, {})
 
