@@ -326,5 +326,164 @@ def closed_forms(cons: Constraint, terms: list[sp.Expr], state_gradients, factor
     return ns, kept, dropped
 
 
-__all__ = ["Constraint", "NullSpace", "Quantity", "closed_forms", "nice_coefficients", "row_echelon", "thin",
+__all__ = ["Constraint", "NullSpace", "Quantity", "TrajectoryScatter", "closed_forms", "nice_coefficients", "read_forms",
+           "row_echelon", "sparse_form", "thin",
            "to_expression"]
+
+
+class TrajectoryScatter:
+    """Within- and total-trajectory scatter of the raw library terms: the data's own test of a candidate form.
+
+    ``variation(c)`` is the RMS spread of H = sum c_k theta_k within trajectories over its spread across
+    them (0 for a conserved H); ``polish(c, support, pivot)`` is the H of smallest variation whose terms
+    lie in ``support``, scaled so that the pivot's coefficient is 1 (a generalised eigenproblem of the
+    two scatters restricted to the support).
+
+    Example:
+        >>> t = np.tile(np.linspace(0, 6, 30), 20); E = np.repeat(np.linspace(0.5, 2, 20), 30)
+        >>> q, p = np.sqrt(2 * E) * np.sin(t), np.sqrt(2 * E) * np.cos(t)
+        >>> sc = TrajectoryScatter(np.stack([q * q, p * p, q * p], 1), np.repeat(np.arange(20), 30))
+        >>> c = sc.polish(np.array([1.0, 0.9, 0.1]), [0, 1, 2], 0); np.round(c, 6).tolist(), sc.variation(c) < 1e-6
+        ([1.0, 1.0, 0.0], True)
+    """
+
+    def __init__(self, values: np.ndarray, groups: np.ndarray) -> None:
+        _, inv = np.unique(groups, return_inverse=True)
+        counts = np.bincount(inv).astype(float)
+        means = np.zeros((len(counts), values.shape[1]))
+        np.add.at(means, inv, values)
+        means /= counts[:, None]
+        R = (values - means[inv])[counts[inv] > 1]
+        C = values - values.mean(axis=0)
+        self.W = R.T @ R / max(len(R), 1)
+        self.T = C.T @ C / len(C)
+        self.scale = np.sqrt(np.clip(np.diag(self.T), 1e-300, None))
+
+    def variation(self, c: np.ndarray) -> float:
+        """sqrt(c W c / c T c): relative spread of H within trajectories.
+
+        Example:
+            >>> TrajectoryScatter(np.array([[1.0], [2.0], [3.0], [3.0]]), np.array([0, 0, 1, 1])).variation(np.ones(1))
+            0.4264014327112209
+        """
+        den = float(c @ self.T @ c)
+        return float(np.sqrt(max(float(c @ self.W @ c), 0.0) / den)) if den > 0 else float("inf")
+
+    def polish(self, c: np.ndarray, support: list[int], pivot: int) -> np.ndarray:
+        """The least-varying H on ``support`` with pivot coefficient 1 (``c`` itself when that is degenerate).
+
+        Example:
+            >>> sc = TrajectoryScatter(np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [3.0, 1.0]]), np.array([0, 0, 1, 1]))
+            >>> sc.polish(np.array([1.0, 0.0]), [0, 1], 0).round(3).tolist()
+            [1.0, -0.5]
+        """
+        S = list(support)
+        s = self.scale[S]
+        Ws = self.W[np.ix_(S, S)] / np.outer(s, s)
+        Ts = self.T[np.ix_(S, S)] / np.outer(s, s)
+        ridge = 1e-12 * max(np.trace(Ts), 1e-300) / len(S)
+        try:
+            _, vec = eigh(Ws + ridge * np.eye(len(S)), Ts + ridge * np.eye(len(S)))
+        except np.linalg.LinAlgError:
+            return c
+        v = vec[:, 0] / s
+        ip = S.index(pivot)
+        if abs(v[ip] * s[ip]) < 1e-3 * np.abs(v * s).max():
+            return c
+        out = np.zeros_like(c)
+        out[S] = v / v[ip]
+        return out
+
+
+def sparse_form(c: np.ndarray, pivot: int, scatter: TrajectoryScatter, tolerance: float) -> np.ndarray:
+    """Polish ``c`` on the data, then drop terms (smallest first, then greedily) while the variation stays small.
+
+    A term is dropped when the form polished without it varies by at most ``max(2 x the full form's, tolerance)``
+    along the trajectories: a mix of two quantities (energy plus a bit of angular momentum) loses the terms of
+    the minor one, since the major one alone is conserved too.
+
+    Example:
+        >>> t = np.tile(np.linspace(0, 6, 30), 20); E = np.repeat(np.linspace(0.5, 2, 20), 30)
+        >>> q, p = np.sqrt(2 * E) * np.sin(t), np.sqrt(2 * E) * np.cos(t)
+        >>> sc = TrajectoryScatter(np.stack([q * q, p * p, q * p, q], 1), np.repeat(np.arange(20), 30))
+        >>> sparse_form(np.array([1.0, 1.1, 0.2, 0.3]), 0, sc, 1e-3).round(6).tolist()
+        [1.0, 1.0, 0.0, 0.0]
+    """
+    support = [int(k) for k in np.flatnonzero(np.abs(c * scatter.scale) > 1e-9 * np.abs(c * scatter.scale).max())]
+    if pivot not in support:
+        support.append(pivot)
+    best = scatter.polish(c, support, pivot)
+    limit = max(2.0 * scatter.variation(best), tolerance)
+    # one pass of thresholds (STLSQ-like), then greedy backward elimination
+    for threshold in (0.02, 0.1):
+        sc = np.abs(best * scatter.scale)
+        keep = [k for k in support if sc[k] >= threshold * sc[pivot] or k == pivot]
+        if len(keep) < len(support):
+            trial = scatter.polish(best, keep, pivot)
+            if scatter.variation(trial) <= limit:
+                support, best = keep, trial
+    while len(support) > 1:
+        trials = []
+        for k in support:
+            if k == pivot:
+                continue
+            rest = [j for j in support if j != k]
+            trial = scatter.polish(best, rest, pivot)
+            trials.append((scatter.variation(trial), k, trial))
+        v, k, trial = min(trials, key=lambda x: x[0])
+        if v > limit:
+            break
+        support = [j for j in support if j != k]
+        best = trial
+    return best
+
+
+def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatter, state_gradients,
+               tolerance: float = 1e-3) -> tuple[list[Quantity], list[Quantity]]:
+    """Readable, independent quantities from any null basis (K, m): echelon, polish and thin on the data, rationals.
+
+    The basis may come from the emulator, from the data's derivatives or from the trajectories alone;
+    every form is made sparse by :func:`sparse_form` on the data and its coefficients replaced by rationals
+    of the smallest common denominator that keeps its variation (within 1.5x, or ``tolerance``).
+
+    Example:
+        >>> q, p = sp.symbols("q p", real=True)
+        >>> t = np.tile(np.linspace(0, 6, 30), 20); E = np.repeat(np.linspace(0.5, 2, 20), 30)
+        >>> Q, P = np.sqrt(2 * E) * np.sin(t), np.sqrt(2 * E) * np.cos(t)
+        >>> sc = TrajectoryScatter(np.stack([Q * Q, P * P, Q * P], 1), np.repeat(np.arange(20), 30))
+        >>> G = np.stack([np.stack([2 * Q, 0 * Q], 1), np.stack([0 * Q, 2 * P], 1), np.stack([P, Q], 1)], 1)[:100]
+        >>> kept, _ = read_forms(np.array([[0.7], [0.72], [0.01]]), [q**2, p**2, q * p], sc,
+        ...                      lambda c: np.einsum("nkd,k->nd", G, c))
+        >>> kept[0].expression
+        p**2 + q**2
+    """
+    if basis.shape[1] == 0:
+        return [], []
+    order = sorted(range(len(terms)), key=lambda k: _complexity(terms[k]))
+    rows, pivots = row_echelon(basis, order)
+    cands: list[Quantity] = []
+    for c, piv in zip(rows, pivots):
+        best = sparse_form(c, piv, scatter, tolerance)
+        best = best / best[piv]
+        v0 = scatter.variation(best)
+        for q in DENOMINATORS:
+            nice = nice_coefficients(best, piv, q)
+            if scatter.variation(nice) <= max(1.5 * v0, tolerance):
+                best = nice
+                break
+        support = [int(k) for k in np.flatnonzero(best)]
+        v = scatter.variation(best)
+        cands.append(Quantity(to_expression(best, terms), best, support, v * v, tolerance**2))
+    cands.sort(key=lambda q: (q.terms, len(str(q.expression))))
+    kept: list[Quantity] = []
+    dropped: list[Quantity] = []
+    grads: list[np.ndarray] = []
+    for q in cands:
+        g = state_gradients(q.coefficients)
+        rank, _ = functional_rank(np.stack(grads + [g], axis=1))
+        if rank > len(grads):
+            kept.append(q)
+            grads.append(g)
+        else:
+            dropped.append(q)
+    return kept, dropped
