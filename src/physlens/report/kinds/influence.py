@@ -1,8 +1,10 @@
-"""Report figures for ``influence`` findings: the suspect rows by self-influence, and who pushed one prediction.
+"""Report figures for ``influence`` findings: the suspect rows, and who pushed one prediction.
 
 The caption lists the suspect rows (in the user's file numbering when the data
 came from a file), so a reader can open the file at those rows; the bars show
-how far each stands above the threshold the probe derived from the data.
+how many times each row's statistic (by default its loss summed over the training
+snapshots) exceeds that of its nearest rows, against the threshold the probe
+derived from the number of rows.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ MAX_BARS = 30
 
 @figure_for("influence", per="finding")
 def influence_figure(finding: Finding, dataset: Any = None) -> Figures:
-    """Bars of the suspect rows' self-influence against the threshold; proponents and opponents of one prediction.
+    """Bars of the suspect rows' ratio to their neighbours against the threshold; proponents and opponents of one prediction.
 
     Example:
         >>> f = Finding("influence", "rows 4, 8", {"suspect_rows": [4, 8], "scores": [9.0, 5.0]},
@@ -41,11 +43,11 @@ def influence_figure(finding: Finding, dataset: Any = None) -> Figures:
         ax.set_xticks(range(shown))
         ax.set_xticklabels([str(r) for r in rows[:shown]], rotation=90, fontsize=7)
         if ev.get("threshold") is not None:
-            ax.axhline(float(ev["threshold"]), color="k", ls="--", lw=1, label="threshold (from the data)")
+            ax.axhline(float(ev["threshold"]), color="k", ls="--", lw=1, label="threshold (family-wise, from n rows)")
             ax.legend(fontsize=8)
         ax.set_yscale("log")
         ax.set_xlabel("row")
-        ax.set_ylabel("self-influence (TracIn)")
+        ax.set_ylabel(str(ev.get("score_name", "self-influence (TracIn)")), fontsize=8)
         more = f" (+{len(rows) - shown} more in the finding)" if len(rows) > shown else ""
         listed = ", ".join(str(r) for r in rows[:60]) + (" ..." if len(rows) > 60 else "")
         out.append((f"Suspect rows ({len(rows)}): {listed}{more}; {ev.get('row_numbers', 'row numbers')}", to_png(fig)))
