@@ -135,3 +135,72 @@ def test_too_few_held_out_rows_give_an_honest_uncalibrated_finding():
     ds = Dataset(X, X[:, 0], ["a", "b"], ["y"])
     (f,) = run(build_model("mlp", ds, width=4), ds, heldout=np.arange(54, 60))
     assert f.value["calibrated"] is False and "only 6 held-out rows" in f.statement
+
+
+def _symmetry_like_probe(model, dataset, rows):
+    """A probe stub: compares the model on ``rows`` with the model on their sign-flipped copy (as a symmetry test does)."""
+    from physlens.findings import Finding
+
+    X = torch.as_tensor(rows, dtype=torch.float32)
+    with torch.no_grad():
+        gap = (model(X) - model(-X)).abs().mean().item()
+    return [Finding("symmetry", "y is even under x -> -x", value={"gap": gap}, probe="stub")]
+
+
+def test_findings_of_a_probe_querying_far_outside_the_training_box_are_marked_as_extrapolated(noisy_law):
+    from physlens.probes.uncertainty import mark_extrapolation, watch_queries
+
+    ds, _, res = noisy_law
+    far = ds.X[:300] * 4.0 + 10.0  # every query beyond the [-2, 2]^3 training box
+    with watch_queries(res.model, ds, heldout=res.val_index, training=res) as watcher:
+        findings = _symmetry_like_probe(res.model, ds, far)
+    (f,) = mark_extrapolation(findings, watcher)
+    ex = f.evidence["extrapolation"]
+    assert ex["n"] == 600 and ex["n_queries"] == 600  # the rows and their flipped copies
+    assert ex["share"] > 0.95
+    assert f.statement.endswith("% of the model's queries lie outside the training data)")
+    assert "partly extrapolated: 10" in f.statement or "partly extrapolated: 9" in f.statement
+
+
+def test_findings_of_a_probe_querying_training_rows_are_not_marked(noisy_law):
+    from physlens.probes.uncertainty import mark_extrapolation, watch_queries
+
+    ds, _, res = noisy_law
+    inside = ds.X[res.train_index[:400]]
+    inside = inside[np.all(np.abs(inside) < 1.9, axis=1)]  # the flipped copies stay inside the box too
+    with watch_queries(res.model, ds, heldout=res.val_index, training=res) as first:
+        findings = _symmetry_like_probe(res.model, ds, inside)
+    (f,) = mark_extrapolation(findings, first)
+    assert f.evidence["extrapolation"]["share"] < 0.05
+    assert "extrapolated" not in f.statement
+    # a second probe reuses the fitted calibration; a reservoir keeps a bounded uniform sample of many calls
+    with watch_queries(res.model, ds, calibration=first.calibration, capacity=100, seed=1) as second:
+        for rows in np.array_split(inside, 20):
+            res.model(torch.as_tensor(rows, dtype=torch.float32))
+        res.model(torch.as_tensor(far_rows := inside[:50] + 20.0, dtype=torch.float32))
+    (g,) = mark_extrapolation([_symmetry_like_probe(res.model, ds, inside[:1])[0]], second)
+    assert second.n_seen == len(inside) + len(far_rows) and len(second.rows) == 100
+    share_far = len(far_rows) / second.n_seen
+    assert abs(g.evidence["extrapolation"]["share"] - share_far) < 0.12
+
+
+def test_queries_inside_torch_func_transforms_are_recorded_row_by_row(noisy_law):
+    from physlens.probes.uncertainty import watch_queries
+
+    ds, _, res = noisy_law
+    X = torch.as_tensor(ds.X[:25], dtype=torch.float32)
+    with watch_queries(res.model, ds) as watcher:
+        torch.func.vmap(torch.func.jacrev(lambda x: res.model(x[None])[0]))(X)
+    assert watcher.n_seen == 25 and watcher.skipped == 0
+    assert np.allclose(np.sort(watcher.rows[:, 0]), np.sort(ds.X[:25, 0]), atol=1e-6)
+
+
+def test_a_probe_that_never_queries_the_model_is_left_unmarked(noisy_law):
+    from physlens.findings import Finding
+    from physlens.probes.uncertainty import mark_extrapolation, watch_queries
+
+    ds, _, res = noisy_law
+    with watch_queries(res.model, ds, heldout=res.val_index, training=res) as watcher:
+        pass
+    (f,) = mark_extrapolation([Finding("quality", "alpha = 3")], watcher)
+    assert "extrapolation" not in (f.evidence or {}) and f.statement == "alpha = 3"

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pysindy.differentiation.base import BaseDifferentiation
 
 from physlens.errors import ConfigError
 
@@ -162,26 +161,36 @@ def looks_noisy(trajectories: Any, times: Any, ratio: float = 6.0, tolerance: fl
     return bool(np.max(0.95 * sigma / dt / deriv_rms) > tolerance)
 
 
-class LocalPolynomial(BaseDifferentiation):
+class LocalPolynomialFit:
     """Savitzky-Golay on uneven times: a polynomial fitted by least squares to ``window`` consecutive samples.
 
     For every sample, the polynomial of degree ``degree`` in the time offset,
     fitted to the ``window`` samples centred on it (shifted inward near the
     ends), gives the smoothed state (``smoothed_x_``, its value) and the
     derivative (its slope). All fits are solved at once (batched normal
-    equations in offsets scaled to the local step). A PySINDy differentiation
-    object: ``LocalPolynomial()(x, t)``.
+    equations in offsets scaled to the local step).
+
+    ``LocalPolynomial`` (same arguments) is this method as a PySINDy differentiation object
+    (a subclass of PySINDy's ``BaseDifferentiation``, for ``ps.SINDy(differentiation_method=...)``);
+    it is built on first use, so that importing this module (every ``physlens`` command does,
+    through the loaders) does not import PySINDy and scikit-learn.
 
     Example:
         >>> t = np.cumsum(np.random.default_rng(0).uniform(0.05, 0.15, 40))
-        >>> d = LocalPolynomial(window=7, degree=3)(np.c_[t**3], t)
+        >>> d = LocalPolynomialFit(window=7, degree=3)(np.c_[t**3], t)
         >>> bool(np.allclose(d[:, 0], 3 * t**2))
+        True
+        >>> from pysindy.differentiation.base import BaseDifferentiation
+        >>> isinstance(_local_polynomial()(window=7), BaseDifferentiation)
         True
     """
 
     def __init__(self, window: int = SMOOTH_WINDOW, degree: int = 3):
         self.window = window
         self.degree = degree
+
+    def __call__(self, x, t=1):
+        return self._differentiate(x, t)
 
     def _differentiate(self, x, t=1):
         x = np.asarray(x, dtype=np.float64)
@@ -202,6 +211,28 @@ class LocalPolynomial(BaseDifferentiation):
         smooth, slope = coef[:, 0, :], coef[:, 1, :] / h[:, None]
         self.smoothed_x_ = smooth[:, 0] if flat else smooth
         return slope[:, 0] if flat else slope
+
+
+_LOCAL_POLYNOMIAL: type | None = None
+
+
+def _local_polynomial() -> type:
+    """``LocalPolynomial``: :class:`LocalPolynomialFit` as a PySINDy ``BaseDifferentiation`` (PySINDy imported here)."""
+    global _LOCAL_POLYNOMIAL
+    if _LOCAL_POLYNOMIAL is None:
+        from pysindy.differentiation.base import BaseDifferentiation
+
+        cls = type("LocalPolynomial", (LocalPolynomialFit, BaseDifferentiation),
+                   {"__module__": __name__, "__doc__": LocalPolynomialFit.__doc__,
+                    "__call__": BaseDifferentiation.__call__})
+        _LOCAL_POLYNOMIAL = cls
+    return _LOCAL_POLYNOMIAL
+
+
+def __getattr__(name: str):
+    if name == "LocalPolynomial":  # built on first use: PySINDy is imported only when it is needed
+        return _local_polynomial()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -242,7 +273,7 @@ def _differentiator(method: Any, uniform: bool, n_points: int) -> tuple[Any, str
         # an explicit dict: PySINDy's default smoother_kws is a shared mutable default
         kws = {"window_length": window, "polyorder": min(3, window - 1)}
         return ps.SmoothedFiniteDifference(order=4, smoother_kws=kws), _SMOOTHED_UNIFORM, 2
-    return LocalPolynomial(window=window, degree=3), _SMOOTHED_UNEVEN, (window - 1) // 2
+    return _local_polynomial()(window=window, degree=3), _SMOOTHED_UNEVEN, (window - 1) // 2
 
 
 def differentiate(trajectories: Any, times: Any, method: Any = "auto") -> Derivatives:
