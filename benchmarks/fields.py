@@ -50,7 +50,7 @@ def _train(name: str, ds, epochs: int, val: int | None = None, seed: int = 0):
 
 
 def symmetry_case(force: float, epochs: int, n: int) -> tuple[dict, object, object]:
-    from physlens.cli.fields import score_grid_findings
+    from physlens.scoring.fields import score_grid_findings
     from physlens.probes.fields import run
     from physlens.systems.fields import VectorDiffusion
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from physlens.cli.fields import score_grid_findings
+from physlens.scoring.fields import score_grid_findings
 from physlens.data.fields import FieldDataset, d4_elements, load_fields, parse_channels, transform_fields
 from physlens.errors import DataError
 from physlens.models import build_model

@@ -44,6 +44,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from physlens.data.dataset import Dataset
+from physlens.data.fields import FieldDataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding, findings_to_json, score
 from physlens.io import write_json, write_text
@@ -54,6 +55,9 @@ from physlens.train.fit import TrainConfig, TrainResult, fit, relative_error
 #: probes look; 20 orbits of 100 points left pericentres unseen and the symmetry probe read a coarse model)
 FLAGSHIP = {"system": "kepler", "params": {"dim": 2, "points_per_trajectory": 10}, "n": 4000}
 DEFAULT_SYSTEM = FLAGSHIP["system"]
+#: how grid emulators train where the study does not say: a few dozen samples, each a whole grid of
+#: equations, in batches of 4 at a high learning rate (a table's 256-row batches would be one step an epoch)
+FIELD_TRAINING = {"batch_size": 4, "lr": 1e-2}
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,17 @@ BUDGETS = {
 
 
 class SourceConfig(BaseModel):
-    """Where the data comes from: a built-in system or a file.
+    """Where the data comes from: a built-in system, a file, or fields (a field system or a field file).
+
+    Fields (:class:`physlens.data.fields.FieldDataset`, samples x channels x H x W) come from a
+    built-in field system (``field_system``, :data:`physlens.systems.fields.FIELD_SYSTEMS`) or from an
+    NPZ/HDF5 ``file`` with its ``channels`` declared (``"u,v:vector; p:scalar"``).
 
     Example:
         >>> SourceConfig(system="toy_distractor", n=500).system
         'toy_distractor'
+        >>> SourceConfig(field_system="vector_diffusion", params={"grid": 8}, n=4).load().X.shape
+        (4, 2, 8, 8)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,20 +110,53 @@ class SourceConfig(BaseModel):
     seed: int = Field(0, ge=0)
     noise: float = Field(0.0, ge=0)
     min_rows: int | None = Field(None, gt=0, description="fewest rows a data file may have")
+    channels: str | None = Field(None, description='a field file\'s channels and kinds, e.g. "u,v:vector; p:scalar"')
+    field_system: str | None = Field(None, description="a built-in field system (fields on a grid)")
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceConfig:
-        if (self.system is None) == (self.file is None):
-            raise ValueError("give exactly one of 'system' or 'file'")
+        if sum(x is not None for x in (self.system, self.file, self.field_system)) != 1:
+            raise ValueError("give exactly one of 'system', 'file' or 'field_system'")
+        if self.channels is not None and self.file is None:
+            raise ValueError("'channels' declares the channels of a field file; give it with 'file'")
         return self
 
+    @property
+    def is_fields(self) -> bool:
+        """Whether this source gives fields on a grid (a field system, or a file with ``channels``).
+
+        Example:
+            >>> SourceConfig(file="flow.npz", channels="u,v:vector").is_fields
+            True
+        """
+        return self.field_system is not None or self.channels is not None
+
+    def _load_fields(self):
+        from physlens.data.fields import load_fields
+
+        for key in ("target", "inputs", "units", "groups", "time", "min_rows"):
+            if getattr(self, key) is not None:
+                raise ConfigError(f"{key!r} names columns of a table; fields are declared by their channels")
+        if self.field_system is not None:
+            from physlens.systems.fields import get_field_system
+
+            return get_field_system(self.field_system, **self.params).sample(self.n, seed=self.seed, noise=self.noise)
+        if self.params:
+            raise ConfigError("'params' are a built-in system's parameters; a field file has none")
+        ds = load_fields(self.file, self.channels)
+        if self.n is not None and self.n < ds.n:
+            ds = ds.subset(range(self.n))
+        return ds
+
     def load(self) -> Dataset:
-        """Build the dataset this source describes.
+        """Build the dataset this source describes (a :class:`~physlens.data.fields.FieldDataset` for fields).
 
         Example:
             >>> SourceConfig(system="toy_distractor", n=50).load().n
             50
         """
+        if self.is_fields:
+            return self._load_fields()
         if self.system is not None:
             from physlens.systems import get_system
 
@@ -144,9 +187,10 @@ class SourceConfig(BaseModel):
 class ModelConfig(BaseModel):
     """Which emulator to train, by registry name, with its parameters.
 
-    ``"auto"`` (the default) picks for the data: a graph network (messages between particle pairs,
-    fed both particles' full rows, so translations, rotations and boosts are learnt, not built in)
-    when the data hold several particles, else an MLP of width 64 and depth 3.
+    ``"auto"`` (the default) picks for the data: a plain CNN for fields on a grid (no rotation or
+    reflection built in, so the symmetries it respects are learnt), a graph network (messages between
+    particle pairs, fed both particles' full rows, so translations, rotations and boosts are learnt,
+    not built in) when the data hold several particles, else an MLP of width 64 and depth 3.
 
     Example:
         >>> ModelConfig().name
@@ -170,6 +214,8 @@ class ModelConfig(BaseModel):
             if self.name == "mlp":
                 return "mlp", {"width": 64, "depth": 3, **self.params}
             return self.name, dict(self.params)
+        if isinstance(dataset, FieldDataset):
+            return "cnn", dict(self.params)
         info = dataset.meta.get("particles") or {}
         if int(info.get("n", 1)) > 1 and info.get("metric", "euclidean") == "euclidean":
             divide = "m" if "m" in info.get("scalars", []) and info.get("target_vectors") == ["acc"] else None
@@ -217,9 +263,18 @@ class Study(BaseModel):
     seed: int = Field(0, ge=0, description="seed of the chosen training recipe and of the probes")
 
     @model_validator(mode="after")
+    def _field_training(self) -> Study:
+        if self.train is not None and self.source.is_fields:  # what the study leaves unsaid, fields' defaults say
+            unset = {k: v for k, v in FIELD_TRAINING.items() if k not in self.train.model_fields_set}
+            if unset:
+                self.train = self.train.model_copy(update=unset)
+        return self
+
+    @model_validator(mode="after")
     def _default_name(self) -> Study:
         if not self.name:
-            self.name = self.source.system or (Path(self.source.file).stem if self.source.file else "study")
+            self.name = (self.source.system or self.source.field_system
+                         or (Path(self.source.file).stem if self.source.file else "study"))
         return self
 
     @classmethod
@@ -362,6 +417,7 @@ def build_study(
     budget: str | None = None,
     probe_options: dict[str, dict] | None = None,
     min_rows: int | None = None,
+    channels: str | None = None,
 ) -> Study:
     """The one way every command turns its arguments into a validated :class:`Study`.
 
@@ -370,6 +426,8 @@ def build_study(
     ``probes`` (comma-separated or a list) selects probes; None runs every probe that applies.
     ``probe_options`` maps a probe name to its options. ``epochs`` fixes the training recipe
     (the study then trains exactly so); without it physlens trains to the probes' needs.
+    ``source`` may also name a built-in field system (``vector_diffusion``); ``channels``
+    (``"u,v:vector"``) makes a data file a file of fields.
 
     Example:
         >>> s = build_study("toy_distractor", probes="attribution", epochs=5)
@@ -377,9 +435,12 @@ def build_study(
         (5, ['attribution'], 'toy_distractor')
         >>> build_study().source.system
         'kepler'
+        >>> build_study("vector_diffusion", params=["grid=8"]).source.field_system
+        'vector_diffusion'
     """
     from physlens.data.loaders import FORMATS
     from physlens.systems import registry
+    from physlens.systems.fields import FIELD_SYSTEMS
 
     data: dict = Study.parse({}).model_dump() if config is None else Study.from_yaml(config).model_dump()
     src = data["source"]
@@ -394,12 +455,17 @@ def build_study(
             if cls.discover_n is not None:
                 src["n"] = cls.discover_n
             data["name"] = source
+        elif source in FIELD_SYSTEMS:
+            cls = FIELD_SYSTEMS[source]
+            src = {"field_system": source, "params": {**cls.discover_params, **parse_params(params)},
+                   "n": cls.discover_n}
+            data["name"] = source
         else:
             raise ConfigError(f"{source!r} is neither an existing data file nor a built-in system (see `physlens systems`)")
-    if params and "system" in src and source is None:
+    if params and ("system" in src or "field_system" in src) and source is None:
         src["params"] = {**(src.get("params") or {}), **parse_params(params)}
     for key, val in {"target": target, "inputs": inputs, "units": units, "n": n, "groups": groups,
-                     "time": time_column, "min_rows": min_rows}.items():
+                     "time": time_column, "min_rows": min_rows, "channels": channels}.items():
         if val is not None:
             src[key] = val
     if noise:
@@ -500,7 +566,9 @@ def check_probes(study: Study) -> None:
 def select_probes(study: Study, dataset: Dataset) -> tuple[list[ProbeConfig], list[dict]]:
     """The probes to run on ``dataset`` and a note for each one left out (``status`` skipped, ``reason``).
 
-    Listed probes run when they apply; with none listed, every probe that applies runs.
+    Listed probes run when they apply; with none listed, every probe that applies runs. On fields
+    (a :class:`~physlens.data.fields.FieldDataset`) only probes that declare ``FIELDS = True`` are
+    considered; the tabular probes read rows of named columns and are left out with that reason.
 
     Example:
         >>> from physlens.systems import get_system
@@ -508,11 +576,24 @@ def select_probes(study: Study, dataset: Dataset) -> tuple[list[ProbeConfig], li
         >>> run, notes = select_probes(Study(), ds)
         >>> "attribution" in [p.name for p in run]
         True
+        >>> from physlens.systems.fields import VectorDiffusion
+        >>> run, notes = select_probes(Study(), VectorDiffusion(grid=8).sample(4))
+        >>> [p.name for p in run], {n["reason"] for n in notes} == {TABULAR_ON_FIELDS}
+        (['fields'], True)
     """
-    from physlens.probes import applicable_probes, probe_spec
+    from physlens.probes import applicable_probes, list_probes, probe_spec
 
     chosen: list[ProbeConfig] = []
     notes: list[dict] = []
+    if isinstance(dataset, FieldDataset):
+        listed = study.probes if study.probes is not None else [ProbeConfig(name=n) for n, _ in list_probes()]
+        for p in listed:
+            reason = probe_spec(p.name).why_not(dataset, p.options) if reads_fields(p.name) else TABULAR_ON_FIELDS
+            if reason is None:
+                chosen.append(p)
+            else:
+                notes.append({"probe": p.name, "status": "skipped", "reason": reason, "seconds": 0.0, "findings": 0})
+        return chosen, notes
     if study.probes is None:
         for name, reason in applicable_probes(dataset):
             if reason is None:
@@ -527,6 +608,33 @@ def select_probes(study: Study, dataset: Dataset) -> tuple[list[ProbeConfig], li
         else:
             notes.append({"probe": p.name, "status": "skipped", "reason": reason, "seconds": 0.0, "findings": 0})
     return chosen, notes
+
+
+#: why a tabular probe does not run on fields
+TABULAR_ON_FIELDS = "tabular probe; the data are fields on a grid (see the fields probe)"
+
+
+def reads_fields(name: str) -> bool:
+    """Whether probe ``name`` reads fields on a grid (its module declares ``FIELDS = True``).
+
+    Example:
+        >>> reads_fields("fields"), reads_fields("attribution")
+        (True, False)
+    """
+    import importlib
+    import inspect
+    import sys
+
+    from physlens.probes import probe_spec
+
+    run = probe_spec(name).run
+    mods = [inspect.getmodule(run), sys.modules.get(f"physlens.probes.{name}")]
+    if mods[1] is None:
+        try:
+            mods[1] = importlib.import_module(f"physlens.probes.{name}")
+        except ImportError:  # a plug-in probe: its own module says
+            pass
+    return any(bool(getattr(m, "FIELDS", False)) for m in mods if m is not None)
 
 
 def _needs_model(probes: list[ProbeConfig]) -> bool:
@@ -553,15 +661,23 @@ def recipe(dataset: Dataset, budget: str = "standard", seed: int = 0, progress: 
     """The training recipe physlens chooses for ``dataset`` under a budget.
 
     Epochs scale with the data (more passes over small data), capped by the budget; the budget's
-    seconds cap the wall clock.
+    seconds cap the wall clock. Fields (a few dozen samples of a whole grid each) train a grid
+    emulator in batches of 4 at learning rate 1e-2, for the budget's epochs: each sample already
+    holds one equation per grid point.
 
     Example:
         >>> from physlens.systems import get_system
         >>> cfg = recipe(get_system("toy_distractor").sample(2000), "quick")
         >>> cfg.epochs, cfg.max_seconds
         (400, 35.0)
+        >>> from physlens.systems.fields import VectorDiffusion
+        >>> cfg = recipe(VectorDiffusion(grid=8).sample(8), "quick"); cfg.batch_size, cfg.lr
+        (4, 0.01)
     """
     b = BUDGETS[budget]
+    if isinstance(dataset, FieldDataset):
+        return TrainConfig(epochs=b.max_epochs, patience=b.patience, seed=seed, progress=progress,
+                           max_seconds=b.train_seconds, **FIELD_TRAINING)
     n = max(dataset.n, 1)
     epochs = int(min(b.max_epochs, max(200, 1_600_000 // n)))
     return TrainConfig(epochs=epochs, batch_size=128 if n <= 5000 else 256, lr=3e-3, patience=b.patience,
@@ -600,6 +716,8 @@ def train_for_probes(study: Study, dataset: Dataset, probes: list[ProbeConfig], 
         cfg = recipe(dataset, study.budget, seed=study.seed, progress=progress)
     else:
         cfg = study.train.model_copy(update={"progress": progress and study.train.progress})
+    if isinstance(dataset, FieldDataset):  # the emulator trains on the fields' tabular view (layout in its meta)
+        dataset = dataset.tabular()
     model = build_model(name, dataset, seed=cfg.seed, **params)
     ckpt = run_dir / "checkpoints" if run_dir is not None else None
     t0 = time.perf_counter()
@@ -771,7 +889,7 @@ def run_study(study: Study, out: str | Path = "runs", progress: bool | None = No
     dataset = study.source.load()
     run_dir = new_run_dir(out, study.name)
     write_text(run_dir / "study.yaml", study.to_yaml())
-    dataset.to_npz(run_dir / "dataset.npz")
+    (dataset.tabular() if isinstance(dataset, FieldDataset) else dataset).to_npz(run_dir / "dataset.npz")
     return _execute(study, run_dir, dataset, resume=False, progress=progress)
 
 
@@ -795,5 +913,7 @@ def resume_study(run_dir: str | Path, progress: bool | None = None) -> RunResult
     if not (run_dir / "dataset.npz").exists():
         raise ConfigError(f"{run_dir} has no dataset.npz to resume from")
     dataset = Dataset.from_npz(run_dir / "dataset.npz")
+    if "field" in (dataset.meta or {}):  # fields were kept in their tabular view
+        dataset = FieldDataset.from_tabular(dataset)
     has_ckpt = (run_dir / "checkpoints" / "last.safetensors").exists()
     return _execute(study, run_dir, dataset, resume=has_ckpt, progress=progress)

@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def discover(
         source: str = typer.Argument(None, help="built-in system name or data file (CSV, Parquet, NPZ, HDF5); default: the demo study"),
+        channels: str = typer.Option(None, "--channels", help='the file holds fields on a grid (samples x channels x H x W): '
+                                     'channel names and kinds, e.g. "u,v:vector; p:scalar"'),
         target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: last column)"),
         inputs: str = typer.Option(None, "--inputs", help="input columns, comma-separated (default: all others)"),
         units: str = typer.Option(None, "--units", help='SI units per column, e.g. "F=N,eta=Pa*s,r=m,v=m/s"'),
@@ -68,7 +70,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train an emulator on a system or a data file, read it with every probe that applies, score and report.
 
-        With no argument: the flagship study, 2-D Kepler orbits.
+        With no argument: the flagship study, 2-D Kepler orbits. Fields on a grid come from a
+        field file with --channels, or from a built-in field system (vector_diffusion).
         """
         from physlens.errors import ConfigError
         from physlens.findings import findings_to_json
@@ -80,7 +83,7 @@ def register(app: typer.Typer) -> None:
             result = resume_study(resume, progress=not quiet)
         else:
             study = build_study(source, target, inputs, units, probes, seed, n, noise, epochs, model, param, config,
-                                progress=not quiet, groups=groups, time_column=time_col,
+                                progress=not quiet, groups=groups, time_column=time_col, channels=channels,
                                 budget=None if config is not None and budget == "standard" else budget)
             result = run_study(study, out=out, progress=not quiet)
         if json_out:

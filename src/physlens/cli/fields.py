@@ -1,84 +1,33 @@
-"""``physlens fields FILE.npz --channels "u,v:vector"``: train a grid emulator on fields and read its symmetries and PDE.
+"""``physlens fields FILE.npz --channels "u,v:vector"``: a shortcut for ``discover FILE --channels ... --probes fields``.
 
-The tabular :class:`physlens.study.Study` cannot load field files yet, so this command runs the same
-flow by the same parts and writes the same kind of run directory: ``study.yaml`` (what was run),
-``dataset.npz`` (the fields' tabular view, the layout in ``meta["field"]``), ``checkpoints/``
-(safetensors, from :func:`physlens.train.fit.fit`), ``training.json``, ``probes.json``,
-``findings.json``, ``scorecard.json`` and ``report.html``. ``FILE`` may also name a built-in field
-system (``vector_diffusion``), whose ground truth is then scored: :func:`score_grid_findings`
-compares the grid group and the PDE coefficients (1 % relative) with the truth.
+The same :class:`physlens.study.Study` as ``discover``: the fields load as a
+:class:`physlens.data.fields.FieldDataset`, a grid emulator (the plain CNN by default, or the
+D4-equivariant one) trains with the study's recipe, the fields probe reads the grid
+transformations it respects and the PDE, and the run directory holds ``study.yaml``,
+``dataset.npz`` (the fields' tabular view, layout in ``meta["field"]``), ``checkpoints/``,
+``training.json``, ``probes.json``, ``findings.json``, ``scorecard.json`` and ``report.html``.
+``FILE`` may also name a built-in field system (``vector_diffusion``), whose truth is then scored
+(:mod:`physlens.scoring.fields`: the grid group, and the PDE coefficients within 1 %).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
-import yaml
 
-from physlens.cli import print_json
+from physlens.cli import shortcut_output
 from physlens.errors import ConfigError
-from physlens.findings import Finding, GroundTruth
 
-BUDGET_SECONDS = {"quick": 35.0, "standard": 75.0, "thorough": 360.0}
-
-
-def score_grid_findings(findings: list[Finding], truth: GroundTruth | None) -> dict:
-    """Set ``match`` on the fields probe's findings from a field system's truth; return counts by kind.
-
-    The grid group matches when the translations and the sets of D4 elements respected with and
-    without the vector action equal the truth's; a PDE matches when it has the truth's terms and
-    every coefficient is within 1 % (relative) of the truth's.
-
-    Example:
-        >>> from physlens.systems.fields import VectorDiffusion
-        >>> from physlens.probes.fields import run
-        >>> s = VectorDiffusion(grid=8); found = run(None, s.sample(4), symmetries=False, source="data")
-        >>> score_grid_findings(found, s.truth)["equation"]
-        {'scored': 2, 'matched': 2}
-    """
-    card: dict = {}
-    if truth is None or "grid_symmetries" not in truth.extra:
-        return card
-    held = truth.extra["grid_symmetries"]
-    for f in findings:
-        if f.probe != "fields":
-            continue
-        if f.kind == "symmetry":
-            g = f.value["grid_group"]
-            want_v = sorted(h["element"] for h in held if h["holds"] and h["action"] == "vector")
-            want_s = sorted(h["element"] for h in held if h["holds"] and h["action"] == "scalar")
-            ok = (g["translations"] == bool(truth.extra.get("translations", True)) and sorted(g["vector_action"]) == want_v
-                  and sorted(g["scalar_action"]) == want_s)
-            f.match = bool(ok)
-            f.score_detail = {"by": "grid group", "truth_vector_action": want_v, "truth_scalar_action": want_s,
-                              "truth_group": truth.extra.get("group")}
-        elif f.kind == "equation":
-            want = truth.extra.get("pde_coefficients", {}).get(f.target)
-            if want is None:
-                continue
-            want = {k: v for k, v in want.items() if v != 0}
-            got = f.value["coefficients"]
-            errs = {k: abs(got.get(k, 0.0) - v) / abs(v) for k, v in want.items()}
-            ok = set(got) == set(want) and max(errs.values(), default=0.0) <= 0.01
-            f.match = bool(ok)
-            f.score_detail = {"by": "coefficients within 1 %", "relative_errors": errs,
-                              "extra_terms": sorted(set(got) - set(want))}
-        else:
-            continue
-        row = card.setdefault(f.kind, {"scored": 0, "matched": 0})
-        row["scored"] += 1
-        row["matched"] += int(bool(f.match))
-    return card
+GRID_MODELS = ("cnn", "d4cnn")
 
 
 def run_fields(source: str, channels: str | None = None, model: str = "cnn", epochs: int | None = None,
-               budget: str = "standard", seed: int = 0, n: int = 48, params: dict | None = None,
+               budget: str = "standard", seed: int = 0, n: int | None = None, params: list[str] | None = None,
                out: str | Path = "runs", progress: bool = False, probe_options: dict | None = None):
-    """Run the fields flow end to end; returns ``(run_dir, findings, scorecard)``.
+    """Build the fields study (``discover SOURCE --channels ... --probes fields``) and run it; returns the RunResult.
 
-    (tests/test_fields.py runs it end to end; a run takes seconds, longer than an example may.)
+    (tests/test_fields_discover.py runs it end to end; a run takes seconds, longer than an example may.)
 
     Example:
         >>> try:
@@ -87,66 +36,19 @@ def run_fields(source: str, channels: str | None = None, model: str = "cnn", epo
         ...     print(e)
         model must be 'cnn' or 'd4cnn', got 'resnet'
     """
-    from physlens.data.fields import load_fields
-    from physlens.codec import to_jsonable
-    from physlens.findings import findings_to_json, score
-    from physlens.io import write_json, write_text
-    from physlens.models import build_model
-    from physlens.probes import fields as probe
-    from physlens.report import write_report
-    from physlens.study import new_run_dir
-    from physlens.systems.fields import FIELD_SYSTEMS, get_field_system
-    from physlens.train.fit import TrainConfig, fit, relative_error
+    from physlens.study import BUDGETS, build_study, run_study
+    from physlens.systems.fields import FIELD_SYSTEMS
 
-    if budget not in BUDGET_SECONDS:
-        raise ConfigError(f"budget must be one of {', '.join(BUDGET_SECONDS)}, got {budget!r}")
-    if model not in ("cnn", "d4cnn"):
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
+    if model not in GRID_MODELS:
         raise ConfigError(f"model must be 'cnn' or 'd4cnn', got {model!r}")
-    if source in FIELD_SYSTEMS:
-        ds = get_field_system(source, **(params or {})).sample(n, seed=seed)
-    else:
-        if channels is None:
-            raise ConfigError("a field file needs --channels, e.g. \"u,v:vector\"")
-        ds = load_fields(source, channels)
-    run_dir = new_run_dir(out, f"fields-{ds.name}")
-    study = {"name": f"fields-{ds.name}", "source": {"file" if source not in FIELD_SYSTEMS else "field_system": source,
-                                                     "channels": channels, "n": ds.n, "seed": seed,
-                                                     "params": params or {}},
-             "model": {"name": model}, "train": {"epochs": epochs, "budget": budget, "seed": seed},
-             "probes": [{"name": "fields", "options": probe_options or {}}]}
-    write_text(run_dir / "study.yaml", yaml.safe_dump(study, sort_keys=False))
-    tab = ds.tabular()
-    tab.to_npz(run_dir / "dataset.npz")
-    net = build_model(model, tab, seed=seed)
-    cfg = TrainConfig(epochs=epochs or 3000, batch_size=4, lr=1e-2, patience=epochs or 300, seed=seed,
-                      progress=progress, max_seconds=None if epochs else BUDGET_SECONDS[budget])
-    result = fit(net, tab, cfg, checkpoint_dir=run_dir / "checkpoints")
-    quality = {"relative_error": relative_error(result.best_val_loss)}
-    write_json(run_dir / "training.json", {"summary": result.summary(), "history": result.history, "quality": quality})
-    t0 = time.perf_counter()
-    note = {"probe": "fields", "status": "ran", "reason": None}
-    try:
-        findings = probe.run(result.model, ds, seed=seed, heldout=result.val_index, **(probe_options or {}))
-    except ConfigError:
-        raise
-    except Exception as exc:  # a failed probe is reported, as the study runner does
-        findings, note = [], {"probe": "fields", "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-    note.update(seconds=time.perf_counter() - t0, findings=len(findings))
-    card = score(findings, ds.truth)
-    grid = score_grid_findings(findings, ds.truth)
-    for kind, row in grid.items():  # the grid scorer decides the fields probe's findings
-        card["kinds"][kind] = row
-    card["matched"] = sum(r["matched"] for r in card["kinds"].values())
-    card["scored"] = sum(r["scored"] for r in card["kinds"].values())
-    if card.get("findings"):
-        card["findings"] = to_jsonable([{"kind": f.kind, "subject": f.subject, "statement": f.statement,
-                                         "match": f.match, "detail": f.score_detail} for f in findings])
-    card["probes"] = [note]
-    write_json(run_dir / "probes.json", [note])
-    write_json(run_dir / "findings.json", findings_to_json(findings))
-    write_json(run_dir / "scorecard.json", card)
-    write_report(run_dir)
-    return run_dir, findings, card
+    if source not in FIELD_SYSTEMS and channels is None:
+        raise ConfigError("a field file needs --channels, e.g. \"u,v:vector\"")
+    study = build_study(source, channels=channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n,
+                        params=params, probes="fields", probe_options={"fields": dict(probe_options or {})},
+                        progress=progress)
+    return run_study(study, out=out, progress=progress)
 
 
 def register(app: typer.Typer) -> None:
@@ -162,7 +64,8 @@ def register(app: typer.Typer) -> None:
         channels: str = typer.Option(None, "--channels", help="channel names and kinds, e.g. \"u,v:vector; p:scalar\""),
         model: str = typer.Option("cnn", "--model", help="cnn (plain; its learned symmetries are read) or d4cnn"),
         epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: within the budget)"),
-        n: int = typer.Option(48, "--n", min=4, help="samples drawn from a built-in field system"),
+        n: int = typer.Option(None, "--n", min=2, help="samples drawn from a built-in field system (default 48)"),
+        param: list[str] = typer.Option(None, "--param", help="field-system parameter NAME=VALUE (repeatable)"),
         seed: int = typer.Option(0, "--seed"),
         budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
         out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
@@ -170,23 +73,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a grid emulator on fields; report the grid transformations it respects and the PDE (SINDy).
 
-        The fields come as `inputs`/`targets` arrays (samples x channels x H x W) or one array per
-        channel with targets `d<name>_dt`; `--channels` declares which channels form vectors.
+        A shortcut for `physlens discover FILE --channels ... --probes fields`. The fields come as
+        `inputs`/`targets` arrays (samples x channels x H x W) or one array per channel with targets
+        `d<name>_dt`; `--channels` declares which channels form vectors.
         """
-        from rich.console import Console
-
-        from physlens.findings import findings_to_json
-
-        run_dir, found, card = run_fields(file, channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n,
-                                          out=out, progress=not as_json)
-        if as_json:
-            print_json({"findings": findings_to_json(found), "run_dir": str(run_dir)})
+        result = run_fields(file, channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n, params=param,
+                            out=out, progress=not as_json)
+        console = shortcut_output(result, as_json, "fields")
+        if console is None:
             return
-        console = Console()
-        for f in found:
+        for f in result.findings:
             badge = "" if f.match is None else (" [green]matches truth[/]" if f.match else " [red]does not match[/]")
             console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}{badge}", highlight=False)
-        console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
+        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
 
-__all__ = ["register", "run_fields", "score_grid_findings"]
+__all__ = ["GRID_MODELS", "register", "run_fields"]

@@ -23,6 +23,10 @@ not hold them). A symbol counts as a parameter when the finding lists it in
 ``GroundTruth.relevant_inputs``), or when the truth names it in
 ``GroundTruth.extra["hidden_parameters"]`` and it is not observed as an input. A truth variable that the finding merely
 missed is therefore never taken for a parameter where the truth lists its inputs.
+
+A PDE read off fields (a finding with ``coefficients`` for a target the truth covers in
+``extra["pde_coefficients"]``) is judged by :func:`physlens.scoring.fields.score_pde`: the same
+terms, every coefficient within 1 % (an emulator's coefficients carry its error).
 """
 
 from __future__ import annotations
@@ -288,7 +292,12 @@ def score_equations(findings: list[Finding], truth: GroundTruth) -> None:
         >>> g.match, g.score_detail["by"], g.score_detail["parameters_true"]
         (True, 'structure with parameters', ['b', 'k'])
     """
+    from physlens.scoring.fields import is_pde_finding, score_pde
+
     for f in findings:
+        if is_pde_finding(f, truth):  # a PDE read off fields: coefficients within 1 % (physlens.scoring.fields)
+            score_pde(f, truth)
+            continue
         target = f.target or (f.value or {}).get("target")
         if not truth.equations or target not in truth.equations:
             f.match = None

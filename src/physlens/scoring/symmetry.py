@@ -72,6 +72,10 @@ when the physical part equals the truth's listed algebra.
   element is a product of the representatives modulo the identity
   component). For particle systems the ``physical`` statement may match
   instead.
+
+* **A group of grid transformations** (value has ``grid_group``, from the
+  fields probe): judged by :func:`physlens.scoring.fields.score_grid_group`
+  against the grid actions the truth lists in ``extra["grid_symmetries"]``.
 """
 
 from __future__ import annotations
@@ -702,11 +706,18 @@ def score_symmetry(findings: list[Finding], truth: GroundTruth) -> None:
         >>> score_symmetry([flip_x, flip_y], law); flip_x.match, flip_y.match, flip_x.score_detail["by"]
         (True, False, 'equations')
     """
+    from physlens.scoring.fields import is_grid_finding, score_grid_group
+
+    grid = [f for f in findings if is_grid_finding(f)]
+    for f in grid:  # a group of grid transformations (the fields probe): see physlens.scoring.fields
+        score_grid_group(f, truth)
     if not truth.symmetries and not truth.equations:
         return
     cache: dict = {}
     for f in findings:
         value = f.value or {}
+        if is_grid_finding(f):
+            continue
         if value.get("generators") is not None:
             _score_continuous(f, truth, cache)
         elif value.get("transform") is not None:
