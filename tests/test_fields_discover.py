@@ -66,6 +66,7 @@ def test_discover_field_system_scores_the_group_and_a_force_loses_exactly_the_br
     with open(result.run_dir / "report.html") as fh:
         html = fh.read()
     assert "applied with and without turning the vector components" in html
+    assert "the found PDE evaluated on the input field" in html
 
 
 def test_discover_cli_takes_channels_and_the_fields_shortcut_is_the_same_study(tmp_path):

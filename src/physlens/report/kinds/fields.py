@@ -6,6 +6,10 @@
   symmetry of a vector field.
 * **The tests**: every candidate's equivariance error relative to twice the model's error
   (log scale) with the threshold drawn; bars under it are respected.
+* **The PDE** (each ``equation`` finding of the fields probe): for one field of the data, the
+  target channel, the found PDE's right-hand side evaluated on the input field (spectral
+  derivatives, as the probe's library computes them), and their difference on the same colour
+  scale: a right law leaves a blank third panel.
 
 Works on a :class:`physlens.data.fields.FieldDataset` or on the tabular view a run directory holds
 (the layout in ``meta["field"]``).
@@ -22,16 +26,23 @@ from physlens.findings import Finding
 from physlens.report.figures import Figures, figure_for, plt, to_png
 
 
+def _field_dataset(dataset: Any):
+    """The :class:`FieldDataset` behind ``dataset`` (itself, or rebuilt from a run's tabular view), or None."""
+    from physlens.data.fields import FieldDataset
+
+    if dataset is None or isinstance(dataset, FieldDataset):
+        return dataset
+    if not (getattr(dataset, "meta", None) or {}).get("field"):
+        return None
+    try:
+        return FieldDataset.from_tabular(dataset)
+    except Exception:  # a damaged layout draws no figure rather than breaking the report
+        return None
+
+
 def _fields_of(dataset: Any) -> tuple[np.ndarray, list[dict], list[str]] | None:
-    if dataset is None:
-        return None
-    if hasattr(dataset, "layout") and getattr(dataset, "X", None) is not None and np.ndim(dataset.X) == 4:
-        return dataset.X, dataset.kinds, list(dataset.channel_names)
-    lay = (getattr(dataset, "meta", None) or {}).get("field")
-    if not lay:
-        return None
-    H, W = lay["grid"]
-    return np.asarray(dataset.X).reshape(len(dataset.X), len(lay["channels"]), H, W), lay["kinds"], lay["channels"]
+    fd = _field_dataset(dataset)
+    return None if fd is None else (fd.X, fd.kinds, list(fd.channel_names))
 
 
 def _draw(ax, a: np.ndarray, kinds: list[dict], title: str) -> None:
@@ -96,3 +107,40 @@ def grid_symmetry_figures(finding: Finding, dataset: Any = None) -> Figures:
         out.append(("Equivariance error of each grid transformation relative to the model's own error "
                     "(green: respected, under the dashed threshold)", to_png(fig)))
     return out
+
+
+@figure_for("equation", per="finding")
+def pde_figures(finding: Finding, dataset: Any = None) -> Figures:
+    """For one field: the target channel, the found PDE's right-hand side on the input field, their difference.
+
+    Example:
+        >>> from physlens.systems.fields import VectorDiffusion
+        >>> from physlens.probes.fields import run
+        >>> ds = VectorDiffusion(grid=8).sample(3)
+        >>> f = run(None, ds, symmetries=False, source="data")[0]
+        >>> [c[:24] for c, _ in pde_figures(f, ds)]
+        ['du_dt on one field: the ']
+    """
+    from physlens.probes.fields import derivative_library
+
+    value = finding.value if isinstance(finding.value, dict) else {}
+    fd = _field_dataset(dataset)
+    if finding.probe != "fields" or "coefficients" not in value or fd is None or finding.target not in fd.target_names:
+        return []
+    Theta, terms = derivative_library(fd.X[:1], list(fd.channel_names), fd.spacing)
+    coef = np.array([float(value["coefficients"].get(t, 0.0)) for t in terms])
+    H, W = fd.grid
+    rhs = (Theta @ coef).reshape(H, W)
+    target = fd.y[0, fd.target_names.index(finding.target)]
+    lim = float(np.abs(target).max()) or 1.0
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    for ax, a, title in ((axes[0], target, f"{finding.target} (data)"), (axes[1], rhs, "found PDE, right-hand side"),
+                         (axes[2], target - rhs, "difference")):
+        im = ax.imshow(a, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    rel = float(np.sqrt(np.mean((target - rhs) ** 2) / (np.mean(target**2) or 1.0)))
+    return [(f"{finding.target} on one field: the data, the found PDE evaluated on the input field, and the "
+             f"difference on the same scale (relative RMS {rel:.1e})", to_png(fig))]
