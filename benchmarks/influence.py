@@ -1,21 +1,27 @@
-"""Influence probe: finding corrupted targets by TracIn self-influence, against the largest residuals.
+"""Influence probe: finding corrupted targets over training, against the largest residuals.
 
-For each case 2 % of the rows get one target moved by 3 standard deviations (random
-sign). The network is trained with the default recipe (``physlens.train.train_default``,
-snapshots at log-spaced epochs) on the corrupted data, then
+For each corrupted case 2 % of the rows get one target moved by 3 standard
+deviations (random sign). The network is trained with the default recipe
+(``physlens.train.train_default``, snapshots at log-spaced epochs), then, on the same
+model and the same snapshots, four per-row statistics are compared with the *same*
+local rule (:func:`physlens.probes.influence.local_ratio` over the 10 nearest rows,
+flagged above :func:`~physlens.probes.influence.ratio_threshold` at family-wise level 0.05):
 
-* **influence**: ``physlens.probes.influence.run`` (TracInCP over the snapshots, the
-  probe's own data-derived threshold) gives the suspect rows;
-* **largest residual** (the plain baseline, same run, same model): the squared
-  standardised residual of the trained model per row, flagged by the *same* rule
-  (robust z of the fourth root at family-wise level 0.05,
-  :func:`physlens.probes.influence.suspect_rows`), and also ranked: its top-k rows with
-  k the number influence flagged, so the two rankings are compared at equal size.
+* ``loss_area`` — the probe's default (``physlens.probes.influence.run``, timed);
+* ``self_influence`` — TracIn self-influence;
+* ``relative_loss_area`` — each snapshot's loss in units of its median;
+* ``residual`` — the plain largest-residual baseline: the trained model's squared
+  standardised residual; also ranked (top-k, k = the number the probe flagged).
 
-Recall is the share of corrupted rows flagged, precision the share of flagged rows that
-are corrupted (targets: recall >= 0.8, precision >= 0.5). The last case is 10 inputs x
-10 000 rows, whose probe time is the speed figure (target < 30 s on 2 cores). Prints a
-table and writes ``benchmarks/results/influence.json`` with the commit.
+The former rule (robust z of the fourth root of the self-influence over all rows) is
+reported too, as ``old_global_rule``. Cases: the clean Kepler flagship (false flags),
+Kepler energy and ``x1 x2^2`` at 2000 rows (a network that cannot memorise 2 % wrong
+targets), ``x1 x2^2`` at 300 rows with a wide network trained 1500 epochs without early
+stopping (it memorises them; and the same data clean), and 10 inputs x 10 000 rows,
+whose probe time is the speed figure (target < 30 s on 2 cores). Recall is the share of
+corrupted rows flagged, precision the share of flagged rows that are corrupted (targets:
+recall >= 0.8, precision >= 0.5). Prints a table and writes
+``benchmarks/results/influence.json`` with the commit.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/influence.py              # 2 seeds, all cases
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/influence.py --seeds 1 --epochs 60
@@ -59,12 +65,32 @@ def _ten_inputs(n: int, seed: int):
     return Dataset(X, y, [f"x{i}" for i in range(10)], ["y"], name="ten_inputs")
 
 
+def _law(n: int, seed: int):
+    """``y = x1 x2^2`` plus 1 % noise, with a distractor ``x3``."""
+    from physlens.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (n, 3))
+    return Dataset(X, X[:, 0] * X[:, 1] ** 2 + 0.01 * rng.normal(size=n), ["x1", "x2", "x3"], ["y"], name="x1x2^2")
+
+
+def _system(name: str, **params):
+    def make(n: int, seed: int):
+        from physlens.systems import get_system
+
+        return get_system(name, **params).sample(n, seed=seed)
+    return make
+
+
+MEMORISE = {"epochs": 1500, "patience": 10**9, "model_params": {"width": 128}}
+# label, maker, rows, corrupted, training overrides (None: --epochs), seeds (None: --seeds)
 CASES = [
-    ("toy_distractor", lambda n, s: __import__("physlens.systems", fromlist=["get_system"]).get_system(
-        "toy_distractor").sample(n, seed=s), 5000),
-    ("kepler 2D energy", lambda n, s: __import__("physlens.systems", fromlist=["get_system"]).get_system(
-        "kepler", dim=2, target="energy", points_per_trajectory=5).sample(n, seed=s), 5000),
-    ("10 inputs x 10k rows", _ten_inputs, 10_000),
+    ("clean Kepler flagship", _system("kepler", dim=2, points_per_trajectory=10), 4000, False, None, None),
+    ("Kepler energy", _system("kepler", dim=2, target="energy", points_per_trajectory=5), 5000, True, None, None),
+    ("x1 x2^2, 2000 rows", _law, 2000, True, None, None),
+    ("x1 x2^2, 300 rows, memorised", _law, 300, True, MEMORISE, None),
+    ("clean x1 x2^2, 300 rows, memorised", _law, 300, False, MEMORISE, 1),
+    ("10 inputs x 10k rows", _ten_inputs, 10_000, True, None, 1),
 ]
 
 
@@ -79,38 +105,62 @@ def corrupt(ds, seed: int):
     return ds, bad
 
 
-def _pr(flagged: np.ndarray, bad: np.ndarray) -> tuple[float, float]:
+def _pr(flagged: np.ndarray, bad: np.ndarray) -> dict:
     hit = int(np.isin(flagged, bad).sum())
-    return hit / len(bad), (hit / len(flagged) if len(flagged) else 0.0)
+    out = {"flagged": int(len(flagged))}
+    if len(bad):
+        out.update(recall=hit / len(bad), precision=(hit / len(flagged) if len(flagged) else 0.0))
+    return out
 
 
-def one_case(label: str, make, n: int, seed: int, epochs: int) -> dict:
-    from physlens.probes.influence import run, suspect_rows
+def _old_global_rule(scores: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """The former decision: robust z of the fourth root over all rows above Phi^-1(1 - alpha / n)."""
+    from scipy.stats import norm
+
+    c = np.clip(scores, 0.0, None) ** 0.25
+    med = np.median(c)
+    mad = 1.4826 * np.median(np.abs(c - med)) or 1.0
+    return np.flatnonzero((c - med) / mad > norm.isf(alpha / len(c)))
+
+
+def one_case(label: str, make, n: int, corrupted: bool, overrides: dict | None, seed: int, epochs: int) -> dict:
+    from physlens.probes.influence import (local_ratio, neighbours, row_statistics, run, suspect_rows,
+                                           trace_rows)
     from physlens.train import train_default
 
-    ds, bad = corrupt(make(n, seed), seed)
+    ds = make(n, seed)
+    bad = np.array([], dtype=np.int64)
+    if corrupted:
+        ds, bad = corrupt(ds, seed)
     t0 = time.perf_counter()
-    res = train_default(ds, seed=seed, progress=False, epochs=epochs)
+    res = train_default(ds, seed=seed, progress=False, **(overrides or {"epochs": epochs}))
     t1 = time.perf_counter()
     [f] = run(res.model, ds, training=res, heldout=res.val_index, seed=seed)
     t2 = time.perf_counter()
-    flagged = np.asarray(f.value["suspect_rows"], dtype=np.int64)
-    r_inf, p_inf = _pr(flagged, bad)
-    sd = np.where(ds.y.std(axis=0) > 0, ds.y.std(axis=0), 1.0)
-    resid = (((res.model.predict(ds.X) - ds.y) / sd) ** 2).sum(axis=1)
-    base, _thr, _z = suspect_rows(resid)
-    r_res, p_res = _pr(base, bad)
-    topk = np.argsort(-resid)[: max(len(flagged), 1)]
-    r_top, p_top = _pr(topk, bad)
-    return {
-        "case": label, "seed": seed, "n": ds.n, "d_in": ds.d_in, "corrupted": int(len(bad)),
-        "relative_error": res.summary()["relative_error"], "epochs": res.epochs_run,
-        "snapshots": len(res.snapshots), "train_s": t1 - t0, "influence_s": t2 - t1,
-        "influence": {"flagged": int(len(flagged)), "recall": r_inf, "precision": p_inf},
-        "residual_same_rule": {"flagged": int(len(base)), "recall": r_res, "precision": p_res},
-        "residual_top_k": {"flagged": int(len(topk)), "recall": r_top, "precision": p_top},
-        "passes": bool(r_inf >= 0.8 and p_inf >= 0.5),
-    }
+    probe = np.asarray(f.value["suspect_rows"], dtype=np.int64)
+    trace = trace_rows(res.model, ds, res.snapshots, res.history)
+    stats = row_statistics(trace, res.model, ds)
+    nbrs = neighbours(ds)
+    row = {"case": label, "seed": seed, "n": ds.n, "d_in": ds.d_in, "d_out": ds.d_out, "corrupted": int(len(bad)),
+           "relative_error": res.summary()["relative_error"], "epochs": res.epochs_run,
+           "snapshots": len(res.snapshots), "train_s": t1 - t0, "probe_s": t2 - t1,
+           "probe": _pr(probe, bad)}
+    for name, s in stats.items():
+        row[name] = _pr(suspect_rows(local_ratio(s, nbrs))[0], bad)
+    row["residual_top_k"] = _pr(np.argsort(-stats["residual"])[: max(len(probe), 1)], bad)
+    row["old_global_rule"] = _pr(_old_global_rule(stats["self_influence"]), bad)
+    if len(bad):
+        trained = np.isin(bad, res.train_index)
+        row["corrupted_in_training"] = int(trained.sum())
+        clean = np.setdiff1d(np.arange(ds.n), bad)
+        row["final_loss_median"] = {"corrupted_trained": float(np.median(stats["residual"][bad[trained]])),
+                                    "clean": float(np.median(stats["residual"][clean]))}
+        row["passes"] = bool(row["probe"]["recall"] >= 0.8 and row["probe"]["precision"] >= 0.5)
+    return row
+
+
+def _fmt(r: dict) -> str:
+    return f"{r['flagged']:4d}" + (f" R {r['recall']:.2f} P {r['precision']:.2f}" if "recall" in r else " " * 14)
 
 
 def main() -> None:
@@ -121,29 +171,29 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     rows = []
-    for label, make, n in CASES:
-        seeds = range(args.seeds) if n < 10_000 else range(1)
-        for seed in seeds:
-            row = one_case(label, make, n, seed, args.epochs)
+    names = ["probe", "self_influence", "relative_loss_area", "residual", "old_global_rule"]
+    print(f"{'case':36s} seed  err    | " + " | ".join(f"{k:23s}" for k in names) + " | probe s")
+    for label, make, n, corrupted, overrides, seeds in CASES:
+        for seed in range(seeds or args.seeds):
+            row = one_case(label, make, n, corrupted, overrides, seed, args.epochs)
             rows.append(row)
-            i, b, t = row["influence"], row["residual_same_rule"], row["residual_top_k"]
-            print(f"{label:22s} seed {seed}  n={row['n']:6d}  err {row['relative_error']:.3f}  "
-                  f"influence {i['flagged']:4d} R {i['recall']:.2f} P {i['precision']:.2f} ({row['influence_s']:.1f} s)  "
-                  f"| residual {b['flagged']:4d} R {b['recall']:.2f} P {b['precision']:.2f}  "
-                  f"| residual top-{t['flagged']} R {t['recall']:.2f} P {t['precision']:.2f}", flush=True)
-    mean = lambda key, m: float(np.mean([r[key][m] for r in rows]))  # noqa: E731
+            print(f"{label:36s} {seed:4d}  {row['relative_error']:.3f}  | " + " | ".join(_fmt(row[k]) for k in names)
+                  + f" | {row['probe_s']:.1f}", flush=True)
+    bad_rows = [r for r in rows if r["corrupted"]]
+    mean = lambda key, m: float(np.mean([r[key][m] for r in bad_rows]))  # noqa: E731
     summary = {
-        "cases_passing": sum(r["passes"] for r in rows), "cases": len(rows),
-        "influence": {"recall": mean("influence", "recall"), "precision": mean("influence", "precision")},
-        "residual_same_rule": {"recall": mean("residual_same_rule", "recall"),
-                               "precision": mean("residual_same_rule", "precision")},
-        "residual_top_k": {"recall": mean("residual_top_k", "recall"), "precision": mean("residual_top_k", "precision")},
-        "probe_seconds_10_inputs_10k_rows": [r["influence_s"] for r in rows if r["n"] >= 10_000],
+        "cases_passing": sum(r["passes"] for r in bad_rows), "cases": len(bad_rows),
+        **{k: {"recall": mean(k, "recall"), "precision": mean(k, "precision")}
+           for k in names + ["loss_area", "residual_top_k"]},
+        "clean_false_flags": {r["case"] + f" seed {r['seed']}": {k: r[k]["flagged"] for k in names}
+                              for r in rows if not r["corrupted"]},
+        "probe_seconds_10_inputs_10k_rows": [r["probe_s"] for r in rows if r["n"] >= 10_000],
     }
-    print(f"\nmean over {len(rows)} cases: influence R {summary['influence']['recall']:.2f} "
-          f"P {summary['influence']['precision']:.2f}; residual (same rule) R {summary['residual_same_rule']['recall']:.2f} "
-          f"P {summary['residual_same_rule']['precision']:.2f}; cases passing (R>=0.8, P>=0.5): "
+    print(f"\nmean over {len(bad_rows)} corrupted cases: probe (loss area) R {summary['probe']['recall']:.2f} "
+          f"P {summary['probe']['precision']:.2f}; residual (same rule) R {summary['residual']['recall']:.2f} "
+          f"P {summary['residual']['precision']:.2f}; cases passing (R>=0.8, P>=0.5): "
           f"{summary['cases_passing']}/{summary['cases']}")
+    print(f"clean data, rows flagged: {summary['clean_false_flags']}")
     out = {"benchmark": "influence", "commit": _commit(), "machine": platform.platform(),
            "cpu_threads": os.environ.get("OMP_NUM_THREADS"), "epochs": args.epochs,
            "corruption": {"fraction": FRACTION, "shift_sd": SHIFT}, "rows": rows, "summary": summary}
