@@ -142,6 +142,20 @@ class Constraint:
         den = float(c @ self.B @ c)
         return float(np.sum((self.E @ c) ** 2) / den) if den > 0 else float("inf")
 
+    def slowest(self, m: int) -> np.ndarray:
+        """The ``m`` directions (K, m) of smallest rate: a null space whose dimension was decided elsewhere.
+
+        Example:
+            >>> c = Constraint(np.ones((4, 2, 1)), np.ones((4, 1)), np.ones((4, 2, 1)), np.zeros((4, 1)))
+            >>> c.slowest(1).shape
+            (2, 1)
+        """
+        Ms = self.M / self.scale
+        Bs = self.B / np.outer(self.scale, self.scale)
+        ridge = 1e-12 * np.trace(Bs) / self.K
+        _, vec = eigh(Ms.T @ Ms + ridge * np.eye(self.K), Bs + ridge * np.eye(self.K))
+        return vec[:, :m] / self.scale[:, None]
+
     def null_space(self, factor: float = NULL_FACTOR, min_gap: float = MIN_GAP) -> NullSpace:
         """Generalised eigen-directions within ``factor`` of the error floor, ending at a gap of ``min_gap`` in rate.
 
@@ -326,28 +340,25 @@ def closed_forms(cons: Constraint, terms: list[sp.Expr], state_gradients, factor
     return ns, kept, dropped
 
 
-__all__ = ["Constraint", "NullSpace", "Quantity", "TrajectoryScatter", "closed_forms", "nice_coefficients", "read_forms",
-           "row_echelon", "sparse_form", "thin",
-           "to_expression"]
-
-
 class TrajectoryScatter:
     """Within- and total-trajectory scatter of the raw library terms: the data's own test of a candidate form.
 
     ``variation(c)`` is the RMS spread of H = sum c_k theta_k within trajectories over its spread across
-    them (0 for a conserved H); ``polish(c, support, pivot)`` is the H of smallest variation whose terms
-    lie in ``support``, scaled so that the pivot's coefficient is 1 (a generalised eigenproblem of the
-    two scatters restricted to the support).
+    them (0 for a conserved H); ``polish(c, support, tolerance)`` keeps of ``c`` only what is conserved
+    within ``support``: the generalised eigenproblem of the two scatters restricted to the support gives
+    its conserved directions (variation within ``tolerance`` or 2x the least), and ``c`` is projected onto
+    them (so a polished form stays the quantity it was, minus its varying part).
 
     Example:
         >>> t = np.tile(np.linspace(0, 6, 30), 20); E = np.repeat(np.linspace(0.5, 2, 20), 30)
         >>> q, p = np.sqrt(2 * E) * np.sin(t), np.sqrt(2 * E) * np.cos(t)
         >>> sc = TrajectoryScatter(np.stack([q * q, p * p, q * p], 1), np.repeat(np.arange(20), 30))
-        >>> c = sc.polish(np.array([1.0, 0.9, 0.1]), [0, 1, 2], 0); np.round(c, 6).tolist(), sc.variation(c) < 1e-6
+        >>> c = sc.polish(np.array([1.0, 0.9, 0.1]), [0, 1, 2]); np.round(c / c[0], 6).tolist(), sc.variation(c) < 1e-6
         ([1.0, 1.0, 0.0], True)
     """
 
-    def __init__(self, values: np.ndarray, groups: np.ndarray) -> None:
+    def __init__(self, values: np.ndarray, groups: np.ndarray, noise: np.ndarray | None = None) -> None:
+        self.N = noise  # (K, K) within-trajectory scatter that measurement noise alone gives the terms
         _, inv = np.unique(groups, return_inverse=True)
         counts = np.bincount(inv).astype(float)
         means = np.zeros((len(counts), values.shape[1]))
@@ -369,12 +380,24 @@ class TrajectoryScatter:
         den = float(c @ self.T @ c)
         return float(np.sqrt(max(float(c @ self.W @ c), 0.0) / den)) if den > 0 else float("inf")
 
-    def polish(self, c: np.ndarray, support: list[int], pivot: int) -> np.ndarray:
-        """The least-varying H on ``support`` with pivot coefficient 1 (``c`` itself when that is degenerate).
+    def noise_variation(self, c: np.ndarray) -> float:
+        """The variation a conserved H would show from measurement noise alone (0 without a noise scatter).
+
+        Example:
+            >>> TrajectoryScatter(np.array([[1.0], [2.0], [3.0], [3.0]]), np.array([0, 0, 1, 1])).noise_variation(np.ones(1))
+            0.0
+        """
+        den = float(c @ self.T @ c)
+        if self.N is None or den <= 0:
+            return 0.0
+        return float(np.sqrt(max(float(c @ self.N @ c), 0.0) / den))
+
+    def polish(self, c: np.ndarray, support: list[int], tolerance: float = 1e-3) -> np.ndarray:
+        """Projection of ``c`` (T-metric) onto the conserved directions of the terms in ``support``.
 
         Example:
             >>> sc = TrajectoryScatter(np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [3.0, 1.0]]), np.array([0, 0, 1, 1]))
-            >>> sc.polish(np.array([1.0, 0.0]), [0, 1], 0).round(3).tolist()
+            >>> c = sc.polish(np.array([1.0, 0.0]), [0, 1], 0.5); (c / c[0]).round(3).tolist()
             [1.0, -0.5]
         """
         S = list(support)
@@ -383,58 +406,76 @@ class TrajectoryScatter:
         Ts = self.T[np.ix_(S, S)] / np.outer(s, s)
         ridge = 1e-12 * max(np.trace(Ts), 1e-300) / len(S)
         try:
-            _, vec = eigh(Ws + ridge * np.eye(len(S)), Ts + ridge * np.eye(len(S)))
+            lam, vec = eigh(Ws + ridge * np.eye(len(S)), Ts + ridge * np.eye(len(S)))
         except np.linalg.LinAlgError:
             return c
-        v = vec[:, 0] / s
-        ip = S.index(pivot)
-        if abs(v[ip] * s[ip]) < 1e-3 * np.abs(v * s).max():
-            return c
+        null = lam <= max(tolerance**2, 4.0 * max(lam[0], 0.0))
+        U = vec[:, null]  # T-orthonormal
+        cs = c[S] * s
+        a = U.T @ (Ts @ cs)
         out = np.zeros_like(c)
-        out[S] = v / v[ip]
+        out[S] = (U @ a) / s
         return out
 
+    def norm(self, c: np.ndarray) -> float:
+        """Spread of H = sum c_k theta_k across all rows (its T-norm).
 
-def sparse_form(c: np.ndarray, pivot: int, scatter: TrajectoryScatter, tolerance: float) -> np.ndarray:
-    """Polish ``c`` on the data, then drop terms (smallest first, then greedily) while the variation stays small.
+        Example:
+            >>> TrajectoryScatter(np.array([[1.0], [3.0]]), np.array([0, 1])).norm(np.ones(1))
+            1.0
+        """
+        return float(np.sqrt(max(float(c @ self.T @ c), 0.0)))
+
+
+def sparse_form(c: np.ndarray, scatter: TrajectoryScatter, tolerance: float = 1e-3) -> np.ndarray:
+    """Polish ``c`` on the data, then drop terms (small ones first, then greedily) while it stays conserved.
 
     A term is dropped when the form polished without it varies by at most ``max(2 x the full form's, tolerance)``
-    along the trajectories: a mix of two quantities (energy plus a bit of angular momentum) loses the terms of
-    the minor one, since the major one alone is conserved too.
+    along the trajectories (relative to the form's own variation, which includes the measurement noise; an
+    estimate of the noise itself loosened it too far where the sampling does not resolve the orbit) and keeps
+    at least half its spread: a mix of two quantities
+    (energy plus a bit of angular momentum) loses the terms of the minor one, since the major one alone is
+    conserved too, while dropping a term of the major one would leave only the minor one (a small spread).
 
     Example:
         >>> t = np.tile(np.linspace(0, 6, 30), 20); E = np.repeat(np.linspace(0.5, 2, 20), 30)
         >>> q, p = np.sqrt(2 * E) * np.sin(t), np.sqrt(2 * E) * np.cos(t)
         >>> sc = TrajectoryScatter(np.stack([q * q, p * p, q * p, q], 1), np.repeat(np.arange(20), 30))
-        >>> sparse_form(np.array([1.0, 1.1, 0.2, 0.3]), 0, sc, 1e-3).round(6).tolist()
+        >>> c = sparse_form(np.array([1.0, 1.1, 0.2, 0.3]), sc); (c / c[0]).round(6).tolist()
         [1.0, 1.0, 0.0, 0.0]
     """
-    support = [int(k) for k in np.flatnonzero(np.abs(c * scatter.scale) > 1e-9 * np.abs(c * scatter.scale).max())]
-    if pivot not in support:
-        support.append(pivot)
-    best = scatter.polish(c, support, pivot)
-    limit = max(2.0 * scatter.variation(best), tolerance)
-    # one pass of thresholds (STLSQ-like), then greedy backward elimination
-    for threshold in (0.02, 0.1):
+    big = np.abs(c * scatter.scale)
+    support = [int(k) for k in np.flatnonzero(big > 1e-9 * big.max())]
+    tol = tolerance
+    best = scatter.polish(c, support, tol)
+    if scatter.norm(best) < 0.3 * scatter.norm(c):
+        return c
+    limit = max(2.0 * scatter.variation(best), tol)
+
+    def acceptable(trial: np.ndarray, ref: np.ndarray) -> bool:
+        return scatter.variation(trial) <= limit and scatter.norm(trial) >= 0.5 * scatter.norm(ref)
+
+    for threshold in (0.02, 0.1):  # one pass of thresholds, as in STLSQ
         sc = np.abs(best * scatter.scale)
-        keep = [k for k in support if sc[k] >= threshold * sc[pivot] or k == pivot]
+        keep = [k for k in support if sc[k] >= threshold * sc.max()]
         if len(keep) < len(support):
-            trial = scatter.polish(best, keep, pivot)
-            if scatter.variation(trial) <= limit:
+            trial = scatter.polish(best, keep, tol)
+            if acceptable(trial, best):
                 support, best = keep, trial
-    while len(support) > 1:
+    while len(support) > 1:  # then greedy backward elimination
         trials = []
         for k in support:
-            if k == pivot:
-                continue
             rest = [j for j in support if j != k]
-            trial = scatter.polish(best, rest, pivot)
-            trials.append((scatter.variation(trial), k, trial))
-        v, k, trial = min(trials, key=lambda x: x[0])
-        if v > limit:
+            trial = scatter.polish(best, rest, tol)
+            if acceptable(trial, best):
+                trials.append((scatter.variation(trial), k, trial))
+        if not trials:
             break
+        _, k, best = min(trials, key=lambda x: x[0])
         support = [j for j in support if j != k]
-        best = trial
+        sc = np.abs(best * scatter.scale)
+        support = [j for j in support if sc[j] > 1e-6 * sc.max()]
+        best[[j for j in range(len(best)) if j not in support]] = 0.0
     return best
 
 
@@ -443,8 +484,9 @@ def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatt
     """Readable, independent quantities from any null basis (K, m): echelon, polish and thin on the data, rationals.
 
     The basis may come from the emulator, from the data's derivatives or from the trajectories alone;
-    every form is made sparse by :func:`sparse_form` on the data and its coefficients replaced by rationals
-    of the smallest common denominator that keeps its variation (within 1.5x, or ``tolerance``).
+    every form is made sparse by :func:`sparse_form` on the data, divided by the coefficient of its simplest
+    large term (at least a third of the largest, in spread) and its coefficients replaced by rationals of the
+    smallest common denominator that keeps its variation (within 1.5x, or ``tolerance``).
 
     Example:
         >>> q, p = sp.symbols("q p", real=True)
@@ -460,12 +502,18 @@ def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatt
     if basis.shape[1] == 0:
         return [], []
     order = sorted(range(len(terms)), key=lambda k: _complexity(terms[k]))
-    rows, pivots = row_echelon(basis, order)
+    rank_of = {k: i for i, k in enumerate(order)}
+    rows, _ = row_echelon(basis, order)
     cands: list[Quantity] = []
-    for c, piv in zip(rows, pivots):
-        best = sparse_form(c, piv, scatter, tolerance)
+    for c in rows:
+        best = sparse_form(c, scatter, tolerance)
+        sc = np.abs(best * scatter.scale)
+        if not sc.max() > 0:
+            continue
+        piv = min(np.flatnonzero(sc >= sc.max() / 3.0), key=lambda k: rank_of[k])
         best = best / best[piv]
         v0 = scatter.variation(best)
+        noise = scatter.noise_variation(best)
         for q in DENOMINATORS:
             nice = nice_coefficients(best, piv, q)
             if scatter.variation(nice) <= max(1.5 * v0, tolerance):
@@ -473,7 +521,8 @@ def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatt
                 break
         support = [int(k) for k in np.flatnonzero(best)]
         v = scatter.variation(best)
-        cands.append(Quantity(to_expression(best, terms), best, support, v * v, tolerance**2))
+        floor = max(tolerance, noise)
+        cands.append(Quantity(to_expression(best, terms), best, support, v * v, floor * floor))
     cands.sort(key=lambda q: (q.terms, len(str(q.expression))))
     kept: list[Quantity] = []
     dropped: list[Quantity] = []
@@ -487,3 +536,7 @@ def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatt
         else:
             dropped.append(q)
     return kept, dropped
+
+
+__all__ = ["Constraint", "NullSpace", "Quantity", "TrajectoryScatter", "closed_forms", "nice_coefficients", "read_forms",
+           "row_echelon", "sparse_form", "thin", "to_expression"]

@@ -141,10 +141,13 @@ def functional_rank(J: np.ndarray) -> tuple[int, float]:
     return best, float(counts.max() / len(ranks))
 
 
-def noise_scale(states: np.ndarray, groups: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+def noise_scale(states: np.ndarray, groups: np.ndarray, times: np.ndarray | None = None,
+                resolved_only: bool = False) -> np.ndarray:
     """Standard deviation of white measurement noise on each state column, from differences along trajectories.
 
-    Rows of one trajectory must be in time order; ``times`` (default: the row index) may be uneven.
+    ``times`` (default: the row index) may be uneven. The estimate is an upper bound where the
+    sampling does not resolve the signal; with ``resolved_only`` such columns get 0 instead (the
+    estimate still falls from 4th to 6th differences, as a signal's does and white noise's does not).
 
     Example:
         >>> t = np.tile(np.linspace(0, 3, 40), 10)
@@ -157,6 +160,7 @@ def noise_scale(states: np.ndarray, groups: np.ndarray, times: np.ndarray | None
     states = np.asarray(states, dtype=float)
     times = np.arange(len(states), dtype=float) if times is None else np.asarray(times, dtype=float)
     best = np.full(states.shape[1], np.inf)
+    estimates = {}
     for k in (2, 3, 4, 6):
         parts = []
         for g in np.unique(groups):
@@ -167,8 +171,16 @@ def noise_scale(states: np.ndarray, groups: np.ndarray, times: np.ndarray | None
                 parts.append(D**2 / np.maximum(W, 1e-300)[:, None])
         if parts:
             # the median of a chi-square(1) variable is 0.4549 times its mean
-            best = np.minimum(best, np.median(np.concatenate(parts), axis=0) / 0.4549)
+            estimates[k] = np.median(np.concatenate(parts), axis=0) / 0.4549
+            best = np.minimum(best, estimates[k])
     best = np.where(np.isfinite(best), best, 0.0)
+    if resolved_only:
+        # white noise gives the same estimate at every order; a resolved signal one that still falls from
+        # the 4th to the 6th difference: there the estimate is only an upper bound and the column counts as clean
+        if 4 in estimates and 6 in estimates:
+            best = np.where(estimates[6] >= 0.5 * estimates[4], best, 0.0)
+        else:
+            best = np.zeros_like(best)
     return np.sqrt(best)
 
 
