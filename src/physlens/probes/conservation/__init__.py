@@ -40,7 +40,7 @@ from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
 from physlens.probes.conservation.closed_forms import NULL_FACTOR, Constraint, TrajectoryScatter, read_forms
 from physlens.probes.conservation.count import _standardise, noise_floor, noise_scale, poincare_count, trajectory_count
-from physlens.probes.conservation.library import build_library, state_map
+from physlens.probes.conservation.library import Library, build_library, fit_denominator, rational_terms, state_map
 from physlens.probes.equations.simplify import evaluate
 
 #: no requirement to the runner: a coarse emulator (hidden parameters, noise) raises the error floor, and above
@@ -282,6 +282,19 @@ def run(
     tsub = None if times is None else np.asarray(times)[rows]
     sigma = noise_scale(X[:, state], groups[rows], tsub)
     count = trajectory_count(V, G * sd_state[None, None, :], groups[rows], seed=seed, sigma=sigma / sd_state)
+    # coupled angles: the library grows by terms over a denominator fitted to the trajectories, when that counts more
+    rational = None
+    fitted = fit_denominator(dataset, smap, lib, rows, V)
+    if fitted is not None:
+        wider = Library(lib.terms + rational_terms(dataset, smap, fitted[0]), lib.names)
+        V2, G2 = wider.values_and_gradients(X, wrt=state)
+        if np.isfinite(V2).all() and np.isfinite(G2).all():
+            count2 = trajectory_count(V2, G2 * sd_state[None, None, :], groups[rows], seed=seed,
+                                      sigma=sigma / sd_state)
+            rational = {"beta": str(fitted[0]), "ratio_without": fitted[1], "ratio_with": fitted[2],
+                        "count_without": count.count, "count_with": count2.count, "used": count2.count > count.count}
+            if count2.count > count.count:
+                lib, V, G, count = wider, V2, G2, count2
     traj_list = [X[groups[rows] == g][:, state] for g in np.unique(groups[rows])]
     baseline, _ = poincare_count(traj_list) if len(traj_list) <= 400 else (None, {})
 
@@ -374,6 +387,9 @@ def run(
                   f"{'agree' if agree else 'DISAGREE'})"
                   if n_model is not None else
                   f"no closed forms read: the emulator misses the flow by {model_error:.1%} on held-out rows"))
+    if rational is not None and rational["used"]:
+        summary += (f"; library widened by terms over 1 + ({rational['beta']}) cos^2 of the angle differences "
+                    f"(fitted to the trajectories)")
     if baseline is not None:
         summary += f"; local-PCA (AI Poincaré-style) count {baseline}"
     if learned is not None:
@@ -387,7 +403,7 @@ def run(
         evidence={"trajectory_spectrum": count.spectrum[:12], "trajectory_gap": count.gap,
                   "trajectory_null_dim": count.null_dim, "rank_agreement": count.rank_agreement,
                   "notes": count.notes, "model_relative_error": model_error,
-                  "closed_form_source": source, "noise_scale": sigma.tolist(),
+                  "closed_form_source": source, "noise_scale": sigma.tolist(), "rational_denominator": rational,
                   "readings": {k: {"forms": [expression_to_text(q.expression) for q in r[1]],
                                    "heldout_variation": [q.variation for q in r[1]]} for k, r in readings.items()},
                   "emulator_spectrum": ns.spectrum[:12] if ns is not None else None,
