@@ -123,8 +123,11 @@ def _batched_eigenvalues(mats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]
         by_shape.setdefault(tuple(m.shape[1:]), []).append(key)
     out = {}
     for keys in by_shape.values():
-        stack = torch.cat([mats[k] for k in keys])
-        gram = stack.transpose(1, 2) @ stack
+        stack = np.concatenate([mats[k].numpy() for k in keys])
+        # the Gram matrices through NumPy's BLAS: 0.75 s against torch's 1.14 s CPU for five 2048² float64
+        # products on one thread (torch's batched float64 matmul is the slower one); eigvalsh stays in torch,
+        # whose LAPACK was the faster there (0.40 s against NumPy's 0.84 s per 2048² matrix)
+        gram = torch.from_numpy(np.matmul(stack.transpose(0, 2, 1), stack))
         ev = torch.linalg.eigvalsh(gram).clamp_min(0.0).numpy()
         i = 0
         for k in keys:
