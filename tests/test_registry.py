@@ -173,6 +173,12 @@ def test_the_example_plugin_adds_a_validated_system_and_a_probe(installed):
     from physlens.probes import probe_spec
 
     _install_dist_info(installed, "physlens-example-plugin", _entry_points_txt(PLUGIN / "pyproject.toml"))
+    # an entry point may also name the System class itself
+    _install_dist_info(installed, "physlens-class-plugin",
+                       "[physlens.systems]\nspring_class = physlens_example_plugin.spring:ExampleSpring\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginWarning)
+        assert {"example_spring", "kepler"} <= set(registry())
     spring = get_system("example_spring", k=4.0, m=2.0)
     ds = spring.sample(200, seed=1)
     q, p = ds.X[:, 0], ds.X[:, 1]

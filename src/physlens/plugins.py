@@ -91,6 +91,28 @@ def unknown_name_message(kind: str, name: str, names: list[str], hint: str | Non
     return f"unknown {kind} {name!r}{guess}; {hint or 'available: ' + (', '.join(names) or 'none')}"
 
 
+def adopt_subclasses(base: type, register: Callable[[type], Any]) -> Callable[[str, Any], None]:
+    """An ``adopt`` for entry points naming a module that registers its classes on import, or a subclass
+    of ``base`` (handed to ``register``); anything else is refused with a TypeError.
+
+    Example:
+        >>> seen = []
+        >>> adopt = adopt_subclasses(int, seen.append)
+        >>> adopt("flag", bool), seen
+        (None, [<class 'bool'>])
+    """
+
+    def adopt(name: str, obj: Any) -> None:
+        if isinstance(obj, type) and issubclass(obj, base):
+            register(obj)
+            return None
+        if isinstance(obj, ModuleType):
+            return None
+        raise TypeError(f"{obj!r} is neither a {base.__name__} subclass nor a module")
+
+    return adopt
+
+
 class Registry(Generic[T]):
     """The objects of one ``kind`` by name, discovered lazily from a package and an entry-point group.
 
@@ -216,7 +238,7 @@ class Registry(Generic[T]):
             prefix = obj.__name__
             return any(getattr(e, "__module__", "") in (prefix,) or
                        str(getattr(e, "__module__", "")).startswith(prefix + ".") for e in self._table.values())
-        return False
+        return any(e is obj for e in self._table.values())  # an object the adopter registered itself
 
     def _load_entry_points(self) -> None:
         from importlib.metadata import entry_points

@@ -10,7 +10,6 @@ extra penalties (sparsity of messages, KL of a bottleneck) override it.
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -18,11 +17,13 @@ import torch
 from torch import nn
 
 from physlens.errors import ConfigError
-from physlens.plugins import Registry
+from physlens.plugins import Registry, adopt_subclasses
 
 #: every emulator: built-in modules of physlens.models, plug-ins through the ``physlens.models`` entry points
-MODELS: Registry[type[Emulator]] = Registry("model", package="physlens.models", entry_point_group="physlens.models",
-                                            adopt=lambda name, obj: _adopt_model(obj))
+MODELS: Registry[type[Emulator]] = Registry(
+    "model", package="physlens.models", entry_point_group="physlens.models",
+    adopt=lambda name, obj: adopt_subclasses(Emulator, register_model)(name, obj),
+)
 
 
 class Emulator(nn.Module):
@@ -121,16 +122,6 @@ def register_model(cls: type[Emulator]) -> type[Emulator]:
     if not cls.name:
         raise TypeError(f"{cls.__name__} has no name")
     return MODELS.register(cls.name)(cls)
-
-
-def _adopt_model(obj):
-    """An entry point of ``physlens.models`` is a module registering its models, or an Emulator class."""
-    if isinstance(obj, type) and issubclass(obj, Emulator):
-        register_model(obj)
-        return None
-    if isinstance(obj, ModuleType):
-        return None
-    raise TypeError(f"{obj!r} is neither an Emulator subclass nor a module")
 
 
 def model_registry() -> dict[str, type[Emulator]]:

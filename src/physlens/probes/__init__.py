@@ -29,7 +29,10 @@ A probe never writes files and never looks at ``dataset.truth`` (only
 ``physlens.probes`` entry-point group (a module with the same attributes).
 
 ``get_probe(name)`` returns the ``run`` function, ``probe_spec(name)`` the whole
-:class:`ProbeSpec`, ``list_probes()`` the names with one-line descriptions.
+:class:`ProbeSpec`, ``list_probes()`` the names with one-line descriptions. All read
+:data:`PROBES`, the probes' :class:`physlens.plugins.Registry` (the one registry systems,
+models, scorers and commands use too); a plug-in that fails to load is left out with one
+warning line and never shadows a built-in probe of the same name.
 """
 
 from __future__ import annotations

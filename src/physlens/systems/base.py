@@ -15,7 +15,6 @@ parameter and its range) and the ``physlens systems`` listing come. A system off
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from types import ModuleType
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import numpy as np
@@ -24,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from physlens.data.dataset import Dataset
 from physlens.errors import ParameterError
 from physlens.findings import GroundTruth
-from physlens.plugins import Registry
+from physlens.plugins import Registry, adopt_subclasses
 
 
 class SystemParams(BaseModel):
@@ -196,9 +195,6 @@ def parameter_message(system: str, params_cls: type[BaseModel], exc: ValidationE
     return " ".join(f"{system}: parameter {name} {msg}{got}{allowed}".split())
 
 
-_SYSTEMS: dict[str, type[System]] = {}
-
-
 class System(ABC):
     """Base class of every simulator.
 
@@ -309,20 +305,10 @@ class System(ABC):
         return ds
 
 
-def _adopt_system(name: str, obj: Any) -> None:
-    """An entry point of ``physlens.systems`` is a module registering its systems, or a System class."""
-    if isinstance(obj, type) and issubclass(obj, System):
-        register_system(obj)
-        return None
-    if isinstance(obj, ModuleType):
-        return None
-    raise TypeError(f"{obj!r} is neither a System subclass nor a module")
-
-
 #: every tabular system: built-in ones in the subpackages of physlens.systems, plug-ins in ``physlens.systems``
 SYSTEMS: Registry[type[System]] = Registry(
     "system", package="physlens.systems", entry_point_group="physlens.systems", recursive=True,
-    adopt=_adopt_system, error=ParameterError, hint="run `physlens systems` to list them", table=_SYSTEMS,
+    adopt=lambda name, obj: adopt_subclasses(System, register_system)(name, obj), error=ParameterError, hint="run `physlens systems` to list them",
 )
 
 
