@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from physlens.findings import Finding
 from physlens.report.figures import Figures, figure_for, to_png
@@ -22,7 +21,7 @@ MAX_BARS = 30
 
 @figure_for("influence", per="finding")
 def influence_figure(finding: Finding, dataset: Any = None) -> Figures:
-    """Bars of the suspect rows' ratio to their neighbours against the threshold; proponents and opponents of one prediction.
+    """Bars of the suspect rows' ratio to their neighbours, with the threshold; who pushed one prediction.
 
     Example:
         >>> f = Finding("influence", "rows 4, 8", {"suspect_rows": [4, 8], "scores": [9.0, 5.0]},
