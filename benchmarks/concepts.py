@@ -1,7 +1,8 @@
 """Concepts benchmark: the latent count and meaning on SciNet's tasks, and linear probes of a Kepler emulator.
 
 For each task and seed the concepts probe (``physlens.probes.concepts.run``, no emulator) finds the
-number of latents and matches them with candidate quantities; side by side, the peer is physlens's
+number of latents (top-down search: an over-complete stage, then K = g - 1, g, g + 1 around its code's
+dimension, see the probe's docstring) and matches them with candidate quantities; side by side, the peer is physlens's
 earlier search, :func:`physlens.train.bottleneck.fit_bottleneck` (SciNet's one-stage-per-K criterion
 with intrinsic-dimension checks), run on the same task with the same epochs, whose count is its
 number of active latents. Tasks:
@@ -157,9 +158,15 @@ def main() -> None:
 
     console = Console()
     rows = []
-    for name in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-        seeds = args.qubit2_seeds if name == "qubit2" else args.seeds
-        for seed in range(seeds):
+    kepler = []
+    for seed in range(args.kepler_seeds):  # first: an interrupted run still has the layer table
+        kepler.append(kepler_layers(seed, epochs=max(60, args.epochs)))
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    # seed-major: a run cut short by its time limit has the same seeds on every task
+    for seed in range(max(args.seeds, args.qubit2_seeds if "qubit2" in names else 0)):
+        for name in names:
+            if seed >= (args.qubit2_seeds if name == "qubit2" else args.seeds):
+                continue
             ds, opts = task(name, seed, args.rows)
             t0 = time.perf_counter()
             fs = run(None, ds, layer_probes=False, seed=seed, epochs=args.epochs, **opts)
@@ -170,38 +177,30 @@ def main() -> None:
             rec = {"task": name, "seed": seed, "truth": TRUTH[name], "count": count, "exact": count == TRUTH[name],
                    "confidence": fs[0].confidence, "seconds": sec, "set_r2": set_r2,
                    "min_set_r2": min(set_r2.values()) if set_r2 else None,
-                   "curve": [(c["latents"], c["envelope"]) for c in fs[0].value["curve"]]}
+                   "curve": [(c["latents"], c["envelope"]) for c in fs[0].value["curve"]],
+                   "guess": fs[0].evidence.get("guess"), "decoder": fs[0].evidence.get("decoder")}
             if not args.no_peer and seed < args.peer_seeds:
                 rec["peer_count"], rec["peer_seconds"] = peer_count(ds, opts, args.epochs, seed)
             rows.append(rec)
-            _write(args, rows, {}, [], partial=True)  # an interrupted run keeps what it measured
+            _write(args, rows, summarise(rows), kepler, partial=True)  # an interrupted run keeps what it measured
             console.print(f"{name} seed {seed}: count {count} (truth {TRUTH[name]}), min set R² "
                           f"{rec['min_set_r2'] if rec['min_set_r2'] is None else round(rec['min_set_r2'], 3)}, "
                           f"{sec:.0f} s" + (f"; peer {rec['peer_count']} in {rec['peer_seconds']:.0f} s"
                                             if "peer_count" in rec else ""), highlight=False)
     table = Table(title=f"Latent count over seeds ({args.rows} rows, {args.epochs} epochs per fit, 2 shared cores)")
     for col in ("task", "truth", "exact (concepts)", "counts", "min R² (median)", "s/seed (median)",
-                "exact (fit_bottleneck)", "peer s"):
+                "exact (fit_bottleneck)", "peer s", "max s"):
         table.add_column(col)
-    summary = {}
-    for name in dict.fromkeys(r["task"] for r in rows):
+    summary = summarise(rows)
+    for name in summary:
         rs = [r for r in rows if r["task"] == name]
         peers = [r for r in rs if "peer_count" in r]
-        r2 = [r["min_set_r2"] for r in rs if r["min_set_r2"] is not None]
-        summary[name] = {"seeds": len(rs), "exact": sum(r["exact"] for r in rs), "counts": [r["count"] for r in rs],
-                         "median_min_r2": float(np.median(r2)) if r2 else None,
-                         "median_seconds": float(np.median([r["seconds"] for r in rs])),
-                         "peer_exact": sum(r["peer_count"] == r["truth"] for r in peers), "peer_seeds": len(peers),
-                         "peer_counts": [r["peer_count"] for r in peers]}
         s = summary[name]
         table.add_row(name, str(TRUTH[name]), f"{s['exact']}/{s['seeds']}", str(s["counts"]),
                       "-" if s["median_min_r2"] is None else f"{s['median_min_r2']:.3f}", f"{s['median_seconds']:.0f}",
                       f"{s['peer_exact']}/{s['peer_seeds']}" if peers else "-",
-                      f"{np.median([r['peer_seconds'] for r in peers]):.0f}" if peers else "-")
+                      f"{np.median([r['peer_seconds'] for r in peers]):.0f}" if peers else "-", f"{s['max_seconds']:.0f}")
     console.print(table)
-    kepler = []
-    for seed in range(args.kepler_seeds):
-        kepler.append(kepler_layers(seed, epochs=max(60, args.epochs)))
     if kepler:
         kt = Table(title="Linear probes of a 2-D Kepler MLP emulator: held-out R² per layer")
         layers = list(kepler[0]["table"]["energy"])
@@ -213,6 +212,25 @@ def main() -> None:
         console.print(kt)
     _write(args, rows, summary, kepler, partial=False)
     console.print(f"wrote {args.json}")
+
+
+def summarise(rows: list) -> dict:
+    """Per task: seeds run, exact counts, the counts, median/min of the smallest set R², seconds per seed."""
+    summary = {}
+    for name in dict.fromkeys(r["task"] for r in rows):
+        rs = [r for r in rows if r["task"] == name]
+        peers = [r for r in rs if "peer_count" in r]
+        r2 = [r["min_set_r2"] for r in rs if r["min_set_r2"] is not None]
+        summary[name] = {"seeds": len(rs), "exact": sum(r["exact"] for r in rs), "counts": [r["count"] for r in rs],
+                         "rate": f"{sum(r['exact'] for r in rs)}/{len(rs)}",
+                         "median_min_r2": float(np.median(r2)) if r2 else None,
+                         "worst_min_r2": float(np.min(r2)) if r2 else None,
+                         "r2_at_least_0.95": f"{sum(v >= 0.95 for v in r2)}/{len(r2)}",
+                         "median_seconds": float(np.median([r["seconds"] for r in rs])),
+                         "max_seconds": float(np.max([r["seconds"] for r in rs])),
+                         "peer_exact": sum(r["peer_count"] == r["truth"] for r in peers), "peer_seeds": len(peers),
+                         "peer_counts": [r["peer_count"] for r in peers]}
+    return summary
 
 
 def _write(args, rows: list, summary: dict, kepler: list, partial: bool) -> None:

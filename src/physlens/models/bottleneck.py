@@ -92,6 +92,15 @@ class Bottleneck(Emulator):
             qubit tomography, where it trains much faster; use it only when the answer is
             known to be linear in the question).
 
+        set_size: 0 (default) reads the observation columns as one vector; ``s > 0`` reads them as
+            ``s`` equal blocks, the rows of an unordered *set* (e.g. other rows of the same trajectory,
+            each with the same columns), with a permutation-invariant encoder: each block through one
+            MLP, the mean over blocks, then an MLP to the latents (deep sets, Zaheer et al. 2017; the
+            encoder of a neural process). Means over rows of learnt features are what a least-squares
+            estimate of a hidden parameter needs (sums of products of the row's columns), so the set
+            encoder learns a trajectory's parameters from a few rows far faster than a plain MLP of the
+            concatenated rows.
+
     Every latent is open after construction, so plain :func:`physlens.train.fit` trains a
     beta-VAE whose KL usage is an upper bound on the latents needed; :func:`~physlens.train.bottleneck.fit_bottleneck`
     finds the number itself.
@@ -117,6 +126,7 @@ class Bottleneck(Emulator):
         beta: float = 1e-3,
         activation_name: str = "silu",
         decoder: str = "mlp",
+        set_size: int = 0,
     ) -> None:
         super().__init__(d_in, d_out)
         if decoder not in ("mlp", "linear_in_question"):
@@ -132,7 +142,14 @@ class Bottleneck(Emulator):
         self.register_buffer("gate", torch.ones(self.latent_dim))
         self.register_buffer("obs_idx", torch.as_tensor(obs, dtype=torch.long), persistent=False)
         self.register_buffer("q_idx", torch.as_tensor(q, dtype=torch.long), persistent=False)
-        self.encoder = mlp_block(len(obs), 2 * self.latent_dim, width, depth, activation_name)
+        if set_size < 0 or (set_size and len(obs) % set_size):
+            raise ConfigError(f"set_size must divide the {len(obs)} observation columns into equal blocks, got {set_size}")
+        self.set_size = int(set_size)
+        if self.set_size:
+            self.row_encoder = mlp_block(len(obs) // self.set_size, width, width, depth, activation_name)
+            self.encoder = mlp_block(width, 2 * self.latent_dim, width, 1, activation_name)
+        else:
+            self.encoder = mlp_block(len(obs), 2 * self.latent_dim, width, depth, activation_name)
         self.decoder_kind = decoder
         if decoder == "mlp":
             self.decoder = mlp_block(self.latent_dim + len(q), d_out, width, depth, activation_name)
@@ -149,7 +166,10 @@ class Bottleneck(Emulator):
 
     def _encode(self, x: torch.Tensor):
         z = (x - self.x_mean) / self.x_std
-        h = self.encoder(z[:, self.obs_idx])
+        o = z[:, self.obs_idx]
+        if self.set_size:  # the mean over the set's rows of one MLP's features: order does not matter
+            o = self.row_encoder(o.reshape(len(o), self.set_size, -1)).mean(dim=1)
+        h = self.encoder(o)
         # a closed latent is the prior N(0, 1) itself: no decoder input, no KL, no drift of its mean
         mu = h[:, : self.latent_dim] * self.gate
         logvar = h[:, self.latent_dim :].clamp(-12.0, 6.0) * self.gate

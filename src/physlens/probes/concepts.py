@@ -13,40 +13,46 @@ concepts with neural networks", Phys. Rev. Lett. 124, 010508, 2020): an
 * ``context``: the data are trajectories whose rows share hidden parameters
   (an auxiliary array constant along every trajectory, e.g. a pendulum's k and
   b): observation = ``context_rows`` other rows (inputs and targets) of the
-  same trajectory, question = a row's inputs, answer = its targets (the
-  neural-process form of SciNet's pendulum);
+  same trajectory, read as an unordered set (the bottleneck's permutation-
+  invariant ``set_size`` encoder with the ``set_encoder`` option; measured on
+  the damped pendulum it did not beat the plain encoder of the concatenated
+  rows, so it is off by default), question = a row's inputs, answer = its
+  targets (the neural-process form of SciNet's pendulum);
 * ``direct``: no question: observation = all inputs, answer = the targets
   (SciNet's Copernicus: two angles seen from Earth -> the next two).
 
 **How many latents** (:func:`latent_count`). SciNet reads the count where the
-validation error stops falling as latents are added (their Fig. 3). A single
-fit per K is not robust: a K-latent fit that stalls in a poor code makes K + 1
-look necessary (seen on two-qubit tomography). So K = 0, 1, ... is swept with
-one fresh fit each, and whenever K seems needed, K - 1 gets up to ``restarts``
-fresh starts in all before that is believed (the best fit per K is kept); the
-error curve is made monotone (a K-latent network can always ignore a latent, so
-the error at K is at most the best error at any K' <= K: a worse stage is never
-kept when a better one is available); and when the best K-latent code lies on a
-manifold of lower dimension (TwoNN, :meth:`Bottleneck.intrinsic_dimension`: one
-latent re-codes the others, as the 3 Bloch coordinates of a qubit code 2
-parameters), that model is shrunk warm to K - 1 latents (its least-used latent
-closed) and trained on: a further try at K - 1 from a converged larger code. A
-latent counts when it lowers the (monotone) standardised validation error of
-some target by at least ``max(min_gain, rel_gain * E0)`` (E0: the largest error
-of a target with no latent; per target, because a latent one target needs is
-diluted in the mean over targets that need none: the pendulum's b moves only
-domega/dt); the sweep stops two latents past the last that counted. Measured
-(benchmarks/concepts.py, 5 seeds): exact on 0 and 3 hidden parameters, one
-qubit and Copernicus (5/5 each), the damped pendulum 4/5; not on two qubits,
-whose fits stay far from converged in the benchmark's 120 epochs. The confidence is the margin by which the last
-counted latent clears the threshold and the next one misses it.
+validation error stops falling as latents are added (their Fig. 3). One fit per
+K swept from 0 is slow and not robust: a K-latent fit that stalls in a poor code
+makes K + 1 look necessary (seen on two-qubit tomography). So the search runs
+top-down. One *over-complete* stage (``max_latents`` latents, fresh; in the
+question mode with both decoders of the bottleneck, the better one kept) shows
+how many parameters its code holds: the latents carrying information (KL above
+0.1 nat and 2 % of the total) and the dimension of the manifold their means lie
+on (TwoNN, :meth:`Bottleneck.intrinsic_dimension`: the 3 Bloch coordinates of a
+qubit code 2 parameters); the guess g is the smaller. Then K = g - 1, g, g + 1
+are fitted fresh, and the neighbours of the decided count are always tried. A
+step from one K tried to the next counts when it lowers the (monotone: a
+K-latent network can ignore a latent, so a stage is never kept when a smaller
+one is as good) standardised validation error of some target by at least
+``max(min_gain, rel_gain * E0)`` (E0: the largest error with no latent; per
+target, because a latent one target needs is diluted in the mean over targets
+that need none) and by twice the standard error of the paired per-row error
+differences (the noise of the validation error itself), *and* when the larger
+code's intrinsic dimension exceeds the counted code's by at least 1/2: more
+latents that re-code the same parameters fit better (a flat code is easier to
+learn than a curved one), they are no new parameter. Only an ambiguous step
+(its gain within a factor 3 of its threshold) gets fresh restarts, of the stage
+whose stall would explain it. The confidence is the margin by which the last
+counted step clears its threshold and the next one misses it.
 
 **What they mean** (:func:`explain_latents`). Candidate quantities (hidden
 parameters a built-in system records in ``aux``, or columns of the user's file
 that are not inputs) are compared with each latent's mean: R² on held-out rows
 of the best monotone fit (isotonic regression, scikit-learn) and of a smooth
 1-D fit (k-nearest-neighbour average), whichever is higher; and with the
-latent set (k-nearest neighbours or linear, on held-out rows). Disentanglement
+latent set (the best of k-nearest neighbours, linear and a small neural network,
+:func:`network_r2`, on held-out rows). Disentanglement
 is the largest |Spearman rho| between two latents and, per candidate, the share
 of its set R² carried by its best single latent. A latent no candidate
 explains (R² < 0.5) is reported as an unexplained concept with a sample of its
@@ -255,7 +261,9 @@ def concept_task(
     obs_names = [f"ctx{c}_{nm}" for c in range(context_rows) for nm in names_row]
     X = np.hstack([np.asarray(obs_blocks), dataset.X[rows]])
     data = Dataset(X, dataset.y[rows], obs_names + list(dataset.input_names), dataset.target_names,
-                   aux={"trajectory": g[rows]}, meta={"question_columns": list(dataset.input_names)}, name=dataset.name)
+                   aux={"trajectory": g[rows]},
+                   meta={"question_columns": list(dataset.input_names), "context_rows": int(context_rows)},
+                   name=dataset.name)
     cands = {k: v[rows] for k, v in (given if given is not None else hidden).items()}
     note = (f"observation: {context_rows} other rows of the same trajectory; question: a row's inputs; "
             f"answer: its targets")
@@ -280,28 +288,34 @@ def latent_count(
     rel_gain: float = 0.05,
     width: int = 64,
     beta: float = 1e-3,
-    decoder: str = "mlp",
+    decoder: str = "auto",
     seed: int = 0,
     budget_seconds: float | None = None,
     batch_size: int = 256,
     polish: bool = True,
+    set_encoder: bool = False,
 ) -> dict:
-    """Sweep the number of latents K with restarts; return the count, the error curve and the best model per K.
+    """Find the number of latents the answer needs, top-down: the count, the error curve and the chosen model.
 
-    See the module docstring for the rule. Returns a dict with ``count``, ``confidence``,
-    ``curve`` (one dict per K: ``latents``, ``val_mse`` (best fit), ``envelope`` (monotone),
-    ``tries``, ``active`` (latents carrying > 0.1 nat), ``intrinsic_dimension``), ``threshold``,
-    ``model`` (the chosen :class:`Bottleneck`, None for 0 latents), ``val_index``,
-    ``complete`` (False when the budget ended the sweep early) and ``seconds``. With ``polish`` the
-    chosen model is trained once more, warm, with the KL weight divided by 100 (a sharper code for
-    :func:`explain_latents`; kept only if it validates better).
+    See the module docstring for the rule. ``decoder="auto"`` (question mode) fits the over-complete
+    stage with both decoders of :class:`~physlens.models.bottleneck.Bottleneck` and keeps the one that
+    validates better for every stage. Returns a dict with ``count``, ``confidence``, ``curve`` (one
+    dict per K tried: ``latents``, ``val_mse`` (best fit), ``envelope`` (monotone), ``tries``,
+    ``active`` (latents carrying > 0.1 nat), ``intrinsic_dimension``, ``best_from``), ``threshold``,
+    ``guess`` (the over-complete code's estimate), ``decoder``, ``model`` (the chosen
+    :class:`Bottleneck`, None for 0 latents), ``val_index``, ``complete`` (False when the budget
+    ended the search early) and ``seconds``. With ``polish`` the chosen model is trained once more,
+    warm, with the KL weight divided by 100 (a sharper code for :func:`explain_latents`; kept only
+    if it validates better). ``set_encoder`` reads a context-mode observation (``meta["context_rows"]``)
+    as an unordered set of rows (the bottleneck's ``set_size``). ``steps`` lists each step between
+    consecutive K tried with its ``gain``, the ``need`` it had to clear and whether it ``counts``.
 
     Example:
         >>> rng = np.random.default_rng(0); o = rng.normal(size=(300, 3)); q = rng.normal(size=(300, 1))
         >>> ds = Dataset(np.c_[o, q], o[:, :1] * q, ["o0", "o1", "o2", "q"], ["a"], meta={"question_columns": ["q"]})
-        >>> r = latent_count(ds, max_latents=2, epochs=3, restarts=1, width=8)
-        >>> [c["latents"] for c in r["curve"]][:2], r["count"] in (0, 1, 2)
-        ([0, 1], True)
+        >>> r = latent_count(ds, max_latents=2, epochs=3, restarts=1, width=8, decoder="mlp")
+        >>> [c["latents"] for c in r["curve"]][0], r["count"] in (0, 1, 2)
+        (0, True)
     """
     from physlens.models.bottleneck import Bottleneck
     from physlens.train.fit import TrainConfig, fit
@@ -311,11 +325,13 @@ def latent_count(
     if data.n < MIN_ROWS_PER_LATENT * (max_latents + 1):
         raise DataError(f"{data.n} rows are too few to test up to {max_latents} latents "
                         f"(need at least {MIN_ROWS_PER_LATENT * (max_latents + 1)})")
+    if decoder not in ("auto", "mlp", "linear_in_question"):
+        raise ConfigError(f"decoder must be 'auto', 'mlp' or 'linear_in_question', got {decoder!r}")
     t0 = time.perf_counter()
     qcols = list(data.meta.get("question_columns") or [])
-    dec = decoder if qcols else "mlp"
-    # expected fits: K = 0 once, then restarts per K up to count + 2; the budget is spread over them
-    planned = 2 + restarts * min(max_latents, 4)
+    decoders = ["mlp"] if not qcols else (["mlp", "linear_in_question"] if decoder == "auto" else [decoder])
+    # expected fits: K = 0, the over-complete stage (per decoder), g - 1, g, g + 1, one restart, the polish
+    planned = 6 + len(decoders)
     # at least ~20 steps an epoch: on a few hundred rows a 256-row batch leaves the fits undertrained and
     # their error differences noise
     n_train = int(round(data.n * 0.8))
@@ -324,10 +340,15 @@ def latent_count(
                       progress=False, snapshots="none",
                       max_seconds=None if budget_seconds is None else max(0.5, budget_seconds / planned))
     train_index, val_index = data.split_index(cfg.val_fraction, cfg.seed, cfg.split)
+    Xv, yv = data.X[val_index], data.y[val_index]
+    var = data.y.var(axis=0)
+    var = np.where(var > 0, var, 1.0)
+    id_rows = data.X[: min(data.n, 4000)]  # TwoNN is biased low on few points: all rows (up to 4000)
 
-    def build(K: int, init_seed: int) -> Bottleneck:
+    def build(K: int, init_seed: int, dec: str) -> Bottleneck:
         torch.manual_seed(init_seed)
-        m = Bottleneck.from_dataset(data, latent_dim=max(K, 1), width=width, beta=beta, decoder=dec)
+        m = Bottleneck.from_dataset(data, latent_dim=max(K, 1), width=width, beta=beta, decoder=dec,
+                                    set_size=int(data.meta.get("context_rows") or 0) if set_encoder else 0)
         if K == 0:
             with torch.no_grad():
                 m.gate.zero_()
@@ -336,90 +357,103 @@ def latent_count(
     best: dict[int, dict] = {}
     tries: dict[int, int] = {}
 
-    def consider(K: int, m, how: str) -> None:
-        each = _val_mse(m, data, val_index, per_target=True)
-        mse = float(each.mean())
+    def consider(K: int, m, how: str) -> dict:
+        sq = (m.predict(Xv) - yv) ** 2 / var  # per validation row and target, standardised
+        each = sq.mean(axis=0)
         tries[K] = tries.get(K, 0) + 1
-        if K not in best or mse < best[K]["val_mse"]:
-            best[K] = {"val_mse": mse, "each": each, "state": copy.deepcopy(m.state_dict()), "model": m, "how": how}
+        rec = {"val_mse": float(each.mean()), "each": each, "sq": sq, "how": how,
+               "active": int(m.active_latents(Xv)) if K else 0,
+               "intrinsic_dimension": float(m.intrinsic_dimension(id_rows)) if K else 0.0}
+        if K not in best or rec["val_mse"] < best[K]["val_mse"]:
+            best[K] = {**rec, "state": copy.deepcopy(m.state_dict()), "model": m}
+        return rec
 
-    def envelope() -> tuple[dict[int, float], dict[int, np.ndarray]]:
-        env, each, run, run_each = {}, {}, np.inf, None
-        for K in sorted(best):
-            if best[K]["val_mse"] < run:
-                run, run_each = best[K]["val_mse"], best[K]["each"]
-            env[K], each[K] = run, run_each
-        return env, each
-
-    def decide() -> tuple[int, float, dict]:
-        # per target: a latent one target needs is not diluted by targets that need none
-        env, each = envelope()
-        thr = max(min_gain, rel_gain * float(np.max(each[0])))
-        count = 0
-        for K in sorted(env):
-            if K and float(np.max(each[K - 1] - each[K])) >= thr:
-                count = K
-        return count, thr, env
+    def train(K: int, how: str, dec: str, init: int = 0):
+        m = build(K, seed * 7919 + 101 * K + 13 * init, dec)
+        fit(m, data, cfg)
+        return consider(K, m, how), m
 
     def out_of_time() -> bool:
         return budget_seconds is not None and time.perf_counter() - t0 > budget_seconds
 
+    def envelope() -> dict[int, dict]:
+        """Per K tried, the best stage with at most K latents (a K-latent network can ignore latents)."""
+        env, holder = {}, None
+        for K in sorted(best):
+            if holder is None or best[K]["val_mse"] < holder["val_mse"]:
+                holder = best[K]
+            env[K] = holder
+        return env
+
+    def decide() -> tuple[int, float, list]:
+        """The count: the last K whose step from the previous K tried clears the threshold and the noise
+        of the paired validation errors, and whose code holds more parameters than the count so far."""
+        env = envelope()
+        thr = max(min_gain, rel_gain * float(np.max(env[0]["each"])))
+        count, count_dim, steps, keys = 0, 0.0, [], sorted(env)
+        for a, b in zip(keys, keys[1:]):
+            diff = env[a]["sq"] - env[b]["sq"]  # paired over the same validation rows
+            gain = diff.mean(axis=0)
+            j = int(np.argmax(gain))
+            noise = 2.0 * float(diff[:, j].std()) / np.sqrt(len(diff))
+            need = max(thr, noise)
+            # more latents that re-code the parameters the counted code holds are a better fit, not a parameter
+            holds_more = env[b]["intrinsic_dimension"] >= count_dim + 0.5
+            counts = bool(gain[j] >= need and holds_more)
+            steps.append({"from": a, "to": b, "gain": float(gain[j]), "need": need, "counts": counts,
+                          "intrinsic_dimension": env[b]["intrinsic_dimension"]})
+            if counts:
+                count, count_dim = b, env[b]["intrinsic_dimension"]
+        return count, thr, steps
+
     complete = True
-    shrunk: set[int] = set()
-    K = 0
-    while K <= max_latents:
-        m = build(K, seed * 7919 + 101 * K)
-        fit(m, data, cfg)
-        consider(K, m, "fresh")
-        count, thr, env = decide()
-        # K counts because K - 1 latents did worse: before believing it, give K - 1 more fresh starts
-        # (a stalled K - 1 fit is the usual reason a superfluous latent seems needed)
-        while count == K and K >= 2 and tries[K - 1] < restarts and not out_of_time():
-            m = build(K - 1, seed * 7919 + 101 * (K - 1) + tries[K - 1])
-            fit(m, data, cfg)
-            consider(K - 1, m, "restart")
-            count, thr, env = decide()
-        # a counted latent whose code is redundant (K latents on a lower-dimensional manifold): one more
-        # try at K - 1, shrunk warm from this converged code; the curve is decided again afterwards
-        if K >= 2 and count == K and K not in shrunk and not out_of_time():
-            mK = best[K]["model"]
-            mK.load_state_dict(best[K]["state"])
-            idim = mK.intrinsic_dimension(data.X[val_index])
-            best[K]["intrinsic_dimension"] = idim
-            if idim < K - 0.5:
-                shrunk.add(K)
-                warm = copy.deepcopy(mK)
-                with torch.no_grad():
-                    u = warm.latent_usage(data.X[val_index])
-                    warm.gate[int(np.argmin(u))] = 0.0
-                fit(warm, data, cfg)
-                consider(K - 1, warm, "shrunk")
-                count, thr, env = decide()
-        if K >= count + 2:
+    dec = decoders[0]
+    train(0, "fresh", dec)
+    top = {}
+    for d in decoders:  # the over-complete stage: its code tells how many parameters it holds
+        rec, m = train(max_latents, "over-complete", d)
+        top[d] = rec
+    dec = min(top, key=lambda d: top[d]["val_mse"])
+    t = top[dec]
+    guess = int(min(t["active"], max(round(t["intrinsic_dimension"]), 1))) if t["active"] else 0
+    todo = [K for K in (guess, guess - 1, guess + 1) if 1 <= K < max_latents]
+    while True:
+        count, thr, steps = decide()
+        if not todo:
+            # the neighbours of the count must be tried; an ambiguous step gets a fresh restart of its lower
+            # stage (a stalled fit there is the usual reason a superfluous latent seems needed)
+            todo = [K for K in (count - 1, count + 1) if 1 <= K <= max_latents and K not in best]
+            if not todo:
+                for s in steps:
+                    amb = s["need"] <= s["gain"] < 3 * s["need"] if s["counts"] else s["need"] / 3 <= s["gain"] < s["need"]
+                    K = s["from"] if s["counts"] else s["to"]
+                    if amb and K >= 1 and tries.get(K, 0) < restarts and s["to"] in (count, count + 1):
+                        todo = [K]
+                        break
+            if not todo:
+                break
+        if out_of_time():
+            complete = False
             break
-        if out_of_time() and K < max_latents:
-            complete = K >= count + 1
-            break
-        K += 1
-    count, thr, env = decide()
+        K = todo.pop(0)
+        if K in best:
+            train(K, "restart", dec, init=tries[K])
+        else:
+            train(K, "fresh", dec)
+    count, thr, steps = decide()
+    env = envelope()
     curve = []
     for K in sorted(best):
         b = best[K]
-        m = b["model"]
-        m.load_state_dict(b["state"])
-        idim = b.get("intrinsic_dimension")
-        if idim is None:
-            idim = m.intrinsic_dimension(data.X[val_index]) if K else 0.0
-        curve.append({"latents": K, "val_mse": b["val_mse"], "envelope": env[K], "tries": tries[K],
-                      "active": int(m.active_latents(data.X[val_index])) if K else 0,
-                      "intrinsic_dimension": float(idim), "best_from": b["how"]})
-    # confidence: how clearly the last counted latent clears the threshold and the next one misses it
+        curve.append({"latents": K, "val_mse": b["val_mse"], "envelope": env[K]["val_mse"], "tries": tries[K],
+                      "active": b["active"], "intrinsic_dimension": b["intrinsic_dimension"], "best_from": b["how"]})
+    # confidence: how clearly the last counted step clears its threshold and the next one misses it
     ratios = []
-    _, each = envelope()
-    if count > 0:
-        ratios.append(float(np.max(each[count - 1] - each[count])) / thr)
-    if count + 1 in env:
-        ratios.append(thr / max(float(np.max(each[count] - each[count + 1])), 1e-12))
+    for s in steps:
+        if s["counts"] and s["to"] == count:
+            ratios.append(s["gain"] / s["need"])
+        elif s["from"] == count:
+            ratios.append(s["need"] / max(s["gain"], 1e-12))
     margin = min(ratios) if ratios else 1.0
     confidence = float(np.clip(1.0 - 0.5 / max(margin, 1e-9), 0.0, 0.99))
     if not complete:
@@ -442,9 +476,9 @@ def latent_count(
             if polished > best[count]["val_mse"]:
                 model.load_state_dict(best[count]["state"])
         model.eval()
-    return {"count": count, "confidence": confidence, "curve": curve, "threshold": thr, "model": model,
-            "val_index": val_index, "train_index": train_index, "complete": complete, "polished_mse": polished,
-            "seconds": time.perf_counter() - t0}
+    return {"count": count, "confidence": confidence, "curve": curve, "threshold": thr, "steps": steps,
+            "guess": guess, "decoder": dec, "model": model, "val_index": val_index, "train_index": train_index,
+            "complete": complete, "polished_mse": polished, "seconds": time.perf_counter() - t0}
 
 
 # --------------------------------------------------------------------------- the meaning
@@ -494,6 +528,37 @@ def smooth_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, neighbours: int = 10)
     return float(max(_r2(c[b], knn.predict(Z[b])), _r2(c[b], lin.predict(Z[b]))))
 
 
+def network_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, hidden: int = 32, max_rows: int = 4000) -> float:
+    """Held-out R² of a small neural network (two hidden layers of ``hidden`` units) fitting ``c`` from ``Z``.
+
+    The latent set may code a candidate through a smooth function of several latents that a k-nearest
+    neighbour average blurs (few rows per neighbourhood in several dimensions); a small network fits it.
+
+    Example:
+        >>> Z = np.random.default_rng(0).uniform(-1, 1, (800, 3))
+        >>> network_r2(Z, Z[:, 0] * Z[:, 1] + np.sin(2 * Z[:, 2])) > 0.9
+        True
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    Z = np.asarray(Z, dtype=np.float64).reshape(len(c), -1)
+    Z = (Z - Z.mean(0)) / np.where(Z.std(0) > 0, Z.std(0), 1.0)
+    c = np.asarray(c, dtype=np.float64)
+    cm, cs = c.mean(), c.std() if c.std() > 0 else 1.0
+    a, b = _halves(len(c), seed)
+    a = a[:max_rows]
+    net = MLPRegressor(hidden_layer_sizes=(hidden, hidden), activation="tanh", learning_rate_init=3e-3,
+                       max_iter=400, tol=1e-6, n_iter_no_change=20, early_stopping=True, validation_fraction=0.15,
+                       random_state=seed)
+    with warnings.catch_warnings():  # the iteration cap is the budget; its R² is measured on held-out rows
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        net.fit(Z[a], (c[a] - cm) / cs)
+    return _r2(c[b], net.predict(Z[b]) * cs + cm)
+
+
 def is_angle(c: np.ndarray) -> bool:
     """Whether values look like an angle in radians covering a whole turn ([0, 2 pi) or [-pi, pi]).
 
@@ -532,7 +597,8 @@ def explain_latents(mu: np.ndarray, candidates: dict, seed: int = 0, unexplained
         for name, parts in forms.items():
             d[name] = float(np.mean([max(monotone_r2(mu[:, j], c, seed), smooth_r2(mu[:, j], c, seed)) for c in parts]))
         per_latent.append(d)
-    set_r2 = {name: float(np.mean([smooth_r2(mu, c, seed) for c in parts])) for name, parts in forms.items()} if k else {}
+    set_r2 = {name: float(np.mean([max(smooth_r2(mu, c, seed), network_r2(mu, c, seed) if k > 1 else -np.inf)
+                                    for c in parts])) for name, parts in forms.items()} if k else {}
     for name in set_r2:  # the set explains at least what its best latent does (k-NN suffers from idle latents)
         set_r2[name] = max(set_r2[name], max(d[name] for d in per_latent))
     modularity = {}
@@ -653,7 +719,7 @@ def run(
     rel_gain: float = 0.05,
     width: int = 64,
     beta: float = 1e-3,
-    decoder: str = "mlp",
+    decoder: str = "auto",
     context_rows: int = 4,
     max_rows: int = 6000,
     layer_probes: bool = True,
@@ -719,6 +785,7 @@ def run(
                    f"error by {res['threshold']:.3g} of the variance)"),
         value={"name": "latent count", "count": count, "curve": res["curve"]},
         evidence={"threshold": res["threshold"], "mode": task.mode, "task": task.note, "complete": res["complete"],
+                  "steps": res["steps"], "guess": res["guess"], "decoder": res["decoder"],
                   "rows": task.data.n, "max_latents": K, "restarts": restarts, "seconds": res["seconds"]},
         confidence=res["confidence"], probe="concepts", target=", ".join(dataset.target_names),
         subject="latent count")]
@@ -777,4 +844,4 @@ def run(
 layer_probes_fn = layer_probes  # ``run`` has an option of the same name
 
 __all__ = ["ConceptTask", "applies", "concept_task", "explain_latents", "hidden_activations", "is_angle", "latent_count",
-           "layer_probes", "monotone_r2", "run", "smooth_r2"]
+           "layer_probes", "monotone_r2", "network_r2", "run", "smooth_r2"]
