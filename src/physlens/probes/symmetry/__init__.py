@@ -596,8 +596,11 @@ def run(
         phys_gens, phys_outs = merge_generators(phys.generators, phys.output_generators, trivial, zeros)
         if phys_gens:
             # the physical part belongs to the whole algebra, whether or not the unstructured scan resolved it
+            # a structured generator within the scan's expected resolution of its algebra is one of its
+            # generators known more precisely, not a new one (merged exactly it added a spurious dimension)
+            tol = (_resolution(lie, None, target_resolution_deg)["max_expected_deg"] or 0.0) if lie.accepted else 0.0
             lie.generators, lie.output_generators = merge_generators(
-                lie.generators, lie.output_generators, phys_gens, phys_outs)
+                lie.generators, lie.output_generators, phys_gens, phys_outs, tol_deg=tol, mu=ctx.mu, sd=ctx.sd)
     if lie.generators:
         alg = identify_algebra(lie.generators, max_dimension=MAX_STORED_DIM)
         accepted = [t for t in lie.tests
