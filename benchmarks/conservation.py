@@ -88,7 +88,7 @@ def one_case(key: str, noise: float, seed: int, budget: str) -> dict:
     t_end = time.perf_counter()
     score(findings, ds.truth)
     conserved = [f for f in findings if f.kind == "conserved"]
-    count = next((f for f in findings if f.kind == "quality"), None)
+    count = next((f for f in findings if f.kind == "quality" and f.probe == "conservation"), None)
     groups = ds.groups()
     trajs = [ds.X[groups == g] for g in np.unique(groups)]
     t_base = time.perf_counter()
@@ -102,6 +102,9 @@ def one_case(key: str, noise: float, seed: int, budget: str) -> dict:
         "expressions": [f.value["expression"] for f in conserved],
         "relative_variation": [f.value["relative_variation"] for f in conserved],
         "baseline_count": base, "model_relative_error": quality["relative_error"],
+        "closed_form_source": count.evidence.get("closed_form_source") if count else None,
+        "rational_denominator": count.evidence.get("rational_denominator") if count else None,
+        "count_notes": count.evidence.get("notes") if count else None,
         "status": notes[0]["status"] if notes else "none", "reason": notes[0].get("reason") if notes else None,
         "seconds": {"sample": t_train - t0, "train": t_probe - t_train, "probe": t_end - t_probe,
                     "total": t_end - t0, "baseline": t_base},

@@ -14,8 +14,9 @@ import torch
 from physlens.findings import Finding, GroundTruth, score
 from physlens.models import build_model
 from physlens.probes import conservation
-from physlens.probes.conservation.count import poincare_count, trajectory_count
-from physlens.probes.conservation.library import build_library, state_map
+from physlens.probes.conservation.closed_forms import TrajectoryScatter, read_forms
+from physlens.probes.conservation.count import noise_scale, poincare_count, trajectory_count
+from physlens.probes.conservation.library import Library, build_library, state_map
 from physlens.systems import get_system
 from physlens.train import TrainConfig, fit
 
@@ -99,6 +100,97 @@ def test_kepler_energy_angular_momentum_and_runge_lenz_are_read_independent_from
     assert "vx**2 + vy**2 - 2/sqrt(x**2 + y**2)" in [f.value["expression"] for f in conserved]
     count = next(f for f in found if f.kind == "quality")
     assert count.value["count_from_trajectories"] == 3 and count.value["agree"]
+
+
+class _NoEmulator:
+    """An emulator that predicts nothing (100 % error): only the data's own null bases can give closed forms."""
+
+    def __init__(self, d_out):
+        self.d_out = d_out
+
+    def predict(self, X):
+        return np.zeros((len(X), self.d_out))
+
+
+def _noisy(ds, level, seed=0):
+    """Gaussian noise of ``level`` times each column's spread on the states (masses kept exact) and the targets."""
+    rng = np.random.default_rng(seed)
+    keep = [j for j, n in enumerate(ds.input_names) if n.startswith("m") and n[1:].isdigit()]
+    exact = ds.X[:, keep].copy()
+    ds.X = ds.X + level * ds.X.std(axis=0) * rng.standard_normal(ds.X.shape)
+    ds.X[:, keep] = exact
+    ds.y = ds.y + level * np.sqrt(np.mean(ds.y**2, axis=0)) * rng.standard_normal(ds.y.shape)
+    return ds
+
+
+def _held_out(ds):
+    g = ds.groups()
+    return np.flatnonzero(np.isin(g, np.unique(g)[::5]))
+
+
+def test_noise_floor_estimated_from_the_trajectories_is_the_added_noise():
+    ds = _noisy(get_system("nbody_springs", points_per_trajectory=20).sample(1000, seed=0), 0.01)
+    smap = state_map(ds)
+    states = ds.X[:, smap.state]
+    sigma = noise_scale(states, ds.groups(), ds.aux.get("t"))
+    assert np.all(np.abs(sigma / states.std(axis=0) / 0.01 - 1.0) < 0.2), sigma / states.std(axis=0)
+
+
+def test_noisy_n_body_count_is_momentum_angular_momentum_and_energy():
+    ds = _noisy(get_system("nbody_springs", points_per_trajectory=20).sample(4000, seed=1), 0.01)
+    smap = state_map(ds)
+    lib = build_library(ds, smap)
+    V, G = lib.values_and_gradients(ds.X, wrt=smap.state)
+    sd = ds.X[:, smap.state].std(axis=0)
+    sigma = noise_scale(ds.X[:, smap.state], ds.groups(), ds.aux.get("t")) / sd
+    got = trajectory_count(V, G * sd[None, None, :], ds.groups(), sigma=sigma)
+    assert got.count == 4, (got.spectrum[:8], got.notes)  # P_x, P_y, L, E (the fixed x20 gap counted 0 here)
+
+
+def test_kepler_closed_forms_come_from_the_data_when_the_emulator_is_useless():
+    ds = _noisy(get_system("kepler", dim=2, points_per_trajectory=20).sample(2000, seed=2), 0.01)
+    found = conservation.run(_NoEmulator(ds.d_out), ds, heldout=_held_out(ds))
+    conserved = [f for f in found if f.kind == "conserved"]
+    score(found, ds.truth)
+    assert len(conserved) == 3 and all(f.match for f in conserved), [f.value["expression"] for f in conserved]
+    assert {f.evidence["source"] for f in conserved} <= {"derivatives", "trajectories"}
+    assert "-vx*y + vy*x" in [f.value["expression"] for f in conserved]
+
+
+def test_a_mix_of_energy_and_angular_momentum_is_polished_back_to_the_energy():
+    ds = get_system("kepler", dim=2, points_per_trajectory=20).sample(1000, seed=0)
+    x, y, vx, vy = sp.symbols("x y vx vy", real=True)
+    terms = [vx**2, vy**2, 1 / sp.sqrt(x**2 + y**2), x * vy, y * vx]
+    lib = Library(terms, ds.input_names)
+    V, G = lib.values_and_gradients(ds.X)
+    scatter = TrajectoryScatter(V, ds.groups())
+    E, L = np.array([1.0, 1.0, -2.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0, -1.0])
+    mixed = E / scatter.norm(E) + 0.3 * L / scatter.norm(L)  # energy plus 30 % angular momentum (in spread)
+    kept, _ = read_forms(mixed[:, None], terms, scatter, lambda c: np.einsum("nkd,k->nd", G[:200], c))
+    assert [str(q.expression) for q in kept] == ["vx**2 + vy**2 - 2/sqrt(x**2 + y**2)"]
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.01])
+def test_double_pendulum_energy_is_found_over_a_denominator_fitted_to_the_trajectories(noise):
+    ds = get_system("double_pendulum", points_per_trajectory=20).sample(4000, seed=1)
+    if noise:
+        ds = _noisy(ds, noise)
+    found = conservation.run(_NoEmulator(ds.d_out), ds, heldout=_held_out(ds))
+    quality = next(f for f in found if f.kind == "quality")
+    assert quality.evidence["rational_denominator"]["beta"] == "-1/2"  # m1 + m2 sin^2 = (m1 + m2)(1 - cos^2 / 2)
+    conserved = [f for f in found if f.kind == "conserved"]
+    score(found, ds.truth)
+    assert quality.value["count_from_trajectories"] == 1
+    assert len(conserved) == 1 and conserved[0].match, [f.value["expression"] for f in conserved]
+
+
+def test_no_conserved_quantity_on_noisy_lorenz_or_damped_pendulum_from_the_data():
+    for ds in (get_system("lorenz", steps=20).sample(1000, seed=2),
+               get_system("damped_pendulum", points_per_trajectory=20).sample(1000, seed=2)):
+        ds = _noisy(ds, 0.01)
+        found = conservation.run(_NoEmulator(ds.d_out), ds, heldout=_held_out(ds))
+        assert [f.statement for f in found if f.kind == "conserved"] == []
+        assert next(f for f in found if f.kind == "quality").value["count_from_trajectories"] == 0
 
 
 def test_learned_hamiltonian_of_a_hamiltonian_network_reads_as_the_energy():

@@ -436,6 +436,7 @@ def sparse_form(c: np.ndarray, scatter: TrajectoryScatter, tolerance: float = 1e
     at least half its spread: a mix of two quantities
     (energy plus a bit of angular momentum) loses the terms of the minor one, since the major one alone is
     conserved too, while dropping a term of the major one would leave only the minor one (a small spread).
+    Of the acceptable drops, the one that keeps the most spread is taken.
 
     Example:
         >>> t = np.tile(np.linspace(0, 6, 30), 20); E = np.repeat(np.linspace(0.5, 2, 20), 30)
@@ -468,10 +469,10 @@ def sparse_form(c: np.ndarray, scatter: TrajectoryScatter, tolerance: float = 1e
             rest = [j for j in support if j != k]
             trial = scatter.polish(best, rest, tol)
             if acceptable(trial, best):
-                trials.append((scatter.variation(trial), k, trial))
+                trials.append((scatter.norm(trial), k, trial))
         if not trials:
             break
-        _, k, best = min(trials, key=lambda x: x[0])
+        _, k, best = max(trials, key=lambda x: x[0])
         support = [j for j in support if j != k]
         sc = np.abs(best * scatter.scale)
         support = [j for j in support if sc[j] > 1e-6 * sc.max()]
