@@ -66,6 +66,27 @@ def test_latents_are_matched_to_candidates_monotone_angles_and_unexplained():
     assert r["max_abs_spearman"] < 0.1  # independent latents
 
 
+def test_a_candidate_coded_jointly_by_two_latents_is_explained_by_the_set():
+    rng = np.random.default_rng(2)
+    k, b = rng.uniform(0.5, 2, 1600), rng.uniform(0.1, 1.5, 1600)
+    mu = np.c_[np.log(k) + np.log(b), np.log(k) - np.log(b)]  # rotated code: no latent is k or b alone
+    r = C.explain_latents(mu, {"k": k, "b": b})
+    assert min(r["set_r2"].values()) >= 0.95, r["set_r2"]
+    assert max(max(d.values()) for d in r["per_latent"]) < 0.9  # neither latent alone holds k or b
+
+
+def test_set_encoder_reads_the_context_rows_as_an_unordered_set():
+    from physlens.models.bottleneck import Bottleneck
+
+    torch.manual_seed(0)
+    m = Bottleneck(3 * 2 + 1, 1, question_idx=[6], latent_dim=2, width=8, set_size=3)
+    x = torch.randn(5, 7)
+    swapped = x[:, [2, 3, 0, 1, 4, 5, 6]]  # rows 0 and 1 of the set exchanged
+    assert torch.allclose(m(x), m(swapped), atol=1e-6)
+    with pytest.raises(ConfigError, match="set_size"):
+        Bottleneck(7, 1, question_idx=[6], latent_dim=2, set_size=4)
+
+
 def test_context_task_of_the_damped_pendulum_offers_k_and_b_as_candidates():
     from physlens.systems import get_system
 
