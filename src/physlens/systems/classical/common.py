@@ -1,4 +1,4 @@
-"""Shared pieces of the classical systems: parameter checks, trajectory flattening,
+"""Shared pieces of the classical systems: exact parameter values, trajectory flattening,
 and the matrices of the ground-truth symmetry generators (rotations of several
 vectors at once, translations, permutations of particles).
 
@@ -8,77 +8,10 @@ in the dataset's input columns acts as x -> x + eps (L x + b).
 
 from __future__ import annotations
 
-import math
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 import sympy as sp
-
-from physlens.errors import ParameterError
-
-
-# --------------------------------------------------------------------------- parameter checks
-def check_positive(system: str, name: str, value: Any, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float, or raise :class:`ParameterError` naming ``name``.
-
-    Example:
-        >>> check_positive("harmonic_oscillator", "m", 2)
-        2.0
-    """
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{system}: parameter {name} must be a number, got {value!r}") from None
-    ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ParameterError(f"{system}: parameter {name} must be finite and {bound}, got {value!r}")
-    return v
-
-
-def check_int(system: str, name: str, value: Any, low: int, high: int) -> int:
-    """Return ``value`` as an int in ``[low, high]``, or raise :class:`ParameterError`.
-
-    Example:
-        >>> check_int("nbody_springs", "n_particles", 5, 4, 8)
-        5
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ParameterError(f"{system}: parameter {name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def check_range(
-    system: str, name: str, value: Any, low: float = 0.0, high: float = math.inf, allow_low: bool = False
-) -> tuple[float, float]:
-    """Return ``value`` as a pair ``(a, b)`` with low < a <= b <= high (a >= low if ``allow_low``).
-
-    Example:
-        >>> check_range("damped_pendulum", "k_range", (0.5, 2.0))
-        (0.5, 2.0)
-    """
-    try:
-        a, b = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{system}: parameter {name} must be a pair (min, max), got {value!r}") from None
-    lower_ok = a >= low if allow_low else a > low
-    if not (math.isfinite(a) and math.isfinite(b) and lower_ok and a <= b <= high):
-        lo = f"{low} <=" if allow_low else f"{low} <"
-        raise ParameterError(f"{system}: parameter {name} must satisfy {lo} min <= max <= {high}, got {value!r}")
-    return a, b
-
-
-def check_choice(system: str, name: str, value: Any, choices: tuple) -> Any:
-    """Return ``value`` if it is one of ``choices``, else raise :class:`ParameterError`.
-
-    Example:
-        >>> check_choice("kepler", "dim", 3, (2, 3))
-        3
-    """
-    if isinstance(value, bool) or value not in choices:
-        raise ParameterError(f"{system}: parameter {name} must be one of {', '.join(map(str, choices))}, got {value!r}")
-    return value
 
 
 def exact(value: float) -> sp.Expr:
