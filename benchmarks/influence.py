@@ -15,6 +15,7 @@ flagged above :func:`~physlens.probes.influence.ratio_threshold` at family-wise 
 
 The former rule (robust z of the fourth root of the self-influence over all rows) is
 reported too, as ``old_global_rule``. Cases: the clean Kepler flagship (false flags),
+the flagship with 4 whole runs corrupted (one target of each of their rows),
 Kepler energy and ``x1 x2^2`` at 2000 rows (a network that cannot memorise 2 % wrong
 targets), ``x1 x2^2`` at 300 rows with a wide network trained 1500 epochs without early
 stopping (it memorises them; and the same data clean), and 10 inputs x 10 000 rows,
@@ -83,9 +84,11 @@ def _system(name: str, **params):
 
 
 MEMORISE = {"epochs": 1500, "patience": 10**9, "model_params": {"width": 128}}
-# label, maker, rows, corrupted, training overrides (None: --epochs), seeds (None: --seeds)
+# label, maker, rows, corruption (False, True: 2 % of rows, "runs": whole runs), training overrides
+# (None: --epochs), seeds (None: --seeds)
 CASES = [
     ("clean Kepler flagship", _system("kepler", dim=2, points_per_trajectory=10), 4000, False, None, None),
+    ("Kepler flagship, 4 corrupted runs", _system("kepler", dim=2, points_per_trajectory=10), 4000, "runs", None, 1),
     ("Kepler energy", _system("kepler", dim=2, target="energy", points_per_trajectory=5), 5000, True, None, None),
     ("x1 x2^2, 2000 rows", _law, 2000, True, None, None),
     ("x1 x2^2, 300 rows, memorised", _law, 300, True, MEMORISE, None),
@@ -101,6 +104,18 @@ def corrupt(ds, seed: int):
     y = ds.y.copy()
     cols = rng.integers(0, ds.d_out, size=len(bad))
     y[bad, cols] += rng.choice([-1.0, 1.0], size=len(bad)) * SHIFT * ds.y.std(axis=0)[cols]
+    ds.y = y
+    return ds, bad
+
+
+def corrupt_runs(ds, seed: int, runs: int = 4):
+    """Move one target of every row of ``runs`` whole trajectories by 3 standard deviations (a corrupted run)."""
+    rng = np.random.default_rng(20_000 + seed)
+    g = ds.groups()
+    bad = np.flatnonzero(np.isin(g, rng.choice(np.unique(g), runs, replace=False)))
+    col = int(rng.integers(0, ds.d_out))
+    y = ds.y.copy()
+    y[bad, col] += SHIFT * ds.y[:, col].std()
     ds.y = y
     return ds, bad
 
@@ -123,14 +138,16 @@ def _old_global_rule(scores: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     return np.flatnonzero((c - med) / mad > norm.isf(alpha / len(c)))
 
 
-def one_case(label: str, make, n: int, corrupted: bool, overrides: dict | None, seed: int, epochs: int) -> dict:
+def one_case(label: str, make, n: int, corrupted, overrides: dict | None, seed: int, epochs: int) -> dict:
     from physlens.probes.influence import (local_ratio, neighbours, row_statistics, run, suspect_rows,
                                            trace_rows)
     from physlens.train import train_default
 
     ds = make(n, seed)
     bad = np.array([], dtype=np.int64)
-    if corrupted:
+    if corrupted == "runs":
+        ds, bad = corrupt_runs(ds, seed)
+    elif corrupted:
         ds, bad = corrupt(ds, seed)
     t0 = time.perf_counter()
     res = train_default(ds, seed=seed, progress=False, **(overrides or {"epochs": epochs}))
