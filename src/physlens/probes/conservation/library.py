@@ -333,7 +333,7 @@ BETA_GRID = (-0.95, -0.9, -0.8, -0.7, -0.6, -0.5, -0.4, -0.3, -0.2, -0.1, 0.25, 
 
 
 def fit_denominator(dataset, smap: StateMap, lib: Library, rows: np.ndarray, base_values: np.ndarray):
-    """The rational family's beta fitted to the trajectories (module docstring), or None when it does not lower the ratio.
+    """The rational family's beta fitted to the trajectories (module docstring), or None when it lowers nothing.
 
     Whether the family joins the library is the count's decision (it must find more conserved quantities with it).
 
