@@ -14,10 +14,19 @@ from physlens.errors import DataError
 from physlens.expressions import parse_expression
 from physlens.findings import score
 from physlens.probes.equations import EquationSearch, run, static_law_findings
+from physlens.probes.equations.budget import counted
 from physlens.probes.equations.constants import name_constant
 from physlens.probes.equations.dimensional import constant_reductions, missing_dimensions
 
 G = 6.67430e-11
+
+
+@pytest.fixture(autouse=True)
+def _counted_budget():
+    """Every search here counts work instead of seconds (``time_limit`` is virtual seconds): no outcome
+    depends on how busy the machine is."""
+    with counted():
+        yield
 
 
 def _same_units(a: str, b: str) -> bool:

@@ -12,6 +12,15 @@ import sympy as sp
 from physlens.data.dataset import Dataset
 from physlens.expressions import parse_expression
 from physlens.probes.equations import EquationSearch, applies, run
+from physlens.probes.equations.budget import counted
+
+
+@pytest.fixture(autouse=True)
+def _counted_budget():
+    """Every search here counts work instead of seconds (``time_limit`` is virtual seconds): no outcome
+    depends on how busy the machine is."""
+    with counted():
+        yield
 
 
 def _data(names, law, n=300, seed=0):

@@ -10,9 +10,18 @@ from physlens.errors import ConfigError
 from physlens.expressions import parse_expression
 from physlens.findings import Finding, score
 from physlens.probes.equations import run
+from physlens.probes.equations.budget import counted
 from physlens.probes.equations.vector import applies, row_coefficients, vector_law_findings
 from physlens.scoring.equations import symbolically_equal
 from physlens.systems import get_system
+
+
+@pytest.fixture(autouse=True)
+def _counted_budget():
+    """Every search here counts work instead of seconds (``time_limit`` is virtual seconds): no outcome
+    depends on how busy the machine is."""
+    with counted():
+        yield
 
 
 def _by_target(findings):

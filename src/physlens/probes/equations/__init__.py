@@ -31,7 +31,12 @@ it), ``latex`` shows its symbol, and ``fitted_expression`` keeps the data-fitted
 ``applies(dataset)`` says why the probe cannot run (None when it can); ``REQUIRES``
 is empty (the static search reads the data, not the model) and ``COST`` is its share
 of a study's probe time. ``run(..., budget_seconds=B)`` keeps the whole probe within
-``B`` seconds.
+``B`` seconds. Inside ``with physlens.probes.equations.budget.counted():`` (or with
+``PHYSLENS_COUNTED_BUDGET=1`` in the environment) every budget in seconds counts work instead
+(virtual seconds, :mod:`.budget`): the findings are then the same on any machine.
+
+The search itself is a list of stages (:mod:`.stages`: generators, polishing, cleaning,
+selection) that ``EquationSearch(stages=[...])`` lets a user change.
 
 Public API for other modules: :class:`EquationSearch` (scikit-learn estimator,
 stable), :func:`static_law_findings`.

@@ -3,8 +3,8 @@
 Every stage of :class:`~physlens.probes.equations.EquationSearch` asks one clock how much of
 its share is left. By default the clock is the wall clock (``time.monotonic``): a search
 given 60 s stops after about 60 s, and what it finds depends on how fast the machine is.
-With a **deterministic budget** (:class:`SearchBudget` with ``evaluations`` set, or inside
-``with counted():``) the clock is a *work counter*: it advances only when the engine does
+With a **deterministic budget** (:class:`SearchBudget` with ``evaluations`` set, inside
+``with counted():``, or in a process with the environment variable ``PHYSLENS_COUNTED_BUDGET=1``) the clock is a *work counter*: it advances only when the engine does
 counted work, so the same data, seed and budget give the same formula on any machine, loaded
 or idle. The units of work (:data:`COSTS`):
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -43,6 +44,8 @@ RATE = 100_000.0
 COSTS = {"evaluations": 1.0, "polish": 30_000.0, "simplify": 30_000.0, "epochs": 0.0, "epoch_rows": 5.0}
 #: real-time limit of one SymPy call under a counted budget (reached only by a stalled call)
 SAFETY_SECONDS = 20.0
+#: environment variable that makes every search of a process counted (a CLI run, a worker): ``1``
+ENV = "PHYSLENS_COUNTED_BUDGET"
 
 
 class Clock:
@@ -86,6 +89,16 @@ def clock() -> Clock:
         False
     """
     return _current.get()
+
+
+def counted_by_environment() -> bool:
+    """Whether :data:`ENV` asks for counted budgets in this process (``time_limit`` then counts virtual seconds).
+
+    Example:
+        >>> counted_by_environment() in (True, False)
+        True
+    """
+    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def now() -> float:

@@ -100,3 +100,58 @@ def name_constant(value: float, units_vector, tolerance: float = 0.01) -> dict |
         "implied": float(implied),
         "relative_error": float(err),
     }
+
+
+def describe_constant(est, X: np.ndarray, y: np.ndarray) -> None:
+    """Set ``est.constant_`` (and the named law) when the selected law carries a fitted dimensional constant.
+
+    ``est`` is a fitted :class:`~physlens.probes.equations.EquationSearch`; without a fitted
+    dimensional constant every attribute is None.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> est = SimpleNamespace(_const_dims=None); describe_constant(est, None, None); est.constant_ is None
+        True
+    """
+    from physlens.data.units import format_units
+    from physlens.expressions import expression_to_latex
+    from physlens.probes.equations import simplify as S
+    from physlens.probes.equations.dimensional import expression_dimension
+    from physlens.probes.equations.stages.polish import split_constant
+
+    est.constant_ = est.named_expression_ = est.named_latex_ = est.named_symbolic_ = None
+    if est._const_dims is None:
+        return
+    dims, want = est._const_dims
+    C, h = split_constant(est._internal_expression)
+    d = expression_dimension(h, dims)
+    if d is None or not C.is_number or not h.free_symbols:
+        return
+    try:
+        value = float(C)
+    except (TypeError, ValueError):
+        return
+    c_units = np.where(np.abs(want - d) < 1e-12, 0.0, want - d)
+    match = name_constant(value, c_units)
+    est.constant_ = {
+        "value": value,
+        "units": format_units(c_units),
+        "name": match["name"] if match else None,
+        "expression": match["expression"] if match else None,
+        "relative_error": match["relative_error"] if match else None,
+        "implied": match["implied"] if match else None,
+    }
+    if match is None:
+        return
+    hu = est._user(h)
+    K = match["form"].free_symbols.pop()
+    law = match["form"].subs(K, sp.Float(CODATA[match["name"]][0], 15)) * hu
+    cols = {n: X[:, j] for j, n in enumerate(est.feature_names_in_)}
+    err = S.rmse(law, cols, y)
+    if not math.isfinite(err):
+        return
+    est.named_expression_ = law
+    est.constant_["rmse"] = float(err)
+    clash = match["name"] in set(est.feature_names_in_)  # the symbol would read as a column
+    est.named_latex_ = None if clash else expression_to_latex(match["form"] * hu)
+    est.named_symbolic_ = None if clash else match["form"] * hu

@@ -9,8 +9,9 @@ test properties that split the problem into smaller ones:
   ``x_i - x_j``; ``g_i - g_j = 0`` on ``x_i + x_j``; ``x_i g_i - x_j g_j = 0`` on
   ``x_i * x_j``; ``x_i g_i + x_j g_j = 0`` on ``x_i / x_j``. The pair is replaced
   by one new variable and the (true) data are searched with one input fewer;
-* **additive separability** ``f = g(x_A) + h(x_B)``: the mixed second derivatives
-  ``d2f/dx_a dx_b`` vanish between the groups; **multiplicative separability**
+* **additive separability** ``f = g(x_A) + h(x_B)``: no pair across the groups interacts
+  (the ``interactions`` probe's test, :func:`physlens.probes.interactions.pair_interactions`
+  and its decision rule, :func:`separable_groups`); **multiplicative separability**
   ``f = g(x_A) h(x_B)``: the same for ``log|f|``. Each group is solved on its own
   from the network's values with the other variables held at typical values
   (``g(x_A) = f_NN(x_A, x_B0)``), and the pieces are recombined and their
@@ -29,6 +30,7 @@ import sympy as sp
 
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations import budget as B
+from physlens.probes.interactions import pair_interactions
 
 
 class _TimeUp(Exception):
@@ -125,12 +127,18 @@ def pair_symmetries(model, X: np.ndarray, tol: float = 0.02, n: int = 300, seed:
     return out
 
 
-def separable_groups(model, X: np.ndarray, kind: str = "add", tol: float = 0.02, n: int = 200, seed: int = 0) -> list[list[int]]:
-    """Groups of inputs between which ``f`` (``kind="add"``) or ``log|f|`` (``"mul"``) has no mixed derivatives.
+def separable_groups(model, X: np.ndarray, y: np.ndarray | None = None, kind: str = "add", n: int = 1000,
+                     seed: int = 0) -> list[list[int]]:
+    """Groups of inputs between which ``f`` (``kind="add"``) or ``log|f|`` (``"mul"``) is separable.
 
-    Inputs ``i, j`` are coupled when the median of ``|d2f/dx_i dx_j| * std(x_i) * std(x_j)`` exceeds
-    ``tol`` times the spread of ``f`` (of ``log|f|`` for ``"mul"``); the groups are the connected
-    components of that coupling graph.
+    The question "does ``f`` separate additively in ``x_i`` and ``x_j``" is the ``interactions``
+    probe's: its public estimator :func:`physlens.probes.interactions.pair_interactions` gives each
+    pair's superset importance ``E[(Δ_ij f)²]/4`` with its standard error, and its decision rule
+    (the probe's defaults ``error_factor`` and ``variance_floor``) calls a pair coupled when the
+    importance less two standard errors exceeds ``error_factor`` times the network's mean squared
+    error on ``(X, y)`` (in ``log|.|`` for ``"mul"``), or ``variance_floor`` of ``f``'s variance
+    (``y=None``: ``f`` is exact, only the floor counts). The groups are the connected
+    components of the coupling graph.
 
     Example:
         >>> import torch
@@ -140,24 +148,38 @@ def separable_groups(model, X: np.ndarray, kind: str = "add", tol: float = 0.02,
         >>> separable_groups(F(), np.random.default_rng(0).uniform(1, 2, (50, 3)))
         [[0, 1], [2]]
     """
-    from physlens.autodiff import batch_gradient, batch_hessian
+    import inspect
 
-    rng = np.random.default_rng(seed)
-    Xs = X[rng.choice(len(X), size=min(n, len(X)), replace=False)]
-    H = batch_hessian(model, Xs)
-    f = _values(model, Xs)
-    ref = float(np.std(f))  # a mixed derivative matters when it moves f by a fraction of its spread
-    if kind == "mul":
-        if np.any(np.abs(f) < 1e-12) or (np.any(f > 0) and np.any(f < 0)):
-            return [list(range(X.shape[1]))]
-        g = batch_gradient(model, Xs)
-        H = H / f[:, None, None] - g[:, :, None] * g[:, None, :] / f[:, None, None] ** 2
-        ref = float(np.std(np.log(np.abs(f))))
-    sd = X.std(axis=0)
-    Hs = np.abs(H) * sd[None, :, None] * sd[None, None, :]
-    M = np.median(Hs, axis=0)
+    from physlens.probes import interactions
+
+    rule = inspect.signature(interactions.run).parameters
+    error_factor, variance_floor = rule["error_factor"].default, rule["variance_floor"].default
     d = X.shape[1]
-    adj = (M > tol * max(ref, 1e-300)) & ~np.eye(d, dtype=bool)
+
+    def f(Z):
+        return _values(model, Z)
+
+    fx = f(X)
+    err = 0.0 if y is None else float(np.mean((fx - y) ** 2))
+    transform = None
+    ref = fx
+    if kind == "mul":
+        signs = np.sign(fx) if y is None else np.concatenate([np.sign(fx), np.sign(y)])
+        if np.any(np.abs(fx) < 1e-12) or np.any(signs != signs[0]):
+            return [list(range(d))]
+
+        def transform(v):
+            return np.log(np.maximum(np.abs(v), 1e-300))
+
+        ref = transform(fx)
+        err = 0.0 if y is None else float(np.mean((ref - transform(y)) ** 2))
+    B.tick(len(X) + min(n, len(X)) * (1 + d + d * (d - 1) // 2), "evaluations")  # network evaluations
+    table = pair_interactions(f, X, n_rows=n, seed=seed, transform=transform)
+    threshold = max(error_factor * err, variance_floor * max(float(np.var(ref)), 1e-300))
+    adj = np.zeros((d, d), dtype=bool)
+    for q, (i, j) in enumerate(table.pairs):
+        if table.importance[q, 0] - 2.0 * table.se[q, 0] > threshold:
+            adj[i, j] = adj[j, i] = True
     groups: list[list[int]] = []
     seen: set[int] = set()
     for s in range(d):
@@ -198,7 +220,8 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
 
     def sub_search(Xsub, ysub, sub_names, budget, k=3):
         est = type(parent)(time_limit=max(1.0, budget), variable_names=sub_names, seed=seed,  # the caller's search class
-                             max_complexity=parent.max_complexity, selection_tolerance=0.05, oracle=False)
+                             max_complexity=parent.max_complexity, selection_tolerance=0.05, oracle=False,
+                             stages=getattr(parent, "stages", None))
         est.fit(Xsub, ysub)
         # the selected formula first, then the rest of the front (simplest first)
         exprs = [est.expression_] + [c.expression for c in sorted(est.candidates_, key=lambda c: c.rmse)[:k]]
@@ -208,7 +231,7 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
     for kind in ("mul", "add"):
         if left() < 2:
             break
-        groups = separable_groups(model, X, kind=kind, seed=seed)
+        groups = separable_groups(model, X, y, kind=kind, seed=seed)
         if len(groups) < 2:
             continue
         x0 = np.median(X, axis=0)

@@ -1,0 +1,243 @@
+"""The equation engine's stages (physlens.probes.equations.stages) and its deterministic budget.
+
+Every search here runs under a counted budget: its outcome depends on the data, the seed and the
+budget, never on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from physlens.errors import ConfigError
+from physlens.probes.equations import EquationSearch, stages
+from physlens.probes.equations import budget as B
+from physlens.probes.equations.budget import SearchBudget, Shares, counted
+from physlens.probes.equations.stages import Candidate, SearchState, StageBudget, default_stages
+
+
+@pytest.fixture(autouse=True)
+def _counted():
+    with counted():
+        yield
+
+
+def _X(n=300, d=2, lo=1.0, hi=3.0, seed=0):
+    return np.random.default_rng(seed).uniform(lo, hi, size=(n, d))
+
+
+def _only(*generators):
+    return [*generators, stages.DimensionFilter(), stages.Polish(), stages.Simplify(), stages.Selection()]
+
+
+def _spent_seconds(work: dict) -> float:
+    return sum(v * B.COSTS.get(k, 1.0) for k, v in work.items()) / B.RATE
+
+
+# ----------------------------------------------------------------------------- composition
+def test_default_stages_follow_the_protocol_in_order():
+    names = [s.name for s in default_stages()]
+    assert names == ["symmetry", "monomial", "separability", "dimensional", "enumeration", "oracle",
+                     "dimension_filter", "polish", "simplify", "selection"]
+    assert all(isinstance(s, stages.Stage) for s in default_stages())
+    assert default_stages()[0] is not default_stages()[0]  # a fresh list each time
+
+
+def test_a_user_stage_is_run_and_a_removed_one_is_not():
+    calls = []
+
+    class Guess:
+        name = "guess"
+
+        def run(self, state, budget):
+            calls.append(budget.share)
+            state.add([state.symbols[0] ** 2 * state.symbols[1]], "guess")
+
+    X = _X()
+    y = X[:, 0] ** 2 * X[:, 1]
+    mine = [Guess()] + [s for s in default_stages() if s.name not in ("monomial", "oracle")]
+    est = EquationSearch(variable_names=["a", "b"], stages=mine, budget=SearchBudget.counts(300_000)).fit(X, y)
+    assert str(est.expression_) == "a**2*b" and est.origin_ == "guess" and calls == [1.0]
+    assert all(c.origin != "monomial" for c in est.candidates_)  # the removed stage added nothing
+
+
+def test_selection_alone_scores_raw_formulas_when_nothing_polishes():
+    X = _X()
+    x0, x1 = sp.symbols("x0 x1", real=True)
+    st = SearchState(search=None, X=X, target=X[:, 0] * X[:, 1], names=["x0", "x1"])
+    st.add([x0 + x1, x0 * x1, sp.Float(1.0001) * x0 * x1], "given")
+    stages.Selection(tolerance=0.02).run(st, None)
+    assert st.best.expression == x0 * x1 and st.best.rmse < 1e-12
+    assert [c.complexity for c in st.front] == sorted(c.complexity for c in st.front)
+
+
+# ----------------------------------------------------------------------------- one test per generator
+def test_symmetry_stage_merges_a_translation_pair():
+    X = _X(400, 3)
+    y = np.exp(-((X[:, 0] - X[:, 1]) ** 2)) * X[:, 2]
+    est = EquationSearch(time_limit=4, variable_names=["a", "b", "c"], stages=_only(stages.PairSymmetry())).fit(X, y)
+    assert est.origin_ == "symmetry"
+    assert sp.simplify(est.expression_ - sp.sympify("c*exp(-(a - b)**2)", locals={
+        k: sp.Symbol(k, real=True) for k in "abc"})) == 0
+
+
+def test_monomial_stage_solves_a_power_law_at_once():
+    X = _X(200, 2)
+    y = 3.0 * X[:, 0] ** 1.5 / X[:, 1] ** 2
+    est = EquationSearch(time_limit=2, variable_names=["a", "r"], stages=_only(stages.Monomial())).fit(X, y)
+    assert str(est.expression_) == "3*a**(3/2)/r**2" and est.origin_ == "monomial"
+    assert est.work_["polish"] <= 3  # an exact closed form stops the polishing
+
+
+def test_separability_stage_splits_a_product_of_one_variable_factors():
+    X = _X(500, 3)
+    y = X[:, 0] ** 2 * np.sin(X[:, 1]) * X[:, 2]
+    est = EquationSearch(time_limit=4, variable_names=["a", "b", "c"], stages=_only(stages.Separability())).fit(X, y)
+    assert est.origin_ == "separability" and est.rmse_ < 1e-9 * np.abs(y).max()
+
+
+def test_dimensional_stage_searches_the_pi_groups_and_the_filter_keeps_units():
+    X = _X(300, 3)
+    y = X[:, 0] * X[:, 1] ** 2 / 2 + 9.8 * X[:, 0] * X[:, 2]
+    est = EquationSearch(time_limit=4, variable_names=["m", "v", "h"], units="m=kg,v=m/s,h=m,E=J", target_name="E",
+                         stages=_only(stages.Dimensional())).fit(X, y)
+    assert est.origin_.startswith("dimensional") and est.rmse_ < 1e-6 * np.abs(y).max()
+
+
+def test_dimension_filter_drops_inconsistent_formulas():
+    from physlens.probes.equations.stages.dimensional import prepare_units
+
+    X = _X(50, 2)
+    x0, x1 = sp.symbols("x0 x1", real=True)
+    st = SearchState(search=None, X=X, target=X[:, 0] / X[:, 1], names=["x0", "x1"],
+                     units={"x0": "m", "x1": "s", "y": "m/s"})
+    prepare_units(st)
+    st.add([x0 * x1, x0 / x1, x0 + x1], "given")
+    stages.DimensionFilter().run(st, None)
+    assert [e for e, _ in st.raw] == [x0 / x1]
+
+
+def test_enumeration_stage_finds_a_sum_of_a_function_and_a_variable():
+    X = _X(200, 2, 1, 2)
+    est = EquationSearch(time_limit=3, variable_names=["a", "b"], stages=_only(stages.Enumeration())).fit(
+        X, np.sin(X[:, 0]) + X[:, 1])
+    assert str(est.expression_) == "b + sin(a)" and est.origin_ == "enumeration"
+
+
+def test_oracle_groups_come_from_the_interactions_test_calibrated_on_the_model_error():
+    import torch
+
+    from physlens.probes.equations.oracle import separable_groups
+
+    class Law(torch.nn.Module):  # an exact "network": f = a*b + exp(c) + d
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return (x[:, :1] * x[:, 1:2] + torch.exp(x[:, 2:3]) + x[:, 3:4]) * self.w
+
+    X = _X(600, 4, 1, 2)
+    f = Law()(torch.as_tensor(X)).detach().numpy()[:, 0]
+    assert separable_groups(Law(), X, kind="add") == [[0, 1], [2], [3]]
+    # with a model error far above the a*b coupling (Var(a)Var(b) ~ 0.007), the pair is not called coupled
+    noisy = f + np.random.default_rng(1).normal(0, 0.5, len(f))
+    assert separable_groups(Law(), X, noisy, kind="add") == [[0], [1], [2], [3]]
+    # a product is separable in log|f| (each factor its own group)
+    assert separable_groups(Law(), X, kind="mul") == [[0, 1, 2, 3]]  # a sum is not a product
+
+
+def test_oracle_stage_runs_only_when_it_follows_the_enumeration_with_time_left():
+    from physlens.probes.equations.stages.enumeration import oracle_follows
+
+    X = _X(100, 2)
+    est = EquationSearch(variable_names=["a", "b"], oracle="auto")
+    est._limit = 60.0
+    st = SearchState(search=est, X=X, target=X[:, 0] * X[:, 1], names=["x0", "x1"], deadline=B.now() + 45)
+    assert oracle_follows(st)
+    est.stages = [s for s in default_stages() if s.name != "oracle"]
+    assert not oracle_follows(st)
+    st.deadline = B.now() + 10
+    est.stages = None
+    assert not oracle_follows(st)  # "auto": only with more than 20 s left
+
+
+# ----------------------------------------------------------------------------- polish, rounding
+def test_polish_refits_and_rounds_constants():
+    from physlens.probes.equations.stages.polish import polish
+
+    x = sp.Symbol("x", real=True)
+    xs = np.linspace(1, 2, 60)
+    cols = {"x": xs}
+    assert polish(sp.Float(0.4999) * x**2 + sp.Float(1.0002), cols, 0.5 * xs**2 + 1, 0.0) == x**2 / 2 + 1
+    # a fitted float times a closed form is one constant, rounded as a whole (pi/3 here)
+    assert polish(sp.Float(1 / (3 * np.pi**3)) * sp.pi**4 * x**2, cols, np.pi / 3 * xs**2, 0.0) == sp.pi * x**2 / 3
+
+
+def test_polish_stage_keeps_the_mean_when_nothing_can_be_polished():
+    X = _X(40, 1)
+    est = EquationSearch(variable_names=["x"])
+    est._limit, est._shares = 1.0, Shares()
+    est._clock = B.clock()
+    st = SearchState(search=est, X=X, target=X[:, 0], names=["x0"], final_deadline=B.now() - 1)
+    stages.Polish().run(st, StageBudget(share=1.0, seconds=0.0))
+    assert [c.origin for c in st.candidates] == ["mean (time ran out)"]
+
+
+def test_simplify_stage_rewrites_the_front_without_losing_accuracy():
+    x = sp.Symbol("x0", real=True)
+    X = _X(50, 1)
+    est = EquationSearch(variable_names=["x"])
+    est._limit, est._shares = 5.0, Shares()
+    est._clock = B.clock()
+    st = SearchState(search=est, X=X, target=2 * X[:, 0], names=["x0"], final_deadline=B.now() + 5)
+    st.candidates = [Candidate(sp.sin(x) ** 2 + sp.cos(x) ** 2 + 2 * x - 1, 12, 0.0)]
+    stages.Simplify().run(st, None)
+    assert st.candidates[0].expression == 2 * x and st.candidates[0].complexity < 12
+
+
+# ----------------------------------------------------------------------------- the deterministic budget
+def test_a_counted_budget_gives_the_same_formula_and_work_under_load():
+    X = _X(400, 3)
+    y = X[:, 0] * np.exp(-X[:, 1] / X[:, 2]) + np.sqrt(X[:, 0])
+    opts = dict(variable_names=["a", "b", "c"], budget=SearchBudget.counts(300_000), seed=3)
+    with B.using(B.Clock()):  # outside the file's counted block: the budget itself makes it counted
+        first = EquationSearch(**opts).fit(X, y)
+        stop = threading.Event()
+
+        def burn():  # another thread competing for the interpreter: a "busy machine"
+            while not stop.is_set():
+                sum(i * i for i in range(10_000))
+
+        t = threading.Thread(target=burn)
+        t.start()
+        try:
+            second = EquationSearch(**opts).fit(X, y)
+        finally:
+            stop.set()
+            t.join()
+    assert first.expression_ == second.expression_ and first.pareto_ == second.pareto_
+    assert first.work_ == second.work_
+    # the work done stays within the budget (one polishing call over at most)
+    assert _spent_seconds(first.work_) <= 3.0 + B.COSTS["polish"] / B.RATE * 3
+
+
+def test_budget_config_is_validated_and_converts_counts_to_virtual_seconds():
+    assert SearchBudget.counts(500_000).limit == 500_000 / B.RATE
+    assert SearchBudget(seconds=7).limit == 7.0 and not SearchBudget(seconds=7).deterministic
+    with pytest.raises(ConfigError, match="evaluations"):
+        SearchBudget(evaluations=0)
+    with pytest.raises(ConfigError, match="seconds"):
+        SearchBudget(seconds=-1)
+
+
+def test_shares_change_what_the_stages_may_use():
+    X = _X(300, 2)
+    y = np.sin(X[:, 0]) * np.exp(X[:, 1]) + X[:, 0] ** 3 / X[:, 1]
+    small = EquationSearch(variable_names=["a", "b"],
+                           budget=SearchBudget(evaluations=300_000, shares=Shares(enumeration=0.1))).fit(X, y)
+    large = EquationSearch(variable_names=["a", "b"], budget=SearchBudget.counts(300_000)).fit(X, y)
+    assert small.work_["evaluations"] < large.work_["evaluations"]
