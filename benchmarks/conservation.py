@@ -120,6 +120,9 @@ def main() -> None:
     ap.add_argument("--noise", default="0,0.01")
     ap.add_argument("--budget", default="quick", choices=["quick", "standard", "thorough"])
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "conservation.json"))
+    ap.add_argument("--merge", default=None,
+                    help="an earlier JSON of this benchmark whose rows for the other systems join the table "
+                         "(each row keeps the commit it measured)")
     args = ap.parse_args()
 
     from rich.console import Console
@@ -131,10 +134,18 @@ def main() -> None:
     rows = []
     meta = {"commit": _commit(), "budget": args.budget, "machine": {"cpus": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform()}}
+    if args.merge:
+        import json
+
+        earlier = json.loads(Path(args.merge).read_text())
+        mine = set(args.systems.split(","))
+        rows = [{**r, "commit": r.get("commit", earlier.get("commit"))} for r in earlier["rows"] if r["system"] not in mine]
+        meta["merged_from"] = {"path": args.merge, "commit": earlier.get("commit"), "rows": len(rows)}
     for key in args.systems.split(","):
         for noise in [float(v) for v in args.noise.split(",")]:
             for seed in [int(s) for s in args.seeds.split(",")]:
                 row = one_case(key, noise, seed, args.budget)
+                row["commit"] = meta["commit"]
                 rows.append(row)
                 print(f"{key} noise={noise:g} seed={seed}: count {row['count_from_trajectories']}, closed forms "
                       f"{row['closed_forms_matched']}/{row['closed_forms']} (truth {row['truth']}), baseline "
