@@ -51,10 +51,16 @@ linear regression above, with a gradient-based prior-precision search where
 MacKay's fixed point is exact here; neither is installed, and neither would
 remove more than a few lines.
 
-Findings computed where the model extrapolates: :func:`extrapolating` gives
-any caller the OOD flag for its own points (``Calibration.fit`` once, then
-``flags(X)``), and :func:`mark_extrapolating` records the share in a finding's
-evidence and statement.
+Findings computed where the model extrapolates: while any probe runs, the study
+runner can watch the rows it queries the model with (:func:`watch_queries`: a
+forward pre-hook keeping a uniform reservoir sample of the queried rows, inside
+``torch.func`` transforms too) and :func:`mark_extrapolation` scores them with the
+OOD flag above, writing ``evidence["extrapolation"] = {"share", "n", ...}`` into
+each of that probe's findings and, at a share of 10 % or more (ten times the
+in-distribution flag rate), "(partly extrapolated: x % of the model's queries lie
+outside the training data)" into its statement. The probe needs no change. For a
+probe's own points, :func:`extrapolating` gives the flag directly and
+:func:`mark_extrapolating` records it.
 
 When no last affine layer can be found (a model whose output is not an affine
 map of one hidden layer's activations, checked numerically), the
@@ -717,7 +723,13 @@ class QueryWatcher:
         self.seed = int(seed)
         self.n_seen = 0
         self.skipped = 0
-        self._rows = np.zeros((0, dataset.d_in))
+        self.reason: str | None = None  # why no share could be measured, once share_outside() has run
+        d_in = getattr(dataset, "d_in", None)
+        if not isinstance(model, torch.nn.Module) or not isinstance(d_in, int):
+            self.model = None  # a state dict (``physlens spectra``) or a dataset without input rows: nothing to watch
+            d_in = 0
+        self._d_in = d_in
+        self._rows = np.zeros((0, d_in))
         self._rng = np.random.default_rng(seed)
         self._hook = None
 
@@ -728,7 +740,7 @@ class QueryWatcher:
 
     def _record(self, module, args) -> None:
         try:
-            t = _plain_rows(args[0], self.dataset.d_in) if args else None
+            t = _plain_rows(args[0], self._d_in) if args else None
         except RuntimeError:  # a tensor whose rows cannot be read here (a wrapper of an unknown transform)
             t = None
         if t is None:
@@ -780,18 +792,24 @@ class QueryWatcher:
             (1.0, None)
         """
         if self.model is None:
-            return None, "no model"
-        if not len(self._rows):
-            return None, "the model was not queried"
-        if self.calibration is None:
-            heldout = self.heldout
-            if heldout is None and self.training is not None:
-                heldout = getattr(self.training, "val_index", None)
-            if heldout is None or len(heldout) < MIN_HELDOUT:
-                return None, "too few held-out rows to set the out-of-distribution threshold"
-            train_rows = getattr(self.training, "train_index", None) if self.training is not None else None
-            self.calibration = Calibration.fit(self.model, self.dataset, heldout, train_rows, seed=self.seed)
-        return float(np.mean(self.calibration.flags(self._rows))), None
+            self.reason = "no model to watch"
+        elif not len(self._rows):
+            self.reason = "the model was not queried with input rows"
+        else:
+            try:
+                if self.calibration is None:
+                    heldout = self.heldout
+                    if heldout is None and self.training is not None:
+                        heldout = getattr(self.training, "val_index", None)
+                    if heldout is None or len(heldout) < MIN_HELDOUT:
+                        self.reason = "too few held-out rows to set the out-of-distribution threshold"
+                        return None, self.reason
+                    train_rows = getattr(self.training, "train_index", None) if self.training is not None else None
+                    self.calibration = Calibration.fit(self.model, self.dataset, heldout, train_rows, seed=self.seed)
+                return float(np.mean(self.calibration.flags(self._rows))), None
+            except (ConfigError, DataError, ValueError, RuntimeError) as exc:  # marking never fails the probe
+                self.reason = f"out-of-distribution score unavailable: {type(exc).__name__}: {exc}"
+        return None, self.reason
 
 
 def watch_queries(model: torch.nn.Module | None, dataset: Dataset, heldout=None, training=None,
