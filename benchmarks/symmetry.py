@@ -108,6 +108,11 @@ def _summarise(findings, truth, ds) -> dict:
         # the truth's discrete symmetries reached by the group (the implied elements are no longer findings)
         row["truth_discrete_in_group"] = (grp.score_detail or {}).get("truth_discrete_covered")
         row["discrete_implied"] = len(grp.value.get("implied") or {})
+        flow = grp.value.get("flow") or {}
+        # a flow (outputs d<input>_dt): the group moving the derivatives as the inputs, with time reversal
+        row["flow_statement"] = (f"{flow['group_name']} on {flow['acts_on']}" if flow else None)
+        row["flow_time_reversal"] = flow.get("time_reversal") if flow else None
+        row["physical_inputs_read"] = (grp.value.get("physical") or {}).get("inputs_read")
     if cont:
         v = cont[0].value
         res = v.get("resolution") or {}
@@ -118,6 +123,13 @@ def _summarise(findings, truth, ds) -> dict:
         row["weight_space_angle_deg"] = ws.get("angle_deg")
         row["weight_space_physical_angle_deg"] = ws.get("physical_angle_deg")
         row["weight_space_full_span_angle_deg"] = ws.get("full_span_angle_deg")
+        # membership: function-space generators whose rate in the weights is within the model's error
+        row["weight_space_within_tolerance"] = ws.get("within_tolerance")
+        row["weight_space_carried"] = (f"{ws['carried']}/{len(v['generators'])}" if ws.get("carried") is not None
+                                       else None)
+        pr = ws.get("physical_rates")
+        row["weight_space_physical_carried"] = (f"{sum(r <= ws['tolerance'] for r in pr)}/{len(pr)}"
+                                                if pr and ws.get("tolerance") is not None else None)
         row["architectural"] = sum(ws.get("architectural") or []) if ws.get("architectural") is not None else None
     lat = next((f for f in findings if f.subject == "latent representation"), None)
     if lat is not None:
@@ -208,7 +220,8 @@ def rotation_invariant_case(label: str, n: int, max_epochs: int, seed: int = 0) 
                    truth_in_found_deg=subspace_angle_deg(truth, gens) if len(gens) >= len(truth) else None,
                    found_in_truth_deg=subspace_angle_deg(gens, truth),
                    expected_resolution_deg=res_.get("max_expected_deg"), worst_resolution_deg=res_.get("max_worst_deg"),
-                   weight_space_dim=ws.get("dimension"), weight_space_angle_deg=ws.get("angle_deg"))
+                   weight_space_dim=ws.get("dimension"), weight_space_angle_deg=ws.get("angle_deg"),
+                   weight_space_carried=(f"{ws['carried']}/{len(gens)}" if ws.get("carried") is not None else None))
         row["continuous_match"] = bool(len(gens) == len(truth) and row["found_in_truth_deg"] < 5)
     return row
 
@@ -425,8 +438,9 @@ def main() -> None:
     cols = ["case", "model", "n", "d_in", "val_loss", "model_explained", "continuous_dim", "group", "truth_dim", "angle_deg",
             "physical_dim", "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found",
             "discrete_reported", "discrete_spurious", "undetermined", "group_statement", "physical_group_statement",
-            "group_components", "group_match", "discrete_implied", "expected_resolution_deg", "weight_space_dim",
-            "weight_space_angle_deg", "weight_space_physical_angle_deg", "truth_discrete_in_group", "architectural", "latent_source", "latent_blocks", "latent_error",
+            "group_components", "group_match", "discrete_implied", "flow_statement", "expected_resolution_deg",
+            "weight_space_dim", "weight_space_angle_deg", "weight_space_physical_angle_deg", "weight_space_carried",
+            "weight_space_physical_carried", "truth_discrete_in_group", "architectural", "latent_source", "latent_blocks", "latent_error",
             "train_s", "probe_s"]
     print("\n## Systems")
     print(" | ".join(cols))

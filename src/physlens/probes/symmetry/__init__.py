@@ -244,27 +244,50 @@ def _latent_finding(lat: dict, gens: list[np.ndarray], names: list[str], target,
                    subject="latent representation")
 
 
-def _weight_space(model, X, gens, equivariant, seed, phys_gens=None) -> tuple[dict, str]:
-    """Generators read from the first layer's weights, compared with the function-space ones; what the architecture guarantees."""
+def _weight_space(model, X, gens, equivariant, seed, phys_gens=None, tolerance=None) -> tuple[dict, str]:
+    """Generators read from the first layer's weights, compared with the function-space ones; what the architecture guarantees.
+
+    ``tolerance`` is the rate (standardised output per standard deviation moved) within the model's own
+    error: the weights' own dimension counts the directions below it.
+    """
     out: dict = {}
     txt = ""
-    ws = weight_space_generators(model, X, len(gens), equivariant=equivariant)
+    ws = weight_space_generators(model, X, len(gens), equivariant=equivariant, tolerance=tolerance)
     if ws is not None and ws["generators"]:
-        own = ws["dimension"]  # where the weights' own spectrum has its largest gap
-        # the weights' own span inside the function-space algebra, and the same number of directions as it
-        angle = span_angle_deg(ws["generators"][:own], gens) if own else 90.0
-        full = span_angle_deg(ws["generators"], gens)
-        out.update(generators=ws["generators"], angle_deg=angle, full_span_angle_deg=full,
-                   singular_values=ws["singular_values"], dimension=own, hidden_rank=ws["hidden_rank"],
+        own = ws["dimension"]  # directions within the model's error (or the largest gap of their spectrum)
+        mine = ws["generators"][:own]
+        # the smaller of the two spans inside the larger one
+        if not own:
+            angle = 90.0
+        elif own <= len(gens):
+            angle = span_angle_deg(mine, gens)
+        else:
+            angle = span_angle_deg(gens, mine)
+        full = span_angle_deg(ws["generators"][:len(gens)], gens)
+        # each function-space generator's rate in the weights: carried by them when within the tolerance
+        g_rates = [ws["rate_of"](g) for g in gens]
+        out.update(generators=ws["generators"][:max(own, len(gens))], angle_deg=angle, full_span_angle_deg=full,
+                   singular_values=ws["singular_values"], rates=ws["rates"], tolerance=ws["tolerance"],
+                   within_tolerance=ws["within_tolerance"], generator_rates=g_rates,
+                   dimension=own, hidden_rank=ws["hidden_rank"],
                    hidden_units=ws["hidden_units"], agrees=bool(angle < 5.0 and own == len(gens)))
+        if tolerance is not None:
+            out["carried"] = int(sum(r <= tolerance for r in g_rates))
+        how = "largest gap of their spectrum" + (
+            f"; {ws['within_tolerance']} within the model's error, rate {tolerance:.2g}" if tolerance is not None else "")
         txt = (f" Read from the first layer's weights (W (L z + b) in the kernel of the later layers): "
-               f"{own} direction(s) (largest gap of their spectrum), within {angle:.2g} degrees of the "
+               f"{own} direction(s) ({how}), within {angle:.2g} degrees of the "
                f"function-space algebra" + ("" if angle < 5.0 else " (disagreement)")
-               + (f"; all {len(gens)} weakest directions within {full:.2g} degrees" if own != len(gens) else ""))
+               + (f"; its {len(gens)} weakest directions within {full:.2g} degrees" if own != len(gens) else ""))
+        if tolerance is not None:
+            txt += (f"; {out['carried']} of the {len(gens)} function-space generators have a rate within it in the "
+                    "weights")
         txt += f"; the later layers read {ws['hidden_rank']} of {ws['hidden_units']} hidden directions."
-        if phys_gens and len(ws["generators"]) >= len(phys_gens):
+        span = mine if own >= len(phys_gens or []) else ws["generators"][:len(gens)]
+        if phys_gens and len(span) >= len(phys_gens):
             # the physical part (one matrix on every particle's vectors) inside the weights' span
-            out["physical_angle_deg"] = span_angle_deg(phys_gens, ws["generators"])
+            out["physical_angle_deg"] = span_angle_deg(phys_gens, span)
+            out["physical_rates"] = [ws["rate_of"](g) for g in phys_gens]
             txt = txt[:-1] + f" (the physical part lies within {out['physical_angle_deg']:.2g} degrees of it)."
     arch = architectural_symmetries(model, X[:500], gens[:MAX_STORED_DIM], seed=seed)
     if arch:
@@ -353,8 +376,44 @@ def _flow_statement(gens, outs, elements, names, target_names, seed) -> dict | N
             "identity_generators": [np.asarray(g, dtype=float) for g in flow_gens], "naming": info["naming"]}
 
 
+def without_columns(gens, outs, elements, drop: list[int]):
+    """The generators and elements restricted to the inputs not in ``drop`` (inputs the network ignores).
+
+    A network that ignores some inputs altogether (e.g. the velocities, for forces that depend on
+    positions only) is symmetric under any move of them; its group is stated on the inputs it reads,
+    where shifts of the ignored ones vanish and an element differing from another only on them is
+    the same element. Returns ``(gens, outs, elements)`` or None when an element mixes dropped and
+    kept inputs (then there is no restriction).
+
+    Example:
+        >>> from physlens.probes.symmetry.group import Element
+        >>> shift_v = np.zeros((2, 3)); shift_v[1, 2] = 1.0
+        >>> g, o, els = without_columns([shift_v], None, [Element("flip x", np.diag([-1.0, 1.0]))], [1])
+        >>> len(g), els[0].T.tolist()
+        (0, [[-1.0]])
+    """
+    n = np.asarray(gens[0] if gens else elements[0].T).shape[0]
+    keep = [c for c in range(n) if c not in set(drop)]
+    if not keep or len(keep) == n:
+        return None
+    els = []
+    for e in elements:
+        T = np.asarray(e.T, dtype=float)
+        if np.abs(T[np.ix_(keep, drop)]).max(initial=0.0) > 1e-9 or np.abs(T[np.ix_(drop, keep)]).max(initial=0.0) > 1e-9:
+            return None
+        Tk = T[np.ix_(keep, keep + list(range(n, T.shape[1])))]
+        els.append(Element(e.name, Tk, e.P, e.kind, dict(e.extra)))
+    cut = [np.asarray(g, dtype=float)[np.ix_(keep, keep + [n])] for g in gens]
+    live = [i for i, g in enumerate(cut) if np.abs(g).max(initial=0.0) > 1e-8 * max(np.abs(np.asarray(gens[i])).max(), 1e-300)]
+    if not live:
+        return [], ([] if outs is not None else None), els
+    g2, o2 = merge_generators([cut[i] for i in live], None if outs is None else [outs[i] for i in live], [],
+                              None if outs is None else [])
+    return g2, o2, els
+
+
 def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target, quality, seed,
-                   target_names=None):
+                   target_names=None, ignored_cols=None):
     """The one ``symmetry`` finding stating the whole group; also the indices of implied discrete findings."""
     gens, outs = lie.generators, lie.output_generators
     algebra = findings[0].value.get("group") if findings and "generators" in findings[0].value else None
@@ -362,9 +421,16 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
     discrete_found = [discrete_found[i] for i in order]
     elements = [e for e, _ in discrete_found]
     physical = None
+    reads = None
     if phys_gens and len(phys_gens) <= MAX_STORED_DIM:
-        palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)["name"]
-        physical = _state_group(phys_gens, phys_outs, palg, elements, seed)
+        pg, po, pel = phys_gens, phys_outs, elements
+        cut = without_columns(phys_gens, phys_outs, elements, ignored_cols) if ignored_cols else None
+        if cut is not None:
+            # stated on the inputs the network reads: shifts of the ignored ones are trivial, not translations
+            pg, po, pel = cut
+            reads = [nm for i, nm in enumerate(names) if i not in set(ignored_cols)]
+        palg = identify_algebra(pg, max_dimension=MAX_STORED_DIM)["name"] if pg else None
+        physical = _state_group(pg, po, palg, pel, seed)
     if gens and len(gens) > MAX_STORED_DIM:
         # exp-fits in a large algebra are slow and its name unknown: the physical part stands for it
         if physical is None:
@@ -406,10 +472,14 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
                              "representatives": reps_of(pcg["kept"]), "naming": pinfo["naming"],
                              "identity_generators": [np.asarray(g, dtype=float) for g in pG0.generators],
                              "description": "the same construction on the part of the algebra that acts alike on "
-                             "every vector of every particle (how a physicist writes the group of a particle system)"}
+                             "every vector of every particle (how a physicist writes the group of a particle system)"
+                             + ("; stated on the inputs the network reads (it ignores the others: any move of them is "
+                                "a symmetry trivially)" if reads else "")}
+        if reads:
+            value["physical"]["inputs_read"] = reads
         if pG0.M is not None:
             value["physical"]["identity_output_generators"] = [np.asarray(m[:-1], dtype=float) for m in pG0.M]
-        phys_txt = (f" Acting alike on every particle's vectors: {pinfo['name']} "
+        phys_txt = (f" Acting alike on every particle's vectors{' (on the inputs the network reads)' if reads else ''}: {pinfo['name']} "
                     f"({pinfo['components']} component(s), reached by "
                     f"{', '.join(repr(elements[i].name) for i in pcg['kept']) or 'no discrete element'}).")
     flow = _flow_statement(phys_gens if phys_gens else gens, phys_outs if phys_gens else outs, elements, names,
@@ -643,8 +713,10 @@ def run(
             value["needs"] = needs
         weights_txt = ""
         if weights and not _spent(deadline) and n * (n + 1) <= 600:
+            # the weights' noise: a move of one standard deviation may change the prediction by the model's
+            # error at the point and at its image (the budget of the finite-flow test)
             value["weight_space"], weights_txt = _weight_space(model, X_lat[:1000], lie.generators, equivariant, seed,
-                                                               phys_gens)
+                                                               phys_gens, tolerance=2.0 * ctx.model_error)
         physical_txt = ""
         if phys is not None:
             palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)
@@ -760,8 +832,9 @@ def run(
             )
     # ---------------------------------------------------------------- the whole group
     if whole_group and not _spent(deadline) and (discrete_found and (lie.generators or len(discrete_found) > 1)):
+        ignored_cols = sorted(c for kind in ignored for p in parts for c in p["vectors"][kind]) if parts else None
         group_finding, implied = _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target,
-                                                quality, seed, list(dataset.target_names))
+                                                quality, seed, list(dataset.target_names), ignored_cols)
         if group_finding is not None:
             if not implied_discrete:
                 findings = [f for i, f in enumerate(findings) if i not in implied]

@@ -539,11 +539,14 @@ def lie_generators(
     K = len(accepted)
     rejected_after = [t["candidate"] for t in tests if t["candidate"] > accepted[-1] and not t.get("undetermined")]
     upper = rates[accepted + rejected_after[:1]]
-    logs = np.log(np.maximum(upper, 1e-12 * max(rates.max(), 1e-300)))
-    if len(logs) > 1:
+    # rates at the arithmetic's floor are exact symmetries (built into the architecture): always kept, and
+    # left out of the gap search (a gap from 0 to the first learnt symmetry once cut four true generators)
+    exact = int(np.sum(upper[:K] <= 1e-6 * max(float(rates.max()), 1e-300)))
+    logs = np.log(np.maximum(upper[exact:], 1e-12 * max(rates.max(), 1e-300)))
+    if len(logs) > 1 and exact < K:
         gaps = np.diff(logs)
-        keep = int(np.argmax(gaps)) + 1
-        if rejected_after and keep < K and gaps[:K - 1].max() <= gaps[K - 1] + np.log(2.0):
+        keep = exact + int(np.argmax(gaps)) + 1
+        if rejected_after and keep < K and gaps[:K - exact - 1].max() <= gaps[K - exact - 1] + np.log(2.0):
             # the gap at the test's own boundary is as large (within a factor 2) as any inside it:
             # the test's decision stands (a weaker but resolved symmetry, e.g. a rotation that a
             # network learnt less exactly than its translations, is kept)

@@ -146,7 +146,7 @@ def hidden_gradients(model: torch.nn.Module, X: np.ndarray) -> tuple[np.ndarray,
 
 
 def weight_space_generators(model: torch.nn.Module, X: np.ndarray, dimension: int,
-                            equivariant: bool = False) -> dict | None:
+                            equivariant: bool = False, tolerance: float | None = None) -> dict | None:
     """Generators read from the first layer: ``L`` such that ``W (L z + b)`` lies where the later layers look away.
 
     A move ``z -> z + eps (L z + b)`` of the first layer's input moves its pre-activations by
@@ -163,11 +163,20 @@ def weight_space_generators(model: torch.nn.Module, X: np.ndarray, dimension: in
     with :func:`physlens.probes.symmetry.continuous.lie_generators` checks that the algebra is carried
     by the first layer and the later layers' kernel, on rows drawn independently.
 
-    ``dimension`` in the result is the weights' own count: the largest relative gap among the first
-    ``dimension + 1`` singular values.
+    The rows are whitened as in the function-space scan (the second moment of ``[z, 1]``, each output
+    divided by its spread), so ``rates`` (singular values over the square root of the rows) are the RMS
+    rate of change of the standardised output per standard deviation moved. ``dimension`` in the
+    result is the weights' own count: the largest relative gap among the first ``dimension + 1`` rates,
+    or with ``tolerance`` (a rate: the change a move of one standard deviation may cause within the
+    model's own error, e.g. twice its relative error - the error at the point and at its image) among
+    the ``within_tolerance`` rates below it and the first above. ``rate_of(G)`` gives the weights' rate
+    of any generator ``G`` (original coordinates): a generator found in function space is carried by
+    the weights when its rate is within the tolerance, which stays meaningful where the spectrum is a
+    continuum with no gap (a large algebra known roughly, e.g. 33 dims on a Lorentz-invariant emulator).
 
-    Returns ``{"generators", "singular_values", "dimension", "hidden_rank", "hidden_units"}`` or None (no first layer
-    reading the inputs, e.g. a graph network whose edge model reads particle pairs).
+    Returns ``{"generators", "singular_values", "rates", "dimension", "tolerance", "within_tolerance",
+    "rate_of", "hidden_rank", "hidden_units"}`` or None (no first layer reading the inputs, e.g. a graph network whose edge
+    model reads particle pairs).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
@@ -185,42 +194,57 @@ def weight_space_generators(model: torch.nn.Module, X: np.ndarray, dimension: in
     W = lin.weight.detach().cpu().numpy().astype(np.float64)
     m, k, _ = Gh.shape
     n = Z.shape[1]
-    U = Gh @ W  # (m, k, n): W^T dF/dh
+    U = Gh @ W  # (m, k, n): W^T dF/dh, the rate of each output per unit of the first layer's input
+    with torch.no_grad():
+        p = next(model.parameters())
+        F = model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).detach().cpu().numpy().astype(np.float64)
+    F = F if F.ndim == 2 else F[:, None]
+    fsd = F.std(0)
+    fsd = np.where(fsd > 0, fsd, np.sqrt(np.mean(U**2, axis=(0, 2))))
+    U = U / np.maximum(fsd, 1e-300)[None, :, None]  # rates of the standardised outputs
     Zt = np.hstack([Z, np.ones((m, 1))])
-    rows = (U[:, :, :, None] * Zt[:, None, None, :]).reshape(m, k, n * (n + 1))
-    scale = np.sqrt(np.mean(U**2, axis=(0, 2)))  # equilibrate the outputs
-    rows = rows / np.maximum(scale, 1e-300)[None, :, None]
+    S = Zt.T @ Zt / m
+    Lc = np.linalg.cholesky(S + 1e-12 * np.trace(S) * np.eye(n + 1))
+    Wh = np.linalg.solve(Lc, Zt.T).T  # whitened [z, 1]: a unit vector of unknowns moves the data by 1 RMS
+    rows = (U[:, :, :, None] * Wh[:, None, None, :]).reshape(m, k, n * (n + 1))
     blocks = []
     if equivariant:
-        with torch.no_grad():
-            p = next(model.parameters())
-            F = model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).detach().cpu().numpy().astype(np.float64)
-        F = F if F.ndim == 2 else F[:, None]
         Q, _ = np.linalg.qr(np.hstack([(F - F.mean(0)) / np.maximum(F.std(0), 1e-300), np.ones((m, 1))]))
         for j in range(k):
             blocks.append(rows[:, j] - Q @ (Q.T @ rows[:, j]))
     else:
         blocks = [rows[:, j] for j in range(k)]
     C = np.vstack(blocks)
-    # equilibrate the unknowns so that the columns of C are comparable
-    col = np.sqrt(np.mean(C**2, axis=0))
-    col = np.where(col > 1e-12 * max(col.max(), 1e-300), col, 1.0)
-    _, s, Vt = np.linalg.svd(C / col, full_matrices=False)
+    _, s, Vt = np.linalg.svd(C, full_matrices=False)
+    asc = s[::-1]
+    rates = asc / np.sqrt(m)
     d = int(min(max(dimension, 0), len(s)))
+    within = int(np.sum(rates <= tolerance)) if tolerance is not None else None
+    # the largest relative gap among the first d + 1 rates (with a tolerance: among those within it and
+    # the first beyond it, as the function-space scan bounds its candidates by its test)
+    top = d if within is None else within
+    logs = np.log(np.maximum(asc[: top + 1], 1e-12 * max(asc.max(), 1e-300)))
+    own = int(np.argmax(np.diff(logs)) + 1) if len(logs) > 1 and top > 0 else top
+    Lc_inv = np.linalg.inv(Lc)
     mean, std = _model_standardisation(model, n)
     gens = []
-    for v in Vt[::-1][:d]:
-        A_z = (v / col).reshape(n, n + 1)
+    for v in Vt[::-1][: max(d, own)]:
+        A_z = v.reshape(n, n + 1) @ Lc_inv
         L = A_z[:, :n] * (std[:, None] / std[None, :])
         b = std * A_z[:, n] - L @ mean
         G = np.hstack([L, b[:, None]])
         gens.append(G / max(np.abs(G).max(), 1e-300))
     sh = np.linalg.svd(Gh.reshape(m * k, -1), compute_uv=False)
-    asc = s[::-1]
-    # the weights' own dimension: the largest relative gap among the first d + 1 singular values
-    logs = np.log(np.maximum(asc[: d + 1], 1e-12 * max(asc.max(), 1e-300)))
-    own = int(np.argmax(np.diff(logs)) + 1) if len(logs) > 1 and d > 0 else d
-    return {"generators": gens, "singular_values": asc[: d + 3], "dimension": own,
+    def rate_of(G: np.ndarray) -> float:
+        # the weights' rate of one generator (original coordinates), per RMS displacement of the data
+        G = np.asarray(G, dtype=float)
+        Lz = G[:, :n] * std[None, :] / std[:, None]
+        Az = np.hstack([Lz, ((G[:, n] + G[:, :n] @ mean) / std)[:, None]])
+        w = (Az @ Lc).ravel()
+        return float(np.linalg.norm(C @ w) / max(np.linalg.norm(w), 1e-300) / np.sqrt(m))
+
+    return {"generators": gens, "singular_values": asc[: max(d, own) + 3], "rates": rates[: max(d, own) + 3],
+            "dimension": own, "tolerance": tolerance, "within_tolerance": within, "rate_of": rate_of,
             "hidden_rank": int(np.sum(sh > 1e-3 * max(sh.max(), 1e-300))), "hidden_units": int(W.shape[0])}
 
 
