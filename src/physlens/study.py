@@ -27,6 +27,11 @@ reason rather than read off a coarse model. **One budget**: ``quick``,
 ``standard`` or ``thorough`` (:data:`BUDGETS`) caps the training time and
 splits the probes' time by their ``COST``.
 
+**Fields on a grid** (a field system, or a field file with ``channels``) load as a
+:class:`~physlens.data.fields.FieldDataset`: the plain CNN is the automatic emulator, trained on the
+fields' tabular view (which ``dataset.npz`` keeps, with the layout, so a run resumes as fields); only
+probes that declare ``FIELDS = True`` run, the tabular ones are listed as skipped with the reason.
+
 The default study is the flagship: 2-D Kepler orbits (:data:`FLAGSHIP`).
 """
 
@@ -851,8 +856,11 @@ def _execute(study: Study, run_dir: Path, dataset: Dataset, resume: bool, progre
     if progress:
         from rich.console import Console
 
+        shape = (f"{dataset.n} fields of {len(dataset.channel_names)} channel(s) on a {dataset.grid[0]} x {dataset.grid[1]} "
+                 f"grid -> {len(dataset.target_names)} target channel(s)" if isinstance(dataset, FieldDataset) else
+                 f"{dataset.n} rows, {dataset.d_in} inputs -> {dataset.d_out} target(s)")
         Console(stderr=True).print(
-            f"[bold]physlens[/] {study.name}: {dataset.n} rows, {dataset.d_in} inputs -> {dataset.d_out} target(s); "
+            f"[bold]physlens[/] {study.name}: {shape}; "
             f"probes {', '.join(p.name for p in probes) or '(none apply)'}; budget {study.budget}", highlight=False)
     result, quality = None, None
     if probes and _needs_model(probes):
