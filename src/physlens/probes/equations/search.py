@@ -146,7 +146,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             ``time_limit``. None: ``time_limit`` seconds (virtual ones inside
             :func:`~physlens.probes.equations.budget.counted`).
         stages: the stages run in order (:mod:`.stages`); None: :func:`.stages.default_stages`.
-            A list without ``"oracle"`` or with a generator of your own is a different search.
+            A list without ``"oracle"`` or with a generator of your own is a different search
+            (the sub-searches of the symmetry and oracle stages keep the default stages).
 
     Column names may be any text (``y``, ``lambda``, ``E``, ``I``, ``pi``, ``sin``...): the
     engine works on internal symbols ``x0, x1, ...`` and writes the results in the user's names.

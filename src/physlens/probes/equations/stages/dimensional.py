@@ -11,13 +11,13 @@ are physical (the cleaning stage filters by it).
 
 Example:
     >>> from physlens.probes.equations import EquationSearch, stages
-    >>> X = np.random.default_rng(0).uniform(1, 3, (300, 3))
+    >>> X = np.random.default_rng(0).uniform(1, 3, (300, 4))
     >>> only = [stages.Dimensional(), stages.DimensionFilter(), stages.Polish(), stages.Selection()]
     >>> with counted():
-    ...     est = EquationSearch(time_limit=4, variable_names=["m", "v", "h"], units="m=kg,v=m/s,h=m,E=J",
-    ...                          target_name="E", stages=only).fit(X, X[:, 0] * X[:, 1] ** 2 / 2 + 9.8 * X[:, 0] * X[:, 2])
-    >>> est.origin_.startswith("dimensional")
-    True
+    ...     est = EquationSearch(time_limit=4, variable_names=["m", "v", "h", "L"], units="m=kg,v=m/s,h=m,L=m,E=J",
+    ...                          target_name="E", stages=only).fit(X, X[:, 0] * X[:, 1] ** 2 * np.exp(-X[:, 2] / X[:, 3]))
+    >>> est.expression_, est.origin_.startswith("dimensional")
+    (m*v**2*exp(-h/L), True)
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ def order_for_polishing(raw, cols, y, scale) -> list[tuple[float, int, sp.Expr, 
     Example:
         >>> x = sp.Symbol("x", real=True); xs = np.linspace(1, 2, 9)
         >>> [str(t[2]) for t in order_for_polishing([(x**2, "a"), (x, "b"), (x**2, "c")], {"x": xs}, xs**2, 1.0)]
-        ['x', 'x**2']
+        ['x**2', 'x']
     """
     scored = []
     seen: set[str] = set()

@@ -9,7 +9,7 @@ milliseconds), nearest neighbours when the polynomial does not describe the data
 (:func:`~physlens.probes.equations.oracle.knn_pair_symmetries`, up to 6 inputs). With units
 only sums and differences of like quantities are tried (products and ratios are what
 dimensional analysis already groups). The reduced problem is searched by a sub-search
-(same class, no oracle, no symmetry stage) and its formulas are written back in the pair.
+(same class and default stages, without the oracle and this stage) and its formulas are written back in the pair.
 
 Example:
     >>> from physlens.probes.equations import EquationSearch, stages
@@ -97,8 +97,7 @@ class PairSymmetry:
             est = type(parent)(time_limit=max(1.0, t_end - B.now()), units=sub_units or None,
                                variable_names=zn, target_name=tname, seed=seed,
                                max_complexity=parent.max_complexity, selection_tolerance=parent.selection_tolerance,
-                               constant_tolerance=parent.constant_tolerance, oracle=False, symmetry=False,
-                               stages=parent.stages)
+                               constant_tolerance=parent.constant_tolerance, oracle=False, symmetry=False)
             est.fit(Z, y)
         except Exception:  # a degenerate reduced problem (e.g. a constant column): no candidates
             return []
