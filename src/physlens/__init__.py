@@ -7,12 +7,21 @@ Example:
     ['x1', 'x2', 'x3']
 """
 
-from physlens.data import Dataset, load
 from physlens.errors import ConfigError, DataError, ParameterError, PhyslensError
-from physlens.findings import Finding, GroundTruth, score
-from physlens.systems import get_system, list_systems
 
-import physlens.scoring  # noqa: E402,F401  (the facade registers every scorer: score() finds them)
+#: the facade's names, imported on first use (``import physlens.cli`` need not import SymPy, SciPy, the systems)
+_LAZY = {"Dataset": "physlens.data", "load": "physlens.data", "Finding": "physlens.findings",
+         "GroundTruth": "physlens.findings", "score": "physlens.findings", "get_system": "physlens.systems",
+         "list_systems": "physlens.systems"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'physlens' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
+from types import ModuleType
 from typing import Any
 
 import sympy as sp  # noqa: F401  (the docstring examples build SymPy truths)
 
 from physlens.codec import from_jsonable, to_jsonable
+from physlens.plugins import Registry
 
 KINDS = (
     "symmetry",
@@ -233,6 +235,22 @@ def register_scorer(kind: str) -> Callable[[Scorer], Scorer]:
     return deco
 
 
+def _adopt_scorer(kind: str, obj):
+    if isinstance(obj, ModuleType):
+        return None  # registered itself on import
+    if callable(obj):
+        return obj
+    raise TypeError("a scorer plug-in must be a module or a function scorer(findings, truth)")
+
+
+#: the scorers by finding kind: the modules of the ``physlens.scoring`` package (found by name on the
+#: first :func:`score`, as plug-ins are, so this module never imports the layer above it), then the
+#: ``physlens.scorers`` entry points, each a module that registers its scorers or a function
+#: ``scorer(findings, truth)`` registered under the entry point's name (the finding kind)
+SCORERS = Registry("scorer", package="physlens.scoring", entry_point_group="physlens.scorers", skip=(),
+                   adopt=_adopt_scorer, table=_SCORERS)
+
+
 def score(findings: list[Finding], truth: GroundTruth | None) -> dict:
     """Compare findings with the ground truth; set ``match`` on each; return a scorecard.
 
@@ -245,6 +263,7 @@ def score(findings: list[Finding], truth: GroundTruth | None) -> dict:
         >>> score(fs, truth)["matched"]
         1
     """
+    SCORERS.discover()
     card: dict[str, Any] = {"kinds": {}, "matched": 0, "scored": 0}
     if truth is None:
         card["findings"] = []

@@ -20,7 +20,7 @@ import typer
 from physlens.errors import PhyslensError
 from physlens.plugins import PluginWarning, Registry, warn_plugin
 
-app = typer.Typer(
+_app = typer.Typer(
     name="physlens",
     help="Train neural networks on physical systems, then read the trained network to recover the physics.",
     no_args_is_help=True,
@@ -90,15 +90,52 @@ COMMANDS: Registry[ModuleType] = Registry("command", package=__name__, entry_poi
                                           skip=(), adopt=_adopt_command)
 
 
+@_app.callback()
+def _group() -> None:
+    """(Keeps the app a group of commands when only the invoked command is registered.)"""
+
+
+_REGISTERED: set[str] = set()
+
+
 def _register_all() -> None:
     for name, mod in COMMANDS.as_dict().items():
+        if name in _REGISTERED:
+            continue
+        _REGISTERED.add(name)
         if name not in COMMANDS.plugins:
-            mod.register(app)
+            mod.register(_app)
             continue
         try:  # a plug-in's command that fails to register is left out, in one warning line
-            mod.register(app)
+            mod.register(_app)
         except Exception as exc:
             warn_plugin("physlens.commands", name, COMMANDS.plugins[name], exc)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Register only the built-in command module named by the first word of ``argv``, when there is one
+    (``physlens spectra ...`` then imports what ``spectra`` needs, not every command's probes and
+    PySINDy); every command otherwise (``physlens --help``, a plug-in's command)."""
+    import importlib
+    import importlib.util
+
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first and first.isidentifier() and first not in _REGISTERED and \
+            importlib.util.find_spec(f"{__name__}.{first}") is not None:
+        mod = importlib.import_module(f"{__name__}.{first}")
+        if callable(getattr(mod, "register", None)):
+            _REGISTERED.add(first)
+            mod.register(_app)
+            return
+    _register_all()
+
+
+def __getattr__(name: str):
+    """``physlens.cli.app``: the Typer app with every command registered (tests, embedding)."""
+    if name == "app":
+        _register_all()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -110,7 +147,6 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 _show_warning = warnings.showwarning
 warnings.showwarning = _one_line_warning  # a broken plug-in is one "warning: ..." line, never a traceback
-_register_all()
 
 
 def main() -> None:
@@ -130,7 +166,8 @@ def main() -> None:
 
     usage = importlib.import_module(typer.BadParameter.__module__)  # the Click exceptions Typer raises
     try:
-        code = app(standalone_mode=False)
+        _register_for(sys.argv[1:])
+        code = _app(standalone_mode=False)
     except usage.NoArgsIsHelpError as exc:  # `physlens` alone prints the help, as before
         exc.show()
         raise SystemExit(exc.exit_code) from None

@@ -190,10 +190,22 @@ def probe_spec(name: str) -> ProbeSpec:
         >>> probe_spec("symmetry").requires["relative_error"] > 0
         True
     """
+    builtin = _builtin_spec(name)
+    if builtin is not None:  # a built-in probe: no need to import every other probe to find it
+        return builtin
     specs = _registry()
     if name not in specs:
         raise ConfigError(unknown_name_message("probe", name, list(specs)))
     return specs[name]
+
+
+def _builtin_spec(name: str) -> ProbeSpec | None:
+    """The spec of the built-in probe module ``name`` (importing that module only), or None."""
+    import importlib.util
+
+    if not name.isidentifier() or name in _PRIVATE or importlib.util.find_spec(f"{__name__}.{name}") is None:
+        return None
+    return _adopt_probe(name, importlib.import_module(f"{__name__}.{name}"))
 
 
 def get_probe(name: str) -> Callable:
