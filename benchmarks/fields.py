@@ -12,10 +12,11 @@ periodic grid, k_scale 1.5, target du/dt):
 4. ``data_efficiency``: plain CNN vs D4 CNN trained on 2, 4, 8, 16 fields (two more for
    validation) of measured targets (20 % noise) and of exact targets; relative RMS error on 32
    clean test fields. Criterion: the D4 CNN reaches the plain CNN's 16-field error with <= 4 fields.
-   Every model and every count gets the same number of gradient steps (``--steps``, default 2400 =
-   300 epochs of 16 fields in batches of 2): a fixed number of *epochs* gave 2 fields an eighth of
+   Every model and every count gets the same number of gradient steps (``--steps``, default 1200 =
+   150 epochs of 16 fields in batches of 2): a fixed number of *epochs* gave 2 fields an eighth of
    the steps of 16, so on exact targets the small-data errors measured the optimiser, not the data
-   (at 300 epochs the D4 CNN needed all 16 fields; with equal steps it needs 2).
+   (at 300 epochs the D4 CNN needed all 16 fields; with equal steps it needs 2, at 1200 steps and
+   at 2400 alike; 1200 keeps each case under 5 minutes on a busy 2-core machine, 2400 took 6-7).
 5. ``discover``: ``physlens discover vector_diffusion --budget quick`` through the Study (48 fields,
    the plain CNN trained by the study's recipe), its scorecard against the truth.
 
@@ -161,7 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fields.json"))
     ap.add_argument("--epochs", type=int, default=300, help="epochs of the symmetry cases")
-    ap.add_argument("--steps", type=int, default=2400, help="gradient steps of every data-efficiency model")
+    ap.add_argument("--steps", type=int, default=1200, help="gradient steps of every data-efficiency model")
     args = ap.parse_args()
     from physlens.codec import to_jsonable
     from physlens.io import write_json
