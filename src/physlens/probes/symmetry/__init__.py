@@ -422,6 +422,19 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
     elements = [e for e, _ in discrete_found]
     physical = None
     reads = None
+    n_in = len(names)
+
+    def full(gs):
+        # a group stated on the inputs read keeps the generators found, in every input's coordinates
+        if gs and np.asarray(gs[0]).shape[0] != n_in:
+            return [np.asarray(g, dtype=float) for g in phys_gens]
+        return [np.asarray(g, dtype=float) for g in gs or []]
+
+    def full_out(G, ms):
+        if G.generators and np.asarray(G.generators[0]).shape[0] != n_in and phys_outs is not None:
+            return [np.asarray(m, dtype=float) for m in phys_outs]
+        return [np.asarray(m[:-1], dtype=float) for m in ms]
+
     if phys_gens and len(phys_gens) <= MAX_STORED_DIM:
         pg, po, pel = phys_gens, phys_outs, elements
         cut = without_columns(phys_gens, phys_outs, elements, ignored_cols) if ignored_cols else None
@@ -460,17 +473,17 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
 
     value = {"group_name": info["name"], "name": f"group {info['name']}", "identity_component": info["identity_component"], "algebra": algebra,
              "components": info["components"], "representatives": reps_of(cg["kept"]), "input_names": names,
-             "identity_generators": [np.asarray(g, dtype=float) for g in (G0.generators or [])],
+             "identity_generators": full(G0.generators),
              "implied": implied_txt, "naming": info["naming"], "blocks": info["blocks"]}
     if G0.M is not None:
-        value["identity_output_generators"] = [np.asarray(m[:-1], dtype=float) for m in G0.M]
+        value["identity_output_generators"] = full_out(G0, G0.M)
     phys_txt = ""
     if physical is not None:
         pG0, pcg, pinfo = physical
         value["physical"] = {"group_name": pinfo["name"], "identity_component": pinfo["identity_component"],
                              "algebra": pinfo["algebra"], "components": pinfo["components"],
                              "representatives": reps_of(pcg["kept"]), "naming": pinfo["naming"],
-                             "identity_generators": [np.asarray(g, dtype=float) for g in pG0.generators],
+                             "identity_generators": full(pG0.generators),
                              "description": "the same construction on the part of the algebra that acts alike on "
                              "every vector of every particle (how a physicist writes the group of a particle system)"
                              + ("; stated on the inputs the network reads (it ignores the others: any move of them is "
@@ -478,7 +491,7 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
         if reads:
             value["physical"]["inputs_read"] = reads
         if pG0.M is not None:
-            value["physical"]["identity_output_generators"] = [np.asarray(m[:-1], dtype=float) for m in pG0.M]
+            value["physical"]["identity_output_generators"] = full_out(pG0, pG0.M)
         phys_txt = (f" Acting alike on every particle's vectors{' (on the inputs the network reads)' if reads else ''}: {pinfo['name']} "
                     f"({pinfo['components']} component(s), reached by "
                     f"{', '.join(repr(elements[i].name) for i in pcg['kept']) or 'no discrete element'}).")
