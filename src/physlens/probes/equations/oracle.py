@@ -30,7 +30,6 @@ import sympy as sp
 
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations import budget as B
-from physlens.probes.interactions import pair_interactions
 
 
 class _TimeUp(Exception):
@@ -150,7 +149,8 @@ def separable_groups(model, X: np.ndarray, y: np.ndarray | None = None, kind: st
     """
     import inspect
 
-    from physlens.probes import interactions
+    from physlens.probes import interactions  # (lazy: it imports torch, which only the oracle needs)
+    from physlens.probes.interactions import pair_interactions
 
     rule = inspect.signature(interactions.run).parameters
     error_factor, variance_floor = rule["error_factor"].default, rule["variance_floor"].default
