@@ -84,7 +84,7 @@ from physlens.findings import Finding
 REQUIRES: dict = {}
 COST = 1.0
 #: auxiliary arrays that are bookkeeping, not physical quantities
-BOOKKEEPING = {"trajectory", "t", "time", "family"}
+BOOKKEEPING = {"trajectory", "t", "time", "family", "file_row"}
 MIN_ROWS_PER_LATENT = 40
 
 
