@@ -13,7 +13,9 @@ the relative RMS error on 2000 clean held-out rows from another seed. For every 
 Kendall's τ against the held-out error over the whole family, and the mean τ within
 groups of equal width (α is meant to compare layers of one architecture). A positive τ
 means "larger metric, larger error". The training loss (which uses data) is the
-reference a data-free metric has to approach.
+reference a data-free metric has to approach. The models train as tasks of
+:mod:`physlens.execution` (the local process pool by default, or Ray with
+``--executor ray``), one core each, in the family's order.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/model_family.py            # 30 models, 300 epochs (about 5 min)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/model_family.py --models 20 --epochs 40
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import platform
 import subprocess
 import time
@@ -69,11 +70,20 @@ def pendulum():
     return get_system("damped_pendulum", observe_params=True, points_per_trajectory=10)
 
 
-def train_one(cfg: dict, epochs: int, seed: int, test) -> dict:
-    """Train one emulator of the family; return its config, held-out error, training loss and spectral metrics."""
+def train_one(cfg: dict, epochs: int, seed: int, test_seed: int) -> dict:
+    """Train one emulator of the family; return its config, held-out error, training loss and spectral metrics.
+
+    A :class:`physlens.execution.Task` (JSON-able arguments): the 2000 held-out rows are drawn here
+    from ``test_seed``, the same rows for every member of the family.
+    """
+    import torch
+
     from physlens.models import build_model
     from physlens.probes.spectra import analyze
     from physlens.train import TrainConfig, fit
+
+    torch.set_num_threads(1)
+    test = pendulum().sample(2000, seed=test_seed)
 
     ds = pendulum().sample(cfg["n_train"], seed=seed)
     if cfg["noise"] > 0:
@@ -153,6 +163,9 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=None, help="models trained side by side (default: the machine's cores)")
+    ap.add_argument("--executor", choices=["local", "ray"], default="local", help="physlens.execution backend")
+    ap.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "model_family.json"))
     ap.add_argument("--png", default=str(ROOT / "benchmarks" / "results" / "model_family.png"))
     args = ap.parse_args()
@@ -165,14 +178,20 @@ def main() -> None:
 
     from physlens.io import write_json
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    from physlens.execution import Task, run_tasks
+
     console = Console()
-    test = pendulum().sample(2000, seed=args.seed + 1000)
-    models = []
+    configs = family(args.models, args.seed)
+    tasks = [Task(f"model/{i}", "model_family:train_one",
+                  {"cfg": cfg, "epochs": args.epochs, "seed": args.seed + i, "test_seed": args.seed + 1000}, cpus=1)
+             for i, cfg in enumerate(configs)]
     t0 = time.perf_counter()
-    for i, cfg in enumerate(family(args.models, args.seed)):
-        m = train_one(cfg, args.epochs, args.seed + i, test)
-        models.append(m)
+    results = run_tasks(tasks, executor=args.executor, jobs=args.jobs, address=args.address)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise SystemExit(f"error: {len(failed)} model(s) failed, first: {failed[0].key}: {failed[0].error}")
+    models = [r.value for r in results]
+    for i, (cfg, m) in enumerate(zip(configs, models)):
         console.print(f"{i + 1:2d}/{args.models} width {cfg['width']:3d} n {cfg['n_train']:4d} lr {cfg['lr']:.0e} "
                       f"noise {cfg['noise']:.1f}: held-out rel. error {m['heldout_rel_error']:.3f}, "
                       f"α {m['metrics']['alpha'] or float('nan'):.2f} ({m['train_seconds']:.1f} s)", highlight=False)
