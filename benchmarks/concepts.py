@@ -26,22 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
+from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 TRUTH = {"pendulum": 2, "qubit1": 2, "qubit2": 6, "copernicus": 2, "hidden0": 0, "hidden3": 3}
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def pauli_expectations(psi: np.ndarray) -> dict[str, np.ndarray]:

@@ -31,11 +31,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+
+from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,16 +50,6 @@ SYSTEMS = {
     "damped_pendulum": ("damped_pendulum", {"points_per_trajectory": 20}, 2000, 0),
     "lorenz": ("lorenz", {"steps": 20}, 4000, 0),
 }
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def one_case(key: str, noise: float, seed: int, budget: str) -> dict:

@@ -38,6 +38,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 
+from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
+
 
 def _gplearn_to_sympy(program: list, names: list[str]) -> sp.Expr:
     """Convert a gplearn program (prefix list of functions, feature indices, floats) to SymPy."""
@@ -133,16 +135,6 @@ def run_one(task: dict) -> dict:
         rec["time"] = time.monotonic() - t0
         rec["solved"], rec["error"] = False, f"{type(exc).__name__}: {exc}"[:300]
     return rec
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except OSError:
-        return ""
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -22,28 +22,18 @@ pair interacting when its scaled mean ``|∂²f/∂a∂b|`` (batched Hessians) e
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import sympy as sp
 
+from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 HESSIAN_THRESHOLD = 0.05
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _symbols(d: int) -> list[sp.Symbol]:

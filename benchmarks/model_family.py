@@ -26,12 +26,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import platform
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (24, 48, 96, 192)
@@ -40,16 +41,6 @@ LRS = (1e-3, 3e-3, 1e-2)
 NOISES = (0.0, 0.1, 0.3)
 #: data-free metrics, averaged over the weight matrices that have them
 METRICS = ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "stable_rank", "soft_rank", "rand_distance")
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def family(n_models: int, seed: int) -> list[dict]:

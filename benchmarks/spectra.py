@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit as _commit  # (benchmarks/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _WW_WORKER = r"""
@@ -64,16 +66,6 @@ for _, r in df.iterrows():
                  "stable_rank": float(r["stable_rank"])})
 json.dump({"rows": rows, "version": ww.__version__}, open(out, "w"))
 """
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _env() -> dict:

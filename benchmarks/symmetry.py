@@ -69,7 +69,8 @@ def _closure(mats: list[np.ndarray], limit: int = 512) -> list[np.ndarray]:
 def _summarise(findings, truth, ds) -> dict:
     from physlens.findings import score
 
-    card = score(findings, truth) if truth is not None else None
+    if truth is not None:
+        score(findings, truth)  # sets each finding's match
     cont = [f for f in findings if "generators" in f.value]
     disc = [f for f in findings if "transform" in f.value]
     row: dict = {"continuous_dim": 0, "group": None, "physical_dim": None, "physical_group": None,
@@ -459,8 +460,9 @@ def main() -> None:
     from physlens.findings import to_jsonable
     from physlens.io import write_json
 
-    results["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                           cwd=ROOT).stdout.strip()
+    from provenance import commit
+
+    results["git_commit"] = commit()
     results["command"] = " ".join(sys.argv)
     write_json(out, to_jsonable(results))
     print(f"\nwrote {out}")

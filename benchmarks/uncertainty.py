@@ -35,13 +35,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 Z90 = 1.6448536269514722
@@ -52,16 +53,6 @@ CASES = [
     ("harmonic_oscillator", {}, 0.05),
     ("lorentz_invariant", {}, 0.05),
 ]
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _dropout_mlp_class():
