@@ -7,8 +7,8 @@ earlier search, :func:`physlens.train.bottleneck.fit_bottleneck` (SciNet's one-s
 with intrinsic-dimension checks), run on the same task with the same epochs, whose count is its
 number of active latents. Tasks:
 
-* ``pendulum``: damped pendulum (b in [0.1, 1.5], |omega_0| <= 2), context mode (other rows of the
-  trajectory -> k, b); truth 2;
+* ``pendulum``: damped pendulum (b in [0.1, 1.5], |omega_0| <= 2, 8 points 0.4 apart), context mode (rows of the
+  other half of the trajectory -> k, b); truth 2;
 * ``qubit1``: one-qubit tomography, question mode; candidates: the Bloch vector (from psi); truth 2;
 * ``qubit2``: two-qubit tomography; candidates: the 15 Pauli expectations; truth 6;
 * ``copernicus``: Sun and Mars angles -> next angles, direct mode; candidates: heliocentric angles; truth 2;
@@ -76,7 +76,10 @@ def task(name: str, seed: int, n: int):
         # SciNet's pendulum damps strongly (b/k of order 0.1): with the system's default b in [0.05, 0.5] and
         # |omega| <= 1 the damping term moves under 1.5 % of Var(domega/dt), below the 1 % per-latent gain
         # once the k-latent fit is imperfect
-        ds = get_system("damped_pendulum", points_per_trajectory=20, b_range=(0.1, 1.5), omega_max=2.0).sample(n, seed=seed)
+        # short trajectories (8 points 0.4 apart) give many (k, b) draws; the probe takes the context from the half
+        # of the trajectory the question is not in
+        ds = get_system("damped_pendulum", points_per_trajectory=8, dt=0.4, b_range=(0.1, 1.5),
+                        omega_max=2.0).sample(n, seed=seed)
         return ds, {"max_latents": 4}
     if name in ("qubit1", "qubit2"):
         nq = 1 if name == "qubit1" else 2
