@@ -149,3 +149,44 @@ def test_spectra_probe_runs_in_a_study_and_its_figures_reach_the_report(tmp_path
     res = run_cli("spectra", str(r.run_dir), "--json", "--bootstrap", "0")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["run_dir"] == str(r.run_dir)
+
+
+def test_two_stage_lapack_eigenvalues_equal_the_standard_driver():
+    from physlens.probes.spectra import _eigvalsh
+
+    W = np.random.default_rng(3).standard_t(3, size=(2, 300, 120))
+    G = np.matmul(W.transpose(0, 2, 1), W)
+    ref = np.linalg.eigvalsh(G)
+    for backend in ("lapack", "torch"):
+        assert np.max(np.abs(_eigvalsh(G, backend) - ref)) < 1e-12 * ref.max()
+
+
+def test_safetensors_file_is_analysed_without_torch_and_gives_the_torch_path_alpha(tmp_path):
+    import subprocess
+    import sys
+
+    from physlens.cli.spectra import BUDGET_NAMES
+    from physlens.study import BUDGETS
+
+    assert tuple(BUDGETS) == BUDGET_NAMES
+    rng = np.random.default_rng(4)
+    state = {"dense.weight": torch.tensor(rng.standard_t(3, size=(300, 200)), dtype=torch.float32),
+             "conv.weight": torch.tensor(rng.standard_t(4, size=(40, 30, 3, 3)), dtype=torch.float32),
+             "dense.bias": torch.zeros(300)}
+    path = tmp_path / "w.safetensors"
+    save_file(state, path)
+    script = ("import runpy, sys\n"
+              f"sys.argv = ['physlens', 'spectra', {str(path)!r}, '--json', '--bootstrap', '0', '--no-randomize']\n"
+              "try:\n    runpy.run_module('physlens.cli', run_name='__main__')\n"
+              "except SystemExit as e:\n    assert not e.code, e.code\n"
+              "print('torch imported' if 'torch' in sys.modules else 'no torch', file=sys.stderr)\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip().endswith("no torch")
+    fast = {f["subject"]: f["value"] for f in json.loads(res.stdout)["findings"]}
+    full = {r["layer"]: r for r in analyze(state, n_boot=0, randomize=False)}  # torch loaded here: torch's eigvalsh
+    assert set(fast) - {"summary"} == set(full) == {"dense.weight", "conv.weight"}
+    for key, row in full.items():
+        assert fast[key]["alpha"] == pytest.approx(row["alpha"], abs=1e-9)
+        assert fast[key]["n_tail"] == row["n_tail"] and fast[key]["n_eigenvalues"] == row["n_eigenvalues"]
+        assert fast[key]["log_norm"] == pytest.approx(row["log_norm"], rel=1e-12)

@@ -32,9 +32,20 @@ emulators: a bootstrap error bar on α (resampling the eigenvalues and refitting
 "too few eigenvalues" finding (α null, with the reason) instead of a silent
 skip for matrices with fewer than ``min_eigenvalues`` (20) eigenvalues, where
 WeightWatcher switches to a small-sample estimator from 8 eigenvalues on; and
-one batched ``torch.linalg.eigvalsh`` of the Gram matrices (float64) of all
+one batched eigenvalue call on the Gram matrices (float64) of all
 matrices of one shape, instead of one SVD per matrix (4x faster than NumPy's
 SVD on a 2048² matrix on one core, eigenvalues equal to 1e-14 relative).
+
+The module does not import torch: a safetensors file read with safetensors' NumPy
+loader is analysed with NumPy alone (the Gram matrices through NumPy's BLAS, the
+eigenvalues through LAPACK's two-stage tridiagonal reduction, ``dsyevd_2stage``, of
+the OpenBLAS that NumPy ships: 0.57 s against 0.97 s for ``numpy.linalg.eigvalsh`` on
+a 2048² Gram matrix on one core). When torch is already loaded (a model in memory),
+``torch.linalg.eigvalsh`` is used (MKL: 0.44 s there). The eigenvalues agree to
+1e-15 relative, so α does too. Every eigenvalue is computed: the x_min search tries
+each one as the start of the tail, so α cannot be had exactly from the top few alone,
+and the tridiagonal reduction, which costs the same whatever part of the spectrum is
+then extracted, is most of the work.
 
 Convolution kernels (out, in, k) or (out, in, kh, kw) are read as WeightWatcher
 does: one (out x in) matrix per kernel position, their eigenvalues pooled into one
@@ -46,12 +57,16 @@ matrices silently; benchmarks/spectra.py compares the two on every layer.
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import importlib.util
 import math
+import os
+import sys
 import time
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 from physlens.findings import Finding
 
@@ -77,58 +92,143 @@ def applies(dataset) -> str | None:
 
 
 # --------------------------------------------------------------------------- matrices
-def weight_matrices(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The weight matrices of a state dict: key -> stack (k, N, M) with N >= M (k kernel positions).
+def _as_array(t) -> np.ndarray | None:
+    """A float tensor (torch or NumPy) as a float64 NumPy array on the CPU; None for anything else."""
+    if isinstance(t, np.ndarray):
+        return t.astype(np.float64) if np.issubdtype(t.dtype, np.floating) else None
+    if "torch" in sys.modules:
+        import torch
 
+        if isinstance(t, torch.Tensor):
+            return t.detach().to("cpu", torch.float64).numpy() if t.is_floating_point() else None
+    return None
+
+
+def weight_matrices(state: Mapping) -> dict[str, np.ndarray]:
+    """The weight matrices of a state dict: key -> float64 stack (k, N, M) with N >= M (k kernel positions).
+
+    Tensors may be torch's or NumPy's (a safetensors file read with ``safetensors.numpy``).
     Dense weights (2-D) give one matrix; convolution kernels (out, in, *kernel) one (out x in)
     matrix per kernel position, as WeightWatcher reads them. Vectors (biases, norms) are left out.
 
     Example:
+        >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Conv2d(4, 6, 3))
         >>> {k: tuple(v.shape) for k, v in weight_matrices(net.state_dict()).items()}
         {'0.weight': (1, 8, 3), '1.weight': (9, 6, 4)}
     """
     out = {}
     for key, t in state.items():
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 2 or t.ndim > 5:
+        if getattr(t, "ndim", 0) < 2 or t.ndim > 5:
             continue
-        w = t.detach().to("cpu", torch.float64)
+        w = _as_array(t)
+        if w is None:
+            continue
         if w.ndim == 2:
-            mats = w.unsqueeze(0)
+            mats = w[None]
         else:  # (out, in, *kernel) -> (positions, out, in)
-            mats = w.reshape(w.shape[0], w.shape[1], -1).permute(2, 0, 1)
+            mats = w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1)
         if mats.shape[1] < mats.shape[2]:
-            mats = mats.transpose(1, 2)
-        out[key] = mats.contiguous()
+            mats = mats.transpose(0, 2, 1)
+        out[key] = np.ascontiguousarray(mats)
     return out
 
 
-def eigenvalues(mats: torch.Tensor) -> np.ndarray:
+_LAPACK_2STAGE: list = []  # [function or None], found once
+
+
+def _lapack_2stage():
+    """LAPACKE ``dsyevd_2stage`` of the OpenBLAS that NumPy (or SciPy) ships, with its integer type; None if absent."""
+    if _LAPACK_2STAGE:
+        return _LAPACK_2STAGE[0]
+    found = None
+    for pkg in ("numpy", "scipy"):
+        try:
+            spec = importlib.util.find_spec(pkg)  # the package's location, without importing it
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.origin is None:
+            continue
+        libdir = os.path.dirname(os.path.dirname(spec.origin)) + os.sep + pkg + ".libs"
+        for path in sorted(glob.glob(os.path.join(libdir, "*openblas*"))):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for name, itype in (("scipy_LAPACKE_dsyevd_2stage64_", ctypes.c_int64),
+                                ("LAPACKE_dsyevd_2stage64_", ctypes.c_int64),
+                                ("scipy_LAPACKE_dsyevd_2stage", ctypes.c_int32),
+                                ("LAPACKE_dsyevd_2stage", ctypes.c_int32)):
+                fn = getattr(lib, name, None)
+                if fn is not None:
+                    fn.restype = itype
+                    found = (fn, itype)
+                    break
+            if found:
+                break
+        if found:
+            break
+    _LAPACK_2STAGE.append(found)
+    return found
+
+
+def _eigvalsh(gram: np.ndarray, backend: str | None = None) -> np.ndarray:
+    """Eigenvalues (ascending, float64) of a stack (b, n, n) of symmetric matrices.
+
+    ``backend`` None picks: ``"torch"`` (torch.linalg.eigvalsh) when torch is already loaded; else
+    ``"lapack"``, LAPACK's two-stage ``dsyevd_2stage`` (eigenvalues only) from NumPy's OpenBLAS;
+    else ``"numpy"`` (numpy.linalg.eigvalsh).
+
+    Example:
+        >>> G = np.array([[[2.0, 1.0], [1.0, 2.0]]])
+        >>> [_eigvalsh(G, b).round(12).tolist() for b in ("numpy", "lapack")]
+        [[[1.0, 3.0]], [[1.0, 3.0]]]
+    """
+    b, n, _ = gram.shape
+    if backend is None:
+        backend = "torch" if "torch" in sys.modules else "lapack"
+    if backend == "torch":
+        import torch
+
+        return torch.linalg.eigvalsh(torch.from_numpy(np.ascontiguousarray(gram))).numpy()
+    lapack = _lapack_2stage() if backend == "lapack" else None
+    if lapack is None:
+        return np.linalg.eigvalsh(gram)
+    fn, itype = lapack
+    out = np.empty((b, n))
+    for i in range(b):
+        a = np.array(gram[i], dtype=np.float64, order="C")  # a copy (LAPACK overwrites it); symmetric, so C = F order
+        info = fn(ctypes.c_int(102), ctypes.c_char(b"N"), ctypes.c_char(b"L"), itype(n),
+                  a.ctypes.data_as(ctypes.c_void_p), itype(n), out[i].ctypes.data_as(ctypes.c_void_p))
+        if info != 0:  # never seen; the standard driver then
+            out[i] = np.linalg.eigvalsh(gram[i])
+    return out
+
+
+def eigenvalues(mats) -> np.ndarray:
     """Pooled, sorted eigenvalues of WᵀW for a stack (k, N, M) of matrices: k·M values, float64.
 
     Example:
-        >>> W = torch.tensor([[[3.0, 0.0], [0.0, 2.0], [0.0, 0.0]]])
+        >>> W = np.array([[[3.0, 0.0], [0.0, 2.0], [0.0, 0.0]]])
         >>> eigenvalues(W).tolist()
         [4.0, 9.0]
     """
-    gram = mats.transpose(1, 2) @ mats
-    ev = torch.linalg.eigvalsh(gram).reshape(-1).clamp_min(0.0)
-    return np.sort(ev.numpy())
+    mats = np.asarray(_as_array(mats) if not isinstance(mats, np.ndarray) else mats, dtype=np.float64)
+    gram = np.matmul(mats.transpose(0, 2, 1), mats)
+    return np.sort(np.clip(_eigvalsh(gram), 0.0, None).reshape(-1))
 
 
-def _batched_eigenvalues(mats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Eigenvalues of every matrix, one batched eigvalsh per shape (dense layers of one width share a call)."""
+def _batched_eigenvalues(mats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Eigenvalues of every matrix, one batched eigenvalue call per shape (dense layers of one width share it)."""
     by_shape: dict[tuple, list[str]] = {}
     for key, m in mats.items():
         by_shape.setdefault(tuple(m.shape[1:]), []).append(key)
     out = {}
     for keys in by_shape.values():
-        stack = np.concatenate([mats[k].numpy() for k in keys])
+        stack = np.concatenate([mats[k] for k in keys])
         # the Gram matrices through NumPy's BLAS: 0.75 s against torch's 1.14 s CPU for five 2048² float64
-        # products on one thread (torch's batched float64 matmul is the slower one); eigvalsh stays in torch,
-        # whose LAPACK was the faster there (0.40 s against NumPy's 0.84 s per 2048² matrix)
-        gram = torch.from_numpy(np.matmul(stack.transpose(0, 2, 1), stack))
-        ev = torch.linalg.eigvalsh(gram).clamp_min(0.0).numpy()
+        # products on one thread (torch's batched float64 matmul is the slower one)
+        ev = np.clip(_eigvalsh(np.matmul(stack.transpose(0, 2, 1), stack)), 0.0, None)
         i = 0
         for k in keys:
             n = mats[k].shape[0]
@@ -139,18 +239,26 @@ def _batched_eigenvalues(mats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]
 
 # --------------------------------------------------------------------------- power-law fit
 def _ks_distances(x: np.ndarray, idx: np.ndarray, alphas: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """KS distance between the tail x[i:] and the power law (α_i, x_min = x[i]) for each candidate i in idx."""
+    """KS distance between the tail x[i:] and the power law (α_i, x_min = x[i]) for each candidate i in idx.
+
+    ``idx`` ascending. Each chunk of candidates reads only the values from its lowest candidate up
+    (the rest lie below every x_min in it), and the law's CDF is 1 - exp((1-α) log(x/x_min)) on
+    precomputed logarithms: 2.5x faster than powers over the whole spectrum, equal to 1e-15.
+    """
     N = len(x)
+    logx = np.log(x)
     D = np.ones(len(idx))
     j = np.arange(N)
     for s in range(0, len(idx), chunk):
         ii = idx[s:s + chunk]
         a = alphas[s:s + chunk]
         n = (N - ii).astype(float)
+        lo = int(ii.min())
+        jj, lx = j[lo:], logx[lo:]
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            model = 1.0 - (x[None, :] / x[ii, None]) ** (1.0 - a[:, None])
-            emp = (j[None, :] - ii[:, None]) / n[:, None]
-            diff = np.where(j[None, :] >= ii[:, None], np.abs(model - emp), 0.0)
+            model = -np.expm1((1.0 - a[:, None]) * (lx[None, :] - logx[ii, None]))
+            emp = (jj[None, :] - ii[:, None]) / n[:, None]
+            diff = np.where(jj[None, :] >= ii[:, None], np.abs(model - emp), 0.0)
         d = np.max(diff, axis=1)
         D[s:s + chunk] = np.where(a > 1.0, d, 1.0)
     return D
@@ -264,26 +372,26 @@ def randomisation_distance(lam: np.ndarray, lam_random: np.ndarray, bins: int = 
     return float(math.sqrt(max(0.0, (kl(p) + kl(q)) / 2)))
 
 
-def _permuted(mats: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _permuted(mats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The stack with each matrix's elements permuted at random (same element distribution, no structure)."""
     k, N, M = mats.shape
     flat = mats.reshape(k, N * M)
-    perm = torch.stack([torch.randperm(N * M, generator=gen) for _ in range(k)])
-    return torch.gather(flat, 1, perm).reshape(k, N, M)
+    return np.stack([flat[i][rng.permutation(N * M)] for i in range(k)]).reshape(k, N, M)
 
 
 # --------------------------------------------------------------------------- analysis
-def layer_metrics(key: str, mats: torch.Tensor, lam: np.ndarray, n_boot: int = 50, seed: int = 0,
+def layer_metrics(key: str, mats: np.ndarray, lam: np.ndarray, n_boot: int = 50, seed: int = 0,
                   randomize: bool = True, min_eigenvalues: int = MIN_EIGENVALUES,
                   lam_random: np.ndarray | None = None) -> dict:
     """Every spectral metric of one weight matrix (stack (k, N, M)) with eigenvalues ``lam``.
 
     Example:
-        >>> W = torch.randn(1, 200, 50, dtype=torch.float64)
+        >>> W = np.random.default_rng(0).normal(size=(1, 200, 50))
         >>> m = layer_metrics("w", W, eigenvalues(W), n_boot=5)
         >>> m["n_eigenvalues"], m["alpha"] is not None, m["soft_rank"] <= 2
         (50, True, True)
     """
+    mats = mats if isinstance(mats, np.ndarray) else _as_array(mats)
     k, N, M = mats.shape
     lam = np.asarray(lam, dtype=np.float64)
     lam_max = float(lam.max()) if len(lam) else 0.0
@@ -314,7 +422,7 @@ def layer_metrics(key: str, mats: torch.Tensor, lam: np.ndarray, n_boot: int = 5
     out["rand_distance"] = None
     if randomize and lam_max > 0 and len(fit_on) >= min_eigenvalues:  # a histogram of a handful of values says nothing
         if lam_random is None:
-            lam_random = eigenvalues(_permuted(mats, torch.Generator().manual_seed(seed)))
+            lam_random = eigenvalues(_permuted(mats, np.random.default_rng(seed)))
         out["rand_distance"] = randomisation_distance(lam, lam_random)
         out["rand_lambda_max"] = float(np.max(lam_random))
     return out
@@ -344,19 +452,20 @@ def analyze(state, n_boot: int = 50, seed: int = 0, randomize: bool = True,
     error (α-1)/√n_tail instead of the bootstrap (``error_method`` says which).
 
     Example:
+        >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Linear(64, 64), torch.nn.Linear(64, 1))
         >>> [(r["layer"], r["n_eigenvalues"], r["alpha"] is None) for r in analyze(net, n_boot=5)]
         [('0.weight', 3, True), ('1.weight', 64, False), ('2.weight', 1, True)]
     """
     t0 = time.perf_counter()
-    if isinstance(state, torch.nn.Module):
+    if callable(getattr(state, "state_dict", None)):  # a torch module
         state = state.state_dict()
     mats = weight_matrices(state)
     lams = _batched_eigenvalues(mats)
     rand = {}
     if randomize:
-        gen = torch.Generator().manual_seed(seed)
-        rand = _batched_eigenvalues({k: _permuted(m, gen) for k, m in mats.items()})
+        rng = np.random.default_rng(seed)
+        rand = _batched_eigenvalues({k: _permuted(m, rng) for k, m in mats.items()})
     rows = []
     for key, m in mats.items():
         late = budget_seconds is not None and time.perf_counter() - t0 > budget_seconds
@@ -372,6 +481,7 @@ def to_frame(findings: list[Finding]):
     """The per-matrix ``quality`` findings of this probe as a pandas DataFrame, one row per matrix.
 
     Example:
+        >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Linear(64, 64))
         >>> to_frame(run(net, None, bootstrap=0))[["layer", "n_eigenvalues"]].values.tolist()
         [['0.weight', 3], ['1.weight', 64]]
@@ -390,6 +500,7 @@ def run(model, dataset=None, bootstrap: int = 50, min_eigenvalues: int = MIN_EIG
     read. Matrices with fewer than ``min_eigenvalues`` eigenvalues get α null and the reason.
 
     Example:
+        >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64))
         >>> fs = run(net, None, bootstrap=5)
         >>> [(f.subject, f.value["alpha"] is None) for f in fs]
