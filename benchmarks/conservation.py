@@ -72,12 +72,12 @@ def one_case(key: str, noise: float, seed: int, budget: str) -> dict:
     study = Study.parse({"source": {"system": system, "params": params, "n": n}, "budget": budget, "seed": seed,
                          "probes": [{"name": "conservation"}]})
     probes = [ProbeConfig(name="conservation")]
-    t_train = time.perf_counter()
+    t_train, c_train = time.perf_counter(), time.process_time()
     result, quality = train_for_probes(study, ds, probes, None, progress=False)
-    t_probe = time.perf_counter()
+    t_probe, c_probe = time.perf_counter(), time.process_time()
     findings, notes = run_probes(result.model, ds, probes, budget, seed, quality, heldout=result.val_index,
                                  training=result)
-    t_end = time.perf_counter()
+    t_end, c_end = time.perf_counter(), time.process_time()
     score(findings, ds.truth)
     conserved = [f for f in findings if f.kind == "conserved"]
     count = next((f for f in findings if f.kind == "quality" and f.probe == "conservation"), None)
@@ -100,6 +100,9 @@ def one_case(key: str, noise: float, seed: int, budget: str) -> dict:
         "status": notes[0]["status"] if notes else "none", "reason": notes[0].get("reason") if notes else None,
         "seconds": {"sample": t_train - t0, "train": t_probe - t_train, "probe": t_end - t_probe,
                     "total": t_end - t0, "baseline": t_base},
+        # CPU time of this process (one thread): what the run costs on a free core, whatever the machine's load
+        "cpu_seconds": {"train": c_probe - c_train, "probe": c_end - c_probe},
+        "epochs_run": result.epochs_run, "model": quality.get("model"),
         "exact": (count is not None and count.value["count_from_trajectories"] == truth and len(conserved) == truth
                   and matched == truth),
     }
@@ -141,11 +144,12 @@ def main() -> None:
                 rows.append(row)
                 print(f"{key} noise={noise:g} seed={seed}: count {row['count_from_trajectories']}, closed forms "
                       f"{row['closed_forms_matched']}/{row['closed_forms']} (truth {row['truth']}), baseline "
-                      f"{row['baseline_count']}, {row['seconds']['total']:.0f} s", flush=True)
+                      f"{row['baseline_count']}, {row['seconds']['total']:.0f} s "
+                      f"({sum(row['cpu_seconds'].values()):.0f} CPU s, {row['epochs_run']} epochs)", flush=True)
                 write_json(args.json, to_jsonable({**meta, "rows": rows}))
     table = Table(title=f"Conserved quantities (budget {args.budget}; count / closed forms matched / baseline)")
     for col in ("system", "noise", "truth", "physlens count", "closed forms (matched)", "exact on all seeds",
-                "local-PCA count", "baseline exact", "s per system (train + probe)"):
+                "local-PCA count", "baseline exact", "s per system (train + probe)", "CPU s (max)"):
         table.add_column(col)
     summary = []
     for key in dict.fromkeys(r["system"] for r in rows):
@@ -160,12 +164,16 @@ def main() -> None:
                 "baseline_exact_all_seeds": all(r["baseline_count"] == r["truth"] for r in rs),
                 "seconds_mean": float(np.mean([r["seconds"]["train"] + r["seconds"]["probe"] for r in rs])),
                 "probe_seconds_mean": float(np.mean([r["seconds"]["probe"] for r in rs])),
+                "cpu_seconds_mean": float(np.mean([sum(r["cpu_seconds"].values()) for r in rs])),
+                "cpu_seconds_max": float(np.max([sum(r["cpu_seconds"].values()) for r in rs])),
+                "epochs_run": [r["epochs_run"] for r in rs],
             }
             summary.append(line)
             table.add_row(key, f"{noise:g}", str(line["truth"]), str(line["counts"]), str(line["closed_forms"]),
                           "yes" if line["exact_all_seeds"] else "no", str(line["baseline_counts"]),
                           "yes" if line["baseline_exact_all_seeds"] else "no",
-                          f"{line['seconds_mean']:.0f} ({line['probe_seconds_mean']:.1f} probe)")
+                          f"{line['seconds_mean']:.0f} ({line['probe_seconds_mean']:.1f} probe)",
+                          f"{line['cpu_seconds_mean']:.0f} ({line['cpu_seconds_max']:.0f})")
     Console().print(table)
     write_json(args.json, to_jsonable({**meta, "summary": summary, "rows": rows}))
     print(f"wrote {args.json}")

@@ -311,3 +311,64 @@ def test_conserved_command_prints_one_json_object_with_the_energy(tmp_path):
     from physlens.scoring.conserved import dependence_residual
 
     assert dependence_residual(parse_expression(exprs[0], ["q", "p"]), [p**2 + q**2])[0] < 1e-2
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_noisy_n_body_probe_reads_all_four_quantities_from_its_whole_trajectory_sample(seed):
+    # 200 trajectories, 106 library terms: a 150-trajectory row subsample counted 3 (seed 0) and 0 (seed 2)
+    ds = _noisy(get_system("nbody_springs", points_per_trajectory=20).sample(4000, seed=seed), 0.01, seed=seed)
+    found = conservation.run(_NoEmulator(ds.d_out), ds, heldout=_held_out(ds), seed=seed)
+    quality = next(f for f in found if f.kind == "quality")
+    assert quality.evidence["rows"] == 4000  # every trajectory, every point
+    assert quality.value["count_from_trajectories"] == 4, quality.evidence["notes"]
+    conserved = [f for f in found if f.kind == "conserved"]
+    score(found, ds.truth)
+    assert len(conserved) == 4 and all(f.match for f in conserved), [f.value["expression"] for f in conserved]
+
+
+def test_probe_sample_keeps_whole_trajectories_and_thins_long_ones_evenly():
+    groups = np.repeat(np.arange(50), 40)
+    rows = conservation.trajectory_sample(groups, 20, np.random.default_rng(0))
+    assert len(np.unique(groups[rows])) == 20 and len(rows) == 20 * 40
+    thin = conservation.thin_trajectories(rows, groups, 200)
+    assert len(thin) == 200 and all(np.sum(groups[thin] == g) == 10 for g in np.unique(groups[rows]))
+    first = thin[groups[thin] == groups[thin[0]]]
+    assert np.all(np.diff(first) >= 4) and first[-1] - first[0] == 39  # evenly spaced, first to last point
+
+
+def test_held_out_floor_is_widened_by_the_fit_optimism_of_terms_per_trajectory():
+    from physlens.probes.conservation.count import heldout_inflation
+
+    assert heldout_inflation(106, 75) == pytest.approx(1 + 106 / 75)
+    assert heldout_inflation(5, 1000) < 1.01  # few terms, many trajectories: the plain floor
+
+
+def test_a_conserved_finding_on_a_system_that_conserves_nothing_is_spurious():
+    from physlens.scoring.coverage import coverage
+
+    claim = {"expression": "x**2 + y**2 + z**2"}
+    lorenz = get_system("lorenz").truth
+    assert lorenz.conserved == [] and lorenz.extra["conserved_complete"]
+    f = Finding("conserved", "a sphere", claim)
+    score([f], lorenz)
+    assert f.match is False and "conserves nothing" in f.score_detail["reason"]
+    assert coverage([f], lorenz)["conserved"]["spurious"] == 1
+    # damped pendulum: complete only while every trajectory is damped and no parameter is an input
+    assert get_system("damped_pendulum").truth.extra["conserved_complete"]
+    observed = get_system("damped_pendulum", observe_params=True).truth  # k and b are constant inputs
+    g = Finding("conserved", "the stiffness", {"expression": "k"})
+    score([g], observed)
+    assert g.match is None
+    undamped = get_system("damped_pendulum", b_range=(0.0, 0.5)).truth
+    assert not undamped.extra["conserved_complete"]
+
+
+def test_built_in_hamiltonian_systems_declare_their_conserved_list_complete():
+    for name, params in [("harmonic_oscillator", {}), ("kepler", {"dim": 2}), ("kepler", {"dim": 3}),
+                         ("double_pendulum", {})]:
+        truth = get_system(name, **params).truth
+        assert truth.conserved and truth.extra["conserved_complete"], name
+    # the Kepler radial velocity is not conserved: spurious there, as before
+    f = Finding("conserved", "radial velocity", {"expression": "x*vx + y*vy"})
+    score([f], get_system("kepler", dim=2).truth)
+    assert f.match is False

@@ -16,6 +16,13 @@ Gradients are differentiated by SymPy and evaluated by the project's safe tree w
 (:func:`physlens.probes.equations.simplify.evaluate`), never by ``lambdify``, which
 generates and executes Python source that contains the variable names. The detail also names the single true quantity the finding
 is a function of, when there is one (``conserved_names`` in ``truth.extra``).
+
+**Complete lists.** ``truth.extra["conserved_complete"] = True`` says that every conserved function of the
+system's inputs is a function of the listed ones; an empty list then says there is none (Lorenz and the
+damped pendulum, both dissipative), and every conserved finding there is scored spurious (``match`` False,
+``score_detail["reason"]``). Without the flag an empty list says nothing and the findings stay unscored
+(``match`` None): Feynman laws, spin models and the like list no conserved quantities because none was
+written down, not because none exists. A non-empty list is scored as before, a finding outside its span False.
 """
 
 from __future__ import annotations
@@ -100,7 +107,7 @@ def dependence_residual(found: sp.Expr, truth: list[sp.Expr], seed: int = 0) -> 
 
 @register_scorer("conserved")
 def score_conserved(findings: list[Finding], truth: GroundTruth) -> None:
-    """Set ``match`` on every conserved-quantity finding (None when the truth lists none).
+    """Set ``match`` on every conserved-quantity finding (None when the truth lists none and is not complete).
 
     Example:
         >>> q, p = sp.symbols("q p", real=True)
@@ -111,8 +118,17 @@ def score_conserved(findings: list[Finding], truth: GroundTruth) -> None:
         >>> g = Finding("conserved", "energy, as text", {"expression": "(p**2 + q**2)**2"})
         >>> score_conserved([g], truth); g.match
         True
+        >>> h = Finding("conserved", "on a dissipative flow", {"expression": "p**2 + q**2"})
+        >>> score_conserved([h], GroundTruth(extra={"conserved_complete": True})); h.match
+        False
+        >>> h.match = None; score_conserved([h], GroundTruth()); h.match is None
+        True
     """
     if not truth.conserved:
+        if truth.extra.get("conserved_complete"):
+            for f in findings:
+                f.match = False
+                f.score_detail = {"reason": "the system conserves nothing (its truth says the empty list is complete)"}
         return
     names = list(truth.extra.get("conserved_names") or [])
     for f in findings:

@@ -105,6 +105,42 @@ def applies(dataset: Dataset) -> str | None:
     return None
 
 
+def trajectory_sample(groups: np.ndarray, max_trajectories: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows of at most ``max_trajectories`` whole trajectories (a random subset beyond it), in row order.
+
+    Example:
+        >>> g = np.repeat(np.arange(5), 3)
+        >>> len(trajectory_sample(g, 2, np.random.default_rng(0))), len(trajectory_sample(g, 9, None))
+        (6, 15)
+    """
+    labels = np.unique(groups)
+    if len(labels) <= max_trajectories:
+        return np.arange(len(groups))
+    chosen = rng.choice(labels, size=max(2, max_trajectories), replace=False)
+    return np.flatnonzero(np.isin(groups, chosen))
+
+
+def thin_trajectories(rows: np.ndarray, groups: np.ndarray, max_rows: int) -> np.ndarray:
+    """``rows`` with each trajectory thinned to evenly spaced samples so that at most ~``max_rows`` remain.
+
+    Every trajectory keeps at least 3 samples, its first and its last.
+
+    Example:
+        >>> g = np.repeat(np.arange(4), 10)
+        >>> thin_trajectories(np.arange(40), g, 20)[:5].tolist()
+        [0, 2, 4, 7, 9]
+    """
+    if len(rows) <= max_rows:
+        return rows
+    labels = np.unique(groups[rows])
+    per = max(3, max_rows // len(labels))
+    out = []
+    for g in labels:
+        r = rows[groups[rows] == g]
+        out.append(r[np.unique(np.round(np.linspace(0, len(r) - 1, min(per, len(r)))).astype(int))])
+    return np.sort(np.concatenate(out))
+
+
 def _predict(model, X: np.ndarray) -> np.ndarray:
     if hasattr(model, "predict"):
         return np.asarray(model.predict(X), dtype=float)
@@ -236,7 +272,8 @@ def _learned_hamiltonian(model, lib, X: np.ndarray, V: np.ndarray) -> dict | Non
 def run(
     model,
     dataset: Dataset,
-    max_rows: int = 3000,
+    max_trajectories: int = 400,
+    max_rows: int = 6000,
     degree: int | None = None,
     null_factor: float = NULL_FACTOR,
     max_model_error: float = MAX_MODEL_ERROR,
@@ -249,7 +286,10 @@ def run(
     Args:
         model: the trained emulator of the flow (state -> time derivative).
         dataset: trajectories (``groups``) whose targets are the state's time derivatives.
-        max_rows: rows used (whole trajectories are kept together for the count).
+        max_trajectories: trajectories used (a random subset beyond it). The sample is sized by trajectories, not
+            rows: the count fits K library coefficients whose between-trajectory spread has one value per
+            trajectory (noisy n-body, 106 terms: 150 of 200 trajectories counted 3, 4, 0 on three seeds; all 200, 4).
+        max_rows: beyond it, every kept trajectory is thinned to evenly spaced samples (its noise is measured first).
         degree: polynomial degree of the library (default 3 up to 6 state variables, else 2).
         null_factor: a direction is conserved when its rate is within this factor of the error floor.
         max_model_error: above this relative held-out error of the emulator, no closed form is read.
@@ -276,12 +316,8 @@ def run(
     if smap is None:
         return []
     groups = dataset.groups()
-    labels = np.unique(groups)
-    rows = np.arange(dataset.n)
-    if dataset.n > max_rows:  # keep whole trajectories
-        per = dataset.n / len(labels)
-        chosen = rng.choice(labels, size=max(2, int(max_rows / per)), replace=False)
-        rows = np.flatnonzero(np.isin(groups, chosen))
+    traj_rows = trajectory_sample(groups, max_trajectories, rng)
+    rows = thin_trajectories(traj_rows, groups, max_rows)
     heldout = np.asarray(heldout, dtype=np.int64) if heldout is not None and len(heldout) >= 10 else None
     lib = build_library(dataset, smap, degree)
     state = smap.state
@@ -293,7 +329,9 @@ def run(
     # 1. the count from the trajectories alone
     times = dataset.aux.get("time", dataset.aux.get("t"))
     tsub = None if times is None else np.asarray(times)[rows]
-    sigma = noise_scale(X[:, state], groups[rows], tsub)
+    # the noise is measured on the trajectories before thinning (differences of neighbouring samples)
+    ttraj = None if times is None else np.asarray(times)[traj_rows]
+    sigma = noise_scale(dataset.X[traj_rows][:, state], groups[traj_rows], ttraj)
     count = trajectory_count(V, G * sd_state[None, None, :], groups[rows], seed=seed, sigma=sigma / sd_state)
     # coupled angles: the library grows by terms over a denominator fitted to the trajectories, when that counts more
     rational = None
@@ -337,7 +375,8 @@ def run(
     in_fit = np.isin(rows, fit)
     sub = rng.choice(np.flatnonzero(in_fit), size=min(600, int(in_fit.sum())), replace=False)
     # the forms trust only a noise estimate that looks like white noise (an upper bound would loosen them)
-    noise_scatter = noise_floor(G[sub], noise_scale(X[:, state], groups[rows], tsub, resolved_only=True))
+    noise_scatter = noise_floor(G[sub], noise_scale(dataset.X[traj_rows][:, state], groups[traj_rows], ttraj,
+                                                    resolved_only=True))
     scatter = TrajectoryScatter(V[in_fit], groups[fit], noise_scatter)
     bases: dict[str, np.ndarray] = {}
     ns = None

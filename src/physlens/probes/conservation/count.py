@@ -34,7 +34,10 @@ gap saw only x10 there and counted 0); 0.11-0.22 against 23-49 on Kepler 2-D/3-D
 without one, the fixed gap does. A floor below ``NUMERICAL_FLOOR`` is raised to it.
 The eigenproblem is solved on half of the trajectories, and within the null
 space found there only the directions that stay null on the other half count (a library of 772 terms over 20 n-body
-trajectories otherwise "found" 15 conserved quantities). The data enter alone,
+trajectories otherwise "found" 15 conserved quantities). On the other half a direction fitted with K coefficients on
+n trajectories varies more than where it was fitted, by about 1 + K/n (:func:`heldout_inflation`), so the floor there
+is widened by that factor (noisy n-body, 106 terms on 75 trajectories: the energy varied 2.04x its floor on the
+held-out half and was lost against a fixed 2x). The data enter alone,
 no network: this is the cross-check of the closed forms read from the emulator.
 
 **The baseline** (:func:`poincare_count`): AI Poincaré's idea (Liu & Tegmark
@@ -195,6 +198,22 @@ def noise_floor(gradients: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return np.einsum("nkd,nld,d->kl", gradients, gradients, np.asarray(sigma, dtype=float) ** 2) / max(len(gradients), 1)
 
 
+def heldout_inflation(terms: int, trajectories: int) -> float:
+    """How much more a direction fitted on ``trajectories`` with ``terms`` coefficients varies on unseen ones.
+
+    ``1 + terms / trajectories``: the optimism of a least-squares fit with K parameters and n independent
+    samples, where the independent samples are the trajectories (a conserved direction's between-trajectory
+    spread, the denominator of its ratio, has one value per trajectory). Measured on n-body springs at 1 %
+    noise (106 terms): held-out over in-sample ratio of the conserved directions 1.5-2.4 with 75 fitted
+    trajectories (K/n = 1.4), 1.3-1.7 with 100 (K/n = 1.06).
+
+    Example:
+        >>> heldout_inflation(106, 100)
+        2.06
+    """
+    return 1.0 + terms / max(trajectories, 1)
+
+
 def trajectory_count(values: np.ndarray, gradients: np.ndarray, groups: np.ndarray, max_points: int = 300,
                      min_gap: float = MIN_GAP, max_within: float = MAX_WITHIN, seed: int = 0,
                      sigma: np.ndarray | None = None) -> CountResult:
@@ -263,10 +282,10 @@ def trajectory_count(values: np.ndarray, gradients: np.ndarray, groups: np.ndarr
         r = 1e-12 * np.trace(Tr) / k
         mu, U = eigh(Wr + r * np.eye(k), Tr + r * np.eye(k))
         limit = np.full(len(mu), max_within)
-        if Nn is not None:  # or within the noise floor on the held-out half
+        if Nn is not None:  # or within the noise floor on the held-out half, widened by the fit's optimism
             Uf = N @ U
             fl = np.einsum("km,kl,lm->m", Uf, Nn, Uf) / np.maximum(np.einsum("km,kl,lm->m", Uf, Tb, Uf), 1e-300)
-            limit = FLOOR_FACTOR * np.maximum(fl, NUMERICAL_FLOOR)
+            limit = FLOOR_FACTOR * heldout_inflation(K, len(fit_traj)) * np.maximum(fl, NUMERICAL_FLOOR)
         passed = np.flatnonzero(mu <= limit)
         if len(passed) < k:
             notes.append(f"{k - len(passed)} of {k} null function(s) vary along the held-out half of the trajectories")
@@ -338,4 +357,5 @@ def poincare_count(trajectories: list[np.ndarray], neighbours: int | None = None
     return max(d - dim, 0), {"dimension": dim, "dimensions": dims}
 
 
-__all__ = ["CountResult", "functional_rank", "noise_floor", "noise_scale", "poincare_count", "trajectory_count"]
+__all__ = ["CountResult", "functional_rank", "heldout_inflation", "noise_floor", "noise_scale", "poincare_count",
+           "trajectory_count"]

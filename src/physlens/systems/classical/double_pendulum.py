@@ -152,6 +152,8 @@ class DoublePendulum(System):
                 "only_conserved": "energy",
                 "coordinates": "canonical: p_i = dL/d(theta_i')",
                 "parameters": {"m1": self.m1, "m2": self.m2, "l1": self.l1, "l2": self.l2, "g": self.g},
+                # non-integrable (no meromorphic first integral independent of H): the energy is the whole list
+                "conserved_complete": True,
             },
         )
 

@@ -281,6 +281,8 @@ class Kepler(System):
                 + [f"A_{a}" for a in AXES[:d]],
                 "GM": self.GM,
                 "target": self.target,
+                # maximally superintegrable: E, L and the Runge-Lenz vector give the 2d - 1 independent integrals
+                "conserved_complete": True,
                 **(
                     {"target_invariance_note": "E depends on |r| and |v| only, so rotating positions and velocities "
                      "separately also leaves it invariant (so(d) + so(d)); the physical symmetry listed is the joint one",

@@ -88,7 +88,10 @@ class Lorenz(System):
             equations={"dx_dt": s * (y - x), "dy_dt": x * (r - z) - y, "dz_dt": x * y - b * z},
             relevant_inputs=["x", "y", "z"],
             symmetries=[{"name": "Z2", "kind": "discrete", "transform": z2, "output_transform": z2}],
-            extra={"params": {"sigma": self.sigma, "rho": self.rho, "beta": self.beta}, "chaotic": True},
+            # dissipative for every sigma, rho, beta > 0 (div = -(sigma + 1 + beta)): every trajectory falls onto the
+            # attractor, so a continuous conserved function is constant: the empty list is complete
+            extra={"params": {"sigma": self.sigma, "rho": self.rho, "beta": self.beta}, "chaotic": True,
+                   "conserved_complete": True},
         )
 
     def _integrate(self, y0: np.ndarray, t_eval: np.ndarray) -> np.ndarray:

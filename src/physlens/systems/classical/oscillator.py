@@ -101,6 +101,8 @@ class HarmonicOscillator(System):
                 "omega": self.omega,
                 "period": 2 * np.pi / self.omega,
                 "parameters": {"k": self.k, "m": self.m},
+                # one degree of freedom: every conserved function of (q, p) is a function of H
+                "conserved_complete": True,
             },
         )
 

@@ -97,6 +97,8 @@ class DampedPendulum(System):
                 "hidden_parameters": ["k", "b"],
                 "energy": omega**2 / 2 - k * sp.cos(theta),
                 "energy_rate": -b * omega**2,
+                # every trajectory damped (b > 0) and no parameter observed: nothing is conserved
+                "conserved_complete": self.b_range[0] > 0 and not self.observe_params,
                 "k_range": list(self.k_range),
                 "b_range": list(self.b_range),
             },
