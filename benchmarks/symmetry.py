@@ -113,6 +113,8 @@ def _summarise(findings, truth, ds) -> dict:
         # a flow (outputs d<input>_dt): the group moving the derivatives as the inputs, with time reversal
         row["flow_statement"] = (f"{flow['group_name']} on {flow['acts_on']}" if flow else None)
         row["flow_time_reversal"] = flow.get("time_reversal") if flow else None
+        # for a flow the stated group is the dynamics'; the network's group as a function is kept beside it
+        row["function_group_statement"] = (grp.value.get("function_group") or {}).get("group_name")
         row["physical_inputs_read"] = (grp.value.get("physical") or {}).get("inputs_read")
     if cont:
         v = cont[0].value
@@ -132,6 +134,10 @@ def _summarise(findings, truth, ds) -> dict:
         row["weight_space_physical_carried"] = (f"{sum(r <= ws['tolerance'] for r in pr)}/{len(pr)}"
                                                 if pr and ws.get("tolerance") is not None else None)
         row["architectural"] = sum(ws.get("architectural") or []) if ws.get("architectural") is not None else None
+        row.update(_gap_columns(ws))
+        row["first_order_resolution_deg"] = res.get("first_order_max_expected_deg")
+        row["median_expected_resolution_deg"] = (float(np.median(res["expected_deg"])) if res.get("expected_deg")
+                                                 else None)
     lat = next((f for f in findings if f.subject == "latent representation"), None)
     if lat is not None:
         rep = lat.value["representation"]
@@ -147,6 +153,15 @@ def _summarise(findings, truth, ds) -> dict:
         row["model_explained"] = q["explained"]
         row["model_relative_error"] = q["relative_error"]
     return row
+
+
+def _gap_columns(ws: dict) -> dict:
+    """Weight-space agreement inside the weights' near-null subspace bounded by a gap (well-posed without one)."""
+    gap = ws.get("gap_subspace") or {}
+    return {"weight_space_gap_dim": gap.get("dimension"), "weight_space_gap_ratio": gap.get("gap_ratio"),
+            "weight_space_gap_angle_deg": gap.get("angle_deg"),
+            "weight_space_gap_physical_angle_deg": gap.get("physical_angle_deg"),
+            "weight_space_gap_null_deg": gap.get("null_angle_deg")}
 
 
 def system_case(label: str, name: str, params: dict, n: int, max_epochs: int, seed: int,
@@ -222,7 +237,10 @@ def rotation_invariant_case(label: str, n: int, max_epochs: int, seed: int = 0) 
                    found_in_truth_deg=subspace_angle_deg(gens, truth),
                    expected_resolution_deg=res_.get("max_expected_deg"), worst_resolution_deg=res_.get("max_worst_deg"),
                    weight_space_dim=ws.get("dimension"), weight_space_angle_deg=ws.get("angle_deg"),
-                   weight_space_carried=(f"{ws['carried']}/{len(gens)}" if ws.get("carried") is not None else None))
+                   weight_space_carried=(f"{ws['carried']}/{len(gens)}" if ws.get("carried") is not None else None),
+                   first_order_resolution_deg=res_.get("first_order_max_expected_deg"),
+                   median_expected_resolution_deg=(float(np.median(res_["expected_deg"])) if res_.get("expected_deg")
+                                                   else None), **_gap_columns(ws))
         row["continuous_match"] = bool(len(gens) == len(truth) and row["found_in_truth_deg"] < 5)
     return row
 
@@ -439,8 +457,11 @@ def main() -> None:
     cols = ["case", "model", "n", "d_in", "val_loss", "model_explained", "continuous_dim", "group", "truth_dim", "angle_deg",
             "physical_dim", "physical_group", "physical_angle_deg", "continuous_match", "truth_discrete_found",
             "discrete_reported", "discrete_spurious", "undetermined", "group_statement", "physical_group_statement",
-            "group_components", "group_match", "discrete_implied", "flow_statement", "expected_resolution_deg",
+            "group_components", "group_match", "discrete_implied", "flow_statement", "function_group_statement",
+            "expected_resolution_deg", "median_expected_resolution_deg", "first_order_resolution_deg",
             "weight_space_dim", "weight_space_angle_deg", "weight_space_physical_angle_deg", "weight_space_carried",
+            "weight_space_gap_dim", "weight_space_gap_ratio", "weight_space_gap_angle_deg",
+            "weight_space_gap_physical_angle_deg", "weight_space_gap_null_deg",
             "weight_space_physical_carried", "truth_discrete_in_group", "architectural", "latent_source", "latent_blocks", "latent_error",
             "train_s", "probe_s"]
     print("\n## Systems")

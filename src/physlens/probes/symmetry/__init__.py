@@ -45,6 +45,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.linalg as sla
 import torch
 
 from physlens.data.dataset import Dataset
@@ -64,11 +65,12 @@ from physlens.probes.symmetry.continuous import (
 from physlens.probes.symmetry.discrete import candidate_transforms, discrete_symmetries, particle_columns
 from physlens.probes.symmetry.group import Element, IdentityComponent, component_group, group_statement
 from physlens.probes.symmetry.latent import latent_equivariance, latent_representation
-from physlens.probes.symmetry.resolution import expected_resolution, sample_plan
+from physlens.probes.symmetry.resolution import expected_resolution, sample_plan, sampled_resolution
 from physlens.probes.symmetry.transform_test import SymmetryContext
 from physlens.probes.symmetry.weights import (
     architectural_symmetries,
     commutation_error,
+    gap_subspace_agreement,
     null_commutation_error,
     span_angle_deg,
     weight_space_generators,
@@ -178,6 +180,16 @@ def _resolution(lie, plan: dict | None, target_deg: float) -> dict:
     acc = list(lie.accepted) or list(range(len(lie.flows)))
     order = acc + [c for c in range(len(lie.rates)) if c not in acc]
     res = expected_resolution(np.asarray(lie.rates)[order], len(acc), sort=False)
+    sys_ = getattr(lie, "system", None)
+    calibrated = (sampled_resolution(sys_.G, sys_.G_blocks, acc) if sys_ is not None and lie.accepted
+                  and len(sys_.G) == len(lie.rates) else None)
+    if calibrated is not None:
+        # the first-order guess (random orientation of the error in the unknowns) stays as the bound;
+        # the expected angle is the one measured from the couplings' spread over blocks of rows
+        res = {**res, "first_order_expected_deg": res["expected_deg"],
+               "first_order_max_expected_deg": res["max_expected_deg"], "expected_deg": calibrated["expected_deg"],
+               "max_expected_deg": calibrated["max_expected_deg"], "blocks": calibrated["blocks"],
+               "method": calibrated["method"] + "; worst: " + res["method"].split("worst: ")[-1]}
     res["target_deg"] = float(target_deg)
     if plan is not None:
         res["sample_plan"] = plan
@@ -284,6 +296,22 @@ def _weight_space(model, X, gens, equivariant, seed, phys_gens=None, tolerance=N
                     "weights")
         txt += f"; the later layers read {ws['hidden_rank']} of {ws['hidden_units']} hidden directions."
         span = mine if own >= len(phys_gens or []) else ws["generators"][:len(gens)]
+        if tolerance is not None:
+            # the well-posed comparison where the weights' spectrum is a continuum (see gap_subspace_agreement)
+            gap = gap_subspace_agreement(ws, gens, tolerance)
+            if gap is not None:
+                U = gap.pop("span")
+                if phys_gens:
+                    P = np.linalg.qr(np.stack([ws["whitened"](g) for g in phys_gens]).T)[0]
+                    gap["physical_angle_deg"] = float(np.degrees(np.max(sla.subspace_angles(P, U.T))))
+                gap["agrees"] = bool(gap["angle_deg"] < 5.0)
+                out["gap_subspace"] = gap
+                txt = txt[:-1] + (
+                    f"; inside the weights' {gap['dimension']} directions below the gap of their spectrum (rates "
+                    f"{gap['rate_below']:.2g} -> {gap['rate_above']:.2g}, ratio {gap['gap_ratio']:.2g}) the function-space "
+                    f"algebra lies within {gap['angle_deg']:.2g} degrees (a random generator: "
+                    f"{gap['null_angle_deg']:.2g})" + (f", the physical part within {gap['physical_angle_deg']:.2g}"
+                                                      if "physical_angle_deg" in gap else "") + ".")
         if phys_gens and len(span) >= len(phys_gens):
             # the physical part (one matrix on every particle's vectors) inside the weights' span
             out["physical_angle_deg"] = span_angle_deg(phys_gens, span)
@@ -373,7 +401,10 @@ def _flow_statement(gens, outs, elements, names, target_names, seed) -> dict | N
     return {"group_name": info["name"], "identity_component": info["identity_component"], "algebra": alg,
             "components": info["components"], "representatives": [e.name for e in (kept[i] for i in cg["kept"])],
             "time_reversal": bool(reversal), "acts_on": " and ".join(parts) or "no input",
-            "identity_generators": [np.asarray(g, dtype=float) for g in flow_gens], "naming": info["naming"]}
+            "identity_generators": [np.asarray(g, dtype=float) for g in flow_gens],
+            "identity_output_generators": [np.asarray(m, dtype=float)[:, :-1] for m in flow_outs],
+            "naming": info["naming"], "elements": [kept[i] for i in cg["kept"]],
+            "implied": [kept[i].name for i in cg["implied"]]}
 
 
 def without_columns(gens, outs, elements, drop: list[int]):
@@ -497,8 +528,28 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
                     f"{', '.join(repr(elements[i].name) for i in pcg['kept']) or 'no discrete element'}).")
     flow = _flow_statement(phys_gens if phys_gens else gens, phys_outs if phys_gens else outs, elements, names,
                            target_names, seed)
+    flow_first = None
     if flow is not None:
+        flow_els = flow.pop("elements")
+        flow["representatives_detail"] = [
+            {"name": e.name, "transform": np.asarray(e.T, dtype=float), "kind": e.kind,
+             **({"output_transform": np.asarray(e.P, dtype=float)} if e.P is not None else {})} for e in flow_els]
         value["flow"] = flow
+        if flow["identity_component"]:
+            # a symmetry of the dynamics dx/dt = f(x) must move the derivatives as it moves the inputs (or
+            # reverse them): the flow's group is the group of the system, and the network's group as a
+            # function (which also counts maps acting on the derivatives in other ways, and rough directions
+            # of the emulator's error) is kept beside it in value["function_group"]
+            flow_first = {k: value[k] for k in ("group_name", "identity_component", "algebra", "components",
+                                                "representatives", "identity_generators", "naming")}
+            if "identity_output_generators" in value:
+                flow_first["identity_output_generators"] = value["identity_output_generators"]
+            value.update(group_name=flow["group_name"], name=f"group {flow['group_name']}",
+                         identity_component=flow["identity_component"], algebra=flow["algebra"],
+                         components=flow["components"], representatives=flow["representatives_detail"],
+                         identity_generators=flow["identity_generators"],
+                         identity_output_generators=flow["identity_output_generators"], naming=flow["naming"],
+                         function_group=flow_first)
         phys_txt += (f" As a flow (the outputs are the time derivatives of the inputs, so a symmetry must move "
                      f"them as it moves the inputs): {flow['group_name']}, acting on {flow['acts_on']} together"
                      + (", with time reversal" if flow["time_reversal"] else "") + ".")
@@ -512,6 +563,13 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
             "are products of these with the identity component (in the evidence)") if implied_txt else ""
     statement = (f"Symmetry group of the network: {info['name']}: {g0_txt}; {info['components']} component(s), "
                  f"reached by {kept_txt}{more}.{phys_txt}")
+    if flow_first is not None:
+        statement = (f"Symmetry group of the dynamics: {flow['group_name']} (identity component "
+                     f"{flow['identity_component']}, {flow['components']} component(s), reached by "
+                     f"{', '.join(repr(r) for r in flow['representatives']) or 'no discrete element'}), acting on "
+                     f"{flow['acts_on']} together" + (", with time reversal" if flow["time_reversal"] else "")
+                     + f". As a function the network is symmetric under {info['name']} ({g0_txt}; reached by "
+                     f"{kept_txt}){more}.{phys_txt.split(' As a flow')[0]}")
     evidence = {"implied": cg["implied"], "naming": info["naming"], "model_quality": quality,
                 "discrete_tests": {e.name: findings[j].evidence for e, j in discrete_found},
                 "blocks_acted_on": info["blocks_acted_on"]}

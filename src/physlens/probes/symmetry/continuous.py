@@ -45,6 +45,10 @@ from physlens.autodiff import batch_jacobian
 from physlens.probes.symmetry.transform_test import SymmetryContext, TestResult, contrast_test, resolved, transform_test
 
 
+#: disjoint blocks of the constraint rows whose spread calibrates the expected resolution
+RESOLUTION_BLOCKS = 16
+
+
 @dataclass
 class LieResult:
     """Accepted generators and the evidence behind them (original coordinates).
@@ -151,14 +155,21 @@ class ConstraintSystem:
     Ro: np.ndarray | None  # R of the QR of the output regressors
     n: int
     k: int
+    # the same constraint built on disjoint blocks of the rows, each on its own (its own whitening kept
+    # global, its own output projection): their spread measures the random couplings that tilt the
+    # generators (see physlens.probes.symmetry.resolution.sampled_resolution)
+    G_blocks: np.ndarray | None = None
 
 
-def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, chunk: int = 2048) -> ConstraintSystem:
+def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, chunk: int = 2048,
+                      blocks: int = 0) -> ConstraintSystem:
     """Build the whitened constraint Gram matrix, accumulated over chunks of samples.
 
     ``J`` (m, k, n) Jacobians in standardised units, ``Z`` (m, n) standardised inputs,
     ``outputs`` (m, q) output regressors whose span is projected out (equivariance) or None.
     For equivariance the projected Gram is ``C^T C - (Q^T C)^T (Q^T C)`` (Q orthonormal).
+    With ``blocks >= 2`` the Gram of each of that many disjoint blocks of rows is kept as well
+    (``G_blocks``; the rows are a random subsample, so the blocks are independent draws).
 
     Example:
         >>> cs = constraint_system(np.random.rand(10, 1, 2), np.random.rand(10, 2), None)
@@ -176,17 +187,32 @@ def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, 
     if outputs is not None:
         Q, Ro = np.linalg.qr(outputs)
         QtC = np.zeros((k, Q.shape[1], N))
-    for i in range(0, m, chunk):
-        sl = slice(i, i + chunk)
+    q = outputs.shape[1] if outputs is not None else 0
+    if blocks >= 2 and m >= 2 * blocks * (1 + q):
+        parts = np.array_split(np.arange(m), blocks)
+        Gb = np.zeros((blocks, N, N))
+    else:
+        parts = [np.arange(i, min(i + chunk, m)) for i in range(0, m, chunk)]
+        Gb = None
+    for b, sl in enumerate(parts):
+        Qb = np.linalg.qr(outputs[sl])[0] if (Gb is not None and outputs is not None) else None
         for j in range(k):
             rows = (J[sl, j, :, None] * Wh[sl, None, :]).reshape(-1, N)
-            G += rows.T @ rows
+            GG = rows.T @ rows
+            G += GG
             if Q is not None:
                 QtC[j] += Q[sl].T @ rows
+            if Gb is not None:
+                Gb[b] += GG
+                if Qb is not None:
+                    P = Qb.T @ rows  # the block's own output projection: each block is a constraint on its own
+                    Gb[b] -= P.T @ P
+        if Gb is not None:
+            Gb[b] /= len(sl)
     if Q is not None:
         for j in range(k):
             G -= QtC[j].T @ QtC[j]
-    return ConstraintSystem(G / m, Lc, QtC, Ro, n, k)
+    return ConstraintSystem(G / m, Lc, QtC, Ro, n, k, Gb)
 
 
 def particle_structured_basis(parts: list[dict], n: int) -> np.ndarray:
@@ -434,7 +460,7 @@ def lie_generators(
         outputs = None
         if equivariant:
             outputs = np.hstack([ctx.F[fit_idx] / ctx.ysd, np.ones((m_fit, 1))])
-        system = constraint_system(J, ctx.Z[fit_idx], outputs)
+        system = constraint_system(J, ctx.Z[fit_idx], outputs, blocks=RESOLUTION_BLOCKS)
     Lc = system.Lc
     Lc_inv = sla.solve_triangular(Lc, np.eye(n + 1), lower=True)
     if structure is None:
