@@ -16,7 +16,9 @@ Compared: α on every matrix WeightWatcher fits (its default ``analyze()``: no f
 and the log norm and stable rank of dense layers. Timed: physlens's default run
 (bootstrap error bar on α, MP soft rank, randomisation distance) against WeightWatcher with
 the same metric set (``analyze(randomize=True, mp_fit=True)``), and the α-only runs of both
-(physlens ``--bootstrap 0 --no-randomize``, WeightWatcher's default ``analyze()``).
+(physlens ``--bootstrap 0 --no-randomize``, WeightWatcher's default ``analyze()``), run as
+``--repeats`` alternating pairs (WW first, then physlens first, ...) with the medians reported.
+physlens's α-only run on a plain safetensors file imports no torch (NumPy's loader and LAPACK).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectra.py
 """
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,28 +127,25 @@ def small_emulator(path: Path, seed: int = 0) -> dict:
 
 
 def large_model(path: Path, width: int = 2048, seed: int = 0) -> dict:
-    """Five width x width dense layers and a 3x3 convolution with heavy-tailed (Student-t) random weights."""
-    import torch
-    from safetensors.torch import save_file
+    """Five width x width dense layers and a 3x3 convolution with heavy-tailed (Student-t) random weights.
 
-    gen = torch.Generator().manual_seed(seed)
+    Every weight comes from one seeded NumPy generator, so the file (and each layer's α) is the
+    same in every run.
+    """
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
     state = {}
     for i, nu in enumerate([2.5, 3.0, 4.0, 6.0, None]):
-        if nu is None:
-            w = torch.randn(width, width, generator=gen)
-        else:  # Student-t: normal / sqrt(chi2_nu / nu)
-            z = torch.randn(width, width, generator=gen)
-            chi2 = torch.distributions.Gamma(nu / 2, 0.5).sample((width, width))
-            w = z / torch.sqrt(chi2 / nu)
-        state[f"blocks.{i}.weight"] = (w / width**0.5).float().contiguous()
-    z = torch.randn(128, 128, 3, 3, generator=gen)
-    chi2 = torch.distributions.Gamma(1.5, 0.5).sample((128, 128, 3, 3))
-    state["conv.weight"] = (z / torch.sqrt(chi2 / 3.0) / 34.0).float().contiguous()
-    state["head.weight"] = (torch.randn(64, width, generator=gen) / width**0.5).float().contiguous()
+        w = rng.standard_normal((width, width)) if nu is None else rng.standard_t(nu, size=(width, width))
+        state[f"blocks.{i}.weight"] = np.ascontiguousarray(w / width**0.5, dtype=np.float32)
+    state["conv.weight"] = np.ascontiguousarray(rng.standard_t(3.0, size=(128, 128, 3, 3)) / 34.0, dtype=np.float32)
+    state["head.weight"] = np.ascontiguousarray(rng.standard_normal((64, width)) / width**0.5, dtype=np.float32)
     save_file(state, str(path))
     return {"model": f"5 dense {width}x{width} (Student-t nu = 2.5, 3, 4, 6 and Gaussian elements), "
                      "conv 128x128x3x3 (t, nu = 3), head 64x2048",
-            "parameters": int(sum(v.numel() for v in state.values()))}
+            "parameters": int(sum(v.size for v in state.values()))}
 
 
 def compare(ww_rows: list[dict], pl_rows: list[dict]) -> dict:
@@ -175,6 +175,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=2048, help="width of the large model's dense layers")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--conditions", default="", help="free text on the machine's state, stored in the results")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="alternating pairs of α-only runs (medians reported); the full runs once each")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "spectra.json"))
     args = ap.parse_args()
     os.environ.update(_env())
@@ -190,22 +193,37 @@ def main() -> None:
     info = {"small": small_emulator(models["small"]), "large": large_model(models["large"], width=args.width)}
     results = {}
     version = None
+    load_before = os.getloadavg()
     for name, path in models.items():
         entry = dict(info[name])
         for full in (True, False):
             tag = "full" if full else "alpha_only"
-            t_ww, ww = run_weightwatcher(path, full, work, args.timeout)
-            t_pl, pl = run_physlens(path, full, args.timeout)
+            samples = []
+            for r in range(1 if full else max(1, args.repeats)):  # alternating: WW, physlens, WW, physlens...
+                first, second = ("ww", "pl") if r % 2 == 0 else ("pl", "ww")
+                got = {}
+                for tool in (first, second):
+                    got[tool] = (run_weightwatcher(path, full, work, args.timeout) if tool == "ww"
+                                 else run_physlens(path, full, args.timeout))
+                (t_ww, ww), (t_pl, pl) = got["ww"], got["pl"]
+                samples.append({"weightwatcher": t_ww, "physlens": t_pl, "load": os.getloadavg()[0]})
+                console.print(f"{name} {tag} #{r + 1}: WeightWatcher {t_ww['wall']:.1f} s wall / {t_ww['cpu']:.1f} s "
+                              f"CPU, physlens {t_pl['wall']:.1f} s wall / {t_pl['cpu']:.1f} s CPU", highlight=False)
             version = ww["version"]
-            entry[tag] = {"weightwatcher_seconds": t_ww["wall"], "physlens_seconds": t_pl["wall"],
-                          "speedup": t_ww["wall"] / t_pl["wall"], "weightwatcher_cpu_seconds": t_ww["cpu"],
-                          "physlens_cpu_seconds": t_pl["cpu"], "cpu_speedup": t_ww["cpu"] / t_pl["cpu"],
-                          "comparison": compare(ww["rows"], pl)}
-            console.print(f"{name} {tag}: WeightWatcher {t_ww['wall']:.1f} s wall / {t_ww['cpu']:.1f} s CPU, "
-                          f"physlens {t_pl['wall']:.1f} s wall / {t_pl['cpu']:.1f} s CPU", highlight=False)
+
+            def med(tool, key):
+                return float(statistics.median(x[tool][key] for x in samples))
+
+            entry[tag] = {"weightwatcher_seconds": med("weightwatcher", "wall"), "physlens_seconds": med("physlens", "wall"),
+                          "speedup": med("weightwatcher", "wall") / med("physlens", "wall"),
+                          "weightwatcher_cpu_seconds": med("weightwatcher", "cpu"),
+                          "physlens_cpu_seconds": med("physlens", "cpu"),
+                          "cpu_speedup": med("weightwatcher", "cpu") / med("physlens", "cpu"),
+                          "samples": samples, "comparison": compare(ww["rows"], pl)}
         results[name] = entry
 
-    table = Table(title=f"Weight spectra: physlens vs WeightWatcher {version} (whole processes, 1 thread each)")
+    table = Table(title=f"Weight spectra: physlens vs WeightWatcher {version} (whole processes, 1 thread each; "
+                        f"α-only: medians of {args.repeats} alternating pairs)")
     for col in ("model", "params", "layers", "max |Δα|", "declined", "WW full", "physlens full",
                 "speed-up wall (CPU)", "WW α-only", "physlens α-only", "speed-up wall (CPU)"):
         table.add_column(col, justify="right" if col not in ("model",) else "left")
@@ -221,9 +239,13 @@ def main() -> None:
     console.print(table)
     write_json(args.json, {"benchmark": "spectra", "commit": _commit(), "weightwatcher_version": version,
                            "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                                       "threads": 1, "cpus": os.cpu_count()},
+                                       "threads": 1, "cpus": os.cpu_count(),
+                                       "cpus_usable": len(os.sched_getaffinity(0)),
+                                       "load_average_before": load_before, "load_average_after": os.getloadavg(),
+                                       "conditions": args.conditions},
                            "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectra.py"
-                                      + (f" --width {args.width}" if args.width != 2048 else ""),
+                                      + (f" --width {args.width}" if args.width != 2048 else "")
+                                      + (f" --repeats {args.repeats}" if args.repeats != 3 else ""),
                            "results": results})
     console.print(f"wrote {args.json}")
 
