@@ -75,6 +75,24 @@ def test_a_probe_is_not_read_off_a_model_coarser_than_it_needs(tmp_path):
     assert [n["probe"] for n in saved] == [n["probe"] for n in result.probes]
 
 
+def test_further_training_rounds_for_a_probes_requirement_stop_on_epochs_not_the_clock(monkeypatch):
+    # an unreachable requirement: the further rounds run until their epochs (half the recipe's) are spent,
+    # however slow the machine; a clock-based loop would stop after the budget's nominal seconds instead
+    import physlens.study as study_mod
+    from physlens.train import TrainConfig
+
+    monkeypatch.setattr(study_mod, "recipe", lambda ds, budget, seed=0, progress=False: TrainConfig(
+        epochs=20, patience=1000, lr=3e-3, seed=seed, progress=False, max_seconds=1e6))
+    monkeypatch.setattr(study_mod, "required_error", lambda probes: 1e-12)
+    ds = _law_dataset(200)
+    result, quality = study_mod.train_for_probes(Study(budget="quick"), ds, [ProbeConfig(name="attribution")],
+                                                 None, progress=False)
+    further = [h for h in result.history if h.get("round") == 2]
+    assert quality["rounds"] >= 2 and not quality["met"]
+    assert 0 < len(result.history) - 20 <= int(study_mod.FURTHER_EPOCHS * 20)
+    assert len(further) == len(result.history) - 20
+
+
 def test_build_study_reads_files_systems_and_options(tmp_path, distractor_csv):
     s = build_study(str(distractor_csv), target="y", probes="attribution", epochs=7, seed=3, budget="quick")
     assert s.source.file == str(distractor_csv) and s.train.epochs == 7 and s.train.seed == 3 and s.budget == "quick"

@@ -70,6 +70,10 @@ FIELD_TRAINING = {"batch_size": 4, "lr": 1e-2}
 #: under a load of 6 on 2 cores trained 50 epochs in the 75 s of the standard budget, reached 8 %
 #: error, and the symmetry probe, which needs 5 %, did not run; idle, it meets 5 % well inside 75 s)
 SLOW_MACHINE_MARGIN = 4.0
+#: when a probe's ``REQUIRES`` error is unmet after the recipe, further rounds (each at a third of the last
+#: learning rate, stopping early on the validation loss) share this fraction of the recipe's epochs; like
+#: the recipe they stop on epochs, not on the clock, so the model does not depend on the machine's load
+FURTHER_EPOCHS = 0.5
 
 
 @dataclass(frozen=True)
@@ -708,8 +712,9 @@ def train_for_probes(study: Study, dataset: Dataset, probes: list[ProbeConfig], 
 
     With the study's own ``train`` recipe the model is trained exactly so. Otherwise the
     budget's recipe runs, then further rounds at a third of the learning rate each while the
-    strictest ``REQUIRES["relative_error"]`` of the probes is unmet and the budget's training
-    time is not spent. The record says which error was required, which was reached and whether
+    strictest ``REQUIRES["relative_error"]`` of the probes is unmet and the further rounds'
+    epochs (:data:`FURTHER_EPOCHS` of the recipe's) are not spent; the clock only guards, as in
+    :func:`recipe`. The record says which error was required, which was reached and whether
     the requirement was met.
 
     Example:
@@ -737,14 +742,19 @@ def train_for_probes(study: Study, dataset: Dataset, probes: list[ProbeConfig], 
     result = fit(model, dataset, cfg, checkpoint_dir=ckpt, resume=resume)
     rounds = 1
     lr = cfg.lr
-    budget_s = BUDGETS[study.budget].train_seconds
+    # further rounds share FURTHER_EPOCHS of the recipe's epochs (the clock, times SLOW_MACHINE_MARGIN, only
+    # guards), so a busy machine gets the same further rounds as an idle one, later
+    left_epochs = int(FURTHER_EPOCHS * cfg.epochs) if chosen else 0
+    guard_s = BUDGETS[study.budget].train_seconds * SLOW_MACHINE_MARGIN
     while (chosen and required is not None and relative_error(result.best_val_loss) > required and rounds < 4
-           and budget_s - (time.perf_counter() - t0) > 0.15 * budget_s):
+           and left_epochs >= max(1, int(0.15 * FURTHER_EPOCHS * cfg.epochs))
+           and guard_s - (time.perf_counter() - t0) > 0):
         lr /= 3.0
-        left = budget_s - (time.perf_counter() - t0)
-        more = cfg.model_copy(update={"lr": lr, "max_seconds": left, "snapshots": "none", "seed": cfg.seed + rounds})
+        more = cfg.model_copy(update={"lr": lr, "epochs": left_epochs, "snapshots": "none", "seed": cfg.seed + rounds,
+                                      "max_seconds": guard_s - (time.perf_counter() - t0)})
         again = fit(result.model, dataset, more)
         rounds += 1
+        left_epochs -= len(again.history)
         if again.best_val_loss < result.best_val_loss:
             again.history = _merge_history(result.history, again.history)
             again.epochs_run = len(again.history)
