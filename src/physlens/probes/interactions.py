@@ -191,6 +191,37 @@ class _Support:
         return self.nn.kneighbors((X - self.mu) / self.sd, n_neighbors=1)[0][:, 0] <= self.tau
 
 
+def determined_inputs(X: np.ndarray, tol: float = 1e-6, max_rows: int = 4000) -> set[int]:
+    """Indices of inputs that the other inputs fix exactly (linear least squares: 1 - R² below ``tol``).
+
+    Such an input (a measurement probability of a state that other measurements fix, a column that is
+    the sum of others) lies on a subspace with the others; swapping it alone always leaves the data, and
+    a function known on the data has no unique interaction in it: adding any multiple of the constraint
+    changes the mixed partials and not one prediction.
+
+    Example:
+        >>> X = np.random.default_rng(0).normal(size=(200, 3))
+        >>> sorted(determined_inputs(np.c_[X, X[:, 0] + X[:, 1]]))
+        [0, 1, 3]
+        >>> determined_inputs(X)
+        set()
+    """
+    X = np.asarray(X, dtype=np.float64)[:max_rows]
+    n, d = X.shape
+    if d < 2 or n <= d + 1:
+        return set()
+    Z = X - X.mean(axis=0)
+    sd = Z.std(axis=0)
+    Z = Z / np.where(sd > 0, sd, 1.0)
+    out = set()
+    for a in range(d):
+        rest = np.delete(Z, a, axis=1)
+        coef, *_ = np.linalg.lstsq(rest, Z[:, a], rcond=None)
+        if np.mean((Z[:, a] - rest @ coef) ** 2) < tol:
+            out.add(a)
+    return out
+
+
 def _as_2d(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     return v[:, None] if v.ndim == 1 else v
@@ -505,6 +536,8 @@ def run(
     findings: list[Finding] = []
     unsure: dict[str, list[str]] = {}
     outside: dict[str, list[str]] = {}
+    inconclusive: dict[str, list[str]] = {}
+    determined = determined_inputs(dataset.X)  # inputs the others fix exactly: their swaps always leave the data
     interacting: dict[int, set[tuple[int, int]]] = {t: set() for t in range(k)}
     coarse = mse / var > max_unexplained
     for t, tname in enumerate(tnames):
@@ -518,11 +551,15 @@ def run(
             weak = [] if coarse[t] else [names[a] for a in (i, j) if table.total[a, t] <= heredity_factor * mse[t]]
             yes = bool(v - 2.0 * s > threshold) and broad and not weak
             pair_name = f"({names[i]}, {names[j]})"
-            if support and table.in_support[q] < min_inside:
+            if (support and table.in_support[q] < min_inside) or i in determined or j in determined:
                 outside.setdefault(tname, []).append(pair_name)
                 continue
             if not yes and coarse[t]:
                 unsure.setdefault(tname, []).append(pair_name)
+                continue
+            if not yes and broad and not weak and v + 2.0 * s > threshold:
+                # neither significantly above the threshold nor within it (a heavy-tailed contrast): no verdict
+                inconclusive.setdefault(tname, []).append(pair_name)
                 continue
             if yes:
                 interacting[t].add((i, j))
@@ -606,13 +643,24 @@ def run(
             confidence=float(min(1.0, mse[t] / var[t])), probe="interactions", target=tname, subject=tname))
     for tname, pnames in outside.items():
         t = tnames.index(tname)
+        fixed = f" ({', '.join(names[a] for a in sorted(determined))} fixed by the other inputs)" if determined else ""
         findings.append(Finding(
             kind="uncertainty",
             statement=(f"Undetermined for {tname}: for {len(pnames)} pair(s) such as {', '.join(pnames[:4])} the "
                        f"swapped values leave the data for more than {1 - min_inside:.0%} of the rows (correlated "
-                       "inputs), where the network was never trained; their interaction cannot be read off it"),
+                       f"inputs{fixed}), where the network was never trained; their interaction cannot be read off it"),
             value={"name": "interaction undetermined", "target": tname, "pairs": pnames,
-                   "reason": "corners outside the data", "min_inside": min_inside},
+                   "reason": "corners outside the data", "min_inside": min_inside,
+                   "determined_inputs": [names[a] for a in sorted(determined)]},
+            confidence=0.5, probe="interactions", target=tname, subject=tname))
+    for tname, pnames in inconclusive.items():
+        t = tnames.index(tname)
+        findings.append(Finding(
+            kind="uncertainty",
+            statement=(f"Undetermined for {tname}: {len(pnames)} pair(s) such as {', '.join(pnames[:4])} have a joint "
+                       "part whose two-standard-error interval contains the threshold (a heavy-tailed contrast: a "
+                       "few rows carry most of it); more rows or a finer model would decide"),
+            value={"name": "interaction undetermined", "target": tname, "pairs": pnames, "reason": "inconclusive"},
             confidence=0.5, probe="interactions", target=tname, subject=tname))
     return findings
 
