@@ -164,7 +164,9 @@ def _resolution_txt(res: dict, needs: dict | None = None) -> str:
     if res.get("max_expected_deg") is None:
         return ""
     txt = (f" Expected angular resolution from the network's error: {res['max_expected_deg']:.2g} degrees "
-           f"(worst case {res['max_worst_deg']:.2g}).")
+           + (f"(towards clearly broken directions {res['max_error_limited_deg']:.2g}; "
+              if res.get("max_error_limited_deg") is not None else "(")
+           + f"worst case {res['max_worst_deg']:.2g}).")
     if (res.get("sample_plan") or {}).get("budget_limited"):
         txt += (f" The time budget allowed {res['sample_plan']['fit_rows']} of the "
                 f"{res['sample_plan']['needed_rows']} rows this resolution needs.")
@@ -181,7 +183,7 @@ def _resolution(lie, plan: dict | None, target_deg: float) -> dict:
     order = acc + [c for c in range(len(lie.rates)) if c not in acc]
     res = expected_resolution(np.asarray(lie.rates)[order], len(acc), sort=False)
     sys_ = getattr(lie, "system", None)
-    calibrated = (sampled_resolution(sys_.G, sys_.G_blocks, acc) if sys_ is not None and lie.accepted
+    calibrated = (sampled_resolution(sys_.G, sys_.G_blocks, acc, sys_.block_weights) if sys_ is not None and lie.accepted
                   and len(sys_.G) == len(lie.rates) else None)
     if calibrated is not None:
         # the first-order guess (random orientation of the error in the unknowns) stays as the bound;
@@ -189,6 +191,8 @@ def _resolution(lie, plan: dict | None, target_deg: float) -> dict:
         res = {**res, "first_order_expected_deg": res["expected_deg"],
                "first_order_max_expected_deg": res["max_expected_deg"], "expected_deg": calibrated["expected_deg"],
                "max_expected_deg": calibrated["max_expected_deg"], "blocks": calibrated["blocks"],
+               "error_limited_deg": calibrated["error_limited_deg"],
+               "max_error_limited_deg": calibrated["max_error_limited_deg"],
                "method": calibrated["method"] + "; worst: " + res["method"].split("worst: ")[-1]}
     res["target_deg"] = float(target_deg)
     if plan is not None:
@@ -200,18 +204,23 @@ def resolution_needs(resolution: dict, model_error: float, target_deg: float, me
                      model_name: str = "") -> dict | None:
     """What the emulator would need for the algebra to be resolved within ``target_deg``; None when it is.
 
-    The expected angle grows linearly with the network's error (the rates of the found generators are
-    the error along them), so the error needed is ``model_error * tan(target) / tan(expected)``. For
-    particle data read by an unstructured network, a structured model (``scalars`` or ``graph``,
-    symmetric by construction) is asked for as well.
+    The tilt towards clearly broken directions grows linearly with the network's error (the rates of the
+    found generators are the error along them), so the error needed is ``model_error * tan(target) /
+    tan(expected)``, read from ``max_error_limited_deg`` where the resolution has it (the tilt towards
+    near-symmetries that the test rejected narrowly does not shrink with the error: a better emulator
+    would not help, see :func:`.resolution.sampled_resolution`). For particle data read by an
+    unstructured network, a structured model (``scalars`` or ``graph``, symmetric by construction) is
+    asked for as well.
 
     Example:
         >>> resolution_needs({"max_expected_deg": 20.0}, 0.04, 5.0)["relative_error"] < 0.01
         True
         >>> resolution_needs({"max_expected_deg": 2.0}, 0.04, 5.0) is None
         True
+        >>> resolution_needs({"max_expected_deg": 20.0, "max_error_limited_deg": 2.0}, 0.04, 5.0) is None
+        True
     """
-    exp = resolution.get("max_expected_deg")
+    exp = resolution.get("max_error_limited_deg", resolution.get("max_expected_deg"))
     if exp is None or exp <= target_deg:
         return None
     ratio = np.tan(np.radians(target_deg)) / np.tan(np.radians(min(exp, 89.0)))
@@ -256,7 +265,7 @@ def _latent_finding(lat: dict, gens: list[np.ndarray], names: list[str], target,
                    subject="latent representation")
 
 
-def _weight_space(model, X, gens, equivariant, seed, phys_gens=None, tolerance=None) -> tuple[dict, str]:
+def _weight_space(model, X, gens, equivariant, seed, phys_gens=None, tolerance=None, fs_rate_of=None) -> tuple[dict, str]:
     """Generators read from the first layer's weights, compared with the function-space ones; what the architecture guarantees.
 
     ``tolerance`` is the rate (standardised output per standard deviation moved) within the model's own
@@ -285,6 +294,11 @@ def _weight_space(model, X, gens, equivariant, seed, phys_gens=None, tolerance=N
                    hidden_units=ws["hidden_units"], agrees=bool(angle < 5.0 and own == len(gens)))
         if tolerance is not None:
             out["carried"] = int(sum(r <= tolerance for r in g_rates))
+        if fs_rate_of is not None:
+            # the same generators' rates in the function-space constraint: where both exceed the tolerance
+            # alike (an equivariant emulator whose accepted flows break by more than twice its error), the
+            # weights agree with the function and the tolerance, not the weights, is what is off
+            out["function_rates"] = [fs_rate_of(g) for g in gens]
         how = "largest gap of their spectrum" + (
             f"; {ws['within_tolerance']} within the model's error, rate {tolerance:.2g}" if tolerance is not None else "")
         txt = (f" Read from the first layer's weights (W (L z + b) in the kernel of the later layers): "
@@ -327,6 +341,19 @@ def _weight_space(model, X, gens, equivariant, seed, phys_gens=None, tolerance=N
     return out, txt
 
 
+def _function_rate(system, ctx):
+    """The rate of a generator (original coordinates) in the function-space constraint ``system``; or None."""
+    if system is None:
+        return None
+    from physlens.probes.symmetry.continuous import original_to_standardised
+
+    def rate(G):
+        w = (original_to_standardised(np.asarray(G, dtype=float), ctx.mu, ctx.sd) @ system.Lc).ravel()
+        return float(np.sqrt(max(float(w @ system.G @ w), 0.0) / max(float(w @ w), 1e-300)))
+
+    return rate
+
+
 def _spent(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
 
@@ -364,8 +391,14 @@ def derivative_outputs(input_names: list[str], target_names: list[str]) -> list[
     return out if sorted(out) == list(range(len(input_names))) else None
 
 
-def _flow_statement(gens, outs, elements, names, target_names, seed) -> dict | None:
-    """The group of a flow dx/dt = f(x): the elements that move the outputs as the inputs (T f), or reverse them."""
+def _flow_statement(gens, outs, elements, names, target_names, seed, in_sd=None, out_sd=None,
+                    model_error=0.0) -> dict | None:
+    """The group of a flow dx/dt = f(x): the elements that move the outputs as the inputs (T f), or reverse them.
+
+    Generators count when their output action is their own linear part (``M = L``) with no constant on
+    the derivatives beyond the emulator's error (``in_sd``/``out_sd`` the input and output spreads,
+    ``model_error`` its relative error; without the spreads the constant is not checked).
+    """
     order = derivative_outputs(names, target_names or [])
     if order is None or not gens or outs is None:
         return None
@@ -382,11 +415,21 @@ def _flow_statement(gens, outs, elements, names, target_names, seed) -> dict | N
         elif np.allclose(P, -T_out, atol=1e-6):
             kept.append(Element(e.name, e.T, e.P, "time reversal", e.extra))
             reversal = True
-    # only generators whose output action is the input's own (L on the derivatives) move the flow along
+    # only generators whose output action is the input's own (L on the derivatives, no constant: the
+    # derivative of x + eps (L x + b) is f + eps L f) move the flow along; a shift of the velocities that
+    # shifts dx/dt by the same constant is a symmetry of the map, not of the dynamics
     flow_gens, flow_outs = [], []
     for g, m in zip(gens, outs):
         L = np.asarray(g, dtype=float)[:, :-1][np.ix_(order, order)]
-        if np.allclose(np.asarray(m, dtype=float)[:, :-1], L, atol=0.05 * max(np.abs(L).max(), 1e-12)):
+        M = np.asarray(m, dtype=float)
+        G = np.asarray(g, dtype=float)
+        const_ok = True
+        if in_sd is not None and out_sd is not None:
+            # the constant on the derivatives (in their standard deviations) against the move itself
+            size = max(np.abs(G[:, :-1] * in_sd[None, :] / in_sd[:, None]).max(), np.abs(G[:, -1] / in_sd).max())
+            # (an emulator's error leaves a constant of about its relative error: 0.09 at error 0.07)
+            const_ok = bool(np.abs(M[:, -1] / out_sd).max() <= max(0.05, 2.0 * model_error) * size)
+        if np.allclose(M[:, :-1], L, atol=0.05 * max(np.abs(L).max(), 1e-12)) and const_ok:
             flow_gens.append(g)
             flow_outs.append(m)
     alg = identify_algebra(flow_gens, max_dimension=MAX_STORED_DIM)["name"] if flow_gens else None
@@ -444,7 +487,7 @@ def without_columns(gens, outs, elements, drop: list[int]):
 
 
 def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target, quality, seed,
-                   target_names=None, ignored_cols=None):
+                   target_names=None, ignored_cols=None, scales=None):
     """The one ``symmetry`` finding stating the whole group; also the indices of implied discrete findings."""
     gens, outs = lie.generators, lie.output_generators
     algebra = findings[0].value.get("group") if findings and "generators" in findings[0].value else None
@@ -527,7 +570,7 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
                     f"({pinfo['components']} component(s), reached by "
                     f"{', '.join(repr(elements[i].name) for i in pcg['kept']) or 'no discrete element'}).")
     flow = _flow_statement(phys_gens if phys_gens else gens, phys_outs if phys_gens else outs, elements, names,
-                           target_names, seed)
+                           target_names, seed, *(scales or (None, None, 0.0)))
     flow_first = None
     if flow is not None:
         flow_els = flow.pop("elements")
@@ -787,7 +830,8 @@ def run(
             # the weights' noise: a move of one standard deviation may change the prediction by the model's
             # error at the point and at its image (the budget of the finite-flow test)
             value["weight_space"], weights_txt = _weight_space(model, X_lat[:1000], lie.generators, equivariant, seed,
-                                                               phys_gens, tolerance=2.0 * ctx.model_error)
+                                                               phys_gens, tolerance=2.0 * ctx.model_error,
+                                                               fs_rate_of=_function_rate(lie.system, ctx))
         physical_txt = ""
         if phys is not None:
             palg = identify_algebra(phys_gens, max_dimension=MAX_STORED_DIM)
@@ -905,7 +949,9 @@ def run(
     if whole_group and not _spent(deadline) and (discrete_found and (lie.generators or len(discrete_found) > 1)):
         ignored_cols = sorted(c for kind in ignored for p in parts for c in p["vectors"][kind]) if parts else None
         group_finding, implied = _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, target,
-                                                quality, seed, list(dataset.target_names), ignored_cols)
+                                                quality, seed, list(dataset.target_names), ignored_cols,
+                                                scales=(np.asarray(ctx.sd, dtype=float), np.asarray(ctx.ysd, dtype=float),
+                                                        float(ctx.model_error)))
         if group_finding is not None:
             if not implied_discrete:
                 findings = [f for i, f in enumerate(findings) if i not in implied]

@@ -49,6 +49,22 @@ from physlens.probes.symmetry.transform_test import SymmetryContext, TestResult,
 RESOLUTION_BLOCKS = 16
 
 
+def spatial_blocks(Z: np.ndarray, blocks: int, seed: int = 0) -> np.ndarray | None:
+    """Label each row with one of ``blocks`` regions of the input space (k-means on the standardised inputs).
+
+    Example:
+        >>> Z = np.r_[np.zeros((20, 2)), np.ones((20, 2))]
+        >>> len(set(spatial_blocks(Z, 2).tolist()))
+        2
+    """
+    from scipy.cluster.vq import kmeans2
+
+    if len(Z) < 4 * blocks:
+        return None
+    _, labels = kmeans2(np.asarray(Z, dtype=float), blocks, minit="++", seed=seed, iter=20)
+    return labels
+
+
 @dataclass
 class LieResult:
     """Accepted generators and the evidence behind them (original coordinates).
@@ -159,10 +175,11 @@ class ConstraintSystem:
     # global, its own output projection): their spread measures the random couplings that tilt the
     # generators (see physlens.probes.symmetry.resolution.sampled_resolution)
     G_blocks: np.ndarray | None = None
+    block_weights: np.ndarray | None = None  # each block's share of the rows
 
 
 def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, chunk: int = 2048,
-                      blocks: int = 0) -> ConstraintSystem:
+                      blocks: int = 0, labels: np.ndarray | None = None) -> ConstraintSystem:
     """Build the whitened constraint Gram matrix, accumulated over chunks of samples.
 
     ``J`` (m, k, n) Jacobians in standardised units, ``Z`` (m, n) standardised inputs,
@@ -188,7 +205,12 @@ def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, 
         Q, Ro = np.linalg.qr(outputs)
         QtC = np.zeros((k, Q.shape[1], N))
     q = outputs.shape[1] if outputs is not None else 0
-    if blocks >= 2 and m >= 2 * blocks * (1 + q):
+    if labels is not None:
+        parts = [np.flatnonzero(labels == b) for b in np.unique(labels)]
+        parts = [p for p in parts if len(p) > 2 * (1 + q)]
+    if labels is not None and len(parts) >= 2:
+        Gb = np.zeros((len(parts), N, N))
+    elif blocks >= 2 and m >= 2 * blocks * (1 + q):
         parts = np.array_split(np.arange(m), blocks)
         Gb = np.zeros((blocks, N, N))
     else:
@@ -212,7 +234,8 @@ def constraint_system(J: np.ndarray, Z: np.ndarray, outputs: np.ndarray | None, 
     if Q is not None:
         for j in range(k):
             G -= QtC[j].T @ QtC[j]
-    return ConstraintSystem(G / m, Lc, QtC, Ro, n, k, Gb)
+    wb = np.array([len(p) for p in parts], dtype=float) / m if Gb is not None else None
+    return ConstraintSystem(G / m, Lc, QtC, Ro, n, k, Gb, wb)
 
 
 def particle_structured_basis(parts: list[dict], n: int) -> np.ndarray:
@@ -460,7 +483,10 @@ def lie_generators(
         outputs = None
         if equivariant:
             outputs = np.hstack([ctx.F[fit_idx] / ctx.ysd, np.ones((m_fit, 1))])
-        system = constraint_system(J, ctx.Z[fit_idx], outputs, blocks=RESOLUTION_BLOCKS)
+        # regions of the input space, not random rows: a smooth error is correlated within a region, and
+        # random blocks saw 10x less tilt than found on a radial law with a smooth breaking (regions: 1.4x)
+        labels = spatial_blocks(ctx.Z[fit_idx], RESOLUTION_BLOCKS, seed)
+        system = constraint_system(J, ctx.Z[fit_idx], outputs, blocks=RESOLUTION_BLOCKS, labels=labels)
     Lc = system.Lc
     Lc_inv = sla.solve_triangular(Lc, np.eye(n + 1), lower=True)
     if structure is None:
