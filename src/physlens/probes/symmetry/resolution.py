@@ -116,7 +116,7 @@ def sampled_resolution(G: np.ndarray, G_blocks: np.ndarray | None, accepted: lis
     if not rej:
         return None
     Va, Vr = V[:, acc], V[:, rej]
-    C = np.einsum("na,bnm,mr->bar", Va, G_blocks, Vr)  # (blocks, accepted, rejected) couplings
+    C = np.stack([Va.T @ Gb @ Vr for Gb in G_blocks])  # (blocks, accepted, rejected) couplings
     w = np.full(g, 1.0 / g) if weights is None else np.asarray(weights, dtype=float) / np.sum(weights)
     mean = np.tensordot(w, C, axes=1)
     var = np.tensordot(w**2, (C - mean) ** 2, axes=1) * g / (g - 1)  # variance of the weighted mean
