@@ -321,6 +321,7 @@ def latent_count(
     batch_size: int = 256,
     polish: bool = True,
     set_encoder: bool = False,
+    steps_per_epoch: int = 20,
 ) -> dict:
     """Find the number of latents the answer needs, top-down: the count, the error curve and the chosen model.
 
@@ -336,6 +337,7 @@ def latent_count(
     if it validates better). ``set_encoder`` reads a context-mode observation (``meta["context_rows"]``)
     as an unordered set of rows (the bottleneck's ``set_size``). ``steps`` lists each step between
     consecutive K tried with its ``gain``, the ``need`` it had to clear and whether it ``counts``.
+    ``steps_per_epoch``: the batch is at most a 1/``steps_per_epoch`` share of the training rows.
 
     Example:
         >>> rng = np.random.default_rng(0); o = rng.normal(size=(300, 3)); q = rng.normal(size=(300, 1))
@@ -359,10 +361,12 @@ def latent_count(
     decoders = ["mlp"] if not qcols else (["mlp", "linear_in_question"] if decoder == "auto" else [decoder])
     # expected fits: K = 0, the over-complete stage (per decoder), g - 1, g, g + 1, one restart, the polish
     planned = 6 + len(decoders)
-    # at least ~20 steps an epoch: on a few hundred rows a 256-row batch leaves the fits undertrained and
-    # their error differences noise
+    # at least ``steps_per_epoch`` steps an epoch: on a few hundred rows a 256-row batch leaves the fits
+    # undertrained and their error differences noise; each step costs mostly fixed overhead on a CPU, so
+    # fewer, larger batches are cheaper (10 rather than 20 cut a pendulum search by about a third but lowered
+    # the set R² of k from 0.95 to 0.93)
     n_train = int(round(data.n * 0.8))
-    batch_size = int(min(batch_size, max(16, n_train // 20)))
+    batch_size = int(min(batch_size, max(16, n_train // steps_per_epoch)))
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, patience=max(20, epochs // 4), seed=seed,
                       progress=False, snapshots="none",
                       max_seconds=None if budget_seconds is None else max(0.5, budget_seconds / planned))
