@@ -174,3 +174,33 @@ def test_kepler_accelerations_couple_x_and_y_and_correlated_states_raise_no_fals
     found = {(f.target, f.subject) for f in fs if f.kind == "interaction" and f.value["interacting"]}
     assert found == {("dvx_dt", "x×y"), ("dvy_dt", "x×y")}  # -x/r^3, -y/r^3; dx/dt = vx is additive
     assert card["kinds"]["interaction"]["matched"] == card["kinds"]["interaction"]["scored"] >= 20
+
+
+def test_pairs_with_an_input_the_others_fix_get_no_verdict():
+    # x3 = x1 + x2 exactly: y = x1 x2 equals x1 x2 + (x3 - x1 - x2) x1 on every row, so whether x1 and x3
+    # interact is not a property of the data; x4 is free and its pairs keep their verdicts
+    X = np.random.default_rng(0).uniform(0.5, 2.0, (1500, 3))
+    X = np.c_[X[:, 0], X[:, 1], X[:, 0] + X[:, 1], X[:, 2]]
+    law = lambda x: x[:, 0] * x[:, 1] + x[:, 3]
+    ds = Dataset(X, law(torch.as_tensor(X)).numpy(), ["x1", "x2", "x3", "x4"], ["y"])
+    fs = run(Analytic(law), ds, max_rows=400)
+    judged = {tuple(f.value["variables"]) for f in fs if f.kind == "interaction"}
+    assert judged == set()  # every pair holds x1, x2 or x3, each fixed by the other two
+    (unsure,) = [f for f in fs if f.kind == "uncertainty"]
+    assert unsure.value["determined_inputs"] == ["x1", "x2", "x3"] and len(unsure.value["pairs"]) == 6
+
+
+def test_the_typical_row_and_heredity_keep_a_shared_smooth_error_additive():
+    # a fine emulator of y = x1 x2 + x3 whose whole error is a small x3 x4 term on every row: the pair's joint
+    # part is 1 MSE (above the 0.5 MSE threshold), but x4 alone moves the output by 1 MSE too (not above
+    # 4 MSE), so x3 x4 is the error, not an interaction
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, (2000, 4))
+    truth = lambda x: x[:, 0] * x[:, 1] + x[:, 2]
+    net = lambda x: truth(x) + 0.01 * x[:, 2] * x[:, 3]
+    ds = Dataset(X, truth(torch.as_tensor(X)).numpy(), ["x1", "x2", "x3", "x4"], ["y"])
+    fs = run(Analytic(net), ds, max_rows=1000)
+    assert _interacting(fs) == {("x1", "x2")}
+    (f,) = [f for f in fs if f.kind == "interaction" and f.value["variables"] == ["x3", "x4"]]
+    assert not f.value["interacting"] and f.evidence["importance"] > f.evidence["threshold"]
+    assert "x4 on its own changes" in f.statement
