@@ -39,6 +39,30 @@ def test_ising_critical_temperature_is_found_within_ten_percent_on_one_small_lat
     assert phase.score_detail["relative_error"] == pytest.approx(abs(phase.value["critical"] / T_CRITICAL - 1))
 
 
+def test_one_lattice_size_states_its_finite_size_rounding_in_the_error(ising16):
+    phase = phases.run(None, ising16, **FAST)[0]
+    ev = phase.evidence
+    rounding, stat = ev["finite_size_rounding"], ev["statistical_uncertainty"]
+    assert 0 < rounding < 0.5 * (3.0 - 1.6)  # the supervised step is narrower than the range
+    assert phase.value["uncertainty"] == pytest.approx(np.hypot(stat, rounding))
+    assert "finite-size rounding" in phase.statement
+
+
+def test_a_scan_cut_short_by_the_deadline_still_spans_the_control_range(ising16):
+    # a deadline already past: the scan stops after its minimum number of splits, which must reach both
+    # ends and the middle (in increasing order it kept only the lowest splits, a W with no right side)
+    T = ising16.y[:, 0]
+    S = ising16.X
+    full = phases.analyse_size(S, T, (12, 12), np.array([-1.0, 1.0]), **FAST, autoencoder=False, seed=0)
+    cut = phases.analyse_size(S, T, (12, 12), np.array([-1.0, 1.0]), **FAST, autoencoder=False, seed=0,
+                              deadline=0.0)
+    got, every = cut["methods"]["confusion"]["splits"], full["methods"]["confusion"]["splits"]
+    assert len(got) == phases.MIN_SPLITS < len(every)
+    assert got[0] == every[0] and got[-1] == every[-1]
+    assert np.all(np.diff(got) > 0)
+    assert cut["w_shape"]["significant"] and abs(cut["w_shape"]["critical"] - T_CRITICAL) < 0.15 * T_CRITICAL
+
+
 def test_mixed_sizes_are_analysed_size_by_size_with_nu():
     from physlens.data.dataset import Dataset
     from physlens.systems.statistical.ising import simulate

@@ -24,7 +24,19 @@ Several lattice sizes in one file are handled size by size: nu comes from the
 supervised step widths (log w = a - log(L)/nu), and each method's crossings are
 extrapolated linearly in L^(-1/nu) to infinite size (finite-size scaling,
 Fisher & Barber 1972). The combined estimate is the inverse-variance mean of
-the methods, its error inflated by their scatter (Birge ratio).
+the methods, its error inflated by their scatter (Birge ratio). With one lattice size nothing can
+be extrapolated: the estimate is a pseudo-critical point, shifted from the infinite-size one by an
+amount of the order of the transition's finite-size rounding (both scale as L^(-1/nu)), so the
+supervised step width is added in quadrature to the statistical error and the statement says so
+(measured with ``discover ising_2d --budget quick``, L = 16: T = 2.373 ± 0.016 statistical against
+T_c = 2.269; the benchmark's four sizes extrapolate to within 0.05 %).
+
+**A short budget thins the confusion scan, evenly.** Inside ``discover`` the probe gets a few
+seconds (its share of the quick budget was 3.6 s), and the scan stops at the deadline. It visits
+the proposed splits coarse to fine (both ends, the middle, the quarters, ...), and at least
+``MIN_SPLITS`` (7) of them, so a cut scan still spans the control range; visited in increasing
+order, the cut scan of ``discover potts_2d --budget quick`` kept only its three lowest splits and
+reported no transition (no right side to the W).
 
 **Order parameter.** The classifier's output (logit) and the leading-component
 norm are compared with observables computed from the configuration alone:
@@ -63,6 +75,8 @@ REQUIRES: dict = {}
 NEEDS_MODEL = False
 COST = 0.5
 
+#: splits of the confusion scan run even past the deadline: fewer cannot show a W (a peak between two dips)
+MIN_SPLITS = 7
 MAX_STATES = 10  # a site takes at most this many distinct values
 MIN_SITES = 4
 
@@ -384,18 +398,22 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
     half = rng.random(len(c)) < 0.5
     test_rows = np.flatnonzero(~half)
     correct = np.zeros((splits.size, test_rows.size))
-    done = splits.size
-    for j, cut in enumerate(splits):
-        if deadline is not None and time.perf_counter() > deadline and j >= 3:
-            done = j
+    # coarse to fine: both ends, the middle, the quarters, ...; a scan cut short by the deadline still spans
+    # the whole range (in increasing order it kept only the lowest splits: a W with no right side)
+    visit = coarse_to_fine(splits.size)
+    done = np.zeros(splits.size, dtype=bool)
+    for n_done, j in enumerate(visit):
+        if deadline is not None and time.perf_counter() > deadline and n_done >= MIN_SPLITS:
             break
+        cut = splits[j]
         lab = (c > cut).astype(int)
+        done[j] = True
         if lab[half].min() == lab[half].max():
             correct[j] = lab[~half] == lab[half][0]
             continue
         m = _classifier(Zs[half], lab[half], epochs, seed + 1 + j, min_steps)
         correct[j] = m.predict(Zs[test_rows]) == lab[test_rows]
-    splits, correct = splits[:done], correct[:done]
+    splits, correct = splits[done], correct[done]
     acc = correct.mean(axis=1)
     below = np.array([np.mean(c[test_rows] < cut) for cut in splits])
     w_test = w_shape(splits, acc, correct, rng, n_bootstrap, interior=(below >= 0.15) & (below <= 0.85))
@@ -426,6 +444,35 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
     r2 = {o: {s: _isotonic_r2(v, sc) for s, sc in scores.items()} for o, v in obs.items()}
     return {"levels": levels, "methods": methods, "w_shape": w_test, "r2": r2, "lead_components": lead,
             "n": int(len(c))}
+
+
+def coarse_to_fine(n: int) -> list[int]:
+    """Indices 0..n-1 in coarse-to-fine order (ends, middle, quarters, ...): every prefix spans the range.
+
+    Example:
+        >>> coarse_to_fine(9)
+        [0, 8, 4, 2, 6, 1, 3, 5, 7]
+    """
+    if n <= 0:
+        return []
+    order, seen = [], set()
+
+    def add(i: int) -> None:
+        if i not in seen:
+            seen.add(i)
+            order.append(i)
+
+    add(0)
+    add(n - 1)
+    parts = 2
+    while len(order) < n:
+        for q in range(1, parts, 2):
+            add(int(round(q * (n - 1) / parts)))
+        parts *= 2
+        if parts > 4 * n:  # rounding left gaps: fill them in order
+            for i in range(n):
+                add(i)
+    return order
 
 
 def w_shape(splits: np.ndarray, acc: np.ndarray, correct: np.ndarray, rng: np.random.Generator,
@@ -657,8 +704,10 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
                 extrapolated[m] = shifted
             elif nu is not None:
                 skipped.append(m)
+    rounding = None
     if not methods:  # one size, or no finite-size scaling: the largest lattice's estimates
         methods = _estimates(largest)
+        rounding = largest["methods"]["supervised"].get("width")
     # evidence of a transition: the confusion W on the largest lattice (small lattices may blur it), or,
     # with several sizes, a supervised step that sharpens significantly as L grows (finite 1/nu)
     conf_ok = largest["w_shape"]["significant"]
@@ -677,6 +726,12 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
         if len(methods) >= 2 and spread > max(agreement * err, 0.15 * span):
             reasons.append(f"the methods disagree: estimates spread by {spread:.3g} around {critical:.4g} "
                            f"(combined error {err:.2g})")
+        if rounding is not None and np.isfinite(rounding):
+            # not extrapolated: the infinite-size point is known only to within the finite-size rounding
+            # (the pseudo-critical shift is of the order of the step width, both ~ L^(-1/nu))
+            ev["statistical_uncertainty"] = err
+            ev["finite_size_rounding"] = float(rounding)
+            err = float(np.hypot(err, rounding))
     ev["methods"] = {m: {"critical": v, "uncertainty": e, "extrapolated": extrapolated.get(m, False)}
                      for m, (v, e) in methods.items()}
     if skipped:
@@ -701,6 +756,10 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
                    + ")")
         if len(sizes) == 1:
             fss = " on one lattice size (not extrapolated to infinite size; the error is statistical only)"
+            if "finite_size_rounding" in ev:
+                fss = (" on one lattice size (not extrapolated to infinite size; the error adds the finite-size "
+                       f"rounding, the supervised step width {ev['finite_size_rounding']:.2g}, to the statistical "
+                       f"{ev['statistical_uncertainty']:.2g})")
         statement = (f"phase transition at {name} = {critical:.4g} ± {err:.2g}{fss} ({method_txt}); "
                      f"order parameter {best}")
         conf = float(np.clip(1 - err / max(span, 1e-12) * 5, 0.3, 0.99))
@@ -722,5 +781,5 @@ def _findings(name: str, per_size: dict, agreement: float, seconds: float, seed:
     return findings
 
 
-__all__ = ["analyse_size", "applies", "combine", "find_control", "finite_size", "half_crossing", "lattice_shape",
+__all__ = ["analyse_size", "applies", "coarse_to_fine", "combine", "find_control", "finite_size", "half_crossing", "lattice_shape",
            "observables", "run", "tanh_step", "w_shape"]
