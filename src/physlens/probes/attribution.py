@@ -64,11 +64,15 @@ six dimensions the neighbours of a pericentre state are far away and do not cons
 What does separate them is how many rows move: so an input must, in addition, move the prediction
 of the ``typical_quantile`` (90 %) row by more than ``error_factor`` times the model's squared error
 at the same quantile of its held-out rows (``evidence["typical_change"]``, ``["typical_threshold"]``).
+An input whose mean effect clears the threshold while the typical row's does not gets no verdict
+(one ``uncertainty`` finding per target lists them): a change carried by a few rows may be the
+network extrapolating or a rare true dependence (a close encounter of two charges), and the model
+alone cannot tell which.
 For independent errors both quantiles differ by a factor 2 (the change is the difference of two
 errors), as the means do, so the same factor serves both tests. Measured ratios of the two
 quantiles: true relevances 2700-33000 (3-D Kepler) and 14500-58000 (2-D Kepler); the 3-D
 emulator's spurious velocity dependences 1.0-1.4. The price: an input that changes the target on
-fewer than 10 % of the rows only is not called relevant.
+fewer than 10 % of the rows only is left undetermined.
 """
 
 from __future__ import annotations
@@ -297,6 +301,7 @@ def run(
 
     findings: list[Finding] = []
     unsure: dict[str, list[str]] = {}
+    few: dict[str, list[str]] = {}
     for k, tname in enumerate(dataset.target_names):
         ig = integrated_gradients(model, X, target=k)
         ig_share = ig / ig.sum() if ig.sum() > 0 else ig
@@ -311,6 +316,13 @@ def run(
             used = bool(perm_mean[j, k] - 2.0 * se > threshold) and broad
             # ...and the data need it: the shuffle raises the held-out loss by at least half its prediction change
             relevant = used and bool(ratio[j, k] >= min_loss_ratio)
+            if not broad and perm_mean[j, k] - 2.0 * se > threshold:
+                # the mean says yes, the typical row says no: off-data rows or a rare true dependence, the
+                # model cannot tell which; no verdict (module docstring)
+                few.setdefault(tname, []).append(
+                    f"{name} ({perm_rel[j]:.2g} of the variance on average, {typical[j, k] / var[k]:.2g} at the "
+                    f"{typical_quantile:.0%} quantile row against {error_factor * typical_error[k] / var[k]:.2g})")
+                continue
             if not relevant and mse[k] / var[k] > max_unexplained:
                 # a model that misses this much of the target cannot vouch that an input does not matter
                 unsure.setdefault(tname, []).append(name)
@@ -324,10 +336,6 @@ def run(
                 f"{perm_rel[j]:.3g} ± {perm_std[j, k] / var[k]:.2g} of Var({tname}) "
                 f"(threshold {threshold / var[k]:.2g}); IG share {ig_share[j]:.1%}"
             )
-            if not broad and perm_mean[j, k] - 2.0 * se > threshold:
-                statement += (f"; the change is carried by a few rows: the {typical_quantile:.0%} quantile row moves by "
-                              f"{typical[j, k] / var[k]:.2g} of the variance, below {error_factor:g}x the model's "
-                              f"{typical_quantile:.0%}-quantile squared error ({error_factor * typical_error[k] / var[k]:.2g})")
             if used and not relevant:
                 statement += (f"; the network uses it, but the data do not: the shuffle raises the {ratio_rows} "
                               f"loss by only {ratio[j, k]:.2f} of that change")
@@ -374,4 +382,14 @@ def run(
                    "model_mse_over_var": float(mse[k] / var[k]), "max_unexplained": max_unexplained},
             confidence=float(min(1.0, mse[k] / var[k])),
             probe="attribution", target=tname, subject=tname))
+    for tname, names in few.items():
+        findings.append(Finding(
+            kind="uncertainty",
+            statement=(f"Undetermined for {tname}: shuffling {'; '.join(names)} changes the prediction through a few "
+                       "rows only; they may lie where no data are (the network extrapolates) or hold a rare true "
+                       "dependence, and the model cannot tell which"),
+            value={"name": "relevance undetermined", "target": tname,
+                   "variables": [n.split(" (")[0] for n in names], "reason": "carried by a few rows",
+                   "typical_quantile": float(typical_quantile)},
+            confidence=0.5, probe="attribution", target=tname, subject=tname))
     return findings
