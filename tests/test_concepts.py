@@ -102,6 +102,27 @@ def test_context_task_of_the_damped_pendulum_offers_k_and_b_as_candidates():
     assert C.applies(get_system("toy_distractor").sample(50)) is not None
 
 
+def test_far_context_rows_come_from_the_other_half_of_the_trajectory():
+    # trajectories of 8 rows whose first input is the time itself: the context columns show where they come from
+    rng = np.random.default_rng(0)
+    traj = np.repeat(np.arange(40), 8)
+    t = np.tile(np.arange(8.0), 40)
+    a = rng.uniform(1, 2, 40)[traj]
+    ds = Dataset(np.c_[t, rng.normal(size=len(t))], (a * t)[:, None], ["t_in", "x"], ["y"],
+                 aux={"trajectory": traj, "t": t, "a": a})
+    far = C.concept_task(ds, context_rows=3, context="far")
+    anywhere = C.concept_task(ds, context_rows=3, context="any")
+    assert far.mode == "context" and sorted(far.candidates) == ["a"]
+    q_late = far.data.X[:, -2] >= 3.5  # question row in the second half (times 4..7)
+    for c in range(3):
+        ctx_late = far.data.X[:, 3 * c] >= 3.5
+        assert np.all(ctx_late != q_late)  # every context row from the other half
+    same_half = np.mean([(anywhere.data.X[:, 3 * c] >= 3.5) == (anywhere.data.X[:, -2] >= 3.5) for c in range(3)])
+    assert 0.25 < same_half < 0.6  # "any" draws from the whole trajectory
+    with pytest.raises(ConfigError, match="context must be"):
+        C.concept_task(ds, context="near")
+
+
 def test_linear_probes_read_a_quantity_the_hidden_layer_computes():
     torch.manual_seed(0)
     X = np.random.default_rng(0).uniform(-1, 1, (600, 2))
