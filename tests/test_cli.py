@@ -136,3 +136,24 @@ def test_systems_command_lists_the_default_demo():
     assert proc.returncode == 0
     names = [s["name"] for s in json.loads(proc.stdout)["systems"]]
     assert "toy_distractor" in names
+
+
+def test_cli_budget_names_are_the_study_budgets():
+    """The CLI checks --budget without importing the study; its list must be the study's."""
+    from physlens.cli import BUDGET_NAMES
+    from physlens.study import BUDGETS
+
+    assert tuple(BUDGETS) == BUDGET_NAMES
+
+
+def test_every_command_shares_the_common_options():
+    """--seed, --out, --json read the same in every study shortcut (declared once in physlens.cli)."""
+    from typer.testing import CliRunner
+
+    from physlens.cli import app
+
+    runner = CliRunner()
+    for command in ("equations", "symmetries", "phases", "fields"):
+        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+        assert "parent directory of the run directory" in text, command
+        assert "print one JSON object on stdout" in text, command

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from pathlib import Path
 from types import ModuleType
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -77,6 +79,62 @@ def shortcut_output(result, as_json: bool, probe: str | None = None):
             if note["status"] != "ran":
                 console.print(f"{probe} probe {note['status']}: {note['reason']}", highlight=False)
     return console
+
+
+#: the study budgets (:data:`physlens.study.BUDGETS`, whose import this module avoids; a test keeps them equal)
+BUDGET_NAMES = ("quick", "standard", "thorough")
+
+
+def check_budget(value: str | None) -> str | None:
+    """Typer callback of ``--budget``: the value when it names a budget, else the one-line error.
+
+    Example:
+        >>> check_budget("quick")
+        'quick'
+        >>> try:
+        ...     check_budget("fast")
+        ... except PhyslensError as e:
+        ...     print(e)
+        --budget must be one of quick, standard, thorough, got 'fast'
+    """
+    if value is not None and value not in BUDGET_NAMES:
+        from physlens.errors import ConfigError
+
+        raise ConfigError(f"--budget must be one of {', '.join(BUDGET_NAMES)}, got {value!r}")
+    return value
+
+
+# The options the study commands share, declared once (Typer's Annotated form) so that their
+# flags and help read the same in every command. A command gives the default: ``seed: Seed = 0``.
+DataFile = Annotated[Path, typer.Argument(help="CSV, Parquet, NPZ or HDF5 file")]
+Inputs = Annotated[Optional[str], typer.Option("--inputs", help="comma-separated input columns (default: all others)")]
+Seed = Annotated[int, typer.Option("--seed", help="random seed of the split, the training and the probes")]
+Budget = Annotated[str, typer.Option("--budget", callback=check_budget,
+                                     help="quick | standard | thorough: training and probe time")]
+Out = Annotated[Path, typer.Option("--out", help="parent directory of the run directory")]
+AsJson = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")]
+
+
+def commands(*functions: Callable) -> Callable[[typer.Typer], None]:
+    """A command module's ``register(app)``: it adds each function as the command named after it
+    (a leading underscore dropped), its docstring as the help.
+
+    Example:
+        >>> def _hello(name: str = "world") -> None:
+        ...     '''Say hello.'''
+        ...     print(f"hello {name}")
+        >>> app = typer.Typer()
+        >>> commands(_hello)(app)
+        >>> [c.name for c in app.registered_commands]
+        ['hello']
+    """
+
+    def register(app: typer.Typer) -> None:
+        for function in functions:
+            app.command(function.__name__.lstrip("_"))(function)
+
+    register.__doc__ = "Add the command(s) " + ", ".join(f.__name__.lstrip("_") for f in functions) + " to ``app``."
+    return register
 
 
 def _adopt_command(name: str, obj) -> ModuleType | None:

@@ -9,74 +9,66 @@ from __future__ import annotations
 
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import commands, print_json
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``systems`` and ``probes`` commands to ``app``.
+def _systems(
+    name: str = typer.Argument(None, help="a system: list its parameters (default: list every system)"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """List the physical systems (built-in and plug-ins) with their parameters, or one system's parameters."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
 
-    Example:
-        >>> import typer
-        >>> app = typer.Typer()
-        >>> register(app)
-    """
+    from physlens.systems import list_systems, system_parameters
 
-    @app.command()
-    def systems(
-        name: str = typer.Argument(None, help="a system: list its parameters (default: list every system)"),
-        json_out: bool = typer.Option(False, "--json", help="print JSON"),
-    ) -> None:
-        """List the physical systems (built-in and plug-ins) with their parameters, or one system's parameters."""
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
-
-        from physlens.systems import list_systems, system_parameters
-
-        rows = [(n, c, d) for n, c, d in list_systems() if name is None or n == name]
-        if name is not None and not rows:
-            system_parameters(name)  # raises the one-line "unknown system ... (did you mean ...)"
-        records = [{"name": n, "category": c, "description": d, "parameters": system_parameters(n)} for n, c, d in rows]
-        if json_out:
-            print_json({"systems": records})
-            return
-        console = Console()
-        if name is not None:
-            rec = records[0]
-            table = Table(title=escape(f"{rec['name']}: {rec['description']}"))
-            for col in ("parameter", "type", "default", "allowed", "description"):
-                table.add_column(col)
-            for p in rec["parameters"]:
-                table.add_row(*(escape(t) for t in (p["name"], p["type"], _show(p["default"]), p["allowed"],
-                                                    p["description"])))
-            console.print(table)
-            return
-        table = Table(title="physlens systems (`physlens systems NAME` describes the parameters)")
-        for col in ("name", "category", "description", "parameters (defaults)"):
+    rows = [(n, c, d) for n, c, d in list_systems() if name is None or n == name]
+    if name is not None and not rows:
+        system_parameters(name)  # raises the one-line "unknown system ... (did you mean ...)"
+    records = [{"name": n, "category": c, "description": d, "parameters": system_parameters(n)} for n, c, d in rows]
+    if json_out:
+        print_json({"systems": records})
+        return
+    console = Console()
+    if name is not None:
+        rec = records[0]
+        table = Table(title=escape(f"{rec['name']}: {rec['description']}"))
+        for col in ("parameter", "type", "default", "allowed", "description"):
             table.add_column(col)
-        for rec in records:
-            params = ", ".join(f"{p['name']}={_show(p['default'])}" for p in rec["parameters"])
-            table.add_row(*(escape(t) for t in (rec["name"], rec["category"], rec["description"], params)))
+        for p in rec["parameters"]:
+            table.add_row(*(escape(t) for t in (p["name"], p["type"], _show(p["default"]), p["allowed"],
+                                                p["description"])))
         console.print(table)
+        return
+    table = Table(title="physlens systems (`physlens systems NAME` describes the parameters)")
+    for col in ("name", "category", "description", "parameters (defaults)"):
+        table.add_column(col)
+    for rec in records:
+        params = ", ".join(f"{p['name']}={_show(p['default'])}" for p in rec["parameters"])
+        table.add_row(*(escape(t) for t in (rec["name"], rec["category"], rec["description"], params)))
+    console.print(table)
 
-    @app.command()
-    def probes(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-        """List the probes that read a trained network."""
-        from rich.console import Console
-        from rich.table import Table
+def _probes(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the probes that read a trained network."""
+    from rich.console import Console
+    from rich.table import Table
 
-        from physlens.probes import list_probes
+    from physlens.probes import list_probes
 
-        rows = list_probes()
-        if json_out:
-            print_json({"probes": [{"name": n, "description": d} for n, d in rows]})
-            return
-        table = Table(title="physlens probes")
-        table.add_column("name")
-        table.add_column("description")
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
+    rows = list_probes()
+    if json_out:
+        print_json({"probes": [{"name": n, "description": d} for n, d in rows]})
+        return
+    table = Table(title="physlens probes")
+    table.add_column("name")
+    table.add_column("description")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+register = commands(_systems, _probes)
 
 
 def _show(value) -> str:

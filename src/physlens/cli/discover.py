@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import Budget, Out, commands, print_json
 from physlens.study import build_study  # noqa: F401  (re-exported: the one study builder lives in physlens.study)
 
 
@@ -31,66 +31,56 @@ def findings_table(findings, title: str = "Findings"):
     return table
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``discover`` command to ``app``.
+def _discover(
+    source: str = typer.Argument(None, help="built-in system name or data file (CSV, Parquet, NPZ, HDF5); default: the demo study"),
+    channels: str = typer.Option(None, "--channels", help='the file holds fields on a grid (samples x channels x H x W): '
+                                 'channel names and kinds, e.g. "u,v:vector; p:scalar"'),
+    target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: last column)"),
+    inputs: str = typer.Option(None, "--inputs", help="input columns, comma-separated (default: all others)"),
+    units: str = typer.Option(None, "--units", help='SI units per column, e.g. "F=N,eta=Pa*s,r=m,v=m/s"'),
+    groups: str = typer.Option(None, "--groups", help="column naming each row's trajectory or run: not an input; "
+                               "validation holds out whole trajectories"),
+    time_col: str = typer.Option(None, "--time", help="column of each row's time: the rows are trajectories; "
+                                 "without --target the time derivatives of the other columns are the targets"),
+    probes: str = typer.Option(None, "--probes", help="probes to run, comma-separated (default: every probe that "
+                               "applies; see `physlens probes`)"),
+    budget: Budget = "standard",
+    out: Out = Path("runs"),
+    seed: int = typer.Option(0, "--seed", help="seed for sampling, splitting, initialisation and shuffling"),
+    n: int = typer.Option(None, "--n", help="number of samples drawn from a built-in system"),
+    noise: float = typer.Option(0.0, "--noise", help="relative Gaussian noise on a system's targets"),
+    epochs: int = typer.Option(None, "--epochs", help="training epochs exactly (default: physlens trains to what "
+                               "the probes need within the budget)"),
+    model: str = typer.Option(None, "--model", help="emulator name (default auto: graph network for particles, else mlp)"),
+    param: list[str] = typer.Option(None, "--param", help="system parameter NAME=VALUE (repeatable)"),
+    config: Path = typer.Option(None, "--config", help="study YAML file"),
+    resume: Path = typer.Option(None, "--resume", help="continue an interrupted run directory from its last checkpoint"),
+    json_out: bool = typer.Option(False, "--json", help="print one JSON object {findings, run_dir} on stdout"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Train an emulator on a system or a data file, read it with every probe that applies, score and report.
 
-    Example:
-        >>> import typer
-        >>> app = typer.Typer()
-        >>> register(app)
+    With no argument: the flagship study, 2-D Kepler orbits. Fields on a grid come from a
+    field file with --channels, or from a built-in field system (vector_diffusion).
     """
+    from physlens.findings import findings_to_json
+    from physlens.study import resume_study, run_study
 
-    @app.command()
-    def discover(
-        source: str = typer.Argument(None, help="built-in system name or data file (CSV, Parquet, NPZ, HDF5); default: the demo study"),
-        channels: str = typer.Option(None, "--channels", help='the file holds fields on a grid (samples x channels x H x W): '
-                                     'channel names and kinds, e.g. "u,v:vector; p:scalar"'),
-        target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: last column)"),
-        inputs: str = typer.Option(None, "--inputs", help="input columns, comma-separated (default: all others)"),
-        units: str = typer.Option(None, "--units", help='SI units per column, e.g. "F=N,eta=Pa*s,r=m,v=m/s"'),
-        groups: str = typer.Option(None, "--groups", help="column naming each row's trajectory or run: not an input; "
-                                   "validation holds out whole trajectories"),
-        time_col: str = typer.Option(None, "--time", help="column of each row's time: the rows are trajectories; "
-                                     "without --target the time derivatives of the other columns are the targets"),
-        probes: str = typer.Option(None, "--probes", help="probes to run, comma-separated (default: every probe that "
-                                   "applies; see `physlens probes`)"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough: training and probe time"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        seed: int = typer.Option(0, "--seed", help="seed for sampling, splitting, initialisation and shuffling"),
-        n: int = typer.Option(None, "--n", help="number of samples drawn from a built-in system"),
-        noise: float = typer.Option(0.0, "--noise", help="relative Gaussian noise on a system's targets"),
-        epochs: int = typer.Option(None, "--epochs", help="training epochs exactly (default: physlens trains to what "
-                                   "the probes need within the budget)"),
-        model: str = typer.Option(None, "--model", help="emulator name (default auto: graph network for particles, else mlp)"),
-        param: list[str] = typer.Option(None, "--param", help="system parameter NAME=VALUE (repeatable)"),
-        config: Path = typer.Option(None, "--config", help="study YAML file"),
-        resume: Path = typer.Option(None, "--resume", help="continue an interrupted run directory from its last checkpoint"),
-        json_out: bool = typer.Option(False, "--json", help="print one JSON object {findings, run_dir} on stdout"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-    ) -> None:
-        """Train an emulator on a system or a data file, read it with every probe that applies, score and report.
+    if resume is not None:
+        result = resume_study(resume, progress=not quiet)
+    else:
+        study = build_study(source, target, inputs, units, probes, seed, n, noise, epochs, model, param, config,
+                            progress=not quiet, groups=groups, time_column=time_col, channels=channels,
+                            budget=None if config is not None and budget == "standard" else budget)
+        result = run_study(study, out=out, progress=not quiet)
+    if json_out:
+        print_json({"findings": findings_to_json(result.findings), "run_dir": str(result.run_dir),
+                    "probes": [{k: v for k, v in p.items() if k != "traceback"} for p in result.probes]})
+        return
+    print_result(result)
 
-        With no argument: the flagship study, 2-D Kepler orbits. Fields on a grid come from a
-        field file with --channels, or from a built-in field system (vector_diffusion).
-        """
-        from physlens.errors import ConfigError
-        from physlens.findings import findings_to_json
-        from physlens.study import BUDGETS, resume_study, run_study
 
-        if budget not in BUDGETS:
-            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
-        if resume is not None:
-            result = resume_study(resume, progress=not quiet)
-        else:
-            study = build_study(source, target, inputs, units, probes, seed, n, noise, epochs, model, param, config,
-                                progress=not quiet, groups=groups, time_column=time_col, channels=channels,
-                                budget=None if config is not None and budget == "standard" else budget)
-            result = run_study(study, out=out, progress=not quiet)
-        if json_out:
-            print_json({"findings": findings_to_json(result.findings), "run_dir": str(result.run_dir),
-                        "probes": [{k: v for k, v in p.items() if k != "traceback"} for p in result.probes]})
-            return
-        print_result(result)
+register = commands(_discover)
 
 
 def print_result(result) -> None:

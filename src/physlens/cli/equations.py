@@ -6,56 +6,51 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import shortcut_output
+from physlens.cli import AsJson, DataFile, Inputs, Out, Seed, commands, shortcut_output
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``equations`` command to the app.
+def _equations(
+    file: DataFile,
+    target: str = typer.Option(..., "--target", help="target column"),
+    inputs: Inputs = None,
+    units: str = typer.Option(None, "--units", help='pint units per column, e.g. "x=m,t=s,y=m/s" (enables dimensional analysis)'),
+    time_limit: float = typer.Option(60.0, "--time-limit", min=1.0, help="seconds for the search"),
+    noise_aware: bool = typer.Option(False, "--noise-aware", help="fit the formula to a trained emulator's predictions (denoising)"),
+    seed: Seed = 0,
+    max_samples: int = typer.Option(2000, "--max-samples", min=10, help="rows used by the search"),
+    out: Out = Path("runs"),
+    as_json: AsJson = False,
+) -> None:
+    """Find the equation target = f(inputs): a SymPy formula, its LaTeX and the accuracy/complexity Pareto front.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    A shortcut for `physlens discover FILE --probes equations` (same study, run directory,
+    scorecard and report); no network is trained unless --noise-aware asks for one.
     """
+    from rich.table import Table
 
-    @app.command("equations")
-    def equations(
-        file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file"),
-        target: str = typer.Option(..., "--target", help="target column"),
-        inputs: str = typer.Option(None, "--inputs", help="comma-separated input columns (default: all others)"),
-        units: str = typer.Option(None, "--units", help='pint units per column, e.g. "x=m,t=s,y=m/s" (enables dimensional analysis)'),
-        time_limit: float = typer.Option(60.0, "--time-limit", min=1.0, help="seconds for the search"),
-        noise_aware: bool = typer.Option(False, "--noise-aware", help="fit the formula to a trained emulator's predictions (denoising)"),
-        seed: int = typer.Option(0, "--seed"),
-        max_samples: int = typer.Option(2000, "--max-samples", min=10, help="rows used by the search"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    ) -> None:
-        """Find the equation target = f(inputs): a SymPy formula, its LaTeX and the accuracy/complexity Pareto front.
+    from physlens.study import build_study, run_study
 
-        A shortcut for `physlens discover FILE --probes equations` (same study, run directory,
-        scorecard and report); no network is trained unless --noise-aware asks for one.
-        """
-        from rich.table import Table
+    study = build_study(str(file), target=target, inputs=inputs, units=units, probes="equations", seed=seed,
+                        progress=not as_json, min_rows=10,
+                        probe_options={"equations": {"time_limit": time_limit, "noise_aware": noise_aware,
+                                                     "max_samples": max_samples, "dynamics": False,
+                                                     "progress": not as_json}})
+    result = run_study(study, out=out, progress=not as_json)
+    findings = result.findings
+    console = shortcut_output(result, as_json, "equations")
+    if console is None:
+        return
+    for f in findings:
+        console.print(f"[bold]{f.statement}[/]")
+        if "pareto" not in (f.value or {}):
+            continue
+        table = Table(title=f"Pareto front for {f.target}")
+        for col in ("complexity", "rmse", "expression"):
+            table.add_column(col)
+        for p in f.value["pareto"]:
+            table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", p["expression"])
+        console.print(table)
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
-        from physlens.study import build_study, run_study
 
-        study = build_study(str(file), target=target, inputs=inputs, units=units, probes="equations", seed=seed,
-                            progress=not as_json, min_rows=10,
-                            probe_options={"equations": {"time_limit": time_limit, "noise_aware": noise_aware,
-                                                         "max_samples": max_samples, "dynamics": False,
-                                                         "progress": not as_json}})
-        result = run_study(study, out=out, progress=not as_json)
-        findings = result.findings
-        console = shortcut_output(result, as_json, "equations")
-        if console is None:
-            return
-        for f in findings:
-            console.print(f"[bold]{f.statement}[/]")
-            if "pareto" not in (f.value or {}):
-                continue
-            table = Table(title=f"Pareto front for {f.target}")
-            for col in ("complexity", "rmse", "expression"):
-                table.add_column(col)
-            for p in f.value["pareto"]:
-                table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", p["expression"])
-            console.print(table)
-        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+register = commands(_equations)

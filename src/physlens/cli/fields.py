@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import shortcut_output
+from physlens.cli import AsJson, Budget, Out, Seed, commands, shortcut_output
 from physlens.errors import ConfigError
 
 GRID_MODELS = ("cnn", "d4cnn")
@@ -51,41 +51,36 @@ def run_fields(source: str, channels: str | None = None, model: str = "cnn", epo
     return run_study(study, out=out, progress=progress)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``fields`` command to the app.
+def _fields(
+    file: str = typer.Argument(..., help="NPZ or HDF5 file of fields (or a built-in field system: vector_diffusion)"),
+    channels: str = typer.Option(None, "--channels", help="channel names and kinds, e.g. \"u,v:vector; p:scalar\""),
+    model: str = typer.Option("cnn", "--model", help="cnn (plain; its learned symmetries are read) or d4cnn"),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: within the budget)"),
+    n: int = typer.Option(None, "--n", min=2, help="samples drawn from a built-in field system (default 48)"),
+    param: list[str] = typer.Option(None, "--param", help="field-system parameter NAME=VALUE (repeatable)"),
+    seed: Seed = 0,
+    budget: Budget = "standard",
+    out: Out = Path("runs"),
+    as_json: AsJson = False,
+) -> None:
+    """Train a grid emulator on fields; report the grid transformations it respects and the PDE (SINDy).
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    A shortcut for `physlens discover FILE --channels ... --probes fields`. The fields come as
+    `inputs`/`targets` arrays (samples x channels x H x W) or one array per channel with targets
+    `d<name>_dt`; `--channels` declares which channels form vectors.
     """
+    result = run_fields(file, channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n, params=param,
+                        out=out, progress=not as_json)
+    console = shortcut_output(result, as_json, "fields")
+    if console is None:
+        return
+    for f in result.findings:
+        badge = "" if f.match is None else (" [green]matches truth[/]" if f.match else " [red]does not match[/]")
+        console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}{badge}", highlight=False)
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
-    @app.command("fields")
-    def fields(
-        file: str = typer.Argument(..., help="NPZ or HDF5 file of fields (or a built-in field system: vector_diffusion)"),
-        channels: str = typer.Option(None, "--channels", help="channel names and kinds, e.g. \"u,v:vector; p:scalar\""),
-        model: str = typer.Option("cnn", "--model", help="cnn (plain; its learned symmetries are read) or d4cnn"),
-        epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: within the budget)"),
-        n: int = typer.Option(None, "--n", min=2, help="samples drawn from a built-in field system (default 48)"),
-        param: list[str] = typer.Option(None, "--param", help="field-system parameter NAME=VALUE (repeatable)"),
-        seed: int = typer.Option(0, "--seed"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    ) -> None:
-        """Train a grid emulator on fields; report the grid transformations it respects and the PDE (SINDy).
 
-        A shortcut for `physlens discover FILE --channels ... --probes fields`. The fields come as
-        `inputs`/`targets` arrays (samples x channels x H x W) or one array per channel with targets
-        `d<name>_dt`; `--channels` declares which channels form vectors.
-        """
-        result = run_fields(file, channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n, params=param,
-                            out=out, progress=not as_json)
-        console = shortcut_output(result, as_json, "fields")
-        if console is None:
-            return
-        for f in result.findings:
-            badge = "" if f.match is None else (" [green]matches truth[/]" if f.match else " [red]does not match[/]")
-            console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}{badge}", highlight=False)
-        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+register = commands(_fields)
 
 
 __all__ = ["GRID_MODELS", "register", "run_fields"]

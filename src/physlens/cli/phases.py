@@ -6,66 +6,56 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import fail, shortcut_output
+from physlens.cli import AsJson, Budget, Out, Seed, commands, fail, shortcut_output
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``phases`` command to the app.
+def _phases(
+    file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file: one configuration per row, one column per site"),
+    control: str = typer.Option(..., "--control", help="column of the tuning parameter (temperature, field)"),
+    size: str = typer.Option(None, "--size", help="column of the linear lattice size when the file mixes sizes"),
+    epochs: int = typer.Option(60, "--epochs", min=1, help="training epochs of each small classifier"),
+    n_bootstrap: int = typer.Option(100, "--bootstrap", min=2, help="bootstrap resamplings for the errors"),
+    no_autoencoder: bool = typer.Option(False, "--no-autoencoder", help="unsupervised method by PCA only"),
+    seed: Seed = 0,
+    budget: Budget = "standard",
+    out: Out = Path("runs"),
+    as_json: AsJson = False,
+) -> None:
+    """Locate the phase transition along --control (supervised, confusion, PCA/autoencoder) and name the order parameter.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    A shortcut for `physlens discover FILE --probes phases` with the control as the target: the
+    same study, run directory, scorecard and report. With --size, each lattice size is analysed
+    and the crossings are extrapolated to infinite size (with the exponent nu). The transition
+    is a finding of kind `phase` whose value is {critical, uncertainty, method, order_parameter};
+    critical is null when the data show no transition.
     """
 
-    @app.command("phases")
-    def phases(
-        file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file: one configuration per row, one column per site"),
-        control: str = typer.Option(..., "--control", help="column of the tuning parameter (temperature, field)"),
-        size: str = typer.Option(None, "--size", help="column of the linear lattice size when the file mixes sizes"),
-        epochs: int = typer.Option(60, "--epochs", min=1, help="training epochs of each small classifier"),
-        n_bootstrap: int = typer.Option(100, "--bootstrap", min=2, help="bootstrap resamplings for the errors"),
-        no_autoencoder: bool = typer.Option(False, "--no-autoencoder", help="unsupervised method by PCA only"),
-        seed: int = typer.Option(0, "--seed"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    ) -> None:
-        """Locate the phase transition along --control (supervised, confusion, PCA/autoencoder) and name the order parameter.
+    from physlens.study import build_study, run_study
 
-        A shortcut for `physlens discover FILE --probes phases` with the control as the target: the
-        same study, run directory, scorecard and report. With --size, each lattice size is analysed
-        and the crossings are extrapolated to infinite size (with the exponent nu). The transition
-        is a finding of kind `phase` whose value is {critical, uncertainty, method, order_parameter};
-        critical is null when the data show no transition.
-        """
+    options = {"control": control, "epochs": epochs, "n_bootstrap": n_bootstrap, "autoencoder": not no_autoencoder}
+    if size is not None:
+        if size == control:
+            fail(f"--size and --control name the same column {control!r}")
+        options["size"] = size
+    study = build_study(str(file), target=control, probes="phases", seed=seed, progress=not as_json,
+                        budget=budget, probe_options={"phases": options})
+    result = run_study(study, out=out, progress=not as_json)
+    for note in result.probes:
+        if note["status"] == "failed":
+            fail(note["reason"].split(": ", 1)[-1] if note["reason"].startswith(("DataError", "ConfigError"))
+                 else f"phases probe failed: {note['reason']}")
+        if note["status"] == "skipped":
+            fail(f"phases probe cannot read {file}: {note['reason']}")
+    findings = result.findings
+    console = shortcut_output(result, as_json)
+    if console is None:
+        return
+    for f in findings:
+        console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
+        if f.kind == "phase":
+            for m, d in (f.evidence.get("methods") or {}).items():
+                console.print(f"  {m:12s} {d['critical']:.4g} ± {d['uncertainty']:.2g}", highlight=False)
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
-        from physlens.study import build_study, run_study
 
-        from physlens.errors import ConfigError
-        from physlens.study import BUDGETS
-
-        if budget not in BUDGETS:
-            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
-        options = {"control": control, "epochs": epochs, "n_bootstrap": n_bootstrap, "autoencoder": not no_autoencoder}
-        if size is not None:
-            if size == control:
-                fail(f"--size and --control name the same column {control!r}")
-            options["size"] = size
-        study = build_study(str(file), target=control, probes="phases", seed=seed, progress=not as_json,
-                            budget=budget, probe_options={"phases": options})
-        result = run_study(study, out=out, progress=not as_json)
-        for note in result.probes:
-            if note["status"] == "failed":
-                fail(note["reason"].split(": ", 1)[-1] if note["reason"].startswith(("DataError", "ConfigError"))
-                     else f"phases probe failed: {note['reason']}")
-            if note["status"] == "skipped":
-                fail(f"phases probe cannot read {file}: {note['reason']}")
-        findings = result.findings
-        console = shortcut_output(result, as_json)
-        if console is None:
-            return
-        for f in findings:
-            console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
-            if f.kind == "phase":
-                for m, d in (f.evidence.get("methods") or {}).items():
-                    console.print(f"  {m:12s} {d['critical']:.4g} ± {d['uncertainty']:.2g}", highlight=False)
-        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+register = commands(_phases)

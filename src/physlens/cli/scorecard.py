@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import Budget, Seed, commands, print_json
 
 
 def score_system(name: str, budget: str, out: str, seed: int = 0, threads: int = 1, epochs: int | None = None,
@@ -174,49 +174,41 @@ td.ok{{background:#e3f4e3}}</style></head><body>
 <tr><th>total</th>{total}<td></td></tr></table></body></html>"""
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``scorecard`` command to the app.
+def _scorecard(
+    systems: str = typer.Option(None, "--systems", help="comma-separated built-in systems (default: all)"),
+    budget: Budget = "quick",
+    jobs: int = typer.Option(1, "--jobs", min=1, help="systems run side by side (processes or Ray tasks)"),
+    executor: str = typer.Option("local", "--executor", help="local | ray"),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (default: a local cluster)"),
+    out: Path = typer.Option(Path("runs/scorecard"), "--out", help="where the run directories and the card go"),
+    seed: Seed = 0,
+    epochs: int = typer.Option(None, "--epochs", min=1, help="train exactly this many epochs (default: the "
+                               "budget's recipe)"),
+    probes: str = typer.Option(None, "--probes", help="comma-separated probes (default: every one that applies)"),
+    as_json: bool = typer.Option(False, "--json", help="print the card as one JSON object on stdout"),
+) -> None:
+    """Run the default study on every built-in system and print what was matched, missed and spurious."""
+    from rich.console import Console
 
-    Example:
-        >>> app = typer.Typer(); register(app)
-    """
+    from physlens.errors import ConfigError
+    from physlens.findings import to_jsonable
+    from physlens.io import write_json, write_text
+    from physlens.systems import registry
 
-    @app.command("scorecard")
-    def scorecard(
-        systems: str = typer.Option(None, "--systems", help="comma-separated built-in systems (default: all)"),
-        budget: str = typer.Option("quick", "--budget", help="quick | standard | thorough"),
-        jobs: int = typer.Option(1, "--jobs", min=1, help="systems run side by side (processes or Ray tasks)"),
-        executor: str = typer.Option("local", "--executor", help="local | ray"),
-        address: str = typer.Option(None, "--address", help="Ray cluster address (default: a local cluster)"),
-        out: Path = typer.Option(Path("runs/scorecard"), "--out", help="where the run directories and the card go"),
-        seed: int = typer.Option(0, "--seed"),
-        epochs: int = typer.Option(None, "--epochs", min=1, help="train exactly this many epochs (default: the "
-                                   "budget's recipe)"),
-        probes: str = typer.Option(None, "--probes", help="comma-separated probes (default: every one that applies)"),
-        as_json: bool = typer.Option(False, "--json", help="print the card as one JSON object on stdout"),
-    ) -> None:
-        """Run the default study on every built-in system and print what was matched, missed and spurious."""
-        from rich.console import Console
+    names = [s.strip() for s in systems.split(",") if s.strip()] if systems else list(registry())
+    unknown = [s for s in names if s not in registry()]
+    if unknown:
+        raise ConfigError(f"unknown system(s) {', '.join(unknown)}; see `physlens systems`")
+    card = run_scorecard(names, budget=budget, out=out, jobs=jobs, seed=seed, progress=not as_json,
+                         executor=executor, address=address, epochs=epochs, probes=probes)
+    write_json(out / "scorecard.json", to_jsonable(card))
+    write_text(out / "scorecard.html", scorecard_page(card))
+    if as_json:
+        print_json(json.loads(json.dumps(to_jsonable(card))))
+        return
+    console = Console()
+    console.print(scorecard_table(card))
+    console.print(f"card: {out / 'scorecard.json'}, {out / 'scorecard.html'}", soft_wrap=True)
 
-        from physlens.errors import ConfigError
-        from physlens.findings import to_jsonable
-        from physlens.io import write_json, write_text
-        from physlens.study import BUDGETS
-        from physlens.systems import registry
 
-        if budget not in BUDGETS:
-            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
-        names = [s.strip() for s in systems.split(",") if s.strip()] if systems else list(registry())
-        unknown = [s for s in names if s not in registry()]
-        if unknown:
-            raise ConfigError(f"unknown system(s) {', '.join(unknown)}; see `physlens systems`")
-        card = run_scorecard(names, budget=budget, out=out, jobs=jobs, seed=seed, progress=not as_json,
-                             executor=executor, address=address, epochs=epochs, probes=probes)
-        write_json(out / "scorecard.json", to_jsonable(card))
-        write_text(out / "scorecard.html", scorecard_page(card))
-        if as_json:
-            print_json(json.loads(json.dumps(to_jsonable(card))))
-            return
-        console = Console()
-        console.print(scorecard_table(card))
-        console.print(f"card: {out / 'scorecard.json'}, {out / 'scorecard.html'}", soft_wrap=True)
+register = commands(_scorecard)

@@ -6,65 +6,55 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import shortcut_output
+from physlens.cli import AsJson, Budget, DataFile, Inputs, Out, Seed, commands, shortcut_output
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``symmetries`` command to the app.
+def _symmetries(
+    file: DataFile,
+    target: str = typer.Option(..., "--target", help="target column(s), comma-separated"),
+    inputs: Inputs = None,
+    alpha: float = typer.Option(0.01, "--alpha", min=1e-6, max=0.5, help="significance level of the symmetry tests"),
+    no_discrete: bool = typer.Option(False, "--no-discrete", help="skip the search for discrete symmetries"),
+    seed: Seed = 0,
+    max_samples: int = typer.Option(10_000, "--max-samples", min=10, help="rows used for the Lie constraint"),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: trained to the "
+                               "fit quality the symmetry probe needs, within the budget)"),
+    patience: int = typer.Option(None, "--patience", min=1, help="early-stopping patience with --epochs"),
+    budget: Budget = "standard",
+    out: Out = Path("runs"),
+    as_json: AsJson = False,
+) -> None:
+    """Find the continuous (Lie) and discrete symmetries of target = f(inputs) learned by a network.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    A shortcut for `physlens discover FILE --probes symmetry`: the same study, training recipe,
+    run directory, scorecard and report. Continuous symmetries come as one finding whose value
+    holds the generators [L | b] (x -> x + eps (L x + b)) in the file's own columns and units.
     """
+    import numpy as np
 
-    @app.command("symmetries")
-    def symmetries(
-        file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file"),
-        target: str = typer.Option(..., "--target", help="target column(s), comma-separated"),
-        inputs: str = typer.Option(None, "--inputs", help="comma-separated input columns (default: all others)"),
-        alpha: float = typer.Option(0.01, "--alpha", min=1e-6, max=0.5, help="significance level of the symmetry tests"),
-        no_discrete: bool = typer.Option(False, "--no-discrete", help="skip the search for discrete symmetries"),
-        seed: int = typer.Option(0, "--seed"),
-        max_samples: int = typer.Option(10_000, "--max-samples", min=10, help="rows used for the Lie constraint"),
-        epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: trained to the "
-                                   "fit quality the symmetry probe needs, within the budget)"),
-        patience: int = typer.Option(None, "--patience", min=1, help="early-stopping patience with --epochs"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    ) -> None:
-        """Find the continuous (Lie) and discrete symmetries of target = f(inputs) learned by a network.
+    from physlens.study import build_study, run_study
 
-        A shortcut for `physlens discover FILE --probes symmetry`: the same study, training recipe,
-        run directory, scorecard and report. Continuous symmetries come as one finding whose value
-        holds the generators [L | b] (x -> x + eps (L x + b)) in the file's own columns and units.
-        """
-        import numpy as np
+    study = build_study(str(file), target=target, inputs=inputs, probes="symmetry", seed=seed, epochs=epochs,
+                        progress=not as_json, budget=budget,
+                        probe_options={"symmetry": {"alpha": alpha, "discrete": not no_discrete,
+                                                    "max_samples": max_samples}})
+    if patience is not None and study.train is not None:
+        study.train.patience = patience
+    result = run_study(study, out=out, progress=not as_json)
+    findings = result.findings
+    console = shortcut_output(result, as_json, "symmetry")
+    if console is None:
+        return
+    if not findings and all(n["status"] == "ran" for n in result.probes):
+        console.print("No symmetry found: every candidate changes the prediction by more than the model's error.")
+    names = result.dataset.input_names + ["1"]
+    for f in findings:
+        console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}")
+        if "generators" in (f.value or {}):
+            for i, g in enumerate(f.value["generators"]):
+                console.print(f"  generator {i + 1} [L | b] (columns {', '.join(names)}):")
+                console.print("  " + np.array2string(np.round(g, 4), prefix="  "))
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
-        from physlens.study import build_study, run_study
 
-        from physlens.errors import ConfigError
-        from physlens.study import BUDGETS
-
-        if budget not in BUDGETS:
-            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
-        study = build_study(str(file), target=target, inputs=inputs, probes="symmetry", seed=seed, epochs=epochs,
-                            progress=not as_json, budget=budget,
-                            probe_options={"symmetry": {"alpha": alpha, "discrete": not no_discrete,
-                                                        "max_samples": max_samples}})
-        if patience is not None and study.train is not None:
-            study.train.patience = patience
-        result = run_study(study, out=out, progress=not as_json)
-        findings = result.findings
-        console = shortcut_output(result, as_json, "symmetry")
-        if console is None:
-            return
-        if not findings and all(n["status"] == "ran" for n in result.probes):
-            console.print("No symmetry found: every candidate changes the prediction by more than the model's error.")
-        names = result.dataset.input_names + ["1"]
-        for f in findings:
-            console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}")
-            if "generators" in (f.value or {}):
-                for i, g in enumerate(f.value["generators"]):
-                    console.print(f"  generator {i + 1} [L | b] (columns {', '.join(names)}):")
-                    console.print("  " + np.array2string(np.round(g, 4), prefix="  "))
-        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+register = commands(_symmetries)
