@@ -41,8 +41,32 @@ KINDS = (
 
 
 # --------------------------------------------------------------------------- Finding
+class _JsonRecord:
+    """The JSON round trip that :class:`Finding` and :class:`GroundTruth` share: ``to_dict`` encodes
+    every dataclass field with :func:`to_jsonable`, ``from_dict`` ignores keys that are not fields."""
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (see module docstring for the encoding)."""
+        return to_jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Inverse of :meth:`to_dict`."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: from_jsonable(v) for k, v in d.items() if k in names})
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str):
+        """Read back from :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+
 @dataclass
-class Finding:
+class Finding(_JsonRecord):
     """One thing a probe learned from a trained model.
 
     Attributes:
@@ -79,24 +103,6 @@ class Finding:
             raise ValueError(f"unknown finding kind {self.kind!r}; expected one of {', '.join(KINDS)}")
         self.confidence = float(min(max(self.confidence, 0.0), 1.0))
 
-    def to_dict(self) -> dict:
-        """JSON-ready dict (see module docstring for the encoding)."""
-        return to_jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Finding:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: from_jsonable(v) for k, v in d.items() if k in names})
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string."""
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> Finding:
-        """Read a finding back from :meth:`to_json` output."""
-        return cls.from_dict(json.loads(text))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Finding) and json.dumps(self.to_dict(), sort_keys=True) == json.dumps(
@@ -159,7 +165,7 @@ def findings_from_json(data: list[dict]) -> list[Finding]:
 
 # --------------------------------------------------------------------------- GroundTruth
 @dataclass
-class GroundTruth:
+class GroundTruth(_JsonRecord):
     """The physics a system is known to have, written as data (never code).
 
     Attributes:
@@ -193,20 +199,6 @@ class GroundTruth:
         """JSON-ready dict."""
         return to_jsonable(asdict(self))
 
-    @classmethod
-    def from_dict(cls, d: dict) -> GroundTruth:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: from_jsonable(v) for k, v in d.items() if k in names})
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string."""
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> GroundTruth:
-        """Read back from :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
 
 
 # --------------------------------------------------------------------------- scoring

@@ -176,3 +176,18 @@ def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ConfigError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
+
+
+def hidden_layers(d_in: int, width: int, depth: int, act: str) -> list[nn.Module]:
+    """The hidden part of a plain MLP: ``depth`` times (Linear, activation), ``d_in -> width``.
+
+    Example:
+        >>> nn.Sequential(*hidden_layers(3, 8, 2, "silu"))(torch.zeros(4, 3)).shape
+        torch.Size([4, 8])
+    """
+    if width < 1 or depth < 1:
+        raise ConfigError(f"need width >= 1 and depth >= 1, got width={width}, depth={depth}")
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(d_in if i == 0 else width, width), activation(act)]
+    return layers

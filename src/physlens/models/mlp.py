@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from physlens.errors import ConfigError
-from physlens.models.base import Emulator, activation, register_model
+from physlens.models.base import Emulator, hidden_layers, register_model
 
 
 @register_model
@@ -26,15 +25,8 @@ class MLP(Emulator):
 
     def __init__(self, d_in: int, d_out: int, width: int = 64, depth: int = 3, activation_name: str = "silu") -> None:
         super().__init__(d_in, d_out)
-        if width < 1 or depth < 1:
-            raise ConfigError(f"mlp needs width >= 1 and depth >= 1, got width={width}, depth={depth}")
-        layers: list[nn.Module] = []
-        d = d_in
-        for _ in range(depth):
-            layers += [nn.Linear(d, width), activation(activation_name)]
-            d = width
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(d, d_out)
+        self.body = nn.Sequential(*hidden_layers(d_in, width, depth, activation_name))
+        self.head = nn.Linear(width, d_out)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Last hidden layer's activations (the model's embedding of ``x``)."""

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from physlens.errors import ConfigError
-from physlens.models.base import Emulator, activation, register_model
+from physlens.models.base import Emulator, activation, hidden_layers, register_model
 from physlens.models.particles import ParticleLayout, set_buffers, symmetric_standardisation
 
 
@@ -51,15 +51,7 @@ def mlp_block(d_in: int, d_out: int, width: int, depth: int, act: str) -> nn.Seq
         >>> mlp_block(3, 2, 8, 2, "silu")(torch.zeros(4, 3)).shape
         torch.Size([4, 2])
     """
-    if width < 1 or depth < 1:
-        raise ConfigError(f"need width >= 1 and depth >= 1, got width={width}, depth={depth}")
-    layers: list[nn.Module] = []
-    d = d_in
-    for _ in range(depth):
-        layers += [nn.Linear(d, width), activation(act)]
-        d = width
-    layers.append(nn.Linear(d, d_out))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*hidden_layers(d_in, width, depth, act), nn.Linear(width, d_out))
 
 
 @register_model
