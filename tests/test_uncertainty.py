@@ -204,3 +204,29 @@ def test_a_probe_that_never_queries_the_model_is_left_unmarked(noisy_law):
         pass
     (f,) = mark_extrapolation([Finding("quality", "alpha = 3")], watcher)
     assert "extrapolation" not in (f.evidence or {}) and f.statement == "alpha = 3"
+
+
+def test_equation_findings_are_marked_from_the_rows_the_emulator_and_the_oracle_were_queried_with(noisy_law):
+    from physlens.probes import equations
+    from physlens.probes.uncertainty import _ACTIVE_WATCHERS, mark_extrapolation, watch_queries
+
+    ds, _, res = noisy_law
+    # noise-aware: the law is fitted to the emulator's predictions on the data rows (model.predict -> model(x))
+    with watch_queries(res.model, ds, heldout=res.val_index, training=res) as watcher:
+        found = equations.run(res.model, ds, time_limit=4, noise_aware=True, oracle=False, max_samples=400)
+    (f,) = mark_extrapolation(found, watcher)
+    ex = f.evidence["extrapolation"]
+    assert ex["n_queries"] == 400 and ex["share"] < 0.05  # the data rows themselves: inside the training data
+    # from the data, with the separability oracle: the oracle's queries (one input group held at its median)
+    # stand for the model's; the study model itself is not queried. The stages that find x1 x2² before the
+    # oracle is needed are left out, so that the oracle runs.
+    from physlens.probes.equations.stages import default_stages
+
+    early = {"symmetry", "monomial", "separability", "dimensional", "enumeration"}
+    with watch_queries(res.model, ds, heldout=res.val_index, training=res, calibration=watcher.calibration) as second:
+        found = equations.run(res.model, ds, time_limit=12, oracle=True, max_samples=400,
+                              stages=[s for s in default_stages() if s.name not in early])
+    (g,) = mark_extrapolation(found, second)
+    ex = g.evidence["extrapolation"]
+    assert ex["n_queries"] >= 400 and ex["share"] < 0.2  # toy_distractor's inputs are independent: medians stay inside
+    assert not second._stand_in_hooks and not _ACTIVE_WATCHERS

@@ -732,6 +732,7 @@ class QueryWatcher:
         self._rows = np.zeros((0, d_in))
         self._rng = np.random.default_rng(seed)
         self._hook = None
+        self._stand_in_hooks: list = []
 
     @property
     def rows(self) -> np.ndarray:
@@ -769,12 +770,24 @@ class QueryWatcher:
     def __enter__(self) -> QueryWatcher:
         if self.model is not None:
             self._hook = self.model.register_forward_pre_hook(self._record)
+        _ACTIVE_WATCHERS.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
+        if self in _ACTIVE_WATCHERS:
+            _ACTIVE_WATCHERS.remove(self)
+        for h in self._stand_in_hooks:
+            h.remove()
+        self._stand_in_hooks = []
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+
+    def watch_stand_in(self, network: torch.nn.Module) -> None:
+        """Record the rows ``network`` is queried with too, as if the model had been (until the watch ends)."""
+        if self.model is not None and isinstance(network, torch.nn.Module) and network is not self.model:
+            self._stand_in_hooks.append(network.register_forward_pre_hook(self._record))
+
 
     def share_outside(self) -> tuple[float | None, str | None]:
         """(fraction of the kept query rows flagged out of distribution, None) or (None, why it was not measured).
@@ -811,6 +824,33 @@ class QueryWatcher:
                 self.reason = f"out-of-distribution score unavailable: {type(exc).__name__}: {exc}"
         return None, self.reason
 
+
+#: the watchers of the probes running now (innermost last); :func:`observe_stand_in` adds networks to them
+_ACTIVE_WATCHERS: list[QueryWatcher] = []
+
+
+def observe_stand_in(network: torch.nn.Module) -> torch.nn.Module:
+    """Count a network a probe queries in the model's place (on the dataset's inputs) as the model's queries.
+
+    A probe that fits its own network to the same rows and reads the law from it (the equation
+    search's separability oracle) queries that network, not the study's model, so the forward
+    pre-hook of :func:`watch_queries` never sees those rows. Called on such a network, every
+    active watcher records its queries as well; the extrapolation mark then says how many of the
+    probe's queries lie outside the training data, whichever network answered them. Outside a
+    watch it does nothing. Returns ``network``.
+
+    Example:
+        >>> from physlens.models.mlp import MLP
+        >>> model, oracle = MLP(2, 1, width=4), MLP(2, 1, width=4)
+        >>> ds = Dataset(np.zeros((60, 2)), np.zeros(60), ["a", "b"], ["y"])
+        >>> with watch_queries(model, ds) as w:
+        ...     _ = observe_stand_in(oracle)(torch.zeros(5, 2))
+        >>> w.n_seen, len(oracle._forward_pre_hooks)
+        (5, 0)
+    """
+    for watcher in _ACTIVE_WATCHERS:
+        watcher.watch_stand_in(network)
+    return network
 
 def watch_queries(model: torch.nn.Module | None, dataset: Dataset, heldout=None, training=None,
                   calibration: Calibration | None = None, capacity: int = QUERY_CAPACITY, seed: int = 0) -> QueryWatcher:

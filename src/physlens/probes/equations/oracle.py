@@ -215,6 +215,11 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
         return []
     symbols = [sp.Symbol(nm, real=True) for nm in names]
     model = fit_oracle(X, y, names, seed=seed, time_budget=min(0.35 * left(), 25.0))
+    from physlens.probes.uncertainty import observe_stand_in  # (lazy, as torch: only when the oracle runs)
+
+    # the oracle answers in the study model's place (off the data too: one group at its median): its
+    # queries count for the extrapolation mark of the probe's findings (nothing happens outside a study)
+    observe_stand_in(model)
     out: list[sp.Expr] = []
     d = X.shape[1]
 
