@@ -19,10 +19,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import print_json
-
-#: the budget names of :data:`physlens.study.BUDGETS` (checked without importing the study; a test keeps them equal)
-BUDGET_NAMES = ("quick", "standard", "thorough")
+from physlens.cli import BUDGET_NAMES, print_json  # (the budget names, checked without importing the study)
 
 
 def load_state(path: str | Path) -> tuple[dict, Path | None]:
