@@ -10,17 +10,17 @@ training, findings and runs all write JSON the same way.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
-from physlens.expressions import expression_to_text, parse_expression
 
 def to_jsonable(obj: Any) -> Any:
     """Turn arrays, SymPy expressions and non-finite floats into plain JSON values.
 
     Example:
+        >>> import sympy as sp
         >>> to_jsonable({"m": np.eye(2), "f": sp.Symbol("x") ** 2})["f"]
         {'__sympy__': 'x**2'}
     """
@@ -33,7 +33,10 @@ def to_jsonable(obj: Any) -> Any:
             return {"__ndarray__": to_jsonable(obj.real.tolist()), "imag": to_jsonable(obj.imag.tolist()),
                     "dtype": str(obj.dtype), "shape": list(obj.shape)}
         return {"__ndarray__": to_jsonable(obj.tolist()), "dtype": str(obj.dtype), "shape": list(obj.shape)}
-    if isinstance(obj, sp.Basic):
+    sp = sys.modules.get("sympy")  # a SymPy object exists only if SymPy is loaded
+    if sp is not None and isinstance(obj, sp.Basic):
+        from physlens.expressions import expression_to_text
+
         return {"__sympy__": expression_to_text(obj)}
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
@@ -68,6 +71,8 @@ def from_jsonable(obj: Any) -> Any:
                 data = data + 1j * np.array(from_jsonable(obj["imag"]), dtype=float)
             return data.astype(obj["dtype"]).reshape(obj["shape"])
         if "__sympy__" in obj:
+            from physlens.expressions import parse_expression
+
             return parse_expression(obj["__sympy__"])
         if "__float__" in obj:
             return float(obj["__float__"])

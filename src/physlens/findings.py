@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field, fields
 from types import ModuleType
 from typing import Any
 
-import sympy as sp  # noqa: F401  (the docstring examples build SymPy truths)
 
 from physlens.codec import from_jsonable, to_jsonable
 from physlens.plugins import Registry
@@ -181,6 +180,7 @@ class GroundTruth(_JsonRecord):
         extra: anything else a scorer needs (e.g. force law, order parameter).
 
     Example:
+        >>> import sympy as sp
         >>> x = sp.Symbol("x", real=True)
         >>> t = GroundTruth(equations={"y": x**2}, relevant_inputs=["x"])
         >>> GroundTruth.from_json(t.to_json()).equations["y"] == x**2
