@@ -136,6 +136,9 @@ def _summarise(findings, truth, ds) -> dict:
         row["architectural"] = sum(ws.get("architectural") or []) if ws.get("architectural") is not None else None
         row.update(_gap_columns(ws))
         row["first_order_resolution_deg"] = res.get("first_order_max_expected_deg")
+        # the part of the tilt a better emulator removes (what value["needs"] reads)
+        row["error_limited_resolution_deg"] = res.get("max_error_limited_deg")
+        row["needs_relative_error"] = (v.get("needs") or {}).get("relative_error")
         row["median_expected_resolution_deg"] = (float(np.median(res["expected_deg"])) if res.get("expected_deg")
                                                  else None)
     lat = next((f for f in findings if f.subject == "latent representation"), None)
@@ -239,6 +242,7 @@ def rotation_invariant_case(label: str, n: int, max_epochs: int, seed: int = 0) 
                    weight_space_dim=ws.get("dimension"), weight_space_angle_deg=ws.get("angle_deg"),
                    weight_space_carried=(f"{ws['carried']}/{len(gens)}" if ws.get("carried") is not None else None),
                    first_order_resolution_deg=res_.get("first_order_max_expected_deg"),
+                   error_limited_resolution_deg=res_.get("max_error_limited_deg"),
                    median_expected_resolution_deg=(float(np.median(res_["expected_deg"])) if res_.get("expected_deg")
                                                    else None), **_gap_columns(ws))
         row["continuous_match"] = bool(len(gens) == len(truth) and row["found_in_truth_deg"] < 5)
@@ -459,6 +463,7 @@ def main() -> None:
             "discrete_reported", "discrete_spurious", "undetermined", "group_statement", "physical_group_statement",
             "group_components", "group_match", "discrete_implied", "flow_statement", "function_group_statement",
             "expected_resolution_deg", "median_expected_resolution_deg", "first_order_resolution_deg",
+            "error_limited_resolution_deg", "needs_relative_error",
             "weight_space_dim", "weight_space_angle_deg", "weight_space_physical_angle_deg", "weight_space_carried",
             "weight_space_gap_dim", "weight_space_gap_ratio", "weight_space_gap_angle_deg",
             "weight_space_gap_physical_angle_deg", "weight_space_gap_null_deg",
