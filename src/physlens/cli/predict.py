@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from physlens.cli import print_json
+from physlens.cli import commands, print_json
 from physlens.errors import ConfigError, DataError
 
 
@@ -124,56 +124,51 @@ def predictions(run_dir: str | Path, file: str | Path, level: float = 0.9) -> di
             "ood_threshold": float(cal.ood_threshold_), "calibration_rows": int(n_cal)}
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``predict`` command to ``app``.
+def _predict(
+    run_dir: Path = typer.Argument(..., help="a finished run directory (from physlens discover)"),
+    file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file with the run's input columns"),
+    level: float = typer.Option(0.9, "--level", help="coverage of the intervals, in (0, 1)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object {predictions: [...]} on stdout"),
+) -> None:
+    """Predict new rows with a finished run's model: value, calibrated interval, out-of-distribution flag.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    Intervals are split conformal on the run's held-out rows: for rows like those, coverage is at
+    least --level (noise included). Rows flagged ood lie outside what the model was trained on.
     """
+    result = predictions(run_dir, file, level)
+    if as_json:
+        print_json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-    @app.command("predict")
-    def predict(
-        run_dir: Path = typer.Argument(..., help="a finished run directory (from physlens discover)"),
-        file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file with the run's input columns"),
-        level: float = typer.Option(0.9, "--level", help="coverage of the intervals, in (0, 1)"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object {predictions: [...]} on stdout"),
-    ) -> None:
-        """Predict new rows with a finished run's model: value, calibrated interval, out-of-distribution flag.
+    rows = result["predictions"]
+    targets = result["targets"]
+    table = Table(title=f"{len(rows)} prediction(s), {level:.0%} intervals ({run_dir.name})")
+    table.add_column("row", justify="right")
+    if len(targets) > 1:
+        table.add_column("target")
+    table.add_column("prediction", justify="right")
+    table.add_column(f"{level:.0%} interval", justify="right")
+    table.add_column("OOD score", justify="right")
+    table.add_column("extrapolating", justify="center")
+    shown = rows[:50]
+    for i, r in enumerate(shown):
+        ys, lo, hi = ([r[k]] if len(targets) == 1 else r[k] for k in ("y", "lower", "upper"))
+        for j, (t, y, a, b) in enumerate(zip(targets, ys, lo, hi)):
+            first = j == 0
+            table.add_row(str(i + 1) if first else "", *([t] if len(targets) > 1 else []), f"{y:.6g}",
+                          f"[{a:.5g}, {b:.5g}]", f"{r['ood_score']:.3g}" if first else "",
+                          ("[red]yes[/]" if r["ood"] else "no") if first else "",
+                          end_section=len(targets) > 1 and j == len(targets) - 1)
+    console = Console()
+    console.print(table)
+    if len(rows) > len(shown):
+        console.print(f"[dim]{len(rows) - len(shown)} more row(s): use --json for all[/]")
+    flagged = sum(r["ood"] for r in rows)
+    console.print(f"{flagged} of {len(rows)} row(s) outside the training data (OOD score > "
+                  f"{result['ood_threshold']:.3g}); intervals calibrated on {result['calibration_rows']} held-out rows",
+                  highlight=False)
 
-        Intervals are split conformal on the run's held-out rows: for rows like those, coverage is at
-        least --level (noise included). Rows flagged ood lie outside what the model was trained on.
-        """
-        result = predictions(run_dir, file, level)
-        if as_json:
-            print_json(result)
-            return
-        from rich.console import Console
-        from rich.table import Table
 
-        rows = result["predictions"]
-        targets = result["targets"]
-        table = Table(title=f"{len(rows)} prediction(s), {level:.0%} intervals ({run_dir.name})")
-        table.add_column("row", justify="right")
-        if len(targets) > 1:
-            table.add_column("target")
-        table.add_column("prediction", justify="right")
-        table.add_column(f"{level:.0%} interval", justify="right")
-        table.add_column("OOD score", justify="right")
-        table.add_column("extrapolating", justify="center")
-        shown = rows[:50]
-        for i, r in enumerate(shown):
-            ys, lo, hi = ([r[k]] if len(targets) == 1 else r[k] for k in ("y", "lower", "upper"))
-            for j, (t, y, a, b) in enumerate(zip(targets, ys, lo, hi)):
-                first = j == 0
-                table.add_row(str(i + 1) if first else "", *([t] if len(targets) > 1 else []), f"{y:.6g}",
-                              f"[{a:.5g}, {b:.5g}]", f"{r['ood_score']:.3g}" if first else "",
-                              ("[red]yes[/]" if r["ood"] else "no") if first else "",
-                              end_section=len(targets) > 1 and j == len(targets) - 1)
-        console = Console()
-        console.print(table)
-        if len(rows) > len(shown):
-            console.print(f"[dim]{len(rows) - len(shown)} more row(s): use --json for all[/]")
-        flagged = sum(r["ood"] for r in rows)
-        console.print(f"{flagged} of {len(rows)} row(s) outside the training data (OOD score > "
-                      f"{result['ood_threshold']:.3g}); intervals calibrated on {result['calibration_rows']} held-out rows",
-                      highlight=False)
+register = commands(_predict)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import BUDGET_NAMES, print_json  # (the budget names, checked without importing the study)
+from physlens.cli import Budget, Seed, commands, print_json
 
 
 def load_state(path: str | Path) -> tuple[dict, Path | None]:
@@ -107,66 +107,59 @@ def spectra_table(findings, title: str = "Weight spectra"):
     return table
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``spectra`` command to the app.
+def _spectra(
+    path: Path = typer.Argument(..., help="run directory (its checkpoints/model.safetensors) or a .safetensors file"),
+    bootstrap: int = typer.Option(50, "--bootstrap", min=0, help="bootstrap resamples for the error bar on α "
+                                  "(0: asymptotic error (α-1)/√n)"),
+    min_eigenvalues: int = typer.Option(20, "--min-eigenvalues", min=2, help="fewest eigenvalues to fit α on"),
+    no_randomize: bool = typer.Option(False, "--no-randomize", help="skip the randomisation distance"),
+    seed: Seed = 0,
+    budget: Budget = "standard",
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object {findings, run_dir} on stdout"),
+) -> None:
+    """Power-law exponent α of each weight matrix's eigenvalue spectrum, and the model's data-free quality.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    For every weight matrix: α (2-6: heavy-tailed, well trained; < 2: over-fitted; > 6: close to
+    random) with a bootstrap error bar, α̂ = α log10 λ_max, log norms, stable rank, the
+    Marchenko-Pastur soft rank and the distance to the same matrix with its elements shuffled.
     """
+    from physlens.errors import ConfigError, PhyslensError
 
-    @app.command("spectra")
-    def spectra(
-        path: Path = typer.Argument(..., help="run directory (its checkpoints/model.safetensors) or a .safetensors file"),
-        bootstrap: int = typer.Option(50, "--bootstrap", min=0, help="bootstrap resamples for the error bar on α "
-                                      "(0: asymptotic error (α-1)/√n)"),
-        min_eigenvalues: int = typer.Option(20, "--min-eigenvalues", min=2, help="fewest eigenvalues to fit α on"),
-        no_randomize: bool = typer.Option(False, "--no-randomize", help="skip the randomisation distance"),
-        seed: int = typer.Option(0, "--seed"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object {findings, run_dir} on stdout"),
-    ) -> None:
-        """Power-law exponent α of each weight matrix's eigenvalue spectrum, and the model's data-free quality.
+    state, run_dir = load_state(path)
+    options = {"bootstrap": bootstrap, "min_eigenvalues": min_eigenvalues, "randomize": not no_randomize}
+    if bootstrap <= 1 and "torch" not in sys.modules:  # nothing for the runner's budget to bound: NumPy alone
+        from physlens.probes.spectra import run
 
-        For every weight matrix: α (2-6: heavy-tailed, well trained; < 2: over-fitted; > 6: close to
-        random) with a bootstrap error bar, α̂ = α log10 λ_max, log norms, stable rank, the
-        Marchenko-Pastur soft rank and the distance to the same matrix with its elements shuffled.
-        """
-        from physlens.errors import ConfigError, PhyslensError
+        try:
+            findings = run(state, None, seed=seed, **options)
+        except PhyslensError:
+            raise
+        except Exception as exc:  # as the runner reports a failed probe: one line
+            raise ConfigError(f"spectra probe failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+    else:
+        from physlens.study import ProbeConfig, run_probes
 
-        if budget not in BUDGET_NAMES:
-            raise ConfigError(f"--budget must be one of {', '.join(BUDGET_NAMES)}, got {budget!r}")
-        state, run_dir = load_state(path)
-        options = {"bootstrap": bootstrap, "min_eigenvalues": min_eigenvalues, "randomize": not no_randomize}
-        if bootstrap <= 1 and "torch" not in sys.modules:  # nothing for the runner's budget to bound: NumPy alone
-            from physlens.probes.spectra import run
+        findings, notes = run_probes(state, None, [ProbeConfig(name="spectra", options=options)], budget=budget,
+                                     seed=seed)
+        failed = [n for n in notes if n["status"] != "ran"]
+        if failed:
+            raise ConfigError(f"spectra probe {failed[0]['status']}: {failed[0]['reason']}")
+    from physlens.findings import findings_to_json
+    if not any(f.subject != "summary" for f in findings):
+        raise ConfigError(f"{path} holds no weight matrix (no tensor with 2 or more dimensions)")
+    if as_json:
+        print_json({"findings": findings_to_json(findings), "run_dir": None if run_dir is None else str(run_dir)})
+        return
+    from rich.console import Console
 
-            try:
-                findings = run(state, None, seed=seed, **options)
-            except PhyslensError:
-                raise
-            except Exception as exc:  # as the runner reports a failed probe: one line
-                raise ConfigError(f"spectra probe failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
-        else:
-            from physlens.study import ProbeConfig, run_probes
+    console = Console()
+    console.print(spectra_table(findings))
+    summary = [f for f in findings if f.subject == "summary"]
+    if summary:
+        console.print(summary[0].statement, highlight=False)
+    for f in findings:
+        if f.subject != "summary" and f.value["alpha"] is None:
+            console.print(f"[dim]{f.statement}[/]", highlight=False)
 
-            findings, notes = run_probes(state, None, [ProbeConfig(name="spectra", options=options)], budget=budget,
-                                         seed=seed)
-            failed = [n for n in notes if n["status"] != "ran"]
-            if failed:
-                raise ConfigError(f"spectra probe {failed[0]['status']}: {failed[0]['reason']}")
-        from physlens.findings import findings_to_json
-        if not any(f.subject != "summary" for f in findings):
-            raise ConfigError(f"{path} holds no weight matrix (no tensor with 2 or more dimensions)")
-        if as_json:
-            print_json({"findings": findings_to_json(findings), "run_dir": None if run_dir is None else str(run_dir)})
-            return
-        from rich.console import Console
 
-        console = Console()
-        console.print(spectra_table(findings))
-        summary = [f for f in findings if f.subject == "summary"]
-        if summary:
-            console.print(summary[0].statement, highlight=False)
-        for f in findings:
-            if f.subject != "summary" and f.value["alpha"] is None:
-                console.print(f"[dim]{f.statement}[/]", highlight=False)
+register = commands(_spectra)

@@ -131,8 +131,8 @@ def applies(dataset: Dataset) -> str | None:
 
     Example:
         >>> from physlens.systems import get_system
-        >>> applies(get_system("toy_distractor").sample(50)) is None
-        True
+        >>> applies(get_system("toy_distractor").sample(10))
+        'only 10 rows: too few to tell a suspect row from the rest'
     """
     if dataset.n < 20:
         return f"only {dataset.n} rows: too few to tell a suspect row from the rest"
@@ -279,6 +279,22 @@ def _autograd_pass(work, x, y, ys, query=None):
     return loss, (flat ** 2).sum(dim=1), dots, flat[:1]
 
 
+def _trained_toy(rows: int = 200, epochs: int = 4):
+    """The small trained model (with 2 weight snapshots) and data that this module's examples read.
+
+    Example:
+        >>> res, ds = _trained_toy(rows=50, epochs=2)
+        >>> len(res.snapshots), ds.n
+        (2, 50)
+    """
+    from physlens.models import build_model
+    from physlens.systems import get_system
+    from physlens.train import TrainConfig, fit
+
+    ds = get_system("toy_distractor").sample(rows)
+    return fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=epochs, n_snapshots=2, progress=False)), ds
+
+
 def trace_rows(model: torch.nn.Module, dataset: Dataset, snapshots: list, history: list[dict] | None = None,
                rows: np.ndarray | None = None, query_row: int | None = None, batch_size: int = 4096) -> RowTrace:
     """Loss and gradient norm of every row at every snapshot, on a copy of ``model`` (the caller's weights stay).
@@ -287,11 +303,7 @@ def trace_rows(model: torch.nn.Module, dataset: Dataset, snapshots: list, histor
     (``sum_t w_t grad L(z; w_t) . grad L(query; w_t)``).
 
     Example:
-        >>> from physlens.systems import get_system
-        >>> from physlens.models import build_model
-        >>> from physlens.train import fit, TrainConfig
-        >>> ds = get_system("toy_distractor").sample(200)
-        >>> res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=4, n_snapshots=2, progress=False))
+        >>> res, ds = _trained_toy()
         >>> tr = trace_rows(res.model, ds, res.snapshots, res.history, query_row=0)
         >>> tr.loss.shape, tr.query_influence.shape, bool(tr.query_influence[0] > 0)
         ((2, 200), (200,), True)
@@ -354,11 +366,7 @@ def tracin(model: torch.nn.Module, dataset: Dataset, snapshots: list, history: l
     its ``self_influence`` and ``influence`` methods take ``(X, y)`` tensors or a DataLoader.
 
     Example:
-        >>> from physlens.systems import get_system
-        >>> from physlens.models import build_model
-        >>> from physlens.train import fit, TrainConfig
-        >>> ds = get_system("toy_distractor").sample(200)
-        >>> res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=4, n_snapshots=2, progress=False))
+        >>> res, ds = _trained_toy()
         >>> tr = tracin(res.model, ds, res.snapshots, res.history)
         >>> tuple(tr.self_influence(_tensors(res.model, ds, np.arange(5))).shape)
         (5,)
@@ -401,11 +409,7 @@ def self_influence(model: torch.nn.Module, dataset: Dataset, snapshots: list, hi
     """TracIn self-influence ``sum_t w_t |grad L(z; w_t)|^2`` of each row in ``rows`` (default: all rows).
 
     Example:
-        >>> from physlens.systems import get_system
-        >>> from physlens.models import build_model
-        >>> from physlens.train import fit, TrainConfig
-        >>> ds = get_system("toy_distractor").sample(200)
-        >>> res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=4, n_snapshots=2, progress=False))
+        >>> res, ds = _trained_toy()
         >>> s = self_influence(res.model, ds, res.snapshots, res.history)
         >>> s.shape, bool((s >= 0).all())
         ((200,), True)
@@ -675,11 +679,7 @@ def proponents_opponents(model: torch.nn.Module, dataset: Dataset, snapshots: li
     corrects by normalising; read the lists after the suspect rows are dealt with).
 
     Example:
-        >>> from physlens.systems import get_system
-        >>> from physlens.models import build_model
-        >>> from physlens.train import fit, TrainConfig
-        >>> ds = get_system("toy_distractor").sample(200)
-        >>> res = fit(build_model("mlp", ds, width=8), ds, TrainConfig(epochs=4, n_snapshots=2, progress=False))
+        >>> res, ds = _trained_toy()
         >>> len(proponents_opponents(res.model, ds, res.snapshots, res.history, 0, res.train_index, 3)["proponents"])
         3
     """

@@ -99,8 +99,8 @@ def applies(dataset: Dataset) -> str | None:
 
     Example:
         >>> from physlens.systems import get_system
-        >>> applies(get_system("toy_distractor").sample(100)) is None
-        True
+        >>> applies(get_system("toy_distractor").sample(30))
+        'only 30 rows: too few to calibrate intervals on held-out rows (needs 50)'
     """
     if dataset.n < 50:
         return f"only {dataset.n} rows: too few to calibrate intervals on held-out rows (needs 50)"
@@ -841,8 +841,8 @@ def observe_stand_in(network: torch.nn.Module) -> torch.nn.Module:
 
     Example:
         >>> from physlens.models.mlp import MLP
-        >>> model, oracle = MLP(2, 1, width=4), MLP(2, 1, width=4)
         >>> ds = Dataset(np.zeros((60, 2)), np.zeros(60), ["a", "b"], ["y"])
+        >>> model, oracle = MLP(2, 1, width=4), MLP(2, 1, width=4)
         >>> with watch_queries(model, ds) as w:
         ...     _ = observe_stand_in(oracle)(torch.zeros(5, 2))
         >>> w.n_seen, len(oracle._forward_pre_hooks)
@@ -851,6 +851,7 @@ def observe_stand_in(network: torch.nn.Module) -> torch.nn.Module:
     for watcher in _ACTIVE_WATCHERS:
         watcher.watch_stand_in(network)
     return network
+
 
 def watch_queries(model: torch.nn.Module | None, dataset: Dataset, heldout=None, training=None,
                   calibration: Calibration | None = None, capacity: int = QUERY_CAPACITY, seed: int = 0) -> QueryWatcher:
