@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field, fields
 from types import ModuleType
 from typing import Any
 
-
 from physlens.codec import from_jsonable, to_jsonable
 from physlens.plugins import Registry
 
