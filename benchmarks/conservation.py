@@ -16,14 +16,14 @@ column's standard deviation (states), so both the count and the emulator see it.
 
 Writes ``benchmarks/results/conservation.json`` with the commit it measured.
 
-Measured at budget standard (3 seeds, noise 0 and 1 %, shared 2-core machine under load ~8, one
-thread; n-body, double pendulum, damped pendulum and Lorenz re-run after the last count change and
-merged with ``--merge``): exact count and every closed form matched on 13 of 14 (system, noise) lines
-on all seeds: oscillator, Kepler 2-D (E, L, one Runge-Lenz component) and 3-D (5), clean n-body (P_x,
-P_y, L, E), the double pendulum at both noise levels (energy over the fitted denominator 1 - cos^2/2),
-damped pendulum and Lorenz with no quantity. Noisy n-body counts 3, 4, 0 (forms 3/3, 4/4, 4/4): the
-probe's 150-trajectory subsample fitting a 106-term library on half of them is marginal. The local-PCA
-baseline is exact on 9/42 runs. Train + probe 7-80 s per run (n-body: 75 s of training at the cap).
+Measured at budget standard (3 seeds, noise 0 and 1 %, all 7 systems in one run from a clean checkout,
+shared machine with one core left for several users, load 7-11, one thread): exact count and every closed
+form matched on all 42 runs, so on all 14 (system, noise) lines: oscillator, Kepler 2-D (E, L, one
+Runge-Lenz component) and 3-D (5), n-body (P_x, P_y, L, E; at 1 % noise too since the probe samples
+whole trajectories), the double pendulum (energy over the fitted denominator 1 - cos^2/2), damped
+pendulum and Lorenz with no quantity. The local-PCA baseline is exact on 9/42 runs. Rows record CPU
+seconds (one thread; what a free core would take): train + probe 3-19 s per run except n-body,
+49-64 s, of which training the graph emulator (400 epochs, batch 128) is 48-62 s and the probe 1-2 s.
 """
 
 from __future__ import annotations
