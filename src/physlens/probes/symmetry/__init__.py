@@ -187,7 +187,7 @@ def _resolution(lie, plan: dict | None, target_deg: float) -> dict:
                   and len(sys_.G) == len(lie.rates) else None)
     if calibrated is not None:
         # the first-order guess (random orientation of the error in the unknowns) stays as the bound;
-        # the expected angle is the one measured from the couplings' spread over blocks of rows
+        # the expected angle is the one measured from the couplings' spread over regions of the inputs
         res = {**res, "first_order_expected_deg": res["expected_deg"],
                "first_order_max_expected_deg": res["max_expected_deg"], "expected_deg": calibrated["expected_deg"],
                "max_expected_deg": calibrated["max_expected_deg"], "blocks": calibrated["blocks"],

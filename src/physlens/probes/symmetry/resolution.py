@@ -14,10 +14,13 @@ and with ``E`` positive semi-definite, Cauchy-Schwarz bounds each coupling by
 ``|u_j^T E v_i| <= sqrt(lambda_i lambda_j)`` (``lambda_i`` measures the error
 the network puts along the symmetry, ``lambda_j`` that along the rejected
 direction). Averaged over random orientations of ``E`` the squared coupling is
-``lambda_i lambda_j / N`` (``N`` unknowns), which is the *expected* resolution
-reported here; the worst case (all couplings at the bound) is reported beside
-it. Both scale with the rate of the found generator (the network's error along
-it) over the rates of the rejected ones (how sharply the network sees the
+``lambda_i lambda_j / N`` (``N`` unknowns): :func:`expected_resolution`, the
+first-order guess, which overstated the angles found 2-30 times on trained
+emulators; the worst case (all couplings at the bound) is reported beside it.
+The probe reports as *expected* the tilt with the couplings measured instead,
+from their spread over regions of the input space (:func:`sampled_resolution`).
+Both scale with the rate of the found generator (the network's error along it)
+over the rates of the rejected ones (how sharply the network sees the
 non-symmetries), so a user can tell a rough algebra (expected angle large) from
 a wrong one (found angle far beyond the expected one).
 
