@@ -169,17 +169,22 @@ def _measure_relevance(followers: list[_Follower], model, dataset: Dataset, X: n
 
     if not followers:
         return
-    mean, std = permutation_importance(model, X, repeats=repeats, seed=seed, support=True)
+    quantile = next(((f.finding.evidence or {}).get("typical_quantile") for f in followers
+                     if (f.finding.evidence or {}).get("typical_quantile") is not None), 0.9)
+    mean, std = permutation_importance(model, X, repeats=repeats, seed=seed, support=True, quantile=quantile)
+    typical = permutation_importance.typical
     var = np.var(Y, axis=0)
     var = np.where(var > 0, var, 1.0)
     for fo in followers:
-        v = fo.finding.value
+        v, ev = fo.finding.value, fo.finding.evidence or {}
         j = dataset.input_names.index(v["variable"])
         k = dataset.target_names.index(fo.finding.target) if fo.finding.target is not None else 0
         stat = float(mean[j, k] / var[k])
         # the attribution probe's own decision: the effect's lower 2-standard-error bound clears the threshold
+        # and the typical row moves by more than the model's typical error
         low = stat - 2.0 * float(std[j, k] / var[k]) / np.sqrt(max(repeats, 1))
-        holds = None if fo.threshold is None else bool((low > fo.threshold) == bool(v.get("relevant")))
+        broad = float(typical[j, k] / var[k]) > float(ev.get("typical_threshold", 0.0))
+        holds = None if fo.threshold is None else bool(((low > fo.threshold) and broad) == bool(v.get("relevant")))
         fo.series[epoch] = (stat, holds)
 
 
