@@ -219,37 +219,19 @@ def _flow_test(ctx, A: np.ndarray, equivariant: bool, test_samples: int, seed: i
     0.5 % (a rotation with a 0.005 scaling part) fails by extrapolation: measured on x^2 + y^2, the so(2)
     generator the probe accepted at violation 0.85 x the error gave 3.2 x at the long flow.
     """
-    import scipy.linalg as sla
-
-    from physlens.autodiff import batch_jacobian
-    from physlens.probes.symmetry.continuous import affine_flow, original_to_standardised
+    from physlens.probes.symmetry.continuous import flow_images, normalised_generator
     from physlens.probes.symmetry.transform_test import contrast_test, resolved, transform_test
 
     rng = np.random.default_rng(seed)
-    m, k = len(ctx.X), ctx.F.shape[1]
+    m = len(ctx.X)
     idx = rng.choice(m, size=min(test_samples, m), replace=False)
-    A_z = original_to_standardised(np.asarray(A, dtype=np.float64), ctx.mu, ctx.sd)
-    Zt = np.hstack([ctx.Z[idx], np.ones((len(idx), 1))])
-    rms = float(np.sqrt(np.mean(np.sum((Zt @ A_z.T) ** 2, axis=1))))
-    if not rms > 0:
+    normalised = normalised_generator(ctx, A, idx, equivariant)
+    if normalised is None:
         return None
-    A_z = A_z / rms
-    Mc = None
-    if equivariant:
-        half = idx[: len(idx) // 2]
-        J = batch_jacobian(ctx.model, ctx.X[half]) * ctx.sd[None, None, :] / ctx.ysd[None, :, None]
-        dU = np.einsum("mkn,mn->mk", J, Zt[: len(half)] @ A_z.T)
-        reg = np.hstack([ctx.F[half] / ctx.ysd, np.ones((len(half), 1))])
-        Mc = np.linalg.lstsq(reg, dU, rcond=None)[0].T
+    A_z, Mc, _rms = normalised
     t, result, X_img, rho = 1.0, None, None, None
     for _ in range(5):
-        X_img = affine_flow(A_z, ctx.Z[idx], t) * ctx.sd + ctx.mu
-        rho = None
-        if Mc is not None:
-            aug = np.zeros((k + 1, k + 1))
-            aug[:k] = Mc
-            with np.errstate(over="ignore", invalid="ignore"):
-                rho = sla.expm(t * aug)
+        X_img, rho = flow_images(ctx, idx, A_z, Mc, t)
         result = transform_test(ctx, idx, X_img, rho)
         if result is not None:
             break

@@ -87,9 +87,9 @@ def applies(dataset: Dataset) -> str | None:
     """None when the probe can read ``dataset``: at least two inputs (a symmetry moves inputs against each other).
 
     Example:
-        >>> from physlens.systems import get_system
-        >>> applies(get_system("toy_distractor").sample(20)) is None
-        True
+        >>> one_input = Dataset(np.zeros((8, 1)), np.zeros(8), ["x"], ["y"])
+        >>> applies(one_input)
+        'one input only: there is no transformation of the inputs to test'
     """
     if dataset.d_in < 2:
         return "one input only: there is no transformation of the inputs to test"

@@ -523,13 +523,7 @@ def lie_generators(
         result: TestResult | None = None
         t = 1.0
         for _ in range(5):
-            X_img = affine_flow(A_z, ctx.Z[test_idx], t) * ctx.sd + ctx.mu
-            rho = None
-            if Mc is not None:
-                aug = np.zeros((k + 1, k + 1))
-                aug[:k] = Mc
-                with np.errstate(over="ignore", invalid="ignore"):
-                    rho = sla.expm(t * aug)
+            X_img, rho = flow_images(ctx, test_idx, A_z, Mc, t)
             result = transform_test(ctx, test_idx, X_img, rho)
             if result is not None:
                 break
@@ -645,6 +639,60 @@ def named_generators(n: int) -> list[tuple[str, np.ndarray]]:
     return [("common shift of every input", A)]
 
 
+def flow_images(ctx: SymmetryContext, idx: np.ndarray, A_z: np.ndarray, Mc: np.ndarray | None,
+                t: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows ``idx`` moved by the flow of the standardised generator ``A_z`` for time ``t`` (original units),
+    and the output action ``rho = exp(t [[Mc], [0 .. 0]])`` on ``[f / ysd, 1]`` when ``Mc`` is given.
+
+    Example:
+        >>> import torch
+        >>> X = np.random.default_rng(0).normal(size=(50, 2)); Y = X[:, :1] + X[:, 1:]
+        >>> ctx = SymmetryContext.build(torch.nn.Linear(2, 1), X, Y)
+        >>> rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> X_img, rho = flow_images(ctx, np.arange(3), rot, None, 0.1)
+        >>> X_img.shape, rho is None
+        ((3, 2), True)
+    """
+    X_img = affine_flow(A_z, ctx.Z[idx], t) * ctx.sd + ctx.mu
+    if Mc is None:
+        return X_img, None
+    k = Mc.shape[0]
+    aug = np.zeros((k + 1, k + 1))
+    aug[:k] = Mc
+    with np.errstate(over="ignore", invalid="ignore"):
+        return X_img, sla.expm(t * aug)
+
+
+def normalised_generator(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray, equivariant: bool):
+    """``A = [L | b]`` (original units) in standardised coordinates, scaled to move the rows ``idx`` by one
+    standard deviation RMS, and, when ``equivariant``, the output action ``Mc`` (k, k + 1) on ``[f / ysd, 1]``
+    fitted by least squares to the model's Jacobian along the flow (first half of ``idx``).
+
+    Returns ``(A_z, Mc, rms)``, or None when ``A`` does not move the rows.
+
+    Example:
+        >>> import torch
+        >>> ctx = SymmetryContext.build(torch.nn.Linear(2, 1), np.eye(2).repeat(20, 0), np.ones((40, 1)))
+        >>> A_z, Mc, rms = normalised_generator(ctx, np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]), np.arange(40), False)
+        >>> Mc is None, rms > 0
+        (True, True)
+    """
+    A_z = original_to_standardised(np.asarray(A, dtype=np.float64), ctx.mu, ctx.sd)
+    Zt = np.hstack([ctx.Z[idx], np.ones((len(idx), 1))])
+    rms = float(np.sqrt(np.mean(np.sum((Zt @ A_z.T) ** 2, axis=1))))
+    if not rms > 0:
+        return None
+    A_z = A_z / rms
+    Mc = None
+    if equivariant:
+        half = idx[: len(idx) // 2]
+        J = batch_jacobian(ctx.model, ctx.X[half]) * ctx.sd[None, None, :] / ctx.ysd[None, :, None]
+        dU = np.einsum("mkn,mn->mk", J, Zt[: len(half)] @ A_z.T)  # rate of change of the scaled outputs
+        reg = np.hstack([ctx.F[half] / ctx.ysd, np.ones((len(half), 1))])
+        Mc = np.linalg.lstsq(reg, dU, rcond=None)[0].T  # (k, k + 1) on [u, 1]
+    return A_z, Mc, rms
+
+
 def check_generator(
     ctx: SymmetryContext,
     A: np.ndarray,
@@ -675,19 +723,10 @@ def check_generator(
     m_all, n = ctx.X.shape
     k = ctx.F.shape[1]
     idx = rng.choice(m_all, size=min(test_samples, m_all), replace=False)
-    A_z = original_to_standardised(A, ctx.mu, ctx.sd)
-    Zt = np.hstack([ctx.Z[idx], np.ones((len(idx), 1))])
-    rms = float(np.sqrt(np.mean(np.sum((Zt @ A_z.T) ** 2, axis=1))))
-    if not rms > 0:
+    normalised = normalised_generator(ctx, A, idx, equivariant)
+    if normalised is None:
         return None, None, 0.0
-    A_z = A_z / rms
-    Mc = None
-    if equivariant:
-        half = idx[: len(idx) // 2]
-        J = batch_jacobian(ctx.model, ctx.X[half]) * ctx.sd[None, None, :] / ctx.ysd[None, :, None]
-        dU = np.einsum("mkn,mn->mk", J, Zt[: len(half)] @ A_z.T)  # rate of change of the scaled outputs
-        reg = np.hstack([ctx.F[half] / ctx.ysd, np.ones((len(half), 1))])
-        Mc = np.linalg.lstsq(reg, dU, rcond=None)[0].T  # (k, k + 1) on [u, 1]
+    A_z, Mc, rms = normalised
     # the longest flow (from 8 standard deviations RMS down) that keeps half of the images, and a
     # quarter of the control images, inside the data: a long move gives the test power both ways
     result = None
@@ -695,12 +734,7 @@ def check_generator(
     X_src = ctx.X[idx]
     signs = rng.choice([-1.0, 1.0], size=X_src.shape)
     for _ in range(10):
-        X_img = affine_flow(A_z, ctx.Z[idx], t) * ctx.sd + ctx.mu
-        rho = None
-        if Mc is not None:
-            aug = np.zeros((k + 1, k + 1))
-            aug[:k] = Mc
-            rho = sla.expm(t * aug)
+        X_img, rho = flow_images(ctx, idx, A_z, Mc, t)
         res_try = transform_test(ctx, idx, X_img, rho)
         if res_try is not None:
             res_try.contrast = contrast_test(ctx, idx, X_img, X_src + signs * (X_img - X_src), rho)
