@@ -276,6 +276,22 @@ class System(ABC):
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         """Noise-free dataset of ``n`` samples."""
 
+    def trajectory_dataset(self, X: np.ndarray, trajectories: np.ndarray, times: np.ndarray,
+                           aux: dict | None = None, meta: dict | None = None) -> Dataset:
+        """States ``X`` sampled along ``trajectories`` (n_traj, T, d_state) at ``times`` as a Dataset: the targets
+        are ``self.target_function(X)`` and the state variables are the inputs.
+
+        Example:
+            >>> from physlens.systems import get_system
+            >>> kepler = get_system("kepler")
+            >>> orbit = np.array([[[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, -1.0, 0.0]]])
+            >>> ds = kepler.trajectory_dataset(orbit[0], orbit, np.array([0.0, np.pi / 2]))
+            >>> ds.state_names == kepler.input_names, ds.y.shape
+            (True, (2, 4))
+        """
+        return Dataset(X, self.target_function(X), self.input_names, self.target_names, trajectories=trajectories,
+                       times=times, state_names=self.input_names, aux=dict(aux or {}), meta=dict(meta or {}))
+
     def sample(self, n: int | None = None, seed: int = 0, noise: float = 0.0) -> Dataset:
         """Generate ``n`` samples (default ``default_n``) with seed ``seed`` and relative target noise.
 

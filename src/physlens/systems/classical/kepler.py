@@ -326,15 +326,8 @@ class Kepler(System):
             particles["target_vectors"] = ["vel", "acc"]
         elif self.target == "acceleration":
             particles["target_vectors"] = ["acc"]
-        return Dataset(
-            X,
-            self.target_function(X),
-            self.input_names,
-            self.target_names,
-            trajectories=traj,
-            times=times,
-            state_names=self.input_names,
-            aux=aux,
+        return self.trajectory_dataset(
+            X, traj, times, aux=aux,
             meta={
                 "canonical": {"q": list(range(d)), "p": list(range(d, 2 * d))},
                 "particles": particles,

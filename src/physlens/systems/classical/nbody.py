@@ -332,17 +332,9 @@ class PairwiseNBody(System):
             "metric": "euclidean",
             "target_vectors": ["acc"],
         }
-        return Dataset(
-            X,
-            self.target_function(X),
-            self.input_names,
-            self.target_names,
-            trajectories=traj,
-            times=times,
-            state_names=self.input_names,
-            aux=aux,
-            meta={"particles": particles, "edges": "complete", "integrator": "yoshida4", "dt": h},
-        )
+        return self.trajectory_dataset(X, traj, times, aux=aux,
+                                       meta={"particles": particles, "edges": "complete", "integrator": "yoshida4",
+                                             "dt": h})
 
 
 @register_system
