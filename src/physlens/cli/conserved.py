@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from physlens.cli import shortcut_output
+from physlens.cli import AsJson, Budget, Out, Seed, commands, shortcut_output
 from physlens.errors import DataError
 
 
@@ -65,52 +65,43 @@ def check_trajectory_file(path: str | Path, groups: str, time: str) -> None:
                             "distinct within a run")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``conserved`` command to the app.
+def _conserved(
+    file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file of trajectories"),
+    groups: str = typer.Option(..., "--groups", help="column naming each row's run (trajectory)"),
+    time_col: str = typer.Option(..., "--time", help="column of each row's time"),
+    inputs: str = typer.Option(None, "--inputs", help="state columns, comma-separated (default: all others)"),
+    seed: Seed = 0,
+    budget: Budget = "standard",
+    out: Out = Path("runs"),
+    as_json: AsJson = False,
+) -> None:
+    """Find the conserved quantities of trajectories: how many, and which in closed form.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    A shortcut for `physlens discover FILE --groups RUN --time T --probes conservation`: the
+    state's time derivatives are estimated from the trajectories, an emulator of the flow is
+    trained, and each independent conserved quantity comes as one finding (SymPy in the file's
+    column names, LaTeX, relative variation along held-out trajectories).
     """
+    from physlens.study import build_study, run_study
 
-    @app.command("conserved")
-    def conserved(
-        file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file of trajectories"),
-        groups: str = typer.Option(..., "--groups", help="column naming each row's run (trajectory)"),
-        time_col: str = typer.Option(..., "--time", help="column of each row's time"),
-        inputs: str = typer.Option(None, "--inputs", help="state columns, comma-separated (default: all others)"),
-        seed: int = typer.Option(0, "--seed"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    ) -> None:
-        """Find the conserved quantities of trajectories: how many, and which in closed form.
+    check_trajectory_file(file, groups, time_col)
+    study = build_study(str(file), inputs=inputs, probes="conservation", seed=seed, groups=groups,
+                        time_column=time_col, progress=not as_json, budget=budget)
+    result = run_study(study, out=out, progress=not as_json)
+    findings = result.findings
+    console = shortcut_output(result, as_json, "conservation")
+    if console is None:
+        return
+    found = [f for f in findings if f.kind == "conserved"]
+    for f in findings:
+        if f.kind != "conserved":
+            console.print(f.statement, highlight=False)
+    if not found and all(n["status"] == "ran" for n in result.probes):
+        console.print("No conserved quantity in closed form.")
+    for f in found:
+        console.print(f"[bold]{f.value['expression']}[/]  (relative variation {f.value['relative_variation']:.2g}, "
+                      f"confidence {f.confidence:.2f})", highlight=False)
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
-        A shortcut for `physlens discover FILE --groups RUN --time T --probes conservation`: the
-        state's time derivatives are estimated from the trajectories, an emulator of the flow is
-        trained, and each independent conserved quantity comes as one finding (SymPy in the file's
-        column names, LaTeX, relative variation along held-out trajectories).
-        """
 
-        from physlens.errors import ConfigError
-        from physlens.study import BUDGETS, build_study, run_study
-
-        if budget not in BUDGETS:
-            raise ConfigError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
-        check_trajectory_file(file, groups, time_col)
-        study = build_study(str(file), inputs=inputs, probes="conservation", seed=seed, groups=groups,
-                            time_column=time_col, progress=not as_json, budget=budget)
-        result = run_study(study, out=out, progress=not as_json)
-        findings = result.findings
-        console = shortcut_output(result, as_json, "conservation")
-        if console is None:
-            return
-        found = [f for f in findings if f.kind == "conserved"]
-        for f in findings:
-            if f.kind != "conserved":
-                console.print(f.statement, highlight=False)
-        if not found and all(n["status"] == "ran" for n in result.probes):
-            console.print("No conserved quantity in closed form.")
-        for f in found:
-            console.print(f"[bold]{f.value['expression']}[/]  (relative variation {f.value['relative_variation']:.2g}, "
-                          f"confidence {f.confidence:.2f})", highlight=False)
-        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+register = commands(_conserved)
