@@ -81,6 +81,7 @@ import numpy as np
 import torch
 
 from physlens.data.dataset import Dataset
+from physlens.data.support import DataSupport
 from physlens.findings import Finding
 
 #: no fit requirement: an input is judged against the model's own error, so a coarse model (or noisy
@@ -123,23 +124,6 @@ def integrated_gradients(model: torch.nn.Module, X: np.ndarray, target: int = 0,
     return attr.abs().mean(dim=0).detach().cpu().numpy().astype(np.float64)
 
 
-class _Support:
-    """Which points lie inside the data: nearest data row within the data's own 95th-percentile spacing."""
-
-    def __init__(self, X: np.ndarray, quantile: float = 0.95) -> None:
-        from sklearn.neighbors import NearestNeighbors
-
-        self.mu = X.mean(axis=0)
-        sd = X.std(axis=0)
-        self.sd = np.where(sd > 0, sd, 1.0)
-        Z = (X - self.mu) / self.sd
-        self.nn = NearestNeighbors(n_neighbors=2).fit(Z)
-        self.tau = float(np.quantile(self.nn.kneighbors(Z)[0][:, 1], quantile))
-
-    def inside(self, X: np.ndarray) -> np.ndarray:
-        return self.nn.kneighbors((X - self.mu) / self.sd, n_neighbors=1)[0][:, 0] <= self.tau
-
-
 def permutation_importance(
     model: torch.nn.Module, X: np.ndarray, repeats: int = 5, seed: int = 0, support: bool = False,
     min_inside: float = 0.2, quantile: float = TYPICAL_QUANTILE,
@@ -164,7 +148,7 @@ def permutation_importance(
     out = np.zeros((repeats, d, base.shape[1]))
     typical = np.zeros((repeats, d, base.shape[1]))
     inside = np.ones((repeats, d))
-    where = _Support(X) if support and len(X) >= 10 else None
+    where = DataSupport(X) if support and len(X) >= 10 else None
     for r in range(repeats):
         for j in range(d):
             Xp = X.copy()
@@ -205,7 +189,7 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
     predict = model.predict if hasattr(model, "predict") else (lambda A: _predict(model, A))
     base = predict(X)
     d = X.shape[1]
-    where = _Support(X) if support and len(X) >= 10 else None
+    where = DataSupport(X) if support and len(X) >= 10 else None
     gain = np.zeros((d, base.shape[1]))
     moved = np.zeros((d, base.shape[1]))
     for _ in range(repeats):

@@ -100,6 +100,7 @@ import numpy as np
 import torch
 
 from physlens.data.dataset import Dataset
+from physlens.data.support import DataSupport
 from physlens.findings import Finding
 
 #: no fit requirement: pairs are judged against the model's own error, so a coarse model only costs power
@@ -173,25 +174,6 @@ class InteractionTable:
         for (i, j), v in zip(self.pairs, self.importance[:, target]):
             M[i, j] = M[j, i] = v
         return M
-
-
-class _Support:
-    """Which points lie inside the data: nearest data row within the data's 95th-percentile spacing."""
-
-    def __init__(self, X: np.ndarray, quantile: float = 0.95, max_rows: int = 2000, seed: int = 0) -> None:
-        from sklearn.neighbors import NearestNeighbors
-
-        if len(X) > max_rows:
-            X = X[np.random.default_rng(seed).choice(len(X), max_rows, replace=False)]
-        self.mu = X.mean(axis=0)
-        sd = X.std(axis=0)
-        self.sd = np.where(sd > 0, sd, 1.0)
-        Z = (X - self.mu) / self.sd
-        self.nn = NearestNeighbors(n_neighbors=2).fit(Z)
-        self.tau = float(np.quantile(self.nn.kneighbors(Z)[0][:, 1], quantile))
-
-    def inside(self, X: np.ndarray) -> np.ndarray:
-        return self.nn.kneighbors((X - self.mu) / self.sd, n_neighbors=1)[0][:, 0] <= self.tau
 
 
 def determined_inputs(X: np.ndarray, tol: float = 1e-6, max_rows: int = 4000) -> set[int]:
@@ -279,7 +261,7 @@ def pair_interactions(
         return Z
 
     # every corner is evaluated once; the transforms read the same values
-    where = _Support(X, seed=seed) if support and n >= 10 else None
+    where = DataSupport(X, max_rows=2000, seed=seed) if support and n >= 10 else None
     raw: dict[tuple, np.ndarray] = {(): _as_2d(f(x))}
     singles = sorted({i for p in pairs for i in p} | {i for g in groups for i in g})
     ins: dict[int, np.ndarray] = {}

@@ -797,12 +797,12 @@ class QueryWatcher:
 
         Example:
             >>> from physlens.models.mlp import MLP
-            >>> m = MLP(2, 1, width=8)
-            >>> ds = Dataset(np.random.default_rng(0).normal(size=(300, 2)), np.zeros(300), ["a", "b"], ["y"])
+            >>> X = np.random.default_rng(0).normal(size=(300, 2))
+            >>> m, ds = MLP(2, 1, width=8), Dataset(X, np.zeros(300), ["a", "b"], ["y"])
             >>> with watch_queries(m, ds, heldout=np.arange(240, 300)) as w:
-            ...     _ = m(torch.full((10, 2), 50.0))
+            ...     _ = m(torch.as_tensor(X[:5], dtype=torch.float32)), m(torch.full((5, 2), 50.0))
             >>> w.share_outside()
-            (1.0, None)
+            (0.5, None)
         """
         if self.model is None:
             self.reason = "no model to watch"
