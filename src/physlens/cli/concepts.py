@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import fail, shortcut_output
+from physlens.cli import AsJson, Budget, DataFile, Out, Seed, commands, fail, shortcut_output
 
 
 def _names(text: str | None) -> list[str]:
@@ -54,67 +54,62 @@ def check_columns(columns: list[str], target: list[str], question: list[str], ca
     return list(obs) + list(question)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``concepts`` command to the app.
+def _concepts(
+    file: DataFile,
+    target: str = typer.Option(..., "--target", help="answer column(s), comma-separated"),
+    question: str = typer.Option(..., "--question", help="question column(s) given to the decoder, comma-separated"),
+    candidates: str = typer.Option(None, "--candidates", help="columns that may explain the latents (not inputs)"),
+    inputs: str = typer.Option(None, "--inputs", help="observation columns (default: all remaining columns)"),
+    max_latents: int = typer.Option(None, "--max-latents", min=1, max=32, help="most latents tried (default: min(8, observations))"),
+    epochs: int = typer.Option(150, "--epochs", min=1, help="epochs of each bottleneck fit"),
+    restarts: int = typer.Option(2, "--restarts", min=1, max=10, help="fresh starts per number of latents"),
+    seed: Seed = 0,
+    budget: Budget = "standard",
+    out: Out = Path("runs"),
+    as_json: AsJson = False,
+) -> None:
+    """Find the fewest latent variables that answer the question from the observation, and what they mean.
 
-    Example:
-        >>> app = typer.Typer(); register(app)
+    Observation (the remaining columns) -> K noisy latents -> decoder(latents, question) -> target.
+    One `concept` finding per latent needed, with the R² of each candidate column from it.
     """
+    import numpy as np
 
-    @app.command("concepts")
-    def concepts(
-        file: Path = typer.Argument(..., help="CSV, Parquet, NPZ or HDF5 file"),
-        target: str = typer.Option(..., "--target", help="answer column(s), comma-separated"),
-        question: str = typer.Option(..., "--question", help="question column(s) given to the decoder, comma-separated"),
-        candidates: str = typer.Option(None, "--candidates", help="columns that may explain the latents (not inputs)"),
-        inputs: str = typer.Option(None, "--inputs", help="observation columns (default: all remaining columns)"),
-        max_latents: int = typer.Option(None, "--max-latents", min=1, max=32, help="most latents tried (default: min(8, observations))"),
-        epochs: int = typer.Option(150, "--epochs", min=1, help="epochs of each bottleneck fit"),
-        restarts: int = typer.Option(2, "--restarts", min=1, max=10, help="fresh starts per number of latents"),
-        seed: int = typer.Option(0, "--seed"),
-        budget: str = typer.Option("standard", "--budget", help="quick | standard | thorough"),
-        out: Path = typer.Option(Path("runs"), "--out", help="parent directory of the run directory"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    ) -> None:
-        """Find the fewest latent variables that answer the question from the observation, and what they mean.
+    from physlens.data.loaders import load
+    from physlens.errors import DataError
+    from physlens.probes.concepts import MIN_ROWS_PER_LATENT
+    from physlens.study import build_study, run_study
 
-        Observation (the remaining columns) -> K noisy latents -> decoder(latents, question) -> target.
-        One `concept` finding per latent needed, with the R² of each candidate column from it.
-        """
-        import numpy as np
+    tgt, q, cands = _names(target), _names(question), _names(candidates)
+    whole = load(str(file), target=tgt, allow_constant=True)
+    columns = whole.input_names + whole.target_names
+    in_cols = check_columns(columns, tgt, q, cands, _names(inputs) if inputs else None)
+    for c in cands:
+        v = whole.X[:, whole.input_names.index(c)]
+        if np.std(v) <= 1e-12 * (1 + np.abs(v).max()):
+            raise DataError(f"candidate column {c!r} is constant: it cannot explain a latent")
+    k_max = max_latents if max_latents is not None else min(8, len(in_cols) - len(q))
+    need = MIN_ROWS_PER_LATENT * (k_max + 1)
+    if whole.n < need:
+        raise DataError(f"{whole.n} rows are too few to test up to {k_max} latents (need at least {need}); "
+                        "give more rows or a smaller --max-latents")
+    options = {"question_columns": q, "layer_probes": False, "max_latents": k_max, "epochs": epochs,
+               "restarts": restarts}
+    if cands:
+        options.update({"candidates": cands, "candidate_source": str(file)})
+    study = build_study(str(file), target=",".join(tgt), inputs=",".join(in_cols), probes="concepts", seed=seed,
+                        progress=not as_json, budget=budget, probe_options={"concepts": options})
+    result = run_study(study, out=out, progress=not as_json)
+    for note in result.probes:
+        if note["status"] == "failed":
+            fail(f"the concepts probe failed: {note['reason']}")
+    findings = result.findings
+    console = shortcut_output(result, as_json)
+    if console is None:
+        return
+    for f in findings:
+        console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
-        from physlens.data.loaders import load
-        from physlens.errors import DataError
-        from physlens.probes.concepts import MIN_ROWS_PER_LATENT
-        from physlens.study import build_study, run_study
 
-        tgt, q, cands = _names(target), _names(question), _names(candidates)
-        whole = load(str(file), target=tgt, allow_constant=True)
-        columns = whole.input_names + whole.target_names
-        in_cols = check_columns(columns, tgt, q, cands, _names(inputs) if inputs else None)
-        for c in cands:
-            v = whole.X[:, whole.input_names.index(c)]
-            if np.std(v) <= 1e-12 * (1 + np.abs(v).max()):
-                raise DataError(f"candidate column {c!r} is constant: it cannot explain a latent")
-        k_max = max_latents if max_latents is not None else min(8, len(in_cols) - len(q))
-        need = MIN_ROWS_PER_LATENT * (k_max + 1)
-        if whole.n < need:
-            raise DataError(f"{whole.n} rows are too few to test up to {k_max} latents (need at least {need}); "
-                            "give more rows or a smaller --max-latents")
-        options = {"question_columns": q, "layer_probes": False, "max_latents": k_max, "epochs": epochs,
-                   "restarts": restarts}
-        if cands:
-            options.update({"candidates": cands, "candidate_source": str(file)})
-        study = build_study(str(file), target=",".join(tgt), inputs=",".join(in_cols), probes="concepts", seed=seed,
-                            progress=not as_json, budget=budget, probe_options={"concepts": options})
-        result = run_study(study, out=out, progress=not as_json)
-        for note in result.probes:
-            if note["status"] == "failed":
-                fail(f"the concepts probe failed: {note['reason']}")
-        findings = result.findings
-        console = shortcut_output(result, as_json)
-        if console is None:
-            return
-        for f in findings:
-            console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
-        console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+register = commands(_concepts)
