@@ -17,6 +17,10 @@ from physlens.probes import ProbeSpec, applicable_probes, probe_spec
 from physlens.study import ProbeConfig, Study, build_study, run_probes, run_study, select_probes
 from tests.conftest import run_cli
 
+#: the equation search in these subprocesses counts work instead of seconds, so what it finds does not
+#: depend on how busy the machine is (physlens.probes.equations.budget)
+COUNTED = {"PHYSLENS_COUNTED_BUDGET": "1"}
+
 
 def _law_dataset(n: int = 400, d: int = 3, seed: int = 0) -> Dataset:
     X = np.random.default_rng(seed).uniform(1, 2, (n, d))
@@ -109,7 +113,7 @@ def test_build_study_reads_files_systems_and_options(tmp_path, distractor_csv):
 
 def test_equations_shortcut_writes_a_run_directory_and_keeps_its_json(tmp_path, distractor_csv):
     proc = run_cli("equations", str(distractor_csv), "--target", "y", "--time-limit", "5", "--json",
-                   "--out", str(tmp_path))
+                   "--out", str(tmp_path), env_extra=COUNTED)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"findings", "run_dir"}
@@ -132,7 +136,7 @@ def test_discover_on_a_csv_finds_the_law_the_distractor_and_no_false_symmetry(tm
     path = tmp_path / "law.csv"
     path.write_text("a,b,c,d,y\n" + "".join(f"{a},{b},{c},{d},{y}\n" for (a, b, c, d), y in zip(X, _true_law(X))))
     proc = run_cli("discover", str(path), "--target", "y", "--budget", "quick", "--json", "--quiet",
-                   "--out", str(tmp_path))
+                   "--out", str(tmp_path), env_extra=COUNTED)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     ran = {p["probe"] for p in out["probes"] if p["status"] == "ran"}
@@ -165,7 +169,8 @@ def test_discover_on_a_csv_finds_the_law_the_distractor_and_no_false_symmetry(tm
 
 @pytest.mark.slow
 def test_scorecard_command_table_and_files(tmp_path):
-    proc = run_cli("scorecard", "--systems", "toy_distractor", "--budget", "quick", "--json", "--out", str(tmp_path))
+    proc = run_cli("scorecard", "--systems", "toy_distractor", "--budget", "quick", "--json", "--out", str(tmp_path),
+                   env_extra=COUNTED)
     assert proc.returncode == 0, proc.stderr
     card = json.loads(proc.stdout)
     (row,) = card["systems"]
