@@ -165,7 +165,7 @@ def test_safetensors_file_is_analysed_without_torch_and_gives_the_torch_path_alp
     import subprocess
     import sys
 
-    from physlens.cli.spectra import BUDGET_NAMES
+    from physlens.cli import BUDGET_NAMES
     from physlens.study import BUDGETS
 
     assert tuple(BUDGETS) == BUDGET_NAMES
