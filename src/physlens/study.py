@@ -38,7 +38,6 @@ The default study is the flagship: 2-D Kepler orbits (:data:`FLAGSHIP`).
 from __future__ import annotations
 
 import copy
-import math
 import re
 import time
 import traceback
@@ -388,12 +387,15 @@ def new_run_dir(out: str | Path, name: str) -> Path:
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(out) / f"{_slug(name)}-{stamp}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     path, k = base, 1
-    while path.exists():
-        k += 1
-        path = Path(f"{base}-{k}")
-    path.mkdir(parents=True)
-    return path
+    while True:  # mkdir is the test: two processes starting in the same second never share a directory
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            k += 1
+            path = Path(f"{base}-{k}")
 
 
 # --------------------------------------------------------------------------- building a study
