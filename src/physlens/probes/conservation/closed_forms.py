@@ -135,8 +135,7 @@ class Constraint:
             >>> Constraint(np.ones((4, 1, 1)), np.ones((4, 1)), np.ones((4, 1, 1)), np.zeros((4, 1))).rate(np.ones(1))
             1.0
         """
-        den = float(c @ self.B @ c)
-        return float(np.sum((self.M @ c) ** 2) / den) if den > 0 else float("inf")
+        return self._per_norm(self.M, c)
 
     def floor(self, c: np.ndarray) -> float:
         """lambda_err(c): the rate the emulator's held-out error alone gives a conserved c.
@@ -145,8 +144,12 @@ class Constraint:
             >>> Constraint(np.ones((4, 1, 1)), np.ones((4, 1)), np.ones((4, 1, 1)), np.zeros((4, 1))).floor(np.ones(1))
             0.0
         """
+        return self._per_norm(self.E, c)
+
+    def _per_norm(self, A: np.ndarray, c: np.ndarray) -> float:
+        """|A c|^2 / |N c|^2, the squared change ``A`` gives c per unit of its normalisation (inf for c = 0)."""
         den = float(c @ self.B @ c)
-        return float(np.sum((self.E @ c) ** 2) / den) if den > 0 else float("inf")
+        return float(np.sum((A @ c) ** 2) / den) if den > 0 else float("inf")
 
     def slowest(self, m: int) -> np.ndarray:
         """The ``m`` directions (K, m) of smallest rate: a null space whose dimension was decided elsewhere.
