@@ -35,6 +35,23 @@ from physlens.systems.classical.common import (
 from physlens.systems.classical.integrators import rk4
 
 
+
+def _hamiltonian(state, constants, lib):
+    """H = T - V of the double pendulum in canonical coordinates, written once for SymPy and NumPy.
+
+    ``state`` is (theta1, theta2, p1, p2), ``constants`` (m1, m2, l1, l2, g) and ``lib`` the module
+    that supplies ``sin`` and ``cos`` (``sympy`` for the truth expression, ``numpy`` for the energy).
+    """
+    t1, t2, p1, p2 = state
+    m1, m2, l1, l2, g = constants
+    delta = t1 - t2
+    D = m1 + m2 * lib.sin(delta) ** 2
+    T = (m2 * l2**2 * p1**2 + (m1 + m2) * l1**2 * p2**2 - 2 * m2 * l1 * l2 * p1 * p2 * lib.cos(delta)) / (
+        2 * m2 * l1**2 * l2**2 * D
+    )
+    return T - (m1 + m2) * g * l1 * lib.cos(t1) - m2 * g * l2 * lib.cos(t2)
+
+
 @register_system
 class DoublePendulum(System):
     """Chaotic double pendulum; inputs (theta1, theta2, p1, p2), targets their time derivatives.
@@ -67,14 +84,9 @@ class DoublePendulum(System):
     # ------------------------------------------------------------------ physics
     def hamiltonian_expr(self) -> sp.Expr:
         """H(theta1, theta2, p1, p2) as SymPy with this system's parameter values."""
-        t1, t2, p1, p2 = sp.symbols("theta1 theta2 p1 p2", real=True)
-        m1, m2, l1, l2, g = (exact(v) for v in (self.m1, self.m2, self.l1, self.l2, self.g))
-        delta = t1 - t2
-        D = m1 + m2 * sp.sin(delta) ** 2
-        T = (m2 * l2**2 * p1**2 + (m1 + m2) * l1**2 * p2**2 - 2 * m2 * l1 * l2 * p1 * p2 * sp.cos(delta)) / (
-            2 * m2 * l1**2 * l2**2 * D
-        )
-        return T - (m1 + m2) * g * l1 * sp.cos(t1) - m2 * g * l2 * sp.cos(t2)
+        state = sp.symbols("theta1 theta2 p1 p2", real=True)
+        constants = tuple(exact(v) for v in (self.m1, self.m2, self.l1, self.l2, self.g))
+        return _hamiltonian(state, constants, sp)
 
     def energy(self, state: np.ndarray) -> np.ndarray:
         """H at states (..., 4).
@@ -83,14 +95,8 @@ class DoublePendulum(System):
             >>> float(DoublePendulum(g=1.0).energy(np.zeros(4)))
             -3.0
         """
-        m1, m2, l1, l2, g = self.m1, self.m2, self.l1, self.l2, self.g
-        t1, t2, p1, p2 = (state[..., i] for i in range(4))
-        delta = t1 - t2
-        D = m1 + m2 * np.sin(delta) ** 2
-        T = (m2 * l2**2 * p1**2 + (m1 + m2) * l1**2 * p2**2 - 2 * m2 * l1 * l2 * p1 * p2 * np.cos(delta)) / (
-            2 * m2 * l1**2 * l2**2 * D
-        )
-        return T - (m1 + m2) * g * l1 * np.cos(t1) - m2 * g * l2 * np.cos(t2)
+        constants = (self.m1, self.m2, self.l1, self.l2, self.g)
+        return _hamiltonian(tuple(state[..., i] for i in range(4)), constants, np)
 
     def vector_field(self, state: np.ndarray) -> np.ndarray:
         """Hamilton's equations (dtheta1, dtheta2, dp1, dp2)/dt at states (..., 4).
