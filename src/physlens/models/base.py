@@ -79,16 +79,30 @@ class Emulator(nn.Module):
             >>> build_model("mlp", ds).predict(ds.X).shape
             (64, 1)
         """
-        p = next(self.parameters())
-        out = []
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            for i in range(0, len(X), batch_size):
-                xb = torch.as_tensor(X[i : i + batch_size], dtype=p.dtype, device=p.device)
-                out.append(self(xb).cpu().numpy())
-        self.train(was_training)
-        return np.concatenate(out).astype(np.float64)
+        return predict_in_batches(self, X, batch_size)
+
+
+def predict_in_batches(module: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """``module``'s outputs (float64) for the rows of ``X``, in batches, in eval mode and without gradients.
+
+    Inputs take the dtype and device of the module's parameters; the module's train/eval mode is
+    restored afterwards. :meth:`Emulator.predict` and the field probe's predictions both use it.
+
+    Example:
+        >>> lin = nn.Linear(2, 1); _ = lin.weight.data.fill_(1.0); _ = lin.bias.data.zero_()
+        >>> predict_in_batches(lin, np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), batch_size=2).ravel().tolist()
+        [3.0, 7.0, 11.0]
+    """
+    p = next(module.parameters())
+    out = []
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        for i in range(0, len(X), batch_size):
+            xb = torch.as_tensor(X[i : i + batch_size], dtype=p.dtype, device=p.device)
+            out.append(module(xb).cpu().numpy())
+    module.train(was_training)
+    return np.concatenate(out).astype(np.float64)
 
 
 def standard_normal_like(t: torch.Tensor) -> torch.Tensor:

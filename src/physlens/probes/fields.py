@@ -37,10 +37,10 @@ import time
 
 import numpy as np
 import sympy as sp
-import torch
 
 from physlens.data.fields import FieldDataset, channel_rep, d4_elements, d4_subgroup_name, transform_fields
 from physlens.findings import Finding
+from physlens.models.base import predict_in_batches
 
 REQUIRES: dict = {"relative_error": 0.05}
 COST = 0.3
@@ -86,16 +86,7 @@ def predict_fields(model, X4: np.ndarray, batch: int = 64) -> np.ndarray:
         >>> predict_fields(PlainCNN(ds.layout()), ds.X).shape
         (3, 2, 8, 8)
     """
-    p = next(model.parameters())
-    out = []
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(X4), batch):
-            xb = torch.as_tensor(X4[i:i + batch].reshape(len(X4[i:i + batch]), -1), dtype=p.dtype, device=p.device)
-            out.append(model(xb).cpu().numpy().astype(float))
-    model.train(was)
-    y = np.concatenate(out)
+    y = predict_in_batches(model, X4.reshape(len(X4), -1), batch)
     return y.reshape(len(X4), -1, *X4.shape[2:])
 
 
