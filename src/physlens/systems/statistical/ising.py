@@ -26,7 +26,7 @@ two lattice translations (permutations of the columns), T_c in
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -36,10 +36,10 @@ from scipy.sparse.csgraph import connected_components
 from physlens.data.dataset import Dataset
 from physlens.expressions import parse_expression
 from physlens.findings import GroundTruth
-from physlens.systems.base import Interval, System, SystemParams, register_system
+from physlens.systems.base import Interval, System, register_system
+from physlens.systems.statistical.lattice import LatticeMonteCarlo, configurations_across_temperatures, lattice_meta
 
 T_CRITICAL = 2.0 / np.log(1.0 + np.sqrt(2.0))
-MAX_L = 32
 
 
 def onsager_magnetisation(T: np.ndarray) -> np.ndarray:
@@ -163,36 +163,24 @@ class Ising2D(System):
     category = "statistical"
     default_n = 2000
 
-    class Params(SystemParams):
-        L: int = Field(16, ge=4, le=MAX_L, description="side of the periodic L x L lattice")
+    class Params(LatticeMonteCarlo):
         T_range: Interval(gt=0, strict=True) = Field((1.5, 3.5), description="temperatures in [min, max] (J = k_B = 1)")
-        n_temperatures: int = Field(20, ge=1, le=1000, description="number of temperatures, evenly spaced in T_range")
-        temperatures: list[Annotated[float, Field(gt=0)]] | None = Field(
-            None, min_length=1, description="explicit temperatures (replace T_range and n_temperatures)")
         algorithm: Literal["swendsen_wang", "metropolis"] = Field("swendsen_wang", description="Monte Carlo update")
-        n_equilibrate: int = Field(200, ge=0, le=100_000, description="sweeps discarded before sampling")
-        n_between: int = Field(2, ge=1, le=100_000, description="sweeps between samples")
         target: Literal["temperature", "phase"] = Field("temperature", description="target: T, or the phase (T < T_c)")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        if self.temperatures is not None:
-            T = np.asarray(self.temperatures, dtype=float).reshape(-1)
-        else:
-            T = np.linspace(*self.T_range, self.n_temperatures)
+        T = self.settings.temperature_grid()
         self.params = {"L": self.L, "temperatures": T.tolist(), "algorithm": self.algorithm,
                        "n_equilibrate": self.n_equilibrate, "n_between": self.n_between, "target": self.target}
         self.temperatures = T
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = self.temperatures
-        per = -(-n // T.size)
-        conf = simulate(self.L, T, per, rng, self.algorithm, self.n_equilibrate, self.n_between)
+        flat, temps = configurations_across_temperatures(
+            T, n, self.L, rng,
+            lambda per: simulate(self.L, T, per, rng, self.algorithm, self.n_equilibrate, self.n_between))
         N = self.L * self.L
-        temps = np.repeat(T, per)
-        flat = conf.reshape(T.size * per, self.L, self.L)
-        keep = np.sort(rng.permutation(flat.shape[0])[:n]) if flat.shape[0] > n else np.arange(n)
-        flat, temps = flat[keep], temps[keep]
         m = flat.mean(axis=(1, 2))
         y = temps if self.target == "temperature" else (temps < T_CRITICAL).astype(float)
         return Dataset(
@@ -203,8 +191,7 @@ class Ising2D(System):
             units={"T": "dimensionless"} if self.target == "temperature" else {},
             aux={"temperature": temps, "magnetisation": m, "abs_magnetisation": np.abs(m),
                  "energy": energy_per_site(flat)},
-            meta={"lattice": {"L": self.L, "shape": [self.L, self.L], "order": "row-major", "boundary": "periodic"},
-                  "units": "J = k_B = 1", "algorithm": self.algorithm},
+            meta={"lattice": lattice_meta(self.L), "units": "J = k_B = 1", "algorithm": self.algorithm},
         )
 
     @property

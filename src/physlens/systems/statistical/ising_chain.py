@@ -21,7 +21,8 @@ from pydantic import Field
 
 from physlens.data.dataset import Dataset
 from physlens.findings import GroundTruth
-from physlens.systems.base import Interval, System, SystemParams, register_system
+from physlens.systems.base import System, register_system
+from physlens.systems.statistical.lattice import TemperatureScan
 
 
 def sample_chain(n_spins: int, temperatures: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,14 +60,12 @@ class IsingChain(System):
     category = "statistical"
     default_n = 2000
 
-    class Params(SystemParams):
-        n_spins: int = Field(64, ge=4, le=4096, description="chain length N (periodic)")
-        T_range: Interval(gt=0, strict=True) = Field((1.0, 4.0), description="temperatures in [min, max] (J = k_B = 1)")
-        n_temperatures: int = Field(20, ge=1, le=1000, description="number of temperatures, evenly spaced in T_range")
+    class Params(TemperatureScan):
+        n_spins: int = Field(64, ge=4, le=4096, description="chain length N (open ends)")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.N, self.temperatures = self.n_spins, np.linspace(*self.T_range, self.n_temperatures)
+        self.N, self.temperatures = self.n_spins, self.settings.temperature_grid()
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = np.repeat(self.temperatures, -(-n // self.temperatures.size))[:n]

@@ -21,7 +21,6 @@ parameter m and the energy per site.
 
 from __future__ import annotations
 
-from typing import Annotated
 
 import numpy as np
 from pydantic import Field
@@ -30,9 +29,9 @@ from scipy.sparse.csgraph import connected_components
 
 from physlens.data.dataset import Dataset
 from physlens.findings import GroundTruth
-from physlens.systems.base import Interval, System, SystemParams, register_system
+from physlens.systems.base import Interval, System, register_system
+from physlens.systems.statistical.lattice import LatticeMonteCarlo, configurations_across_temperatures, lattice_meta
 
-MAX_L = 32
 
 
 def potts_critical_temperature(q: int) -> float:
@@ -137,36 +136,24 @@ class Potts2D(System):
     category = "statistical"
     default_n = 2000
 
-    class Params(SystemParams):
+    class Params(LatticeMonteCarlo):
         q: int = Field(4, ge=2, le=10, description="number of spin states")
-        L: int = Field(16, ge=4, le=MAX_L, description="side of the periodic L x L lattice")
         T_range: Interval(gt=0, strict=True) = Field(
             (0.7, 1.4), description="temperatures in [min, max], in multiples of the critical temperature T_c")
-        n_temperatures: int = Field(20, ge=1, le=1000, description="number of temperatures, evenly spaced in T_range")
-        temperatures: list[Annotated[float, Field(gt=0)]] | None = Field(
-            None, min_length=1, description="explicit absolute temperatures (replace T_range and n_temperatures)")
-        n_equilibrate: int = Field(200, ge=0, le=100_000, description="sweeps discarded before sampling")
-        n_between: int = Field(2, ge=1, le=100_000, description="sweeps between samples")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
         tc = potts_critical_temperature(self.q)
-        if self.temperatures is not None:
-            T = np.asarray(self.temperatures, dtype=float).reshape(-1)
-        else:
-            T = tc * np.linspace(*self.T_range, self.n_temperatures)
+        T = self.settings.temperature_grid(unit=tc)
         self.params = {"q": self.q, "L": self.L, "temperatures": T.tolist(), "n_equilibrate": self.n_equilibrate,
                        "n_between": self.n_between}
         self.temperatures, self.T_c = T, tc
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = self.temperatures
-        per = -(-n // T.size)
-        conf = simulate_potts(self.L, self.q, T, per, rng, self.n_equilibrate, self.n_between)
-        flat = conf.reshape(T.size * per, self.L, self.L)
-        temps = np.repeat(T, per)
-        keep = np.sort(rng.permutation(flat.shape[0])[:n]) if flat.shape[0] > n else np.arange(n)
-        flat, temps = flat[keep], temps[keep]
+        flat, temps = configurations_across_temperatures(
+            T, n, self.L, rng,
+            lambda per: simulate_potts(self.L, self.q, T, per, rng, self.n_equilibrate, self.n_between))
         N = self.L * self.L
         return Dataset(
             flat.reshape(-1, N).astype(float),
@@ -176,8 +163,7 @@ class Potts2D(System):
             units={"T": "dimensionless"},
             aux={"temperature": temps, "order_parameter": potts_order_parameter(flat, self.q),
                  "energy": potts_energy_per_site(flat)},
-            meta={"lattice": {"L": self.L, "shape": [self.L, self.L], "order": "row-major", "boundary": "periodic"},
-                  "q": self.q, "units": "J = k_B = 1", "algorithm": "swendsen_wang"},
+            meta={"lattice": lattice_meta(self.L), "q": self.q, "units": "J = k_B = 1", "algorithm": "swendsen_wang"},
         )
 
     @property
