@@ -215,7 +215,7 @@ def _as_2d(v: np.ndarray) -> np.ndarray:
 def pair_interactions(
     f, X: np.ndarray, pairs: list[tuple[int, int]] | None = None, n_rows: int = 1000, seed: int = 0,
     support: bool = False, min_inside: float = 0.2, groups: list[tuple[int, int, int]] | None = None,
-    transform=None, quantile: float = TYPICAL_QUANTILE,
+    transform=None, quantile: float = TYPICAL_QUANTILE, corners: dict | None = None,
 ):
     """Superset importance ``E[(Δ_ij f)²] / 4`` of input pairs of ``f`` (module docstring), with standard errors.
 
@@ -231,6 +231,10 @@ def pair_interactions(
             multiplicative separability); a list of transforms (None: the values themselves) gives
             a list of tables from one set of evaluations.
         quantile: which quantile of the per-row contrasts ``InteractionTable.typical`` holds.
+        corners: a dict (empty at first) that keeps the evaluated corners and their support masks, filled in
+            place, so that a later call on the same ``X``, ``n_rows`` and ``seed`` (the same rows and partners)
+            evaluates only the corners it adds: the three-way stage after the pairs costs one evaluation per
+            row and group. Its ``"evaluations"`` entry counts the network evaluations (rows) made.
 
     Returns:
         an :class:`InteractionTable` (a list of them when ``transform`` is a list).
@@ -251,7 +255,7 @@ def pair_interactions(
     partner[same] = (partner[same] + 1) % n
     x, xp = X[idx], X[partner]
     pairs = list(itertools.combinations(range(d), 2)) if pairs is None else [tuple(sorted(p)) for p in pairs]
-    groups = list(groups or [])
+    groups = [tuple(sorted(g)) for g in groups or []]
     many = isinstance(transform, (list, tuple))
     transforms = list(transform) if many else [transform]
 
@@ -260,24 +264,39 @@ def pair_interactions(
         Z[:, list(subset)] = xp[:, list(subset)]
         return Z
 
-    # every corner is evaluated once; the transforms read the same values
-    where = DataSupport(X, max_rows=2000, seed=seed) if support and n >= 10 else None
-    raw: dict[tuple, np.ndarray] = {(): _as_2d(f(x))}
-    singles = sorted({i for p in pairs for i in p} | {i for g in groups for i in g})
-    ins: dict[int, np.ndarray] = {}
+    # every corner is evaluated once (across calls sharing ``corners``); the transforms read the same values
+    cache = {} if corners is None else corners
+    if cache.get("key") != (n, d, len(idx), seed):  # other rows: nothing to reuse
+        cache.clear()
+        cache.update(key=(n, d, len(idx), seed), values={}, inside={}, evaluations=0)
+    raw: dict[tuple, np.ndarray] = cache["values"]
+    inside: dict[tuple, np.ndarray] = cache["inside"]
+    where = None
+    if support and n >= 10:
+        where = cache.get("support") or DataSupport(X, max_rows=2000, seed=seed)
+        cache["support"] = where
+
+    def value(subset: tuple) -> np.ndarray:
+        if subset not in raw:
+            raw[subset] = _as_2d(f(corner(subset) if subset else x))
+            cache["evaluations"] += len(idx)
+        return raw[subset]
+
+    def inside_mask(subset: tuple) -> np.ndarray:
+        if subset not in inside:
+            inside[subset] = where.inside(corner(subset))
+        return inside[subset]
+
+    value(())
     for i in range(d):
-        Z = corner((i,))
-        raw[(i,)] = _as_2d(f(Z))
-        if where is not None and i in singles:
-            ins[i] = where.inside(Z)
+        value((i,))
     keep: list[np.ndarray | None] = []
     used = np.ones(len(pairs))
     for q, (i, j) in enumerate(pairs):
-        Z = corner((i, j))
-        raw[(i, j)] = _as_2d(f(Z))
+        value((i, j))
         ok = None
         if where is not None:
-            ok = ins[i] & ins[j] & where.inside(Z)
+            ok = inside_mask((i,)) & inside_mask((j,)) & inside_mask((i, j))
             used[q] = ok.mean()
             if used[q] < min_inside:  # too few corners inside: all rows (in_support says how few were)
                 ok = None
@@ -285,16 +304,13 @@ def pair_interactions(
     g_keep: list[np.ndarray | None] = []
     g_used = np.ones(len(groups))
     for q, g in enumerate(groups):
+        g = tuple(g)
         ok = np.ones(len(idx), dtype=bool) if where is not None else None
-        for s in itertools.chain(itertools.combinations(g, 2), [tuple(g)]):
-            Z = corner(s)
-            if s not in raw:
-                raw[s] = _as_2d(f(Z))
+        for s in itertools.chain(((i,) for i in g), itertools.combinations(g, 2), [g]):
+            value(s)
             if ok is not None:
-                ok &= where.inside(Z)
+                ok &= inside_mask(s)
         if ok is not None:
-            for i in g:
-                ok &= ins[i]
             g_used[q] = ok.mean()
             if g_used[q] < min_inside:
                 ok = None
@@ -306,7 +322,9 @@ def pair_interactions(
 
     tables = []
     for tf in transforms:
-        val = {key: (tf(v) if tf is not None else v) for key, v in raw.items()}
+        wanted = {()} | {(i,) for i in range(d)} | set(pairs) | {s for g in groups for r in (2, 3)
+                                                              for s in itertools.combinations(tuple(g), r)}
+        val = {key: (tf(raw[key]) if tf is not None else raw[key]) for key in wanted}
         f0 = val[()]
         k = f0.shape[1]
         total = np.array([np.mean((f0 - val[(i,)]) ** 2, axis=0) / 2 for i in range(d)]).reshape(d, k)
@@ -370,6 +388,220 @@ def mixed_partials(model: torch.nn.Module, X: np.ndarray, n_rows: int = 256, see
     return None if total is None else total / count
 
 
+# --------------------------------------------------------------------------- the decision rule
+#: a pair interacts when its importance's lower 2-SE bound exceeds this many times the model's MSE (docstring)
+ERROR_FACTOR = 0.5
+#: ... and this share of the target's variance
+VARIANCE_FLOOR = 1e-5
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """The decision on one pair and target (:func:`pair_verdicts`).
+
+    Attributes:
+        verdict: ``"interacting"``, ``"additive"``, ``"inconclusive"`` (above the threshold on average, not
+            significantly or not on the typical row), ``"outside"`` (corners off the data, or an input the
+            others fix) or ``"undetermined"`` (the model misses too much of the target to call a pair additive).
+        threshold: the importance a pair must clear (the target's units squared).
+        significant: the importance less two standard errors clears the threshold.
+        weak: inputs of the pair whose total effect the model's error explains (strong heredity).
+
+    Example:
+        >>> PairVerdict("additive", 0.1, False, ()).verdict
+        'additive'
+    """
+
+    verdict: str
+    threshold: float
+    significant: bool
+    weak: tuple[int, ...]
+
+
+def pair_verdicts(
+    table: InteractionTable, mse: float, var: float, target: int = 0, error_factor: float = ERROR_FACTOR,
+    variance_floor: float = VARIANCE_FLOOR, typical_error: float | None = None, heredity_factor: float | None = None,
+    determined=(), min_inside: float | None = None, coarse: bool = False,
+) -> list[PairVerdict]:
+    """The interaction decision for every pair of ``table`` and one target: the one rule of the probe and the oracle.
+
+    A pair interacts when its superset importance less two standard errors exceeds
+    ``max(error_factor · mse, variance_floor · var)`` and, where given, (a) the typical row agrees: the
+    ``table.typical`` quantile exceeds ``error_factor · typical_error`` (the model's squared error at the
+    same quantile); (b) strong heredity: both inputs' total effects exceed ``heredity_factor · mse``
+    (not applied on a ``coarse`` model, whose error is mostly what it cannot fit). A pair with an input in
+    ``determined``, or whose corners stay inside the data for fewer than ``min_inside`` of the rows, is
+    ``"outside"``; on a ``coarse`` model a pair that does not interact is ``"undetermined"``; a pair above
+    the threshold on average that fails the other tests (not explained by heredity) is ``"inconclusive"``.
+    Without the optional arguments the rule is the plain 2-SE test (the equation engine's separability).
+
+    Example:
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (1000, 3))
+        >>> t = pair_interactions(lambda Z: Z[:, 0] * Z[:, 1] + Z[:, 2], X)
+        >>> [v.verdict for v in pair_verdicts(t, mse=1e-4, var=1.0)]
+        ['interacting', 'additive', 'additive']
+    """
+    threshold = max(error_factor * mse, variance_floor * var)
+    out = []
+    for q, (i, j) in enumerate(table.pairs):
+        v, s = table.importance[q, target], table.se[q, target]
+        significant = bool(v - 2.0 * s > threshold)
+        broad = typical_error is None or bool(table.typical[q, target] > error_factor * typical_error)
+        weak = () if coarse or heredity_factor is None else \
+            tuple(a for a in (i, j) if table.total[a, target] <= heredity_factor * mse)
+        yes = significant and broad and not weak
+        if (min_inside is not None and table.in_support[q] < min_inside) or i in determined or j in determined:
+            verdict = "outside"
+        elif yes:
+            verdict = "interacting"
+        elif coarse:
+            verdict = "undetermined"
+        elif not weak and v > threshold:
+            verdict = "inconclusive"
+        else:
+            verdict = "additive"
+        out.append(PairVerdict(verdict, float(threshold), significant, weak))
+    return out
+
+
+# --------------------------------------------------------------------------- counted work
+#: the cost model's reference core (one core of the project's shared 2-core machine under load 6-8, torch on
+#: CPU): multiply-adds of matrix products (``FlopCounterMode``) per second...
+FLOP_RATE = 2e10
+#: ...tensor elements written by all operations per second (a graph network's gathers and sums, activations)...
+ELEMENT_RATE = 3e8
+#: ...and nearest-neighbour work of the support test per second (inputs x kept rows^(1 - 1/inputs))
+SUPPORT_RATE = 7e8
+#: one row's batched Hessian costs this many times (inputs x targets) forward evaluations (reverse over reverse)
+HESSIAN_WORK = 60.0
+#: shares of the probe's budget: ranking and pairs, the three-way stage, the mixed partials
+STAGE_SHARES = (0.40, 0.45, 0.10)
+#: the clock only guards: past this many times the budget, the three-way stage and the Hessians are skipped
+CLOCK_GUARD = 5.0
+
+
+def row_seconds(predict, X: np.ndarray, rows: int = 64) -> float:
+    """Reference seconds one row's evaluation of ``predict`` costs, from counted work (not timed).
+
+    One batch of ``rows`` rows runs under torch's operation counters: the multiply-adds of matrix products
+    (at :data:`FLOP_RATE`) and the elements every operation writes (at :data:`ELEMENT_RATE`), so the cost of
+    an MLP and of a graph network's edge messages are both priced, and the same model gives the same price
+    on a busy or an idle machine. A function that runs no torch operations is priced by its inputs.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Tanh(), torch.nn.Linear(64, 1))
+        >>> f = lambda Z: net(torch.as_tensor(Z, dtype=torch.float32)).detach().numpy()
+        >>> row_seconds(f, np.zeros((100, 4))) > row_seconds(lambda Z: Z[:, :1], np.zeros((100, 4)))
+        True
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class _Elements(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for o in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(o, torch.Tensor):
+                    self.count += o.numel()
+            return out
+
+    Z = np.asarray(X[:rows], dtype=np.float64)
+    n, d = Z.shape
+    flops = elements = 0.0
+    try:
+        counter = _Elements()
+        with FlopCounterMode(display=False) as fc, counter:
+            predict(Z)
+        flops, elements = float(fc.get_total_flops()), float(counter.count)
+    except Exception:  # a function the counters cannot follow: priced by its inputs alone
+        pass
+    return (flops / FLOP_RATE + (elements + 4 * n * d) / ELEMENT_RATE) / max(n, 1)
+
+
+def support_seconds(d: int, kept: int = 2000) -> float:
+    """Reference seconds of one row's support query (nearest data row among ``kept`` rows in ``d`` inputs).
+
+    Example:
+        >>> support_seconds(20) > 10 * support_seconds(4)
+        True
+    """
+    return d * kept ** (1.0 - 1.0 / max(d, 1)) / SUPPORT_RATE
+
+
+@dataclass(frozen=True)
+class InteractionPlan:
+    """The probe's work, fixed once from the data's shape, the model's counted cost and the budget.
+
+    Attributes:
+        inputs: inputs among which pairs are tested (the most influential first).
+        rows: rows of the pair and three-way stages (the same rows: the triples reuse the pairs' corners).
+        rank_rows: rows of the ranking pass (total effects).
+        max_triples: cap on the triples tested (distinct triples over all targets).
+        hessian_rows: rows of the mixed partials (0: skipped).
+        seconds: the plan's estimated reference seconds per stage (ranking and pairs, triples, Hessians).
+
+    Example:
+        >>> p = plan_interactions(d=6, k=1, n=5000, row_s=2e-6, support_s=2e-6, budget_seconds=5.0)
+        >>> p.inputs, p.rows, p.max_triples
+        (6, 2000, 200)
+    """
+
+    inputs: int
+    rows: int
+    rank_rows: int
+    max_triples: int
+    hessian_rows: int
+    seconds: tuple[float, float, float]
+
+
+def plan_interactions(
+    d: int, k: int, n: int, row_s: float, support_s: float, budget_seconds: float | None = None,
+    max_rows: int = 2000, max_inputs: int = 20, max_findings: int = 400, max_triples: int = 200,
+    min_rows: int = 100, hessian: bool = True,
+) -> InteractionPlan:
+    """Counts for every stage of the probe, chosen once at the start (:class:`InteractionPlan`).
+
+    ``row_s`` and ``support_s`` are the reference seconds of one row's network evaluation and support query
+    (:func:`row_seconds`, :func:`support_seconds`; 0 for ``support_s`` without the support test). The pair
+    stage costs ``(1 + d + pairs)`` evaluations and ``(inputs + pairs)`` support queries per row and gets
+    ``STAGE_SHARES[0]`` of ``budget_seconds``; the triples cost one of each per row and triple, on the same
+    rows, within ``STAGE_SHARES[1]``; the Hessians ``HESSIAN_WORK · d · k`` evaluations per row within
+    ``STAGE_SHARES[2]``. Without a budget every cap is the option's (``max_rows``, ``max_triples``).
+
+    Example:
+        >>> p = plan_interactions(d=20, k=8, n=4000, row_s=6e-5, support_s=4e-5, budget_seconds=5.5)
+        >>> p.inputs, p.rows, p.max_triples, p.hessian_rows
+        (10, 254, 97, 0)
+    """
+    m = min(d, max_inputs)
+    while m > 2 and (m * (m - 1) // 2) * k > max_findings:
+        m -= 1
+    pairs = m * (m - 1) // 2
+    rows = min(max_rows, n)
+    rank_rows = min(rows, 500)
+    triples = max_triples
+    hess_rows = min(256, rows) if hessian else 0
+    per_pair_row = (1 + d + pairs) * row_s + (m + pairs) * support_s
+    per_triple_row = row_s + support_s
+    per_hess_row = HESSIAN_WORK * d * k * row_s
+    if budget_seconds is not None:
+        pair_s, triple_s, hess_s = (share * budget_seconds for share in STAGE_SHARES)
+        rank_cost = 0.0 if rows <= 500 else 500 * (1 + d) * row_s  # fewer than 500 rows: the same rows
+        rows = int(min(rows, max(min(min_rows, n), (pair_s - rank_cost) / per_pair_row)))
+        rank_rows = min(rows, 500)
+        triples = int(min(max_triples, triple_s / (rows * per_triple_row)))
+        hess_rows = int(min(hess_rows, rows, hess_s / per_hess_row)) if hessian else 0
+        if hess_rows < 8:
+            hess_rows = 0
+    rank_cost = 0.0 if rows <= 500 else rank_rows * (1 + d) * row_s
+    seconds = (rank_cost + rows * per_pair_row, rows * triples * per_triple_row, hess_rows * per_hess_row)
+    return InteractionPlan(m, rows, rank_rows, triples, hess_rows, tuple(float(x) for x in seconds))
+
+
 # --------------------------------------------------------------------------- the probe
 def _predict_fn(model):
     if hasattr(model, "predict"):
@@ -394,8 +626,8 @@ def run(
     max_rows: int = 2000,
     max_inputs: int = 20,
     max_findings: int = 400,
-    error_factor: float = 0.5,
-    variance_floor: float = 1e-5,
+    error_factor: float = ERROR_FACTOR,
+    variance_floor: float = VARIANCE_FLOOR,
     max_unexplained: float = 0.05,
     multiplicative: bool = True,
     higher_order: bool = True,
@@ -406,6 +638,7 @@ def run(
     budget_seconds: float | None = None,
     typical_quantile: float = TYPICAL_QUANTILE,
     heredity_factor: float = HEREDITY_FACTOR,
+    max_triples: int = 200,
 ) -> list[Finding]:
     """One ``interaction`` finding per tested input pair and target, plus one per significant three-way group.
 
@@ -450,11 +683,19 @@ def run(
     names, tnames = dataset.input_names, dataset.target_names
     rng = np.random.default_rng(seed)
 
+    # the work is counted, not clocked: every stage's rows and caps are fixed here, from the data's shape, the
+    # model's counted cost per row and the budget, so a busy machine gives the findings of an idle one
+    plan = plan_interactions(d, k, dataset.n, row_seconds(predict, dataset.X),
+                             support_seconds(d, min(2000, dataset.n)) if support else 0.0,
+                             budget_seconds=budget_seconds, max_rows=max_rows, max_inputs=max_inputs,
+                             max_findings=max_findings, max_triples=max_triples if higher_order else 0,
+                             hessian=d <= 64)
+    n_rows = plan.rows
+    guard = None if budget_seconds is None else t_start + CLOCK_GUARD * max(budget_seconds, 1.0)
+
     # the model's error: on held-out rows when known (else on the data)
     rows = rng.choice(dataset.n, size=min(2000, dataset.n), replace=False)
-    t0 = time.monotonic()
     pred = predict(dataset.X[rows])
-    per_row = max((time.monotonic() - t0) / len(rows), 1e-7)
     Y = dataset.y[rows]
     mse = np.mean((pred - Y) ** 2, axis=0)
     typical_error = np.quantile((pred - Y) ** 2, typical_quantile, axis=0)
@@ -469,24 +710,13 @@ def run(
     var = np.var(dataset.y, axis=0)
     var = np.where(var > 0, var, 1.0)
 
-    # rows that fit the budget: (1 + d + pairs + groups) evaluations per row, twice with the log test
-    n_rows = min(max_rows, dataset.n)
-
-    def evaluations(m: int) -> int:
-        return 1 + d + m * (m - 1) // 2 + 4 * m
-
-    if budget_seconds is not None:
-        spend = 0.6 * max(budget_seconds - (time.monotonic() - t_start), 0.5)
-        per_pass = per_row * 4  # the support queries cost a few network evaluations each
-        n_rows = int(max(100, min(n_rows, spend / (per_pass * evaluations(min(d, max_inputs))))))
-
-    # inputs ranked by total effect (an upper bound on their pair importances)
-    first = pair_interactions(predict, dataset.X, pairs=[], n_rows=min(n_rows, 500), seed=seed)
+    # inputs ranked by total effect (an upper bound on their pair importances); on the pairs' rows when as few
+    corners: dict = {}
+    first = pair_interactions(predict, dataset.X, pairs=[], n_rows=plan.rank_rows, seed=seed,
+                              corners=corners if plan.rank_rows == n_rows else None)
     tot = (first.total / var).max(axis=1)
     order = list(np.argsort(-tot, kind="stable"))
-    m = min(d, max_inputs)
-    while m > 2 and (m * (m - 1) // 2) * k > max_findings:
-        m -= 1
+    m = plan.inputs
     chosen = sorted(order[:m])
     pairs = list(itertools.combinations(chosen, 2))
     left_out = [names[i] for i in order[m:]]
@@ -505,17 +735,16 @@ def run(
     if multiplicative:
         table, log_table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed,
                                              support=support, transform=[None, logabs],
-                                             min_inside=min_inside, quantile=typical_quantile)
+                                             min_inside=min_inside, quantile=typical_quantile, corners=corners)
         lp, ly = (logabs(predict(dataset.X[hx])), logabs(dataset.y[hx])) if hx is not None else \
             (logabs(pred), logabs(Y))
         log_mse = np.mean((lp - ly) ** 2, axis=0)
     else:
         table = pair_interactions(predict, dataset.X, pairs=pairs, n_rows=n_rows, seed=seed, support=support,
-                                  min_inside=min_inside, quantile=typical_quantile)
+                                  min_inside=min_inside, quantile=typical_quantile, corners=corners)
     hess = None
-    if d <= 64 and (budget_seconds is None or time.monotonic() - t_start < 0.5 * budget_seconds):
-        hess = mixed_partials(model, dataset.X, n_rows=min(256, n_rows), seed=seed,
-                              max_seconds=None if budget_seconds is None else 0.15 * budget_seconds)
+    if plan.hessian_rows and (guard is None or time.monotonic() < guard):
+        hess = mixed_partials(model, dataset.X, n_rows=plan.hessian_rows, seed=seed)
     sd_x = dataset.X.std(axis=0)
 
     findings: list[Finding] = []
@@ -526,28 +755,28 @@ def run(
     interacting: dict[int, set[tuple[int, int]]] = {t: set() for t in range(k)}
     coarse = mse / var > max_unexplained
     for t, tname in enumerate(tnames):
-        threshold = max(error_factor * mse[t], variance_floor * var[t])
-        for q, (i, j) in enumerate(pairs):
+        verdicts = pair_verdicts(table, mse[t], var[t], target=t, error_factor=error_factor,
+                                 variance_floor=variance_floor, typical_error=typical_error[t],
+                                 heredity_factor=heredity_factor, determined=determined,
+                                 min_inside=min_inside if support else None, coarse=bool(coarse[t]))
+        for q, ((i, j), pv) in enumerate(zip(pairs, verdicts)):
             v, s = table.importance[q, t], table.se[q, t]
-            # significant on average, and the typical row's joint part exceeds the typical row's error
-            broad = bool(table.typical[q, t] > error_factor * typical_error[t])
-            # strong heredity: a pair's importance is bounded by each input's total effect, so an input whose
-            # total effect the model's error explains interacts with nothing (module docstring)
-            weak = [] if coarse[t] else [names[a] for a in (i, j) if table.total[a, t] <= heredity_factor * mse[t]]
-            yes = bool(v - 2.0 * s > threshold) and broad and not weak
+            threshold = pv.threshold
             pair_name = f"({names[i]}, {names[j]})"
-            if (support and table.in_support[q] < min_inside) or i in determined or j in determined:
+            if pv.verdict == "outside":
                 outside.setdefault(tname, []).append(pair_name)
                 continue
-            if not yes and coarse[t]:
+            if pv.verdict == "undetermined":
                 unsure.setdefault(tname, []).append(pair_name)
                 continue
-            if not yes and not weak and v > threshold:
+            if pv.verdict == "inconclusive":
                 # above the threshold on average, yet not significantly or not on the typical row, and not
                 # explained by heredity: a heavy-tailed contrast or one carried by a few rows (off the data,
                 # or a rare true interaction): no verdict
                 inconclusive.setdefault(tname, []).append(pair_name)
                 continue
+            yes = pv.verdict == "interacting"
+            weak = [names[a] for a in pv.weak]
             if yes:
                 interacting[t].add((i, j))
             value = {"variables": [names[i], names[j]], "interacting": yes, "strength": float(v / var[t])}
@@ -580,7 +809,7 @@ def run(
                 statement = (f"{tname} separates additively in {names[i]} and {names[j]}: their joint part "
                              f"{v / var[t]:.2g} of Var({tname}) stays within the model's error "
                              f"(threshold {threshold / var[t]:.2g})")
-                if weak and v - 2.0 * s > threshold:
+                if weak and pv.significant:
                     statement += (f"; on average it clears the threshold, but {' and '.join(weak)} on its own changes "
                                   f"{tname} by no more than {heredity_factor:g}x the model's error (total effect), so "
                                   "the joint part is the model's error too")
@@ -588,32 +817,11 @@ def run(
                                     confidence=_confidence(v, threshold), probe="interactions", target=tname,
                                     subject=f"{names[i]}×{names[j]}"))
 
-    # three-way groups: triangles of interacting pairs, the third-order box difference
-    if higher_order and (budget_seconds is None or time.monotonic() - t_start < 0.8 * budget_seconds):
-        for t, tname in enumerate(tnames):
-            edges = interacting[t]
-            tri = [g for g in itertools.combinations(chosen, 3)
-                   if all(p in edges for p in itertools.combinations(g, 2))][:20]
-            if not tri:
-                continue
-            gt = pair_interactions(predict, dataset.X, pairs=[], groups=tri, n_rows=n_rows, seed=seed,
-                                   support=support, min_inside=min_inside)
-            threshold = max(error_factor * mse[t], variance_floor * var[t])
-            for q, g in enumerate(tri):
-                v, s = gt.group_importance[q, t], gt.group_se[q, t]
-                if v - 2.0 * s <= threshold or (support and gt.group_in_support[q] < min_inside):
-                    continue
-                gn = [names[i] for i in g]
-                findings.append(Finding(
-                    kind="interaction",
-                    statement=(f"{', '.join(gn)} interact jointly in {tname} (a three-way term): their joint part "
-                               f"carries {v / var[t]:.3g} of Var({tname}) (threshold {threshold / var[t]:.2g})"),
-                    value={"variables": gn, "interacting": True, "strength": float(v / var[t]), "order": 3},
-                    evidence={"importance": float(v / var[t]), "importance_se": float(s / var[t]),
-                              "threshold": float(threshold / var[t]), "rows": int(gt.rows),
-                              "in_support": float(gt.group_in_support[q])},
-                    confidence=_confidence(v, threshold), probe="interactions", target=tname,
-                    subject="×".join(gn)))
+    # three-way groups: the triangles of interacting pairs (heredity), the third-order box difference on the
+    # pairs' rows (one evaluation per row and triple); the strongest triangles first, up to the plan's cap
+    if higher_order:
+        findings += _three_way(predict, dataset, pairs, table, interacting, chosen, plan, corners, mse, var,
+                               error_factor, variance_floor, seed, support, min_inside, guard)
     for tname, pnames in unsure.items():
         t = tnames.index(tname)
         findings.append(Finding(
@@ -647,6 +855,69 @@ def run(
             value={"name": "interaction undetermined", "target": tname, "pairs": pnames, "reason": "inconclusive"},
             confidence=0.5, probe="interactions", target=tname, subject=tname))
     return findings
+
+
+def _three_way(predict, dataset, pairs, table, interacting, chosen, plan, corners, mse, var, error_factor,
+               variance_floor, seed, support, min_inside, guard) -> list[Finding]:
+    """The three-way stage of :func:`run`: interaction findings for triples, and one ``uncertainty`` finding
+    when the plan's cap (or the clock guard) left admitted triples untested."""
+    names, tnames = dataset.input_names, dataset.target_names
+    pair_q = {p: q for q, p in enumerate(pairs)}
+    admitted: dict[tuple[int, int, int], float] = {}
+    per_target: dict[int, list[tuple[int, int, int]]] = {}
+    for t in range(len(tnames)):
+        edges = interacting[t]
+        for g in itertools.combinations(chosen, 3):
+            sides = list(itertools.combinations(g, 2))
+            if all(p in edges for p in sides):
+                per_target.setdefault(t, []).append(g)
+                weakest = min(table.importance[pair_q[p], t] / var[t] for p in sides)
+                admitted[g] = max(admitted.get(g, 0.0), float(weakest))
+    if not admitted:
+        return []
+    ranked = sorted(admitted, key=lambda g: (-admitted[g], g))
+    stopped = guard is not None and time.monotonic() > guard
+    tested = [] if stopped else ranked[:plan.max_triples]
+    out: list[Finding] = []
+    if tested:
+        gt = pair_interactions(predict, dataset.X, pairs=[], groups=tested, n_rows=plan.rows, seed=seed,
+                               support=support, min_inside=min_inside, corners=corners)
+        where = {g: q for q, g in enumerate(tested)}
+        for t, tname in enumerate(tnames):
+            threshold = max(error_factor * mse[t], variance_floor * var[t])
+            for g in per_target.get(t, []):
+                if g not in where:
+                    continue
+                q = where[g]
+                v, s = gt.group_importance[q, t], gt.group_se[q, t]
+                if v - 2.0 * s <= threshold or (support and gt.group_in_support[q] < min_inside):
+                    continue
+                gn = [names[i] for i in g]
+                out.append(Finding(
+                    kind="interaction",
+                    statement=(f"{', '.join(gn)} interact jointly in {tname} (a three-way term): their joint part "
+                               f"carries {v / var[t]:.3g} of Var({tname}) (threshold {threshold / var[t]:.2g})"),
+                    value={"variables": gn, "interacting": True, "strength": float(v / var[t]), "order": 3},
+                    evidence={"importance": float(v / var[t]), "importance_se": float(s / var[t]),
+                              "threshold": float(threshold / var[t]), "rows": int(gt.rows),
+                              "in_support": float(gt.group_in_support[q])},
+                    confidence=_confidence(v, threshold), probe="interactions", target=tname,
+                    subject="×".join(gn)))
+    untested = ranked[len(tested):]
+    if untested:
+        why = ("the clock passed its guard (the machine ran far slower than the plan)" if stopped else
+               f"the budget pays for {len(tested)} of them on {plan.rows} rows (a counted cap)")
+        shown = ", ".join("(" + ", ".join(names[i] for i in g) + ")" for g in untested[:4])
+        out.append(Finding(
+            kind="uncertainty",
+            statement=(f"Three-way terms not tested for {len(untested)} of {len(ranked)} triples whose pairs all "
+                       f"interact, such as {shown}: {why}; the weakest-supported triples were left out first, and a "
+                       "larger budget tests them"),
+            value={"name": "three-way interactions untested", "tested": len(tested), "admitted": len(ranked),
+                   "triples": [[names[i] for i in g] for g in untested],
+                   "reason": "clock guard" if stopped else "counted cap"},
+            confidence=0.5, probe="interactions", target=None, subject="three-way"))
+    return out
 
 
 def interaction_rows(findings: list[Finding]) -> list[dict]:

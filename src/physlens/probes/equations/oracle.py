@@ -132,10 +132,12 @@ def separable_groups(model, X: np.ndarray, y: np.ndarray | None = None, kind: st
 
     The question "does ``f`` separate additively in ``x_i`` and ``x_j``" is the ``interactions``
     probe's: its public estimator :func:`physlens.probes.interactions.pair_interactions` gives each
-    pair's superset importance ``E[(Δ_ij f)²]/4`` with its standard error, and its decision rule
-    (the probe's defaults ``error_factor`` and ``variance_floor``) calls a pair coupled when the
-    importance less two standard errors exceeds ``error_factor`` times the network's mean squared
-    error on ``(X, y)`` (in ``log|.|`` for ``"mul"``), or ``variance_floor`` of ``f``'s variance
+    pair's superset importance ``E[(Δ_ij f)²]/4`` with its standard error, and its one decision rule,
+    :func:`physlens.probes.interactions.pair_verdicts` (the probe's ``ERROR_FACTOR`` and
+    ``VARIANCE_FLOOR``, the plain two-standard-error test: the network is read on its own data, so
+    neither the typical-row test nor heredity nor the support test applies), calls a pair coupled when
+    the importance less two standard errors exceeds ``ERROR_FACTOR`` times the network's mean squared
+    error on ``(X, y)`` (in ``log|.|`` for ``"mul"``), or ``VARIANCE_FLOOR`` of ``f``'s variance
     (``y=None``: ``f`` is exact, only the floor counts). The groups are the connected
     components of the coupling graph.
 
@@ -147,13 +149,9 @@ def separable_groups(model, X: np.ndarray, y: np.ndarray | None = None, kind: st
         >>> separable_groups(F(), np.random.default_rng(0).uniform(1, 2, (50, 3)))
         [[0, 1], [2]]
     """
-    import inspect
+    # (lazy: the interactions probe imports torch, which only the oracle needs)
+    from physlens.probes.interactions import pair_interactions, pair_verdicts
 
-    from physlens.probes import interactions  # (lazy: it imports torch, which only the oracle needs)
-    from physlens.probes.interactions import pair_interactions
-
-    rule = inspect.signature(interactions.run).parameters
-    error_factor, variance_floor = rule["error_factor"].default, rule["variance_floor"].default
     d = X.shape[1]
 
     def f(Z):
@@ -175,10 +173,9 @@ def separable_groups(model, X: np.ndarray, y: np.ndarray | None = None, kind: st
         err = 0.0 if y is None else float(np.mean((ref - transform(y)) ** 2))
     B.tick(len(X) + min(n, len(X)) * (1 + d + d * (d - 1) // 2), "evaluations")  # network evaluations
     table = pair_interactions(f, X, n_rows=n, seed=seed, transform=transform)
-    threshold = max(error_factor * err, variance_floor * max(float(np.var(ref)), 1e-300))
     adj = np.zeros((d, d), dtype=bool)
-    for q, (i, j) in enumerate(table.pairs):
-        if table.importance[q, 0] - 2.0 * table.se[q, 0] > threshold:
+    for (i, j), pv in zip(table.pairs, pair_verdicts(table, err, max(float(np.var(ref)), 1e-300))):
+        if pv.verdict == "interacting":
             adj[i, j] = adj[j, i] = True
     groups: list[list[int]] = []
     seen: set[int] = set()
