@@ -204,3 +204,45 @@ def test_the_typical_row_and_heredity_keep_a_shared_smooth_error_additive():
     (f,) = [f for f in fs if f.kind == "interaction" and f.value["variables"] == ["x3", "x4"]]
     assert not f.value["interacting"] and f.evidence["importance"] > f.evidence["threshold"]
     assert "x4 on its own changes" in f.statement
+
+
+def test_the_work_is_counted_so_a_slow_clock_changes_no_finding(monkeypatch):
+    # the same data, seed and budget on an idle and on a very busy machine (a clock that races 0.3 s per
+    # reading): the plan is fixed from counts, so the findings are the same, evidence included
+    import physlens.probes.interactions as probe
+
+    law = lambda x: x[:, 0] * x[:, 1] * x[:, 2] + x[:, 3] ** 2
+    ds = _data(law, 5, n=1200, low=-1, high=1)
+    idle = run(Analytic(law), ds, budget_seconds=3.0, seed=3)
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(probe.time, "monotonic", lambda: 0.3 * next(ticks))
+    busy = run(Analytic(law), ds, budget_seconds=3.0, seed=3)
+    assert [f.to_dict() for f in idle] == [f.to_dict() for f in busy]
+    assert _interacting(busy, order=3) == {("x1", "x2", "x3")}
+
+
+def test_the_plan_grows_with_the_budget_and_the_three_way_cap_is_reported():
+    from physlens.probes.interactions import plan_interactions
+
+    small = plan_interactions(d=12, k=4, n=5000, row_s=5e-6, support_s=5e-6, budget_seconds=1.0)
+    large = plan_interactions(d=12, k=4, n=5000, row_s=5e-6, support_s=5e-6, budget_seconds=10.0)
+    assert small.rows < large.rows and small.max_triples <= large.max_triples
+    assert sum(large.seconds) <= 10.0  # the plan stays within its share
+    # two disjoint three-way products: two triangles admitted by heredity, a cap of one tests the stronger
+    law = lambda x: 2 * x[:, 0] * x[:, 1] * x[:, 2] + x[:, 3] * x[:, 4] * x[:, 5]
+    fs = run(Analytic(law), _data(law, 6, low=-1, high=1), max_rows=600, max_triples=1)
+    assert _interacting(fs, order=3) == {("x1", "x2", "x3")}
+    (cut,) = [f for f in fs if f.kind == "uncertainty"]
+    assert cut.value["tested"] == 1 and cut.value["admitted"] == 2 and cut.value["triples"] == [["x4", "x5", "x6"]]
+
+
+def test_the_oracle_separates_by_the_probes_own_rule():
+    from physlens.probes.equations.oracle import separable_groups
+    from physlens.probes.interactions import pair_verdicts
+
+    law = lambda x: x[:, 0] * x[:, 1] + torch.exp(x[:, 2])
+    X = np.random.default_rng(0).uniform(1, 2, (400, 3))
+    assert separable_groups(Analytic(law), X) == [[0, 1], [2]]
+    t = pair_interactions(lambda Z: law(torch.as_tensor(Z)).numpy(), X, n_rows=400)
+    assert [v.verdict for v in pair_verdicts(t, 0.0, float(np.var(law(torch.as_tensor(X)).numpy())))] == \
+        ["interacting", "additive", "additive"]
