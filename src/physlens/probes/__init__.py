@@ -229,4 +229,17 @@ def applicable_probes(dataset) -> list[tuple[str, str | None]]:
     return [(name, spec.why_not(dataset)) for name, spec in _registry().items()]
 
 
-__all__ = ["PROBES", "ProbeSpec", "applicable_probes", "get_probe", "list_probes", "probe_spec"]
+def too_few_rows(dataset, minimum: int, purpose: str) -> str | None:
+    """The ``applies`` line of a probe that needs ``minimum`` rows to ``purpose``; None when there are enough.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> too_few_rows(get_system("toy_distractor").sample(10), 20, "tell a suspect row from the rest")
+        'only 10 rows: too few to tell a suspect row from the rest (needs 20)'
+    """
+    if dataset.n < minimum:
+        return f"only {dataset.n} rows: too few to {purpose} (needs {minimum})"
+    return None
+
+
+__all__ = ["PROBES", "ProbeSpec", "applicable_probes", "get_probe", "list_probes", "probe_spec", "too_few_rows"]

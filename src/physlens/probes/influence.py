@@ -119,6 +119,7 @@ from scipy.stats import chi2
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
+from physlens.probes import too_few_rows
 
 REQUIRES: dict = {}
 COST = 0.3
@@ -132,11 +133,9 @@ def applies(dataset: Dataset) -> str | None:
     Example:
         >>> from physlens.systems import get_system
         >>> applies(get_system("toy_distractor").sample(10))
-        'only 10 rows: too few to tell a suspect row from the rest'
+        'only 10 rows: too few to tell a suspect row from the rest (needs 20)'
     """
-    if dataset.n < 20:
-        return f"only {dataset.n} rows: too few to tell a suspect row from the rest"
-    return None
+    return too_few_rows(dataset, 20, "tell a suspect row from the rest")
 
 
 def file_rows(dataset: Dataset, rows: np.ndarray) -> np.ndarray:

@@ -81,6 +81,7 @@ import torch
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError, DataError
 from physlens.findings import Finding
+from physlens.probes import too_few_rows
 
 REQUIRES: dict = {}
 COST = 0.3
@@ -102,9 +103,7 @@ def applies(dataset: Dataset) -> str | None:
         >>> applies(get_system("toy_distractor").sample(30))
         'only 30 rows: too few to calibrate intervals on held-out rows (needs 50)'
     """
-    if dataset.n < 50:
-        return f"only {dataset.n} rows: too few to calibrate intervals on held-out rows (needs 50)"
-    return None
+    return too_few_rows(dataset, 50, "calibrate intervals on held-out rows")
 
 
 # --------------------------------------------------------------------------- conformal arithmetic

@@ -55,6 +55,7 @@ import numpy as np
 from physlens.data.dataset import Dataset
 from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
+from physlens.probes import too_few_rows
 from physlens.probes.equations.search import MIN_ROWS, Candidate, EquationSearch, pareto_front
 from physlens.probes.equations import budget as B
 
@@ -97,8 +98,8 @@ def applies(dataset: Dataset) -> str | None:
         return "no numeric target"
     if dataset.d_in == 0:
         return "no inputs: a law needs at least one input column"
-    if dataset.n < MIN_ROWS:
-        return f"{dataset.n} rows: the equation search needs at least {MIN_ROWS}"
+    if (short := too_few_rows(dataset, MIN_ROWS, "search for an equation")) is not None:
+        return short
     if dataset.d_in > MAX_INPUTS:
         return (f"{dataset.d_in} inputs: the static law search handles at most {MAX_INPUTS} "
                 "(select inputs with --inputs)")

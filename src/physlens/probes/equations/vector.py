@@ -83,6 +83,7 @@ from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
+from physlens.probes import too_few_rows
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations.search import MIN_ROWS, EquationSearch
 from physlens.probes.equations import budget as B
@@ -128,8 +129,8 @@ def applies(dataset: Dataset) -> str | None:
         lay = _layout(dataset)
     except ConfigError as err:
         return str(err)
-    if dataset.n < 2 * MIN_ROWS:
-        return f"{dataset.n} rows: laws through invariants need at least {2 * MIN_ROWS} (fit and held-out rows)"
+    if (short := too_few_rows(dataset, 2 * MIN_ROWS, "fit laws through invariants and hold rows out")) is not None:
+        return short
     if not lay.target_vectors:
         m = _n_scalar_invariants(lay)
         if m > MAX_CANDIDATE_INVARIANTS:
