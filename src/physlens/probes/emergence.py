@@ -58,6 +58,7 @@ import time
 import numpy as np
 import torch
 
+from physlens.clock import work_seconds
 from physlens.data.dataset import Dataset
 from physlens.findings import Finding
 
@@ -219,8 +220,7 @@ def _flow_test(ctx, A: np.ndarray, equivariant: bool, test_samples: int, seed: i
     0.5 % (a rotation with a 0.005 scaling part) fails by extrapolation: measured on x^2 + y^2, the so(2)
     generator the probe accepted at violation 0.85 x the error gave 3.2 x at the long flow.
     """
-    from physlens.probes.symmetry.continuous import flow_images, normalised_generator
-    from physlens.probes.symmetry.transform_test import contrast_test, resolved, transform_test
+    from physlens.probes.symmetry.continuous import judge_power, normalised_generator, first_testable_flow
 
     rng = np.random.default_rng(seed)
     m = len(ctx.X)
@@ -229,20 +229,10 @@ def _flow_test(ctx, A: np.ndarray, equivariant: bool, test_samples: int, seed: i
     if normalised is None:
         return None
     A_z, Mc, _rms = normalised
-    t, result, X_img, rho = 1.0, None, None, None
-    for _ in range(5):
-        X_img, rho = flow_images(ctx, idx, A_z, Mc, t)
-        result = transform_test(ctx, idx, X_img, rho)
-        if result is not None:
-            break
-        t /= 2
+    result, X_img, rho, _t = first_testable_flow(ctx, idx, A_z, Mc)
     if result is None:
         return None
-    signs = rng.choice([-1.0, 1.0], size=X_img.shape)
-    X_src = ctx.X[idx]
-    result.contrast = contrast_test(ctx, idx, X_img, X_src + signs * (X_img - X_src), rho)
-    if result.symmetric and not resolved(result.contrast, ctx.alpha):
-        result.symmetric, result.undetermined = False, True
+    judge_power(ctx, idx, result, X_img, rho, rng)
     return result
 
 
@@ -438,8 +428,9 @@ def run(
     done: list[int] = []
     skipped = 0
     order = _spread_order(len(points))
+    w0 = work_seconds()  # budget shares on the thread's CPU time (physlens.clock)
     for n_done, i in enumerate(order):
-        elapsed = time.perf_counter() - t0
+        elapsed = work_seconds() - w0
         if budget_seconds is not None and n_done >= 2 and elapsed * (n_done + 1) / n_done > budget_seconds:
             skipped = len(order) - n_done
             break

@@ -33,11 +33,11 @@ columns, then an ordinary least-squares refit on the chosen terms (the unbiased 
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import sympy as sp
 
+from physlens.clock import work_seconds
 from physlens.data.fields import FieldDataset, channel_rep, d4_elements, d4_subgroup_name, transform_fields
 from physlens.findings import Finding
 from physlens.models.base import predict_in_batches
@@ -255,7 +255,7 @@ def run(model, dataset: FieldDataset, seed: int = 0, heldout=None, budget_second
         >>> [f.target for f in run(None, ds, symmetries=False, source="data")]
         ['du_dt', 'dv_dt']
     """
-    t0 = time.perf_counter()
+    w0 = work_seconds()  # budget shares on the thread's CPU time (physlens.clock)
     if source not in ("emulator", "data"):
         from physlens.errors import ConfigError
 
@@ -274,7 +274,7 @@ def run(model, dataset: FieldDataset, seed: int = 0, heldout=None, budget_second
                 {"tests": tests["tests"]}, confidence=1.0, probe="fields", subject="grid symmetry"))
         else:
             findings.append(_symmetry_finding(tests, dataset))
-    if budget_seconds is not None and time.perf_counter() - t0 > budget_seconds:
+    if budget_seconds is not None and work_seconds() - w0 > budget_seconds:
         return findings
     if equations:
         use_model = source == "emulator" and model is not None

@@ -116,6 +116,7 @@ import torch
 from scipy.spatial import cKDTree
 from scipy.stats import chi2
 
+from physlens.clock import work_seconds
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
@@ -570,9 +571,9 @@ def run(
     if budget_seconds is not None and len(snapshots) > 2:
         # cost grows with rows x snapshots: time one snapshot on a slice, keep the weightiest that fit
         probe_rows = rows[: min(len(rows), 1024)]
-        t1 = time.perf_counter()
+        t1 = work_seconds()  # cost on the thread's CPU time (physlens.clock), not the load's wall time
         trace_rows(model, dataset, snapshots[-1:], history, probe_rows)
-        per = (time.perf_counter() - t1) * len(rows) / len(probe_rows)
+        per = (work_seconds() - t1) * len(rows) / len(probe_rows)
         keep = max(2, int(0.6 * budget_seconds / max(per, 1e-6)))
         if keep < len(snapshots):
             order = np.argsort(snapshot_weights(snapshots, history))[::-1][:keep]

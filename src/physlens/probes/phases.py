@@ -67,6 +67,7 @@ import warnings
 
 import numpy as np
 
+from physlens.clock import past, work_seconds
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError, DataError
 from physlens.findings import Finding
@@ -403,7 +404,7 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
     visit = coarse_to_fine(splits.size)
     done = np.zeros(splits.size, dtype=bool)
     for n_done, j in enumerate(visit):
-        if deadline is not None and time.perf_counter() > deadline and n_done >= MIN_SPLITS:
+        if past(deadline) and n_done >= MIN_SPLITS:
             break
         cut = splits[j]
         lab = (c > cut).astype(int)
@@ -424,7 +425,7 @@ def analyse_size(S: np.ndarray, c: np.ndarray, shape: tuple[int, ...], states: n
     pc_norm = np.linalg.norm(Zs[:, :lead], axis=1)
     scores = {"classifier logit": logit, "leading components": pc_norm}
     unsup = {"pca": pc_norm}
-    if autoencoder and (deadline is None or time.perf_counter() < deadline):
+    if autoencoder and not past(deadline):
         z = _autoencoder_latent(Zs[:, : min(k, 16)], 4 * epochs, seed, min_steps)
         unsup["autoencoder"] = np.abs(z - z.mean())
         scores["autoencoder latent"] = z
@@ -615,7 +616,8 @@ def run(
         ('phase', 'combined')
     """
     t0 = time.perf_counter()
-    deadline = None if budget_seconds is None else t0 + 0.8 * float(budget_seconds)
+    w0 = work_seconds()  # budget shares on the thread's CPU time (physlens.clock)
+    deadline = None if budget_seconds is None else w0 + 0.8 * float(budget_seconds)
     name, cvals = find_control(dataset, control)
     skip = {name}
     sizes = None
@@ -652,7 +654,7 @@ def run(
         if np.unique(cvals[rows]).size < 3:
             raise DataError(f"size {L}: control {name!r} takes fewer than three values")
         shape = lattice_shape(n_sites, meta) if L is None else (L,) * int(round(np.log(n_sites) / np.log(L)))
-        left = None if deadline is None else t0 + (deadline - t0) * (k + 1) / len(groups)
+        left = None if deadline is None else w0 + (deadline - w0) * (k + 1) / len(groups)
         per_size[L] = analyse_size(S, cvals[rows], shape, states, periodic, epochs, n_bootstrap, max_splits,
                                    autoencoder, seed=seed + k, deadline=left, min_steps=min_steps)
     return _findings(name, per_size, agreement, time.perf_counter() - t0, seed)

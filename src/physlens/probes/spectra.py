@@ -63,11 +63,11 @@ import importlib.util
 import math
 import os
 import sys
-import time
 from collections.abc import Mapping
 
 import numpy as np
 
+from physlens.clock import work_seconds
 from physlens.errors import ConfigError
 from physlens.findings import Finding
 
@@ -478,7 +478,7 @@ def analyze(state, n_boot: int = 50, seed: int = 0, randomize: bool = True,
         >>> [(r["layer"], r["n_eigenvalues"], r["alpha"] is None) for r in analyze(net, n_boot=5)]
         [('0.weight', 3, True), ('1.weight', 64, False), ('2.weight', 1, True)]
     """
-    t0 = time.perf_counter()
+    w0 = work_seconds()  # budget shares on the thread's CPU time (physlens.clock)
     if callable(getattr(state, "state_dict", None)):  # a torch module
         state = state.state_dict()
     mats = weight_matrices(state)
@@ -489,7 +489,7 @@ def analyze(state, n_boot: int = 50, seed: int = 0, randomize: bool = True,
         rand = _batched_eigenvalues({k: _permuted(m, rng) for k, m in mats.items()}, precision)
     rows = []
     for key, m in mats.items():
-        late = budget_seconds is not None and time.perf_counter() - t0 > budget_seconds
+        late = budget_seconds is not None and work_seconds() - w0 > budget_seconds
         row = layer_metrics(key, m, lams[key], n_boot=0 if late else n_boot, seed=seed, randomize=randomize,
                             min_eigenvalues=min_eigenvalues, lam_random=rand.get(key))
         row["error_method"] = None if row["alpha"] is None else ("bootstrap" if (n_boot > 1 and not late) else "asymptotic")

@@ -42,12 +42,12 @@ model below the quality gate, a single ``quality`` finding).
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import scipy.linalg as sla
 import torch
 
+from physlens.clock import past, work_seconds
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
@@ -355,7 +355,7 @@ def _function_rate(system, ctx):
 
 
 def _spent(deadline: float | None) -> bool:
-    return deadline is not None and time.perf_counter() > deadline
+    return past(deadline)
 
 
 _PRIORITY = ("swap particles", "reflect axis", "time reversal", "flip sign of every", "flip", "swap", "cyclic")
@@ -694,7 +694,7 @@ def run(
         raise ConfigError(f"min_explained must be in [0, 1), got {min_explained}")
     if budget_seconds is not None and not budget_seconds > 0:
         raise ConfigError(f"budget_seconds must be positive, got {budget_seconds}")
-    t_start = time.perf_counter()
+    t_start = work_seconds()  # budget shares are read on the thread's CPU time (physlens.clock)
     deadline = None if budget_seconds is None else t_start + float(budget_seconds)
     max_flops = 4e9
     plan = None

@@ -34,7 +34,6 @@ symmetries of the network. Here:
 
 from __future__ import annotations
 
-import time
 
 from dataclasses import dataclass, field
 
@@ -42,6 +41,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from physlens.autodiff import batch_jacobian
+from physlens.clock import past
 from physlens.probes.symmetry.transform_test import SymmetryContext, TestResult, contrast_test, resolved, transform_test
 
 
@@ -510,7 +510,7 @@ def lie_generators(
     flows = []
     A_list, M_list = [], []
     for c in range(len(evals)):
-        if deadline is not None and time.perf_counter() > deadline and (accepted or c >= 1):
+        if past(deadline) and (accepted or c >= 1):
             # out of time: the scan stops here (the candidates examined so far stand)
             tests.append({"candidate": c, "rate": float(rates[c]), "stopped_by_budget": True, "untestable": True})
             break
@@ -520,23 +520,9 @@ def lie_generators(
         if system.QtC is not None:
             coef = np.stack([sla.solve_triangular(system.Ro, system.QtC[j] @ w) for j in range(k)])  # (k, q)
             Mc = coef  # acts on [f / ysd, 1]
-        result: TestResult | None = None
-        t = 1.0
-        for _ in range(5):
-            X_img, rho = flow_images(ctx, test_idx, A_z, Mc, t)
-            result = transform_test(ctx, test_idx, X_img, rho)
-            if result is not None:
-                break
-            t /= 2
+        result, X_img, rho, t = first_testable_flow(ctx, test_idx, A_z, Mc)
         if result is not None and result.symmetric:
-            # power: moving each point's coordinates by the same amounts with random signs must
-            # change the prediction by more than the candidate does plus the error budget
-            signs = rng.choice([-1.0, 1.0], size=X_img.shape)
-            X_src = ctx.X[test_idx]
-            contrast = contrast_test(ctx, test_idx, X_img, X_src + signs * (X_img - X_src), rho)
-            result.contrast = contrast
-            if not resolved(contrast, ctx.alpha):
-                result.symmetric, result.undetermined = False, True
+            judge_power(ctx, test_idx, result, X_img, rho, rng)
         entry = {"candidate": c, "rate": float(rates[c]), "t": t}
         entry.update(result.as_dict() if result is not None else {"untestable": True})
         tests.append(entry)
@@ -661,6 +647,65 @@ def flow_images(ctx: SymmetryContext, idx: np.ndarray, A_z: np.ndarray, Mc: np.n
     aug[:k] = Mc
     with np.errstate(over="ignore", invalid="ignore"):
         return X_img, sla.expm(t * aug)
+
+
+def first_testable_flow(ctx: SymmetryContext, idx: np.ndarray, A_z: np.ndarray, Mc: np.ndarray | None,
+                  t: float = 1.0, tries: int = 5) -> tuple[TestResult | None, np.ndarray, np.ndarray | None, float]:
+    """The error-calibrated test of the flow for time ``t``, halving ``t`` (up to ``tries`` times) until enough
+    images stay inside the data for :func:`transform_test` to judge it.
+
+    Returns ``(result or None, images, output action, t)``, ``t`` as it stood when the loop ended.
+
+    Example:
+        >>> import torch
+        >>> X = np.random.default_rng(0).normal(size=(400, 2))
+        >>> class Radius(torch.nn.Module):
+        ...     def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+        ...     def forward(self, x): return self.w * (x ** 2).sum(-1, keepdim=True)
+        >>> ctx = SymmetryContext.build(Radius(), X, (X ** 2).sum(1, keepdims=True))
+        >>> idx = np.arange(200)
+        >>> A_z, Mc, _ = normalised_generator(ctx, np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]), idx, False)
+        >>> result, X_img, rho, t = first_testable_flow(ctx, idx, A_z, Mc)
+        >>> result.symmetric, X_img.shape, t
+        (True, (200, 2), 1.0)
+    """
+    result, X_img, rho = None, None, None
+    for _ in range(tries):
+        X_img, rho = flow_images(ctx, idx, A_z, Mc, t)
+        result = transform_test(ctx, idx, X_img, rho)
+        if result is not None:
+            break
+        t /= 2
+    return result, X_img, rho, t
+
+
+def judge_power(ctx: SymmetryContext, idx: np.ndarray, result: TestResult, X_img: np.ndarray,
+                rho: np.ndarray | None, rng: np.random.Generator) -> None:
+    """Attach the power contrast to ``result`` (in place); a pass the contrast cannot resolve becomes undetermined.
+
+    Moving each point's coordinates by the same amounts as the flow, with random signs, must change the
+    prediction by more than the candidate does plus the error budget; otherwise the model may simply
+    ignore the coordinates the flow moves.
+
+    Example:
+        >>> import torch
+        >>> X = np.random.default_rng(0).normal(size=(400, 2))
+        >>> class Radius(torch.nn.Module):
+        ...     def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+        ...     def forward(self, x): return self.w * (x ** 2).sum(-1, keepdim=True)
+        >>> ctx = SymmetryContext.build(Radius(), X, (X ** 2).sum(1, keepdims=True))
+        >>> idx = np.arange(200)
+        >>> A_z, _, _ = normalised_generator(ctx, np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]), idx, False)
+        >>> result, X_img, rho, _ = first_testable_flow(ctx, idx, A_z, None)
+        >>> judge_power(ctx, idx, result, X_img, rho, np.random.default_rng(0))
+        >>> result.symmetric, result.contrast.p_value < 0.01  # the rotation passes and moves the prediction enough
+        (True, True)
+    """
+    signs = rng.choice([-1.0, 1.0], size=X_img.shape)
+    X_src = ctx.X[idx]
+    result.contrast = contrast_test(ctx, idx, X_img, X_src + signs * (X_img - X_src), rho)
+    if result.symmetric and not resolved(result.contrast, ctx.alpha):
+        result.symmetric, result.undetermined = False, True
 
 
 def normalised_generator(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray, equivariant: bool):

@@ -163,11 +163,10 @@ def sample_plan(model, X: np.ndarray, k: int, budget_seconds: float | None = Non
         >>> plan["fit_rows"], plan["budget_limited"]
         (3000, False)
     """
-    import time
-
     import torch
 
     from physlens.autodiff import batch_jacobian
+    from physlens.clock import work_seconds
 
     X = np.asarray(X, dtype=float)
     m_all, n = X.shape
@@ -175,14 +174,14 @@ def sample_plan(model, X: np.ndarray, k: int, budget_seconds: float | None = Non
     rng = np.random.default_rng(seed)
     pilot = X[rng.choice(m_all, size=min(256, m_all), replace=False)]
     batch_jacobian(model, pilot[:8])  # the first call pays one-off set-up costs
-    t0 = time.perf_counter()
+    t0 = work_seconds()
     J = batch_jacobian(model, pilot)
-    t_jac = (time.perf_counter() - t0) / len(pilot)
+    t_jac = (work_seconds() - t0) / len(pilot)
     with torch.no_grad():
         model(torch.as_tensor(pilot[:8], dtype=torch.float32))
-        t0 = time.perf_counter()
+        t0 = work_seconds()
         model(torch.as_tensor(pilot, dtype=torch.float32))
-    t_fwd = (time.perf_counter() - t0) / len(pilot)
+    t_fwd = (work_seconds() - t0) / len(pilot)
     sd = X.std(0) + 1e-300
     z = (pilot - X.mean(0)) / sd
     w = (np.square(J * sd[None, None, :]).sum(axis=(1, 2))) * (np.square(z).sum(1) + 1.0)
