@@ -220,7 +220,7 @@ def _flow_test(ctx, A: np.ndarray, equivariant: bool, test_samples: int, seed: i
     0.5 % (a rotation with a 0.005 scaling part) fails by extrapolation: measured on x^2 + y^2, the so(2)
     generator the probe accepted at violation 0.85 x the error gave 3.2 x at the long flow.
     """
-    from physlens.probes.symmetry.continuous import judge_power, normalised_generator, first_testable_flow
+    from physlens.probes.symmetry.continuous import first_testable_flow, judge_power, normalised_generator
 
     rng = np.random.default_rng(seed)
     m = len(ctx.X)

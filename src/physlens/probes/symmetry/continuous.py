@@ -650,7 +650,7 @@ def flow_images(ctx: SymmetryContext, idx: np.ndarray, A_z: np.ndarray, Mc: np.n
 
 
 def first_testable_flow(ctx: SymmetryContext, idx: np.ndarray, A_z: np.ndarray, Mc: np.ndarray | None,
-                  t: float = 1.0, tries: int = 5) -> tuple[TestResult | None, np.ndarray, np.ndarray | None, float]:
+                        t: float = 1.0, tries: int = 5) -> tuple[TestResult | None, np.ndarray, np.ndarray | None, float]:
     """The error-calibrated test of the flow for time ``t``, halving ``t`` (up to ``tries`` times) until enough
     images stay inside the data for :func:`transform_test` to judge it.
 
