@@ -54,6 +54,7 @@ import numpy as np
 import sympy as sp
 
 from physlens.probes.equations.simplify import evaluate
+from physlens.probes.symmetry.discrete import particle_columns
 
 ANGLE_NAME = re.compile(r"^(theta|phi|angle|psi)", re.IGNORECASE)
 
@@ -95,22 +96,10 @@ class StateMap:
 
 def _particle_layout(dataset) -> list[dict] | None:
     """Per particle: {"pos": [cols], "vel": [cols], "scalars": [cols]} from ``meta["particles"]``."""
-    info = dataset.meta.get("particles") or {}
-    try:
-        n, dim = int(info["n"]), int(info["dim"])
-        vectors, scalars = list(info.get("vectors", [])), list(info.get("scalars", []))
-    except (KeyError, TypeError, ValueError):
+    particles = particle_columns(dataset.meta, dataset.d_in)
+    if not particles or "pos" not in particles[0]["vectors"]:
         return None
-    width = len(vectors) * dim + len(scalars)
-    if width * n != dataset.d_in or "pos" not in vectors:
-        return None
-    out = []
-    for i in range(n):
-        base = i * width
-        p = {v: list(range(base + k * dim, base + (k + 1) * dim)) for k, v in enumerate(vectors)}
-        p["scalars"] = list(range(base + len(vectors) * dim, base + width))
-        out.append(p)
-    return out
+    return [{**p["vectors"], "scalars": list(p["scalars"].values())} for p in particles]
 
 
 def state_map(dataset) -> StateMap | None:
