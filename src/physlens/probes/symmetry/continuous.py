@@ -658,16 +658,15 @@ def first_testable_flow(ctx: SymmetryContext, idx: np.ndarray, A_z: np.ndarray, 
 
     Example:
         >>> import torch
-        >>> X = np.random.default_rng(0).normal(size=(400, 2))
-        >>> class Radius(torch.nn.Module):
-        ...     def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
-        ...     def forward(self, x): return self.w * (x ** 2).sum(-1, keepdim=True)
-        >>> ctx = SymmetryContext.build(Radius(), X, (X ** 2).sum(1, keepdims=True))
-        >>> idx = np.arange(200)
-        >>> A_z, Mc, _ = normalised_generator(ctx, np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]), idx, False)
-        >>> result, X_img, rho, t = first_testable_flow(ctx, idx, A_z, Mc)
-        >>> result.symmetric, X_img.shape, t
-        (True, (200, 2), 1.0)
+        >>> lin = torch.nn.Linear(2, 1); _ = lin.weight.data.fill_(1.0); _ = lin.bias.data.zero_()
+        >>> X = np.random.default_rng(0).normal(size=(400, 2)); ctx = SymmetryContext.build(lin, X, X.sum(1, keepdims=True))
+        >>> shifts = {"x0 - x1": [1.0, -1.0], "x0 + x1": [1.0, 1.0]}  # y = x0 + x1 is invariant under the first only
+        >>> for name, b in shifts.items():
+        ...     A_z, Mc, _ = normalised_generator(ctx, np.c_[np.zeros((2, 2)), b], np.arange(200), False)
+        ...     result, X_img, rho, t = first_testable_flow(ctx, np.arange(200), A_z, Mc)
+        ...     print(name, result.symmetric, t)
+        x0 - x1 True 1.0
+        x0 + x1 False 1.0
     """
     result, X_img, rho = None, None, None
     for _ in range(tries):
