@@ -118,8 +118,54 @@ def _target_order(dataset, cols: list[int]) -> list[int]:
     return order
 
 
+class StateFlowNetwork(Emulator):
+    """Base of the energy-based models: a scalar network of the state (q and a partner coordinate) whose
+    derivatives give the state's time derivative, predicted for every input column.
+
+    Subclasses set ``coordinates`` (the attribute prefixes of q and its partner: ``("q", "p")`` stores
+    ``q_idx``, ``p_idx`` and the index buffers ``q_t``, ``p_t``), ``columns`` (the ``meta`` key and column
+    names :func:`canonical_columns` reads), ``smooth_because`` (why a ReLU is refused) and implement
+    ``state_derivative(x)`` in input column order; ``forward`` puts it in target order.
+
+    Example:
+        >>> LagrangianNetwork(2, [0], [1], width=8).v_idx, HamiltonianNetwork(2, [0], [1], width=8).p_t.tolist()
+        ([1], [1])
+    """
+
+    coordinates: tuple[str, str] = ("q", "p")
+    columns: tuple[str, tuple[str, str]] = ("canonical", ("q", "p"))
+    smooth_because = "it is differentiated"
+
+    def __init__(self, d_in: int, q_idx: list[int], partner_idx: list[int], out_of_state: list[int] | None,
+                 activation_name: str) -> None:
+        super().__init__(d_in, d_in)
+        if activation_name == "relu":
+            raise ConfigError(f"the {self.name} model needs a smooth activation ({self.smooth_because})")
+        for prefix, idx in zip(self.coordinates, (q_idx, partner_idx)):
+            setattr(self, f"{prefix}_idx", list(idx))
+            self.register_buffer(f"{prefix}_t", torch.as_tensor(list(idx), dtype=torch.long), persistent=False)
+        order = out_of_state if out_of_state is not None else list(range(d_in))
+        self.register_buffer("out_order", torch.as_tensor(order, dtype=torch.long), persistent=False)
+
+    @classmethod
+    def from_dataset(cls, dataset, **params) -> StateFlowNetwork:
+        """Build from a dataset whose inputs are the state and whose targets are its time derivatives."""
+        key, names = cls.columns
+        q, partner = canonical_columns(dataset, key=key, names=names)
+        order = _target_order(dataset, list(range(dataset.d_in)))
+        return cls(dataset.d_in, q, partner, out_of_state=order, **params)
+
+    def state_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """d(state)/dt in input column order (each model's own physics)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dx = self.state_derivative(x)
+        return torch.empty_like(dx).index_copy(1, self.out_order, dx)
+
+
 @register_model
-class HamiltonianNetwork(Emulator):
+class HamiltonianNetwork(StateFlowNetwork):
     """Hamiltonian neural network: H(q, p) from an MLP, flow from its symplectic gradient.
 
     Args:
@@ -139,6 +185,7 @@ class HamiltonianNetwork(Emulator):
     """
 
     name = "hamiltonian"
+    smooth_because = "its gradient is the prediction"
 
     def __init__(
         self,
@@ -152,16 +199,9 @@ class HamiltonianNetwork(Emulator):
         dissipation: bool = False,
         activation_name: str = "tanh",
     ) -> None:
-        super().__init__(d_in, d_in)
-        if activation_name == "relu":
-            raise ConfigError("the hamiltonian model needs a smooth activation (its gradient is the prediction)")
-        self.q_idx, self.p_idx = list(q_idx), list(p_idx)
+        super().__init__(d_in, q_idx, p_idx, out_of_state, activation_name)
         self.separable, self.dissipation = bool(separable), bool(dissipation)
         k = len(self.q_idx)
-        self.register_buffer("q_t", torch.as_tensor(self.q_idx, dtype=torch.long), persistent=False)
-        self.register_buffer("p_t", torch.as_tensor(self.p_idx, dtype=torch.long), persistent=False)
-        order = out_of_state if out_of_state is not None else list(range(d_in))
-        self.register_buffer("out_order", torch.as_tensor(order, dtype=torch.long), persistent=False)
         self.register_buffer("h_scale", torch.ones(()))
         if self.separable:
             self.T_net = mlp_block(k, 1, width, depth, activation_name)
@@ -170,13 +210,6 @@ class HamiltonianNetwork(Emulator):
             self.H_net = mlp_block(d_in, 1, width, depth, activation_name)
         if self.dissipation:
             self.D_net = mlp_block(d_in, 1, width, max(depth - 1, 1), activation_name)
-
-    @classmethod
-    def from_dataset(cls, dataset, **params) -> HamiltonianNetwork:
-        """Build from a dataset with inputs (q, p) and targets their time derivatives."""
-        q, p = canonical_columns(dataset)
-        order = _target_order(dataset, list(range(dataset.d_in)))
-        return cls(dataset.d_in, q, p, out_of_state=order, **params)
 
     def adapt(self, X: np.ndarray, y: np.ndarray) -> None:
         """Per-column standardisation of (q, p), and an energy scale matching the size of the derivatives."""
@@ -217,11 +250,6 @@ class HamiltonianNetwork(Emulator):
             gd = input_gradient(self._dissipation, x)
             dx = dx.index_add(1, self.p_t, -gd[:, self.p_t])
         return dx
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dx = self.state_derivative(x)
-        y = torch.empty_like(dx)
-        return y.index_copy(1, self.out_order, dx)
 
     def energy(self, X) -> np.ndarray:
         """Learned H at each row of ``X`` (NumPy in, NumPy out).
@@ -327,7 +355,7 @@ def rollout_field(
 
 
 @register_model
-class LagrangianNetwork(Emulator):
+class LagrangianNetwork(StateFlowNetwork):
     """Lagrangian neural network: L(q, qdot) from an MLP, accelerations from the Euler-Lagrange equations.
 
     Args:
@@ -344,6 +372,9 @@ class LagrangianNetwork(Emulator):
     """
 
     name = "lagrangian"
+    coordinates = ("q", "v")
+    columns = ("lagrangian", ("q", "qdot"))
+    smooth_because = "it is differentiated twice"
 
     def __init__(
         self,
@@ -356,22 +387,9 @@ class LagrangianNetwork(Emulator):
         ridge: float = 1e-4,
         activation_name: str = "softplus",
     ) -> None:
-        super().__init__(d_in, d_in)
-        if activation_name == "relu":
-            raise ConfigError("the lagrangian model needs a smooth activation (it is differentiated twice)")
-        self.q_idx, self.v_idx, self.ridge = list(q_idx), list(v_idx), float(ridge)
-        self.register_buffer("q_t", torch.as_tensor(self.q_idx, dtype=torch.long), persistent=False)
-        self.register_buffer("v_t", torch.as_tensor(self.v_idx, dtype=torch.long), persistent=False)
-        order = out_of_state if out_of_state is not None else list(range(d_in))
-        self.register_buffer("out_order", torch.as_tensor(order, dtype=torch.long), persistent=False)
+        super().__init__(d_in, q_idx, v_idx, out_of_state, activation_name)
+        self.ridge = float(ridge)
         self.L_net = mlp_block(d_in, 1, width, depth, activation_name)
-
-    @classmethod
-    def from_dataset(cls, dataset, **params) -> LagrangianNetwork:
-        """Build from a dataset with inputs (q, qdot) and targets (qdot, qddot)."""
-        q, v = canonical_columns(dataset, key="lagrangian", names=("q", "qdot"))
-        order = _target_order(dataset, list(range(dataset.d_in)))
-        return cls(dataset.d_in, q, v, out_of_state=order, **params)
 
     def lagrangian(self, x: torch.Tensor) -> torch.Tensor:
         """The learned L(q, qdot), shape (B,) (defined up to scale and total derivatives)."""
@@ -393,7 +411,3 @@ class LagrangianNetwork(Emulator):
         dx = torch.zeros_like(x)
         dx = dx.index_copy(1, qi, x[:, vi])
         return dx.index_copy(1, vi, acc)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dx = self.state_derivative(x)
-        return torch.empty_like(dx).index_copy(1, self.out_order, dx)
