@@ -79,6 +79,7 @@ class PairwiseNBody(System):
     """
 
     scalars: tuple[str, ...] = ("m",)
+    category = "classical"
     default_n = 2000
     # many short runs, as the symmetry and model benchmarks sample them: the states fill the phase space
     discover_params = {"points_per_trajectory": 5}
@@ -351,7 +352,6 @@ class NBodySprings(PairwiseNBody):
 
     name = "nbody_springs"
     description = "N particles (4-8, 2-D/3-D) joined pairwise by springs; positions, velocities, masses -> accelerations"
-    category = "classical"
     force_law_text = "F_ij = -k*(s - L)*(r_i - r_j)/s with s = sqrt(|r_i - r_j|**2 + eps**2)"
 
     class Params(PairwiseNBody.Params):
@@ -385,7 +385,6 @@ class NBodyGravity(PairwiseNBody):
 
     name = "nbody_gravity"
     description = "N self-gravitating particles (4-8, 2-D/3-D, softened); positions, velocities, masses -> accelerations"
-    category = "classical"
     force_law_text = "F_ij = -G*m_i*m_j*(r_i - r_j)/s**3 with s = sqrt(|r_i - r_j|**2 + eps**2)"
 
     class Params(PairwiseNBody.Params):
@@ -420,7 +419,6 @@ class NBodyCharges(PairwiseNBody):
 
     name = "nbody_charges"
     description = "N charged particles (4-8, 2-D/3-D, softened Coulomb); positions, velocities, m, q -> accelerations"
-    category = "classical"
     scalars = ("m", "q")
     force_law_text = "F_ij = k_e*q_i*q_j*(r_i - r_j)/s**3 with s = sqrt(|r_i - r_j|**2 + eps**2)"
 
