@@ -191,3 +191,53 @@ def test_concepts_cli_prints_one_concept_finding_per_latent(concept_file, tmp_pa
     count = [f for f in out["findings"] if f["kind"] == "quality"][0]["value"]["count"]
     assert len(latents) == count == 1
     assert latents[0]["value"]["explained_by"]["p0"] > 0.9
+
+
+def test_run_offers_the_count_search_with_latent_counts_own_defaults():
+    import inspect
+
+    run_params = inspect.signature(C.run).parameters
+    for name in ("epochs", "restarts", "min_gain", "rel_gain", "width", "beta", "decoder", "distill"):
+        assert run_params[name].default == C.COUNT_DEFAULTS[name], name
+
+
+def test_distillation_validates_on_the_rows_and_needs_questions():
+    from physlens.models.bottleneck import Bottleneck
+    from physlens.train.bottleneck import Distillation
+
+    ds = hidden_parameter_task(2, n=200)
+    teacher = Bottleneck.from_dataset(ds, latent_dim=3, width=8)
+    student = Bottleneck.from_dataset(ds, latent_dim=2, width=8)
+    d = Distillation(student, teacher, copies=2)
+    x, y = torch.as_tensor(ds.X, dtype=torch.float32), torch.as_tensor(ds.y, dtype=torch.float32)
+    d.eval()
+    with torch.no_grad():
+        assert d.training_loss(x, y)[0].item() == pytest.approx(student.training_loss(x, y)[0].item())
+    d.train()
+    assert "distill" in d.training_loss(x, y)[1]
+    assert not [n for n, _ in d.named_parameters() if not n.startswith("student.")]  # the teacher is not trained
+    direct = Dataset(ds.X, ds.y, ds.input_names, ds.target_names)
+    with pytest.raises(ConfigError, match="no question columns"):
+        Distillation(Bottleneck.from_dataset(direct, latent_dim=2, width=8), teacher)
+
+
+def test_distillation_from_an_over_complete_code_curbs_the_overfit_of_a_small_one():
+    """Few observations of 2 hidden parameters: the 2-latent fit learns more from the teacher's answers to
+    resampled questions than from its own rows alone (validation error on the same held-out rows)."""
+    from physlens.models.bottleneck import Bottleneck
+    from physlens.train import TrainConfig, fit
+    from physlens.train.bottleneck import Distillation
+
+    ds = hidden_parameter_task(2, n=240, seed=3)
+    cfg = TrainConfig(epochs=150, batch_size=16, patience=40, seed=0, progress=False, snapshots="none")
+    torch.manual_seed(0)
+    teacher = Bottleneck.from_dataset(ds, latent_dim=4, width=32)
+    fit(teacher, ds, cfg)
+    val = {}
+    for how in ("plain", "distilled"):
+        torch.manual_seed(1)
+        student = Bottleneck.from_dataset(ds, latent_dim=2, width=32)
+        res = fit(Distillation(student, teacher, copies=2) if how == "distilled" else student, ds, cfg)
+        pred = student.predict(ds.X[res.val_index])
+        val[how] = float(np.mean((pred - ds.y[res.val_index]) ** 2) / ds.y.var())
+    assert val["distilled"] < 0.8 * val["plain"], val

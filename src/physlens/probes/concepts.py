@@ -35,7 +35,17 @@ how many parameters its code holds: the latents carrying information (KL above
 0.1 nat and 2 % of the total) and the dimension of the manifold their means lie
 on (TwoNN, :meth:`Bottleneck.intrinsic_dimension`: the 3 Bloch coordinates of a
 qubit code 2 parameters); the guess g is the smaller. Then K = g - 1, g, g + 1
-are fitted fresh, and the neighbours of the decided count are always tried. A
+are fitted fresh, and the neighbours of the decided count are always tried.
+In a task with questions (question and context modes) every stage after the
+over-complete one is trained by *distillation* as well
+(:class:`physlens.train.bottleneck.Distillation`): besides its own rows, it
+learns the over-complete stage's answers to questions resampled from other rows
+for each training observation, fresh at every step. Any question can be asked of
+any observation, so this multiplies the data without a new observation; without
+it the 6-latent fits of two-qubit tomography overfit (training error 0.10 of
+the variance, validation 0.36, set R² of the Pauli expectations 0.64-0.71), and
+a 2-latent pendulum fit that stalled at 0.029 made a 3-latent one (0.014) look
+necessary. A
 step from one K tried to the next counts when it lowers the (monotone: a
 K-latent network can ignore a latent, so a stage is never kept when a smaller
 one is as good) standardised validation error of some target by at least
@@ -79,6 +89,7 @@ count search with restarts and warm shrinking, nor the candidate matching.
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -322,6 +333,7 @@ def latent_count(
     polish: bool = True,
     set_encoder: bool = False,
     steps_per_epoch: int = 20,
+    distill: int = 3,
 ) -> dict:
     """Find the number of latents the answer needs, top-down: the count, the error curve and the chosen model.
 
@@ -338,6 +350,12 @@ def latent_count(
     as an unordered set of rows (the bottleneck's ``set_size``). ``steps`` lists each step between
     consecutive K tried with its ``gain``, the ``need`` it had to clear and whether it ``counts``.
     ``steps_per_epoch``: the batch is at most a 1/``steps_per_epoch`` share of the training rows.
+    ``distill`` (question and context tasks): every stage after the over-complete one also learns that
+    stage's answers to ``distill`` batches of resampled questions per step
+    (:class:`~physlens.train.bottleneck.Distillation`; 0: off), and the polish learns from the
+    best-validating stage. On two-qubit tomography (6000 rows, seed 1) the 6-latent validation error
+    went from 0.33 (none; that seed then counted 8) to 0.20 (1 batch) and 0.11 (3 batches), and the
+    worst set R² of the 15 Pauli expectations was 0.87 and 0.93 (0.64-0.71 without, seeds 0 and 2).
 
     Example:
         >>> rng = np.random.default_rng(0); o = rng.normal(size=(300, 3)); q = rng.normal(size=(300, 1))
@@ -347,6 +365,7 @@ def latent_count(
         (0, True)
     """
     from physlens.models.bottleneck import Bottleneck
+    from physlens.train.bottleneck import Distillation
     from physlens.train.fit import TrainConfig, fit
 
     if max_latents < 1:
@@ -399,9 +418,11 @@ def latent_count(
             best[K] = {**rec, "state": copy.deepcopy(m.state_dict()), "model": m}
         return rec
 
+    teacher: list = []  # the over-complete stage, once trained (question tasks with ``distill``)
+
     def train(K: int, how: str, dec: str, init: int = 0):
         m = build(K, seed * 7919 + 101 * K + 13 * init, dec)
-        fit(m, data, cfg)
+        fit(Distillation(m, teacher[0], copies=distill) if teacher else m, data, cfg)
         return consider(K, m, how), m
 
     def out_of_time() -> bool:
@@ -442,14 +463,15 @@ def latent_count(
         return count, thr, steps
 
     complete = True
-    dec = decoders[0]
-    train(0, "fresh", dec)
     top = {}
     for d in decoders:  # the over-complete stage: its code tells how many parameters it holds
         rec, m = train(max_latents, "over-complete", d)
         top[d] = rec
     dec = min(top, key=lambda d: top[d]["val_mse"])
     t = top[dec]
+    if distill and qcols:  # every smaller stage learns the over-complete stage's answers to resampled questions
+        teacher.append(best[max_latents]["model"])
+    train(0, "fresh", dec)
     guess = int(min(t["active"], max(round(t["intrinsic_dimension"]), 1))) if t["active"] else 0
     todo = [K for K in (guess, guess - 1, guess + 1) if 1 <= K < max_latents]
     while True:
@@ -501,10 +523,19 @@ def latent_count(
         if polish and not out_of_time():
             # the count settled, a weaker KL penalty lets the kept latents carry more nats: a sharper code
             # for reading what they mean (the polish never changes the count)
+            # in a question task the best-validating stage teaches it: often a larger one, since a distilled
+            # stage can beat its teacher (two qubits: 7 latents 0.058 of the variance, the 8-latent teacher 0.098)
+            tutor = None
+            if teacher:
+                k_best = min(best, key=lambda K: best[K]["val_mse"])
+                if k_best != count:
+                    tutor = best[k_best]["model"]
+                    tutor.load_state_dict(best[k_best]["state"])
             beta0 = model.beta
             model.beta = beta0 / 100
             try:
-                fit(model, data, cfg.model_copy(update={"lr": cfg.lr / 3}))
+                fit(Distillation(model, tutor, copies=distill) if tutor is not None else model, data,
+                    cfg.model_copy(update={"lr": cfg.lr / 3}))
             finally:
                 model.beta = beta0
             polished = _val_mse(model, data, val_index)
@@ -514,6 +545,11 @@ def latent_count(
     return {"count": count, "confidence": confidence, "curve": curve, "threshold": thr, "steps": steps,
             "guess": guess, "decoder": dec, "model": model, "val_index": val_index, "train_index": train_index,
             "complete": complete, "polished_mse": polished, "seconds": time.perf_counter() - t0}
+
+
+#: the count search's defaults, read from :func:`latent_count`'s signature (``run`` offers the same options)
+COUNT_DEFAULTS = {n: p.default for n, p in inspect.signature(latent_count).parameters.items()
+                  if p.default is not inspect.Parameter.empty}
 
 
 # --------------------------------------------------------------------------- the meaning
@@ -748,13 +784,14 @@ def run(
     candidate_source: str | None = None,
     mode: str = "auto",
     max_latents: int | None = None,
-    epochs: int = 150,
-    restarts: int = 2,
-    min_gain: float = 0.01,
-    rel_gain: float = 0.05,
-    width: int = 64,
-    beta: float = 1e-3,
-    decoder: str = "auto",
+    epochs: int = COUNT_DEFAULTS["epochs"],
+    restarts: int = COUNT_DEFAULTS["restarts"],
+    min_gain: float = COUNT_DEFAULTS["min_gain"],
+    rel_gain: float = COUNT_DEFAULTS["rel_gain"],
+    width: int = COUNT_DEFAULTS["width"],
+    beta: float = COUNT_DEFAULTS["beta"],
+    decoder: str = COUNT_DEFAULTS["decoder"],
+    distill: int = COUNT_DEFAULTS["distill"],
     context_rows: int = 4,
     max_rows: int = 6000,
     context: str = "far",
@@ -776,7 +813,8 @@ def run(
         candidate_source: the data file the named candidate columns are read from.
         mode: ``"auto"``, ``"question"``, ``"context"`` or ``"direct"`` (:func:`concept_task`).
         max_latents: the largest K tried (default: min(8, observation columns)).
-        epochs, restarts, min_gain, rel_gain, width, beta, decoder: the count search (:func:`latent_count`).
+        epochs, restarts, min_gain, rel_gain, width, beta, decoder, distill: the count search
+            (:func:`latent_count`; the defaults are its own, :data:`COUNT_DEFAULTS`).
         context_rows: rows of the same trajectory in one observation (context mode).
         context: ``"far"`` (context rows from the other half of the trajectory than the question row) or
             ``"any"`` (context mode, :func:`concept_task`).
@@ -812,7 +850,7 @@ def run(
     K = int(max_latents) if max_latents is not None else int(min(8, n_obs))
     search_budget = None if budget_seconds is None else 0.85 * budget_seconds
     res = latent_count(task.data, max_latents=K, epochs=epochs, restarts=restarts, min_gain=min_gain,
-                       rel_gain=rel_gain, width=width, beta=beta, decoder=decoder, seed=seed,
+                       rel_gain=rel_gain, width=width, beta=beta, decoder=decoder, distill=distill, seed=seed,
                        budget_seconds=search_budget)
     count = res["count"]
     curve_txt = ", ".join(f"{c['latents']}: {c['envelope']:.3g}" for c in res["curve"])

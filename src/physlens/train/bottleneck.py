@@ -280,3 +280,65 @@ def fit_bottleneck(
         kept, kept_state = res, copy.deepcopy(model.state_dict())
         k += 1
     return polish(kept, kept_state), stages
+
+
+class Distillation(torch.nn.Module):
+    """A student bottleneck trained on its data *and* on a teacher's answers to resampled questions.
+
+    A question-answer task (SciNet) pairs each observation with one question, but any question can
+    be asked of any observation: a trained teacher (an over-complete bottleneck that validates well)
+    answers the question of another row of the batch for this row's observation, fresh at every
+    step. The student (fewer latents) then learns the teacher's whole answer function of each
+    training observation instead of one point of it, which multiplies the data without a new
+    observation: it curbs the overfitting of a small code on a rich answer (two-qubit tomography's
+    6-latent fits: training error 0.10 of the variance, validation 0.36) and the stall of a fit in a
+    poor code. The loss is the student's own (answer MSE + beta KL) on the real rows plus ``weight``
+    times the same on ``copies`` resampled questions per row of the batch with the teacher's answers
+    (questions drawn with replacement from the batch's rows); in eval
+    mode (validation by :func:`physlens.train.fit`) it is the student's own loss on the real rows, so
+    the validation error stays that of the data. The teacher sees training observations only.
+
+    Example:
+        >>> from physlens.data import Dataset
+        >>> rng = np.random.default_rng(0); o = rng.normal(size=(200, 2)); q = rng.normal(size=(200, 1))
+        >>> ds = Dataset(np.c_[o, q], o[:, :1] * q, ["o0", "o1", "q"], ["a"], meta={"question_columns": ["q"]})
+        >>> teacher = Bottleneck.from_dataset(ds, latent_dim=3, width=8); _ = fit(teacher, ds, TrainConfig(epochs=2, progress=False))
+        >>> student = Bottleneck.from_dataset(ds, latent_dim=1, width=8)
+        >>> res = fit(Distillation(student, teacher), ds, TrainConfig(epochs=2, progress=False))
+        >>> res.epochs_run, student(torch.zeros(4, 3)).shape
+        (2, torch.Size([4, 1]))
+    """
+
+    def __init__(self, student: Bottleneck, teacher: Bottleneck, copies: int = 1, weight: float = 1.0) -> None:
+        super().__init__()
+        if copies < 1 or weight < 0:
+            raise ConfigError(f"distillation needs copies >= 1 and weight >= 0, got {copies}, {weight}")
+        if len(student.q_idx) == 0:
+            raise ConfigError("distillation resamples questions: the task has no question columns")
+        self.student = student
+        self._teacher = [teacher.eval()]  # a list: the teacher's weights are no parameters of the student's fit
+        self.copies, self.weight = int(copies), float(weight)
+
+    def adapt(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Standardise the student on the training rows (:meth:`Emulator.adapt`)."""
+        self.student.adapt(X, y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The student's answer."""
+        return self.student(x)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor):
+        """The student's loss on the rows, plus (training only) on resampled questions with the teacher's answers."""
+        loss, logs = self.student.training_loss(x, y)
+        if not self.training or self.weight == 0 or len(x) < 2:
+            return loss, logs
+        teacher, q = self._teacher[0], self.student.q_idx
+        # ``copies`` resampled questions per observation of the batch, in one pass (a larger batch costs
+        # little more than a small one on a CPU)
+        xs = x.repeat(self.copies, 1)
+        xs[:, q] = x[torch.randint(len(x), (len(xs),), device=x.device)][:, q]
+        with torch.no_grad():
+            ys = teacher(xs)
+        extra = self.student.training_loss(xs, ys)[0]
+        logs = {**logs, "distill": float(extra.detach())}
+        return loss + self.weight * extra, logs
