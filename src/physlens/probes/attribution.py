@@ -143,7 +143,7 @@ def permutation_importance(
         ((2, 1), (2,), (2, 1))
     """
     rng = np.random.default_rng(seed)
-    base = model.predict(X) if hasattr(model, "predict") else _predict(model, X)
+    base = _predict(model, X)
     d = X.shape[1]
     out = np.zeros((repeats, d, base.shape[1]))
     typical = np.zeros((repeats, d, base.shape[1]))
@@ -153,7 +153,7 @@ def permutation_importance(
         for j in range(d):
             Xp = X.copy()
             Xp[:, j] = X[rng.permutation(len(X)), j]
-            pred = model.predict(Xp) if hasattr(model, "predict") else _predict(model, Xp)
+            pred = _predict(model, Xp)
             sq = (pred - base) ** 2
             if where is not None:
                 ok = where.inside(Xp)
@@ -186,8 +186,7 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
         (True, True)
     """
     rng = np.random.default_rng(seed + 7919)
-    predict = model.predict if hasattr(model, "predict") else (lambda A: _predict(model, A))
-    base = predict(X)
+    base = _predict(model, X)
     d = X.shape[1]
     where = DataSupport(X) if support and len(X) >= 10 else None
     gain = np.zeros((d, base.shape[1]))
@@ -196,7 +195,7 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
         for j in range(d):
             Xp = X.copy()
             Xp[:, j] = X[rng.permutation(len(X)), j]
-            pred = predict(Xp)
+            pred = _predict(model, Xp)
             rows = np.ones(len(X), dtype=bool)
             if where is not None:
                 ok = where.inside(Xp)
@@ -208,6 +207,8 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
 
 
 def _predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
+    if hasattr(model, "predict"):  # the emulators' own batched prediction (ensembles average their members)
+        return model.predict(X)
     p = next(model.parameters())
     with torch.no_grad():
         return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)
@@ -260,14 +261,14 @@ def run(
     idx = rng.choice(dataset.n, size=min(max_samples, dataset.n), replace=False)
     X, Y = dataset.X[idx], dataset.y[idx]
     model.eval()
-    pred = model.predict(X) if hasattr(model, "predict") else _predict(model, X)
+    pred = _predict(model, X)
     mse = np.mean((pred - Y) ** 2, axis=0)
     # the typical row's squared error (module docstring): the yardstick for the typical row's change
     typical_error = np.quantile((pred - Y) ** 2, typical_quantile, axis=0)
     error_rows = "data"
     if heldout is not None and len(heldout) >= 10:
         hx = np.asarray(heldout, dtype=np.int64)[:max_samples]
-        hpred = model.predict(dataset.X[hx]) if hasattr(model, "predict") else _predict(model, dataset.X[hx])
+        hpred = _predict(model, dataset.X[hx])
         mse = np.maximum(mse, np.mean((hpred - dataset.y[hx]) ** 2, axis=0))
         typical_error = np.maximum(typical_error, np.quantile((hpred - dataset.y[hx]) ** 2, typical_quantile, axis=0))
         error_rows = "held-out"
