@@ -198,19 +198,20 @@ def parameter_message(system: str, params_cls: type[BaseModel], exc: ValidationE
 class System(ABC):
     """Base class of every simulator.
 
-    Subclasses set ``name``, ``description`` and ``default_n``, declare their parameters as
-    ``class Params(SystemParams)`` and implement :meth:`_generate` (returning a noise-free
+    Subclasses set ``name`` and ``description`` (and ``default_n`` when 2000 rows is not the right
+    default), declare their parameters as ``class Params(SystemParams)`` and implement :meth:`_generate` (returning a noise-free
     dataset) and :meth:`truth`. ``System(**params)`` validates the parameters through ``Params``
     (a bad one is a one-line :class:`~physlens.errors.ParameterError` naming it and its allowed
     range) and sets each as an attribute; a subclass that derives more state overrides
     ``__init__(self, **params)``, calls ``super().__init__(**params)`` first and then reads
-    ``self.<parameter>``.
+    ``self.<parameter>``. A built-in system's ``category`` is its package (``physlens.systems.quantum.rabi``
+    is ``"quantum"``); a plug-in sets its own (default ``"other"``).
 
     Example:
         >>> from physlens.systems import get_system
         >>> ds = get_system("toy_distractor").sample(100, seed=0)
-        >>> ds.input_names
-        ['x1', 'x2', 'x3']
+        >>> ds.input_names, type(get_system("toy_distractor")).category
+        (['x1', 'x2', 'x3'], 'laws')
     """
 
     name: ClassVar[str] = ""
@@ -224,6 +225,12 @@ class System(ABC):
     discover_n: ClassVar[int | None] = None
 
     Params: ClassVar[type[SystemParams]] = SystemParams
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        package = cls.__module__.split(".")
+        if "category" not in cls.__dict__ and package[:2] == ["physlens", "systems"] and len(package) > 3:
+            cls.category = package[2]
 
     def __init__(self, **params: Any) -> None:
         self.settings = self.validate_params(params)

@@ -79,8 +79,6 @@ class Copernicus(System):
 
     name = "copernicus"
     description = "Sun and Mars angles seen from Earth -> next angles (SciNet); latent: 2 heliocentric angles"
-    category = "classical"
-    default_n = 2000
 
     class Params(SystemParams):
         dt_days: float = Field(7.0, gt=0, description="time step between observations (days)")

@@ -68,8 +68,6 @@ class DoublePendulum(System):
 
     name = "double_pendulum"
     description = "chaotic double pendulum in canonical (theta1, theta2, p1, p2) -> Hamilton's equations; energy conserved"
-    category = "classical"
-    default_n = 2000
 
     class Params(SystemParams):
         m1: float = Field(1.0, gt=0, description="mass of the upper bob")

@@ -132,8 +132,6 @@ class Kepler(System):
 
     name = "kepler"
     description = "Kepler orbits (2-D/3-D) of a test mass; targets: state derivatives, energy or acceleration"
-    category = "classical"
-    default_n = 2000
     # 400 orbits of 10 states fill phase space; 20 orbits of 100 left pericentres unseen (emulator error 18 %)
     discover_params = {"points_per_trajectory": 10}
     discover_n = 4000

@@ -92,8 +92,6 @@ class LorentzInvariant(System):
 
     name = "lorentz_invariant"
     description = "four-momenta of massive particles -> invariant mass squared (or Minkowski product); so(1,3) symmetry"
-    category = "classical"
-    default_n = 2000
 
     class Params(SystemParams):
         n_particles: int = Field(2, ge=2, le=6, description="number of four-momenta in the inputs")

@@ -67,7 +67,6 @@ class Lorenz(System):
 
     name = "lorenz"
     description = "Lorenz-63 chaotic ODE (sigma=10, rho=28, beta=8/3): states -> exact time derivatives, with trajectories"
-    category = "classical"
     default_n = 10000
 
     class Params(SystemParams):

@@ -79,8 +79,6 @@ class PairwiseNBody(System):
     """
 
     scalars: tuple[str, ...] = ("m",)
-    category = "classical"
-    default_n = 2000
     # many short runs, as the symmetry and model benchmarks sample them: the states fill the phase space
     discover_params = {"points_per_trajectory": 5}
     discover_n = 4000

@@ -46,8 +46,6 @@ class HarmonicOscillator(System):
 
     name = "harmonic_oscillator"
     description = "1-D harmonic oscillator H = p^2/2m + k q^2/2; (q, p) -> (dq/dt, dp/dt), symplectic trajectories"
-    category = "classical"
-    default_n = 2000
 
     class Params(SystemParams):
         k: float = Field(1.0, gt=0, description="spring constant")

@@ -57,8 +57,6 @@ class DampedPendulum(System):
 
     name = "damped_pendulum"
     description = "damped pendulum theta'' = -k sin(theta) - b theta' with hidden random k, b per trajectory (latent dim 2)"
-    category = "classical"
-    default_n = 2000
 
     class Params(SystemParams):
         k_range: Interval(gt=0) = Field((0.5, 2.0), description="stiffness k (= g/l) drawn uniformly in [min, max]")

@@ -313,8 +313,6 @@ class Feynman(System):
 
     name = "feynman"
     description = "one of the 120 AI-Feynman benchmark equations (param equation=ID, e.g. I.6.2a, test_1)"
-    category = "laws"
-    default_n = 2000
 
     class Params(SystemParams):
         equation: str = Field("I.6.2a", description="database id: I.6.2a ... III.21.20, test_1 ... test_20")

@@ -27,8 +27,6 @@ class ToyDistractor(System):
 
     name = "toy_distractor"
     description = "y = x1*x2^2 with an unused distractor input x3 (default demo)"
-    category = "laws"
-    default_n = 2000
 
     class Params(SystemParams):
         low: float = Field(-2.0, description="lower end of the uniform range of x1, x2, x3")

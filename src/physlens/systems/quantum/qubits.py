@@ -84,7 +84,6 @@ class QubitTomography(System):
 
     name = "qubit_tomography"
     description = "SciNet tomography: measurement probabilities of random 1- or 2-qubit pure states -> answer"
-    category = "quantum"
     default_n = 5000
 
     class Params(SystemParams):

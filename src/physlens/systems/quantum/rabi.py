@@ -57,8 +57,6 @@ class Rabi(System):
 
     name = "rabi"
     description = "Rabi oscillations of a driven qubit: P(Omega, Delta, t) from the 2x2 Schrodinger equation"
-    category = "quantum"
-    default_n = 2000
 
     class Params(SystemParams):
         omega_range: Interval(ge=0, strict=True) = Field((0.5, 2.0), description="range of the Rabi frequency Omega (rad/s)")

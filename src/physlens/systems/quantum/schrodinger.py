@@ -87,8 +87,6 @@ class Schrodinger1D(System):
 
     name = "schrodinger_1d"
     description = "random 1-D potentials on a grid -> lowest energy levels (tridiagonal eigensolver)"
-    category = "quantum"
-    default_n = 2000
 
     class Params(SystemParams):
         family: Literal[FAMILIES] = Field("random", description="family of random potentials V(x)")

@@ -135,7 +135,6 @@ class TFIMChain(System):
 
     name = "tfim_chain"
     description = "transverse-field Ising ring (exact diagonalisation): ground-state spin snapshots across h/J = 1"
-    category = "quantum"
     default_n = 4000
 
     class Params(SystemParams):

@@ -81,7 +81,6 @@ class Planets(System):
 
     name = "planets"
     description = "measured orbits of planets and moons: (a, M) -> period T, Kepler's third law (real data)"
-    category = "real"
     default_n = 29
 
     class Params(SystemParams):

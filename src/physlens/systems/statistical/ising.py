@@ -160,8 +160,6 @@ class Ising2D(System):
 
     name = "ising_2d"
     description = "2-D Ising configurations across T_c = 2.269 (Swendsen-Wang / checkerboard Metropolis)"
-    category = "statistical"
-    default_n = 2000
 
     class Params(LatticeMonteCarlo):
         T_range: Interval(gt=0, strict=True) = Field((1.5, 3.5), description="temperatures in [min, max] (J = k_B = 1)")

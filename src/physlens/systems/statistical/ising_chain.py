@@ -57,8 +57,6 @@ class IsingChain(System):
 
     name = "ising_chain"
     description = "1-D Ising chain at finite temperature (exact sampling): a smooth crossover, no transition"
-    category = "statistical"
-    default_n = 2000
 
     class Params(TemperatureScan):
         n_spins: int = Field(64, ge=4, le=4096, description="chain length N (open ends)")

@@ -133,8 +133,6 @@ class Potts2D(System):
 
     name = "potts_2d"
     description = "2-D q-state Potts configurations across T_c = 1/ln(1+sqrt q) (Swendsen-Wang)"
-    category = "statistical"
-    default_n = 2000
 
     class Params(LatticeMonteCarlo):
         q: int = Field(4, ge=2, le=10, description="number of spin states")
