@@ -81,6 +81,31 @@ def shortcut_output(result, as_json: bool, probe: str | None = None):
     return console
 
 
+def print_findings(result, as_json: bool, show: Callable, probe: str | None = None,
+                   kind: str | None = None, nothing: str | None = None) -> None:
+    """Finish a shortcut command: the JSON object, or one block per finding then the report's path.
+
+    ``show(console, finding)`` prints one finding. ``nothing`` is printed when no finding of
+    ``kind`` came although every probe ran. ``probe`` names the probe whose skip or failure gets
+    one line first (see :func:`shortcut_output`).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> r = SimpleNamespace(findings=[], run_dir="runs/x", probes=[])
+        >>> print_findings(r, as_json=True, show=print)
+        {"findings": [], "run_dir": "runs/x"}
+    """
+    console = shortcut_output(result, as_json, probe)
+    if console is None:
+        return
+    if nothing is not None and all(n["status"] == "ran" for n in result.probes) \
+            and not any(f.kind == kind for f in result.findings):
+        console.print(nothing, highlight=False)
+    for f in result.findings:
+        show(console, f)
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+
+
 #: the study budgets (:data:`physlens.study.BUDGETS`, whose import this module avoids; a test keeps them equal)
 BUDGET_NAMES = ("quick", "standard", "thorough")
 

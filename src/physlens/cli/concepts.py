@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import AsJson, Budget, DataFile, Out, Seed, commands, fail, shortcut_output
+from physlens.cli import AsJson, Budget, DataFile, Out, Seed, commands, fail, print_findings
 
 
 def _names(text: str | None) -> list[str]:
@@ -103,13 +103,11 @@ def _concepts(
     for note in result.probes:
         if note["status"] == "failed":
             fail(f"the concepts probe failed: {note['reason']}")
-    findings = result.findings
-    console = shortcut_output(result, as_json)
-    if console is None:
-        return
-    for f in findings:
-        console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
-    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+    print_findings(result, as_json, _show)
+
+
+def _show(console, f) -> None:
+    console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
 
 
 register = commands(_concepts)

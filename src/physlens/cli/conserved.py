@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from physlens.cli import AsJson, Budget, Out, Seed, commands, shortcut_output
+from physlens.cli import AsJson, Budget, Out, Seed, commands, print_findings
 from physlens.errors import DataError
 
 
@@ -88,20 +88,16 @@ def _conserved(
     study = build_study(str(file), inputs=inputs, probes="conservation", seed=seed, groups=groups,
                         time_column=time_col, progress=not as_json, budget=budget)
     result = run_study(study, out=out, progress=not as_json)
-    findings = result.findings
-    console = shortcut_output(result, as_json, "conservation")
-    if console is None:
+    print_findings(result, as_json, _show, "conservation", kind="conserved",
+                   nothing="No conserved quantity in closed form.")
+
+
+def _show(console, f) -> None:
+    if f.kind != "conserved":
+        console.print(f.statement, highlight=False)
         return
-    found = [f for f in findings if f.kind == "conserved"]
-    for f in findings:
-        if f.kind != "conserved":
-            console.print(f.statement, highlight=False)
-    if not found and all(n["status"] == "ran" for n in result.probes):
-        console.print("No conserved quantity in closed form.")
-    for f in found:
-        console.print(f"[bold]{f.value['expression']}[/]  (relative variation {f.value['relative_variation']:.2g}, "
-                      f"confidence {f.confidence:.2f})", highlight=False)
-    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+    console.print(f"[bold]{f.value['expression']}[/]  (relative variation {f.value['relative_variation']:.2g}, "
+                  f"confidence {f.confidence:.2f})", highlight=False)
 
 
 register = commands(_conserved)

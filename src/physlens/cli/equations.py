@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import AsJson, DataFile, Inputs, Out, Seed, commands, shortcut_output
+from physlens.cli import AsJson, DataFile, Inputs, Out, Seed, commands, print_findings
 
 
 def _equations(
@@ -26,8 +26,6 @@ def _equations(
     A shortcut for `physlens discover FILE --probes equations` (same study, run directory,
     scorecard and report); no network is trained unless --noise-aware asks for one.
     """
-    from rich.table import Table
-
     from physlens.study import build_study, run_study
 
     study = build_study(str(file), target=target, inputs=inputs, units=units, probes="equations", seed=seed,
@@ -36,21 +34,21 @@ def _equations(
                                                      "max_samples": max_samples, "dynamics": False,
                                                      "progress": not as_json}})
     result = run_study(study, out=out, progress=not as_json)
-    findings = result.findings
-    console = shortcut_output(result, as_json, "equations")
-    if console is None:
+    print_findings(result, as_json, _show, "equations")
+
+
+def _show(console, f) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{f.statement}[/]")
+    if "pareto" not in (f.value or {}):
         return
-    for f in findings:
-        console.print(f"[bold]{f.statement}[/]")
-        if "pareto" not in (f.value or {}):
-            continue
-        table = Table(title=f"Pareto front for {f.target}")
-        for col in ("complexity", "rmse", "expression"):
-            table.add_column(col)
-        for p in f.value["pareto"]:
-            table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", p["expression"])
-        console.print(table)
-    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+    table = Table(title=f"Pareto front for {f.target}")
+    for col in ("complexity", "rmse", "expression"):
+        table.add_column(col)
+    for p in f.value["pareto"]:
+        table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", p["expression"])
+    console.print(table)
 
 
 register = commands(_equations)

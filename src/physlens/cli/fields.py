@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import AsJson, Budget, Out, Seed, commands, shortcut_output
+from physlens.cli import AsJson, Budget, Out, Seed, commands, print_findings
 from physlens.errors import ConfigError
 
 GRID_MODELS = ("cnn", "d4cnn")
@@ -71,13 +71,12 @@ def _fields(
     """
     result = run_fields(file, channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n, params=param,
                         out=out, progress=not as_json)
-    console = shortcut_output(result, as_json, "fields")
-    if console is None:
-        return
-    for f in result.findings:
-        badge = "" if f.match is None else (" [green]matches truth[/]" if f.match else " [red]does not match[/]")
-        console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}{badge}", highlight=False)
-    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+    print_findings(result, as_json, _show, "fields")
+
+
+def _show(console, f) -> None:
+    badge = "" if f.match is None else (" [green]matches truth[/]" if f.match else " [red]does not match[/]")
+    console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}{badge}", highlight=False)
 
 
 register = commands(_fields)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import AsJson, Budget, Out, Seed, commands, fail, shortcut_output
+from physlens.cli import AsJson, Budget, Out, Seed, commands, fail, print_findings
 
 
 def _phases(
@@ -46,16 +46,14 @@ def _phases(
                  else f"phases probe failed: {note['reason']}")
         if note["status"] == "skipped":
             fail(f"phases probe cannot read {file}: {note['reason']}")
-    findings = result.findings
-    console = shortcut_output(result, as_json)
-    if console is None:
-        return
-    for f in findings:
-        console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
-        if f.kind == "phase":
-            for m, d in (f.evidence.get("methods") or {}).items():
-                console.print(f"  {m:12s} {d['critical']:.4g} ± {d['uncertainty']:.2g}", highlight=False)
-    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+    print_findings(result, as_json, _show)
+
+
+def _show(console, f) -> None:
+    console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
+    if f.kind == "phase":
+        for m, d in (f.evidence.get("methods") or {}).items():
+            console.print(f"  {m:12s} {d['critical']:.4g} ± {d['uncertainty']:.2g}", highlight=False)
 
 
 register = commands(_phases)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physlens.cli import AsJson, Budget, DataFile, Inputs, Out, Seed, commands, shortcut_output
+from physlens.cli import AsJson, Budget, DataFile, Inputs, Out, Seed, commands, print_findings
 
 
 def _symmetries(
@@ -41,20 +41,15 @@ def _symmetries(
     if patience is not None and study.train is not None:
         study.train.patience = patience
     result = run_study(study, out=out, progress=not as_json)
-    findings = result.findings
-    console = shortcut_output(result, as_json, "symmetry")
-    if console is None:
-        return
-    if not findings and all(n["status"] == "ran" for n in result.probes):
-        console.print("No symmetry found: every candidate changes the prediction by more than the model's error.")
     names = result.dataset.input_names + ["1"]
-    for f in findings:
-        console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}")
-        if "generators" in (f.value or {}):
-            for i, g in enumerate(f.value["generators"]):
-                console.print(f"  generator {i + 1} [L | b] (columns {', '.join(names)}):")
-                console.print("  " + np.array2string(np.round(g, 4), prefix="  "))
-    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
 
+    def show(console, f) -> None:
+        console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}")
+        for i, g in enumerate((f.value or {}).get("generators", [])):
+            console.print(f"  generator {i + 1} [L | b] (columns {', '.join(names)}):")
+            console.print("  " + np.array2string(np.round(g, 4), prefix="  "))
+
+    print_findings(result, as_json, show, "symmetry", kind="symmetry",
+                   nothing="No symmetry found: every candidate changes the prediction by more than the model's error.")
 
 register = commands(_symmetries)
