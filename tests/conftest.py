@@ -12,6 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core (pytest-xdist): each worker, and the CLI subprocesses it
+    # starts, computes on one thread, so two workers on two cores do not fight over four threads
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def distractor_csv(tmp_path: Path) -> Path:
@@ -26,8 +34,13 @@ def distractor_csv(tmp_path: Path) -> Path:
 
 
 def run_cli(*args: str, timeout: float = 600, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``physlens ARGS`` in a subprocess and capture stdout/stderr."""
+    """Run ``physlens ARGS`` in a subprocess and capture stdout/stderr.
+
+    Equation searches in the subprocess count work instead of seconds
+    (``PHYSLENS_COUNTED_BUDGET=1``), so what they find does not depend on how busy the machine is.
+    """
     env = dict(os.environ)
+    env.setdefault("PHYSLENS_COUNTED_BUDGET", "1")
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "physlens.cli", *args],
