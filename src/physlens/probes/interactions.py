@@ -675,11 +675,14 @@ def run(
             verdict (listed in an ``uncertainty`` finding): the network would be read where it never saw data.
         seed: for the rows and partners.
         heldout: validation rows (the study passes them): the model's error is measured there.
-        budget_seconds: the probe's share of the study's time.
+        budget_seconds: the probe's share of the study's time, turned once into counts of rows and triples
+            (:func:`plan_interactions`, priced by counted work, not timed); the clock only guards.
         typical_quantile: a pair interacts only when, at this quantile of the rows, its joint part exceeds
             ``error_factor`` times the model's squared error at the same quantile (module docstring).
         heredity_factor: a pair interacts only when both inputs' total effects exceed this many times the
             model's MSE (the value for independent errors is 1; module docstring).
+        max_triples: cap on the triples tested for a three-way term (fewer when the budget pays for fewer);
+            a cut is reported in an ``uncertainty`` finding.
 
     Example:
         >>> from physlens.systems import get_system
