@@ -5,8 +5,10 @@ the inputs split into groups between which ``f_NN`` is additive (``f = g(x_A) + 
 ``log|f|``, multiplicative (Udrescu & Tegmark 2020). Whether two inputs interact is the
 ``interactions`` probe's question, answered with its public estimator
 (:func:`physlens.probes.interactions.pair_interactions`: the superset importance
-``E[(Δ_ab f)²]/4`` of the pair, Liu & Owen 2006) and its decision rule (interacting when the
-importance, less two standard errors, exceeds half the network's own mean squared error).
+``E[(Δ_ab f)²]/4`` of the pair, Liu & Owen 2006) and its one decision rule,
+:func:`physlens.probes.interactions.pair_verdicts` (here the plain two-standard-error test:
+interacting when the importance, less two standard errors, exceeds half the network's own mean
+squared error).
 Each group is searched on the network's values with the others held at their medians, and the
 pieces are recombined with constants refitted on the data
 (:func:`~physlens.probes.equations.oracle.oracle_candidates`).
