@@ -12,6 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Every equation search in the suite, in this process and in the CLI subprocesses, counts work instead of
+# seconds (physlens.probes.equations.budget): what it finds does not depend on how busy the machine is.
+os.environ.setdefault("PHYSLENS_COUNTED_BUDGET", "1")
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs one worker per core (pytest-xdist): each worker, and the CLI subprocesses it
     # starts, computes on one thread, so two workers on two cores do not fight over four threads
@@ -34,13 +38,8 @@ def distractor_csv(tmp_path: Path) -> Path:
 
 
 def run_cli(*args: str, timeout: float = 600, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``physlens ARGS`` in a subprocess and capture stdout/stderr.
-
-    Equation searches in the subprocess count work instead of seconds
-    (``PHYSLENS_COUNTED_BUDGET=1``), so what they find does not depend on how busy the machine is.
-    """
+    """Run ``physlens ARGS`` in a subprocess and capture stdout/stderr (it inherits the counted budgets)."""
     env = dict(os.environ)
-    env.setdefault("PHYSLENS_COUNTED_BUDGET", "1")
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "physlens.cli", *args],
