@@ -39,6 +39,7 @@ import numpy as np
 from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
+_START_COMMIT: str | None = None
 TRUTH = {"pendulum": 2, "qubit1": 2, "qubit2": 6, "copernicus": 2, "hidden0": 0, "hidden3": 3}
 
 
@@ -152,6 +153,8 @@ def main() -> None:
     ap.add_argument("--kepler-seeds", type=int, default=2)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "concepts.json"))
     args = ap.parse_args()
+    global _START_COMMIT
+    _START_COMMIT = _commit()  # the code measured is the code at the start (HEAD may move during a long run)
 
     import torch
 
@@ -252,7 +255,7 @@ def summarise(rows: list) -> dict:
 
 
 def _write(args, rows: list, summary: dict, kepler: list, partial: bool) -> None:
-    out = {"commit": _commit(), "machine": platform.platform(), "args": vars(args), "partial": partial,
+    out = {"commit": _START_COMMIT or _commit(), "machine": platform.platform(), "args": vars(args), "partial": partial,
            "summary": summary, "runs": rows, "kepler_layers": kepler}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(args.json).with_suffix(".tmp")

@@ -222,13 +222,13 @@ def test_distillation_validates_on_the_rows_and_needs_questions():
 
 
 def test_distillation_from_an_over_complete_code_curbs_the_overfit_of_a_small_one():
-    """Few observations of 2 hidden parameters: the 2-latent fit learns more from the teacher's answers to
+    """120 observations of 2 hidden parameters: the 2-latent fit learns more from the teacher's answers to
     resampled questions than from its own rows alone (validation error on the same held-out rows)."""
     from physlens.models.bottleneck import Bottleneck
     from physlens.train import TrainConfig, fit
     from physlens.train.bottleneck import Distillation
 
-    ds = hidden_parameter_task(2, n=240, seed=3)
+    ds = hidden_parameter_task(2, n=120, seed=3)
     cfg = TrainConfig(epochs=150, batch_size=16, patience=40, seed=0, progress=False, snapshots="none")
     torch.manual_seed(0)
     teacher = Bottleneck.from_dataset(ds, latent_dim=4, width=32)
