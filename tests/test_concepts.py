@@ -222,22 +222,26 @@ def test_distillation_validates_on_the_rows_and_needs_questions():
 
 
 def test_distillation_from_an_over_complete_code_curbs_the_overfit_of_a_small_one():
-    """120 observations of 2 hidden parameters: the 2-latent fit learns more from the teacher's answers to
-    resampled questions than from its own rows alone (validation error on the same held-out rows)."""
+    """120 observations of 2 hidden parameters, three draws: the 2-latent fit learns more from the teacher's
+    answers to resampled questions than from its own rows alone (validation error on the same held-out rows),
+    on every draw, and by a clear margin on average (measured ratios 0.65, 0.64, 0.93)."""
     from physlens.models.bottleneck import Bottleneck
     from physlens.train import TrainConfig, fit
     from physlens.train.bottleneck import Distillation
 
-    ds = hidden_parameter_task(2, n=120, seed=3)
-    cfg = TrainConfig(epochs=150, batch_size=16, patience=40, seed=0, progress=False, snapshots="none")
-    torch.manual_seed(0)
-    teacher = Bottleneck.from_dataset(ds, latent_dim=4, width=32)
-    fit(teacher, ds, cfg)
-    val = {}
-    for how in ("plain", "distilled"):
-        torch.manual_seed(1)
-        student = Bottleneck.from_dataset(ds, latent_dim=2, width=32)
-        res = fit(Distillation(student, teacher, copies=2) if how == "distilled" else student, ds, cfg)
-        pred = student.predict(ds.X[res.val_index])
-        val[how] = float(np.mean((pred - ds.y[res.val_index]) ** 2) / ds.y.var())
-    assert val["distilled"] < 0.8 * val["plain"], val
+    ratios = []
+    for draw in (3, 4, 5):
+        ds = hidden_parameter_task(2, n=120, seed=draw)
+        cfg = TrainConfig(epochs=150, batch_size=16, patience=40, seed=0, progress=False, snapshots="none")
+        torch.manual_seed(0)
+        teacher = Bottleneck.from_dataset(ds, latent_dim=4, width=32)
+        fit(teacher, ds, cfg)
+        val = {}
+        for how in ("plain", "distilled"):
+            torch.manual_seed(1)
+            student = Bottleneck.from_dataset(ds, latent_dim=2, width=32)
+            res = fit(Distillation(student, teacher, copies=2) if how == "distilled" else student, ds, cfg)
+            pred = student.predict(ds.X[res.val_index])
+            val[how] = float(np.mean((pred - ds.y[res.val_index]) ** 2) / ds.y.var())
+        ratios.append(val["distilled"] / val["plain"])
+    assert max(ratios) < 1.0 and float(np.exp(np.mean(np.log(ratios)))) < 0.85, ratios
