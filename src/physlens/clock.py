@@ -8,9 +8,11 @@ tested no discrete candidate, where an idle machine finds parity and time revers
 :func:`work_seconds` is the CPU time of the calling thread (``time.thread_time``). It advances only
 while the thread runs, so a share buys about the same work on a busy machine as on an idle one
 (later, in wall time). It is not a counted budget, which only the equation engine has (see
-:mod:`physlens.probes.equations.budget`): cache contention, and time that torch's worker threads
-spend while the caller waits, move it by tens of per cent, not by the load factor. Durations shown
-to the user (a probe's ``seconds``) stay wall-clock.
+:mod:`physlens.probes.equations.budget`): cache contention, and time that torch's or BLAS's worker
+threads spend while the caller waits, move it by tens of per cent, not by the load factor (on an
+idle machine with as many threads as cores the caller works alongside them, so a share takes at
+most that many times longer in wall time). Durations shown to the user (a probe's ``seconds``)
+stay wall-clock.
 
 Written here rather than taken from a library: the standard library's ``time.thread_time`` is the
 whole mechanism; this module only names the choice once for every probe.
