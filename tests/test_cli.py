@@ -157,3 +157,16 @@ def test_every_command_shares_the_common_options():
         text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
         assert "parent directory of the run directory" in text, command
         assert "print one JSON object on stdout" in text, command
+
+
+def test_statements_with_brackets_are_printed_as_text_not_markup():
+    """A generator statement reads '[dx = ...]' and a user's column may be named '[b]': Rich must not eat them."""
+    from rich.console import Console
+
+    from physlens.cli.discover import findings_table
+    from physlens.findings import Finding
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))
+    console.print(findings_table([Finding("symmetry", "so(2): [dx = -1*y; dy = +1*x]; column [b] matters")]))
+    text = console.export_text()
+    assert "[dx = -1*y; dy = +1*x]" in text and "[b] matters" in text

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
 from physlens.cli import AsJson, Budget, DataFile, Out, Seed, commands, fail, print_findings
 
 
@@ -107,7 +108,7 @@ def _concepts(
 
 
 def _show(console, f) -> None:
-    console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
+    console.print(f"[bold]{escape(f.subject)}[/] ({f.confidence:.2f}): {escape(f.statement)}", highlight=False)
 
 
 register = commands(_concepts)

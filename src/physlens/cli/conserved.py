@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from rich.markup import escape
 from physlens.cli import AsJson, Budget, Out, Seed, commands, print_findings
 from physlens.errors import DataError
 
@@ -94,9 +95,9 @@ def _conserved(
 
 def _show(console, f) -> None:
     if f.kind != "conserved":
-        console.print(f.statement, highlight=False)
+        console.print(escape(f.statement), highlight=False)
         return
-    console.print(f"[bold]{f.value['expression']}[/]  (relative variation {f.value['relative_variation']:.2g}, "
+    console.print(f"[bold]{escape(f.value['expression'])}[/]  (relative variation {f.value['relative_variation']:.2g}, "
                   f"confidence {f.confidence:.2f})", highlight=False)
 
 

@@ -19,6 +19,7 @@ def findings_table(findings, title: str = "Findings"):
         1
     """
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False)
     table.add_column("kind", style="bold")
@@ -27,7 +28,7 @@ def findings_table(findings, title: str = "Findings"):
     table.add_column("truth", justify="center")
     for f in findings:
         match = {None: "[dim]-[/]", True: "[green]yes[/]", False: "[red]no[/]"}[f.match]
-        table.add_row(f.kind, f.statement, f"{f.confidence:.2f}", match)
+        table.add_row(f.kind, Text(f.statement), f"{f.confidence:.2f}", match)  # statements are text, not markup
     return table
 
 

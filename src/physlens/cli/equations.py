@@ -38,16 +38,18 @@ def _equations(
 
 
 def _show(console, f) -> None:
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"[bold]{f.statement}[/]")
+    console.print(f"[bold]{escape(f.statement)}[/]")
     if "pareto" not in (f.value or {}):
         return
     table = Table(title=f"Pareto front for {f.target}")
     for col in ("complexity", "rmse", "expression"):
         table.add_column(col)
     for p in f.value["pareto"]:
-        table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", p["expression"])
+        table.add_row(str(p["complexity"]), f"{p['rmse']:.3g}", Text(p["expression"]))
     console.print(table)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
 from physlens.cli import AsJson, Budget, Out, Seed, commands, print_findings
 from physlens.errors import ConfigError
 
@@ -76,7 +77,7 @@ def _fields(
 
 def _show(console, f) -> None:
     badge = "" if f.match is None else (" [green]matches truth[/]" if f.match else " [red]does not match[/]")
-    console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}{badge}", highlight=False)
+    console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {escape(f.statement)}{badge}", highlight=False)
 
 
 register = commands(_fields)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
 from physlens.cli import AsJson, Budget, Out, Seed, commands, fail, print_findings
 
 
@@ -50,7 +51,7 @@ def _phases(
 
 
 def _show(console, f) -> None:
-    console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {f.statement}", highlight=False)
+    console.print(f"[bold]{f.kind}[/] ({f.confidence:.2f}): {escape(f.statement)}", highlight=False)
     if f.kind == "phase":
         for m, d in (f.evidence.get("methods") or {}).items():
             console.print(f"  {m:12s} {d['critical']:.4g} ± {d['uncertainty']:.2g}", highlight=False)

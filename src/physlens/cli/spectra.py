@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
 from physlens.cli import Budget, Seed, commands, print_json
 
 
@@ -159,7 +160,7 @@ def _spectra(
         console.print(summary[0].statement, highlight=False)
     for f in findings:
         if f.subject != "summary" and f.value["alpha"] is None:
-            console.print(f"[dim]{f.statement}[/]", highlight=False)
+            console.print(f"[dim]{escape(f.statement)}[/]", highlight=False)
 
 
 register = commands(_spectra)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from rich.markup import escape
 from physlens.cli import AsJson, Budget, DataFile, Inputs, Out, Seed, commands, print_findings
 
 
@@ -44,7 +45,7 @@ def _symmetries(
     names = result.dataset.input_names + ["1"]
 
     def show(console, f) -> None:
-        console.print(f"[bold]{f.subject}[/] ({f.confidence:.2f}): {f.statement}")
+        console.print(f"[bold]{escape(f.subject)}[/] ({f.confidence:.2f}): {escape(f.statement)}")
         for i, g in enumerate((f.value or {}).get("generators", [])):
             console.print(f"  generator {i + 1} [L | b] (columns {', '.join(names)}):")
             console.print("  " + np.array2string(np.round(g, 4), prefix="  "))
