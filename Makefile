@@ -21,11 +21,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/physlens discover
 
-# one test worker per core, at most 4 (each computes on one thread; idle workers take tests from busy ones)
+# one test worker per core, at most 4 (each computes on one thread; files stay whole on one worker)
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, len(os.sched_getaffinity(0))))")
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
