@@ -9,6 +9,7 @@ through the ``physlens.models`` entry-point group.
 from __future__ import annotations
 
 from physlens.models.base import MODELS, Emulator, activation, build_model, model_registry, register_model
+from physlens.models.predict import HeldoutError, heldout_error, predict_numpy
 
 
 def _import_all() -> None:
@@ -16,4 +17,5 @@ def _import_all() -> None:
     MODELS.discover()
 
 
-__all__ = ["MODELS", "Emulator", "build_model", "register_model", "model_registry", "activation"]
+__all__ = ["MODELS", "Emulator", "build_model", "register_model", "model_registry", "activation", "predict_numpy",
+           "heldout_error", "HeldoutError"]

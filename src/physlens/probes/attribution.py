@@ -77,12 +77,15 @@ fewer than 10 % of the rows only is left undetermined.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from physlens.data.dataset import Dataset
 from physlens.data.support import DataSupport
 from physlens.findings import Finding
+from physlens.models.predict import heldout_error, predict_numpy
 
 #: no fit requirement: an input is judged against the model's own error, so a coarse model (or noisy
 #: data) only costs power, never a false claim
@@ -143,7 +146,7 @@ def permutation_importance(
         ((2, 1), (2,), (2, 1))
     """
     rng = np.random.default_rng(seed)
-    base = _predict(model, X)
+    base = predict_numpy(model, X)
     d = X.shape[1]
     out = np.zeros((repeats, d, base.shape[1]))
     typical = np.zeros((repeats, d, base.shape[1]))
@@ -153,7 +156,7 @@ def permutation_importance(
         for j in range(d):
             Xp = X.copy()
             Xp[:, j] = X[rng.permutation(len(X)), j]
-            pred = _predict(model, Xp)
+            pred = predict_numpy(model, Xp)
             sq = (pred - base) ** 2
             if where is not None:
                 ok = where.inside(Xp)
@@ -186,7 +189,7 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
         (True, True)
     """
     rng = np.random.default_rng(seed + 7919)
-    base = _predict(model, X)
+    base = predict_numpy(model, X)
     d = X.shape[1]
     where = DataSupport(X) if support and len(X) >= 10 else None
     gain = np.zeros((d, base.shape[1]))
@@ -195,7 +198,7 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
         for j in range(d):
             Xp = X.copy()
             Xp[:, j] = X[rng.permutation(len(X)), j]
-            pred = _predict(model, Xp)
+            pred = predict_numpy(model, Xp)
             rows = np.ones(len(X), dtype=bool)
             if where is not None:
                 ok = where.inside(Xp)
@@ -204,14 +207,6 @@ def loss_ratio(model: torch.nn.Module, X: np.ndarray, Y: np.ndarray, repeats: in
             gain[j] += np.mean((pred[rows] - Y[rows]) ** 2 - (base[rows] - Y[rows]) ** 2, axis=0)
             moved[j] += np.mean((pred[rows] - base[rows]) ** 2, axis=0)
     return gain / np.maximum(moved, 1e-300)
-
-
-def _predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict"):  # the emulators' own batched prediction (ensembles average their members)
-        return model.predict(X)
-    p = next(model.parameters())
-    with torch.no_grad():
-        return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)
 
 
 def run(
@@ -261,17 +256,9 @@ def run(
     idx = rng.choice(dataset.n, size=min(max_samples, dataset.n), replace=False)
     X, Y = dataset.X[idx], dataset.y[idx]
     model.eval()
-    pred = _predict(model, X)
-    mse = np.mean((pred - Y) ** 2, axis=0)
-    # the typical row's squared error (module docstring): the yardstick for the typical row's change
-    typical_error = np.quantile((pred - Y) ** 2, typical_quantile, axis=0)
-    error_rows = "data"
-    if heldout is not None and len(heldout) >= 10:
-        hx = np.asarray(heldout, dtype=np.int64)[:max_samples]
-        hpred = _predict(model, dataset.X[hx])
-        mse = np.maximum(mse, np.mean((hpred - dataset.y[hx]) ** 2, axis=0))
-        typical_error = np.maximum(typical_error, np.quantile((hpred - dataset.y[hx]) ** 2, typical_quantile, axis=0))
-        error_rows = "held-out"
+    # the model's error, and the typical row's (module docstring): the yardsticks, on held-out rows when known
+    mse, typical_error, error_rows = heldout_error(partial(predict_numpy, model), dataset, idx, heldout,
+                                                   typical_quantile, max_heldout=max_samples)
     var = np.var(Y, axis=0)
     var = np.where(var > 0, var, 1.0)
     perm_mean, perm_std = permutation_importance(model, X, repeats=repeats, seed=seed, support=support,

@@ -110,6 +110,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -117,6 +118,7 @@ import torch
 from physlens.data.dataset import Dataset
 from physlens.data.support import DataSupport
 from physlens.findings import Finding
+from physlens.models.predict import heldout_error, predict_numpy
 
 #: no fit requirement: pairs are judged against the model's own error, so a coarse model only costs power
 REQUIRES: dict = {}
@@ -618,18 +620,6 @@ def plan_interactions(
 
 
 # --------------------------------------------------------------------------- the probe
-def _predict_fn(model):
-    if hasattr(model, "predict"):
-        return model.predict
-    p = next(model.parameters())
-
-    def predict(Z):
-        with torch.no_grad():
-            return model(torch.as_tensor(Z, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)
-
-    return predict
-
-
 def _confidence(value: float, threshold: float) -> float:
     margin = abs(np.log10((value + 1e-300) / (threshold + 1e-300)))
     return float(1.0 - 0.5 * np.exp(-2.0 * margin))
@@ -696,7 +686,7 @@ def run(
     """
     t_start = time.monotonic()
     model.eval()
-    predict = _predict_fn(model)
+    predict = partial(predict_numpy, model)
     d, k = dataset.d_in, dataset.d_out
     names, tnames = dataset.input_names, dataset.target_names
     rng = np.random.default_rng(seed)
@@ -715,16 +705,8 @@ def run(
     rows = rng.choice(dataset.n, size=min(2000, dataset.n), replace=False)
     pred = predict(dataset.X[rows])
     Y = dataset.y[rows]
-    mse = np.mean((pred - Y) ** 2, axis=0)
-    typical_error = np.quantile((pred - Y) ** 2, typical_quantile, axis=0)
-    error_on = "data"
-    hx = None
-    if heldout is not None and len(heldout) >= 10:
-        hx = np.asarray(heldout, dtype=np.int64)[:2000]
-        hpred = predict(dataset.X[hx])
-        mse = np.maximum(mse, np.mean((hpred - dataset.y[hx]) ** 2, axis=0))
-        typical_error = np.maximum(typical_error, np.quantile((hpred - dataset.y[hx]) ** 2, typical_quantile, axis=0))
-        error_on = "held-out"
+    mse, typical_error, error_on = heldout_error(predict, dataset, rows, heldout, typical_quantile, pred=pred)
+    hx = np.asarray(heldout, dtype=np.int64)[:2000] if error_on == "held-out" else None
     var = np.var(dataset.y, axis=0)
     var = np.where(var > 0, var, 1.0)
 
