@@ -102,9 +102,10 @@ def test_pareto_front_is_sorted_and_ends_at_the_selected_accuracy():
 def test_search_is_deterministic_for_a_seed():
     X = _uniform(200, 2)
     y = np.sqrt(X[:, 0] ** 2 + X[:, 1] ** 2) + 0.3 * np.cos(X[:, 0])
-    # under a counted budget (this file's fixture) the search does not depend on the clock
-    a = EquationSearch(time_limit=5, max_complexity=4, seed=5, variable_names=["p", "q"], oracle=False).fit(X, y)
-    b = EquationSearch(time_limit=5, max_complexity=4, seed=5, variable_names=["p", "q"], oracle=False).fit(X, y)
+    # under a counted budget (this file's fixture) the search does not depend on the clock; 1 virtual second
+    # reaches the same formula as 5, and two runs of it on the wall clock gave different fronts when tried
+    a = EquationSearch(time_limit=1, max_complexity=4, seed=5, variable_names=["p", "q"], oracle=False).fit(X, y)
+    b = EquationSearch(time_limit=1, max_complexity=4, seed=5, variable_names=["p", "q"], oracle=False).fit(X, y)
     assert a.pareto_ == b.pareto_ and a.expression_ == b.expression_
 
 
