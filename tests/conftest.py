@@ -21,8 +21,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # starts, computes on one thread, so two workers on two cores do not fight over four threads
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    # NumPy (imported above) started OpenBLAS with one thread per core before the variable was set: two
+    # workers then run four spinning BLAS threads on two cores, and least-squares-heavy tests run 10-40x
+    # slower (the Lorenz noise test: 112 s against 2.4 s). Limit the pools already loaded to one thread.
+    threadpool_limits(1)
+
+
+@pytest.fixture(autouse=True)
+def _worker_stays_on_one_thread():
+    """A test that runs a task inline (``physlens.execution.call_task`` sets torch's threads to the task's share
+    of the cores) must not leave its worker on two threads: every later file on it would fight the other worker."""
+    yield
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
 
 
 @pytest.fixture

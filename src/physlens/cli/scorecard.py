@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import time
 from pathlib import Path
 
@@ -84,13 +83,12 @@ def run_scorecard(systems: list[str], budget: str = "quick", out: str | Path = "
         >>> card["systems"], card["totals"]
         ([], {})
     """
-    from physlens.execution import Task, run_tasks
+    from physlens.execution import Task, available_cores, run_tasks
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // max(1, jobs))
+    threads = max(1, available_cores() // max(1, jobs))  # capped by OMP_NUM_THREADS when the caller sets it
     tasks = [Task(name, "physlens.cli.scorecard:score_system",
                   {"name": name, "budget": budget, "out": str(out), "seed": seed, "threads": threads,
                    "epochs": epochs, "probes": probes}, cpus=threads)

@@ -124,9 +124,11 @@ def call_task(task: dict, threads: int = 1) -> dict:
         'JSONDecodeError'
     """
     t0 = time.perf_counter()
+    before = None
     try:
         import torch
 
+        before = torch.get_num_threads()
         torch.set_num_threads(max(1, int(threads)))
     except Exception:  # torch missing or already initialised: the task still runs
         pass
@@ -139,6 +141,9 @@ def call_task(task: dict, threads: int = 1) -> dict:
         text = " ".join(str(exc).split()) or type(exc).__name__
         out = TaskResult(task["key"], ok=False, error=f"{type(exc).__name__}: {text[:400]}",
                          traceback=traceback.format_exc(limit=8))
+    finally:  # a task run inline leaves its caller on the caller's own thread count
+        if before is not None:
+            torch.set_num_threads(before)
     out.seconds = time.perf_counter() - t0
     return out.to_dict()
 
@@ -184,6 +189,23 @@ def _save(store: str | Path | None, d: dict) -> None:
     write_json(Path(store) / _store_name(d["key"]), d)
 
 
+def available_cores() -> int:
+    """The cores this process may compute on: its CPU affinity, capped by ``OMP_NUM_THREADS`` when set.
+
+    A test worker or a scheduler's share sets the variable; torch threads beyond the cores a process really
+    has spin against each other on a loaded machine (toy_distractor, 150 epochs on 2 busy cores: 37 s with
+    2 threads, 2.8 s with 1).
+
+    Example:
+        >>> available_cores() >= 1
+        True
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        cores = min(cores, max(1, int(os.environ["OMP_NUM_THREADS"])))
+    return max(1, cores)
+
+
 def threads_for(task: Task, jobs: int) -> int:
     """Torch threads of ``task`` when ``jobs`` tasks run side by side (the same on every backend).
 
@@ -193,7 +215,7 @@ def threads_for(task: Task, jobs: int) -> int:
     """
     if task.cpus is not None:
         return max(1, int(task.cpus))
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+    return max(1, available_cores() // max(1, jobs))
 
 
 def run_tasks(tasks: Iterable[Task], executor: str = "local", jobs: int | None = None, address: str | None = None,
