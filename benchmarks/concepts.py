@@ -193,7 +193,8 @@ def main() -> None:
                    "confidence": fs[0].confidence, "seconds": sec, "cpu_seconds": cpu, "set_r2": set_r2,
                    "min_set_r2": min(set_r2.values()) if set_r2 else None,
                    "curve": [(c["latents"], c["envelope"]) for c in fs[0].value["curve"]],
-                   "guess": fs[0].evidence.get("guess"), "decoder": fs[0].evidence.get("decoder")}
+                   "guess": fs[0].evidence.get("guess"), "decoder": fs[0].evidence.get("decoder"),
+                   "width": fs[0].evidence.get("width")}
             if not args.no_peer and seed < args.peer_seeds:
                 rec["peer_count"], rec["peer_seconds"] = peer_count(ds, opts, epochs, seed)
             rows.append(rec)

@@ -46,6 +46,15 @@ def test_an_observation_that_carries_nothing_needs_no_latent():
     assert not [f for f in fs if f.kind == "concept"]
 
 
+def test_a_network_too_narrow_for_the_code_is_widened_on_validation():
+    # 4 hidden units cannot decode three parameters (validation 0.73 of the variance at 8 units' 0.10)
+    r = C.latent_count(hidden_parameter_task(3, n=800), max_latents=4, epochs=60, restarts=1, width=4, widen=1)
+    assert r["width"] == 8
+    assert r["curve"][-1]["best_from"] == "over-complete, width 8"
+    with pytest.raises(ConfigError, match="widen"):
+        C.latent_count(hidden_parameter_task(3, n=800), max_latents=2, widen=-1)
+
+
 def test_the_monotone_envelope_never_keeps_a_stage_worse_than_a_smaller_one():
     ds = hidden_parameter_task(1, n=600)
     r = C.latent_count(ds, max_latents=3, epochs=15, restarts=1, width=16)
@@ -73,6 +82,21 @@ def test_a_candidate_coded_jointly_by_two_latents_is_explained_by_the_set():
     r = C.explain_latents(mu, {"k": k, "b": b})
     assert min(r["set_r2"].values()) >= 0.95, r["set_r2"]
     assert max(max(d.values()) for d in r["per_latent"]) < 0.9  # neither latent alone holds k or b
+
+
+def test_copies_of_a_trajectory_cannot_carry_its_value_into_the_held_out_rows():
+    # 120 trajectories of 8 rows share k; a latent that is a random label of the trajectory (no function of k)
+    # lets a fit split by rows look up k from the trajectory's other rows, never one split by trajectories
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(120), 8)
+    k = rng.uniform(0.5, 2, 120)[groups]
+    label = rng.normal(size=(120, 2))[groups]
+    code = np.c_[np.log(k), rng.normal(size=120)[groups]] + 0.01 * rng.normal(size=(960, 2))
+    by_rows = C.explain_latents(label, {"k": k})
+    by_trajectory = C.explain_latents(label, {"k": k}, groups=groups)
+    assert by_rows["set_r2"]["k"] > 0.9  # what the row split believed
+    assert by_trajectory["set_r2"]["k"] < 0.2 and by_trajectory["unexplained"] == [0, 1]
+    assert C.explain_latents(code, {"k": k}, groups=groups)["per_latent"][0]["k"] > 0.99  # a real code still shows
 
 
 def test_set_encoder_reads_the_context_rows_as_an_unordered_set():
@@ -197,7 +221,7 @@ def test_run_offers_the_count_search_with_latent_counts_own_defaults():
     import inspect
 
     run_params = inspect.signature(C.run).parameters
-    for name in ("epochs", "restarts", "min_gain", "rel_gain", "width", "beta", "decoder", "distill"):
+    for name in ("epochs", "restarts", "min_gain", "rel_gain", "width", "beta", "decoder", "distill", "widen"):
         assert run_params[name].default == C.COUNT_DEFAULTS[name], name
 
 
