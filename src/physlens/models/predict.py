@@ -38,6 +38,9 @@ def predict_numpy(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
     """
     if hasattr(model, "predict"):  # the emulators' own batched prediction (ensembles average their members)
         return np.asarray(model.predict(X), dtype=np.float64)
+    if next(model.parameters(), None) is None:  # a module without weights (a closed form wrapped as a module)
+        with torch.no_grad():
+            return model(torch.as_tensor(X, dtype=torch.float64)).cpu().numpy().astype(np.float64)
     return predict_in_batches(model, X)
 
 

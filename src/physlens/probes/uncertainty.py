@@ -81,6 +81,7 @@ import torch
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError, DataError
 from physlens.findings import Finding
+from physlens.models.predict import predict_numpy
 from physlens.probes import too_few_rows
 
 REQUIRES: dict = {}
@@ -224,19 +225,11 @@ def penultimate_features(model: torch.nn.Module, X: np.ndarray, layer: str, batc
     return np.concatenate(out)
 
 
-def _predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict"):
-        return model.predict(X)
-    p = next(model.parameters())
-    with torch.no_grad():
-        return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)
-
-
 def _member_variance(model: torch.nn.Module, X: np.ndarray) -> np.ndarray | None:
     members = getattr(model, "members", None)
     if members is None or len(members) < 2:
         return None
-    preds = np.stack([_predict(m, X) for m in members])
+    preds = np.stack([predict_numpy(m, X) for m in members])
     return preds.var(axis=0, ddof=1)
 
 
@@ -301,10 +294,10 @@ class Calibration:
                   noise_var_=np.ones(dataset.d_out), prior_precision_=np.ones(dataset.d_out), ood_medians_=(1.0, 1.0),
                   ood_threshold_=float("inf"), k_neighbours=k_neighbours, ood_quantile=ood_quantile, _model=model)
         Xr, Yr = dataset.X[train_rows], dataset.y[train_rows]
-        cal.noise_var_ = np.maximum(np.mean((_predict(model, Xr) - Yr) ** 2, axis=0), 1e-12 * np.var(Yr, axis=0) + 1e-300)
+        cal.noise_var_ = np.maximum(np.mean((predict_numpy(model, Xr) - Yr) ** 2, axis=0), 1e-12 * np.var(Yr, axis=0) + 1e-300)
         cal._prepare(Xr, evidence=True, candidates=candidates)
         Xh, Yh = dataset.X[heldout], dataset.y[heldout]
-        cal.scores_ = np.abs(Yh - _predict(model, Xh)) / cal.scale(Xh)
+        cal.scores_ = np.abs(Yh - predict_numpy(model, Xh)) / cal.scale(Xh)
         knn, spread = cal._ood_parts(Xh)
         cal.ood_medians_ = (float(max(np.median(knn), 1e-12)), float(max(np.median(spread), 1e-12)))
         cal.heldout_ood_ = cal.ood_score(Xh)
@@ -356,7 +349,7 @@ class Calibration:
     def _is_affine(self, Phi: np.ndarray, Xr: np.ndarray) -> bool:
         """Whether the model's output is an affine map of ``Phi`` (so the Laplace spread applies)."""
         A = np.hstack([Phi, np.ones((len(Phi), 1))])
-        F = _predict(self._model, Xr)
+        F = predict_numpy(self._model, Xr)
         W, *_ = np.linalg.lstsq(A, F, rcond=None)
         resid = F - A @ W
         self._weights = W
@@ -400,7 +393,7 @@ class Calibration:
         members = _member_variance(self._model, X)
         if members is not None:
             epi = epi + members
-        return Phi, epi, _predict(self._model, X)
+        return Phi, epi, predict_numpy(self._model, X)
 
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Predictive standard deviation s(x) = sqrt(noise + epistemic), (n, d_out), output units.

@@ -141,17 +141,6 @@ def thin_trajectories(rows: np.ndarray, groups: np.ndarray, max_rows: int) -> np
     return np.sort(np.concatenate(out))
 
 
-def _predict(model, X: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict"):
-        return np.asarray(model.predict(X), dtype=float)
-    import torch
-
-    p = next(model.parameters(), None)
-    dtype, device = (p.dtype, p.device) if p is not None else (torch.float64, "cpu")
-    with torch.no_grad():
-        return model(torch.as_tensor(X, dtype=dtype, device=device)).cpu().numpy().astype(float)
-
-
 def _variation_of_values(v: np.ndarray, g: np.ndarray) -> float:
     ok = np.isfinite(v)
     v, g = v[ok], g[ok]
@@ -350,11 +339,13 @@ def run(
     baseline, _ = poincare_count(traj_list) if len(traj_list) <= 400 else (None, {})
 
     # 2. the closed forms from the emulator
-    pred = _predict(model, X)
+    from physlens.models.predict import predict_numpy  # torch only once a model is read
+
+    pred = predict_numpy(model, X)
     F = smap.flow(X, pred)[:, state]
     hrows = heldout if heldout is not None else rows
     hX = dataset.X[hrows[:max_rows]]
-    hpred = _predict(model, hX)
+    hpred = predict_numpy(model, hX)
     Rfull = smap.flow(hX, hpred) - smap.flow(hX, dataset.y[hrows[:max_rows]])
     R = Rfull[:, state]
     Ytrue = smap.flow(hX, dataset.y[hrows[:max_rows]])[:, state]

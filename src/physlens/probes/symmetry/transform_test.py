@@ -46,6 +46,8 @@ import torch
 from scipy import stats
 from scipy.spatial import cKDTree
 
+from physlens.models.predict import predict_numpy
+
 
 SUPPORT_K = 1  # neighbours of the k-NN support test
 
@@ -57,12 +59,7 @@ def predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
         >>> predict(torch.nn.Linear(2, 1), np.zeros((3, 2))).shape
         (3, 1)
     """
-    if hasattr(model, "predict"):
-        return np.asarray(model.predict(X), dtype=np.float64)
-    p = next(model.parameters())
-    with torch.no_grad():
-        out = model(torch.as_tensor(X, dtype=p.dtype, device=p.device))
-    return out.detach().cpu().numpy().astype(np.float64).reshape(len(X), -1)
+    return predict_numpy(model, X).reshape(len(X), -1)
 
 
 @dataclass
