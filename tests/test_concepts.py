@@ -55,6 +55,15 @@ def test_a_network_too_narrow_for_the_code_is_widened_on_validation():
         C.latent_count(hidden_parameter_task(3, n=800), max_latents=2, widen=-1)
 
 
+def test_a_search_whose_fits_the_budget_stops_says_its_count_is_unreliable():
+    ds = hidden_parameter_task(1, n=600)
+    # 20000 epochs cannot finish in the 0.5 s a fit gets from a 1 ms budget, on any machine
+    cut = C.latent_count(ds, max_latents=2, epochs=20000, restarts=1, width=8, widen=0, budget_seconds=1e-3)
+    assert cut["cut_fits"] and not cut["complete"] and all(r < 20000 for r, _ in cut["cut_fits"])
+    whole = C.latent_count(ds, max_latents=2, epochs=5, restarts=1, width=8, widen=0)
+    assert whole["cut_fits"] == [] and whole["complete"]
+
+
 def test_the_monotone_envelope_never_keeps_a_stage_worse_than_a_smaller_one():
     ds = hidden_parameter_task(1, n=600)
     r = C.latent_count(ds, max_latents=3, epochs=15, restarts=1, width=16)

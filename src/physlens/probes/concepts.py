@@ -370,7 +370,8 @@ def latent_count(
     ``active`` (latents carrying > 0.1 nat), ``intrinsic_dimension``, ``best_from``), ``threshold``,
     ``guess`` (the over-complete code's estimate), ``decoder``, ``model`` (the chosen
     :class:`Bottleneck`, None for 0 latents), ``val_index``, ``complete`` (False when the budget
-    ended the search early) and ``seconds``. With ``polish`` the chosen model is trained once more,
+    ended the search early or stopped a fit short of its epochs; ``cut_fits`` lists those fits'
+    (epochs run, epochs asked)) and ``seconds``. With ``polish`` the chosen model is trained once more,
     warm, with the KL weight divided by 100 (a sharper code for :func:`explain_latents`; kept only
     if it validates better). ``set_encoder`` reads a context-mode observation (``meta["context_rows"]``)
     as an unordered set of rows (the bottleneck's ``set_size``). ``steps`` lists each step between
@@ -453,10 +454,16 @@ def latent_count(
         return rec
 
     teacher: list = []  # the over-complete stage, once trained (question tasks with ``distill``)
+    cut: list[tuple[int, int]] = []  # (epochs run, epochs asked) of every fit the clock stopped
+
+    def timed_fit(model) -> None:
+        r = fit(model, data, cfg)
+        if r.stopped_by == "time":
+            cut.append((int(r.epochs_run), int(cfg.epochs)))
 
     def train(K: int, how: str, dec: str, init: int = 0):
         m = build(K, seed * 7919 + 101 * K + 13 * init, dec)
-        fit(Distillation(m, teacher[0], copies=distill) if teacher else m, data, cfg)
+        timed_fit(Distillation(m, teacher[0], copies=distill) if teacher else m)
         return consider(K, m, how), m
 
     shrunk: set = set()
@@ -477,7 +484,7 @@ def latent_count(
             k_best = min(best, key=lambda k: best[k]["val_mse"])
             tutor = best[k_best]["model"]
             tutor.load_state_dict(best[k_best]["state"])
-        fit(Distillation(m, tutor, copies=distill) if tutor is not None else m, data, cfg)
+        timed_fit(Distillation(m, tutor, copies=distill) if tutor is not None else m)
         return consider(K, m, f"shrunk from {L}")
 
     def out_of_time() -> bool:
@@ -591,6 +598,9 @@ def latent_count(
             ratios.append(s["need"] / max(s["gain"], 1e-12))
     margin = min(ratios) if ratios else 1.0
     confidence = float(np.clip(1.0 - 0.5 / max(margin, 1e-9), 0.0, 0.99))
+    # a search whose fits the time budget stopped short is incomplete too: a stage that trained one epoch
+    # cannot show what a parameter is worth (every K then validates alike and the count reads 0)
+    complete = complete and not cut
     if not complete:
         confidence *= 0.7
     model = None
@@ -624,7 +634,7 @@ def latent_count(
     return {"count": count, "confidence": confidence, "curve": curve, "threshold": thr, "steps": steps,
             "guess": guess, "decoder": dec, "width": capacity[0], "model": model, "val_index": val_index,
             "train_index": train_index,
-            "complete": complete, "polished_mse": polished, "seconds": time.perf_counter() - t0}
+            "complete": complete, "cut_fits": cut, "polished_mse": polished, "seconds": time.perf_counter() - t0}
 
 
 #: the count search's defaults, read from :func:`latent_count`'s signature (``run`` offers the same options)
@@ -979,14 +989,18 @@ def run(
                        budget_seconds=search_budget)
     count = res["count"]
     curve_txt = ", ".join(f"{c['latents']}: {c['envelope']:.3g}" for c in res["curve"])
+    cut = res["cut_fits"]
+    short = (f"; the time budget stopped {len(cut)} fit{'s' if len(cut) != 1 else ''} short (as few as "
+             f"{min(r for r, _ in cut)} of {cut[0][1]} epochs): the count is unreliable, give the probe more time"
+             if cut else "")
     findings = [Finding(
         kind="quality",
         statement=(f"The answer needs {count} latent variable{'s' if count != 1 else ''} "
                    f"(validation error vs number of latents: {curve_txt}; a latent counts when it lowers the "
-                   f"error by {res['threshold']:.3g} of the variance)"),
+                   f"error by {res['threshold']:.3g} of the variance){short}"),
         value={"name": "latent count", "count": count, "curve": res["curve"]},
         evidence={"threshold": res["threshold"], "mode": task.mode, "task": task.note, "complete": res["complete"],
-                  "steps": res["steps"], "guess": res["guess"], "decoder": res["decoder"], "width": res["width"],
+                  "cut_fits": cut, "steps": res["steps"], "guess": res["guess"], "decoder": res["decoder"], "width": res["width"],
                   "rows": task.data.n, "max_latents": K, "restarts": restarts, "seconds": res["seconds"]},
         confidence=res["confidence"], probe="concepts", target=", ".join(dataset.target_names),
         subject="latent count")]
