@@ -106,6 +106,8 @@ def test_copies_of_a_trajectory_cannot_carry_its_value_into_the_held_out_rows():
     assert by_rows["set_r2"]["k"] > 0.9  # what the row split believed
     assert by_trajectory["set_r2"]["k"] < 0.2 and by_trajectory["unexplained"] == [0, 1]
     assert C.explain_latents(code, {"k": k}, groups=groups)["per_latent"][0]["k"] > 0.99  # a real code still shows
+    nothing = C.explain_latents(code, {}, groups=groups)  # no candidate: every latent unexplained, no error
+    assert nothing["set_r2"] == {} and nothing["unexplained"] == [0, 1]
 
 
 def test_set_encoder_reads_the_context_rows_as_an_unordered_set():

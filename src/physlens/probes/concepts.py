@@ -795,8 +795,8 @@ def explain_latents(mu: np.ndarray, candidates: dict, seed: int = 0, unexplained
                                          smooth_r2(mu[:, j], c, seed, groups=groups)) for c in parts]))
         per_latent.append(d)
     set_r2 = {}
-    if k:
-        columns = [c for parts in forms.values() for c in parts]
+    columns = [c for parts in forms.values() for c in parts]
+    if k and columns:
         net = network_r2(mu, np.c_[tuple(columns)], seed, groups=groups) if k > 1 else np.full(len(columns), -np.inf)
         i = 0
         for name, parts in forms.items():
