@@ -737,8 +737,9 @@ def network_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, hidden: int = 64, ma
     Z = (Z - Z.mean(0)) / np.where(Z.std(0) > 0, Z.std(0), 1.0)
     cm, cs = C.mean(0), np.where(C.std(0) > 0, C.std(0), 1.0)
     P = np.empty_like(C)
+    rng = np.random.default_rng(seed)
     for a, b in _folds(len(C), folds, seed, groups):
-        a = a[:max_rows]
+        a = rng.permutation(a)[:max_rows]  # a random subset when capped, not the first rows of ordered data
         net = MLPRegressor(hidden_layer_sizes=(hidden, hidden), activation="tanh", learning_rate_init=3e-3,
                            max_iter=400, tol=1e-6, n_iter_no_change=20, early_stopping=True, validation_fraction=0.15,
                            random_state=seed)
