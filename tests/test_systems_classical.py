@@ -414,3 +414,31 @@ def test_conserved_scorer_accepts_functions_of_invariants_and_rejects_the_rest()
     score(findings, truth)
     assert {f.statement: f.match for f in findings} == {k: ok for k, (_, ok) in cases.items()}
     assert findings[0].score_detail["function_of"] == "energy"
+
+
+# ----------------------------------------------------------------------------- SciNet's oscillator series
+def test_oscillator_series_obeys_its_ode_released_from_rest_and_answers_at_the_question_time():
+    system = get_system("damped_oscillator_series", n_observations=4001, t_max=4.0)
+    ds = system.sample(6, seed=0)
+    assert ds.meta["question_columns"] == ["t_q"] and ds.truth.latent_dim == 2
+    x, k, b = ds.X[:, :-1], ds.aux["k"][:, None], ds.aux["b"][:, None]
+    h = system.times[1] - system.times[0]
+    v = (x[:, 2:] - x[:, :-2]) / (2 * h)
+    a = (x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]) / h**2
+    np.testing.assert_allclose(a, -k * x[:, 1:-1] - b * v, atol=1e-5)  # x'' = -k x - b x' (central differences)
+    np.testing.assert_allclose(x[:, 0], 1.0)
+    assert np.abs((x[:, 1] - x[:, 0]) / h).max() < 0.01  # released from rest: x'(0) = 0 up to O(h k)
+    answer = evaluate(ds.truth.extra["answer"], ["t_q", "k", "b"], np.c_[ds.X[:, -1], ds.aux["k"], ds.aux["b"]])
+    np.testing.assert_allclose(ds.y[:, 0], answer, rtol=1e-12, atol=1e-12)
+    back = GroundTruth.from_json(ds.truth.to_json())
+    _assert_same(ds.truth.extra, back.extra, "extra")
+
+
+def test_oscillator_series_refuses_overdamped_ranges_and_adds_observation_noise():
+    with pytest.raises(ParameterError, match=r"\bk_range\b.*overdamped"):
+        get_system("damped_oscillator_series", k_range=(0.1, 1.0), b_range=(0.5, 1.0))
+    clean = get_system("damped_oscillator_series").sample(300, seed=1)
+    noisy = get_system("damped_oscillator_series", observation_noise=0.05).sample(300, seed=1)
+    np.testing.assert_array_equal(noisy.y, clean.y)
+    assert abs(np.std(noisy.X[:, :-1] - clean.X[:, :-1]) - 0.05) < 0.005
+    assert clean.X[:, -1].min() >= 0 and clean.X[:, -1].max() <= 5.0
