@@ -280,3 +280,24 @@ def test_distillation_from_an_over_complete_code_curbs_the_overfit_of_a_small_on
             val[how] = float(np.mean((pred - ds.y[res.val_index]) ** 2) / ds.y.var())
         ratios.append(val["distilled"] / val["plain"])
     assert max(ratios) < 1.0 and float(np.exp(np.mean(np.log(ratios)))) < 0.85, ratios
+
+
+def _stage(err: float, dim: float, rng, rows: int = 3000) -> dict:
+    sq = err * rng.exponential(size=(rows, 1))  # squared standardised errors of one target, mean ``err``
+    return {"sq": sq, "each": sq.mean(0), "intrinsic_dimension": dim}
+
+
+def test_a_small_step_counts_when_it_removes_most_of_the_error_left_and_the_code_gains_a_dimension():
+    rng = np.random.default_rng(0)
+    # SciNet's pendulum: damping after stiffness, 0.0139 -> 0.0040 of the variance (under the 0.01 threshold)
+    count, thr, steps = C.count_steps({0: _stage(0.15, 0.0, rng), 1: _stage(0.0139, 1.0, rng),
+                                       2: _stage(0.0040, 2.0, rng), 3: _stage(0.0035, 2.1, rng)})
+    assert count == 2 and thr == 0.01 and steps[1]["gain"] < thr and steps[1]["counts"]
+    # the same step into a code that re-codes the same parameters (one qubit: 2 -> 3 latents remove 99 % of
+    # the error the 2-D chart of the sphere leaves) is no parameter
+    count, _, steps = C.count_steps({0: _stage(0.3, 0.0, rng), 2: _stage(0.004, 2.0, rng),
+                                     3: _stage(0.00004, 2.05, rng)})
+    assert count == 2 and not steps[1]["counts"]
+    # a decisive step under a quarter of the threshold is noise-sized, whatever its share
+    count, _, _ = C.count_steps({0: _stage(0.15, 0.0, rng), 1: _stage(0.003, 1.0, rng), 2: _stage(0.0008, 2.0, rng)})
+    assert count == 1

@@ -347,6 +347,52 @@ def _val_mse(model, data: Dataset, index: np.ndarray, per_target: bool = False):
     return each if per_target else float(each.mean())
 
 
+def count_steps(env: dict[int, dict], min_gain: float = 0.01, rel_gain: float = 0.05) -> tuple[int, float, list]:
+    """The count from the stages tried: the last K whose step from the previous K tried clears the threshold
+    and the noise of the paired validation errors, and whose code holds more parameters than the count so far
+    (the rule of the module docstring).
+
+    ``env`` maps each K tried to its best stage with at most K latents: ``sq`` (validation rows x targets,
+    squared standardised errors), ``each`` (their mean per target) and ``intrinsic_dimension`` (of its code).
+    Returns ``(count, threshold, steps)``, one dict per step (``from``, ``to``, ``gain``, ``need``,
+    ``counts``, ``short``, ``intrinsic_dimension``).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> def stage(err, dim):  # per-row squared errors of mean ``err``
+        ...     sq = err * rng.exponential(size=(2000, 1)); return {"sq": sq, "each": sq.mean(0), "intrinsic_dimension": dim}
+        >>> count_steps({0: stage(0.15, 0), 1: stage(0.014, 1.0), 2: stage(0.004, 2.0), 3: stage(0.003, 2.1)})[0]
+        2
+    """
+    thr = max(min_gain, rel_gain * float(np.max(env[0]["each"])))
+    count, count_dim, steps, keys = 0, 0.0, [], sorted(env)
+    for a, b in zip(keys, keys[1:]):
+        diff = env[a]["sq"] - env[b]["sq"]  # paired over the same validation rows
+        gain = diff.mean(axis=0)
+        j = int(np.argmax(gain))
+        noise = 2.0 * float(diff[:, j].std()) / np.sqrt(len(diff))
+        need = max(thr, noise)
+        # more latents that re-code the parameters the counted code holds are a better fit, not a parameter;
+        # a code of K latents spans at most K dimensions (TwoNN overestimates a noisy 1-D code), and a step
+        # that removes most of the remaining error is a new parameter whatever the estimate says
+        dim_b = min(env[b]["intrinsic_dimension"], float(b))
+        decisive = gain[j] >= DECISIVE * float(env[a]["each"][j])
+        holds_more = decisive or dim_b >= count_dim + 0.5
+        counts = bool(gain[j] >= need and holds_more)
+        # a parameter that moves the answer little is still one when its step removes most of the error
+        # left, clears the noise and a quarter of the threshold, and the code gains a dimension (SciNet's
+        # pendulum, seed 2: k, b from 1 to 2 latents 0.0139 -> 0.0040 of the variance, a gain of 0.0099
+        # under the 0.01 threshold; one qubit's 2 -> 3 steps remove 99 % of a smaller error but re-code
+        # the same 2-D state, and stay out)
+        counts = counts or bool(decisive and dim_b >= count_dim + 0.5 and gain[j] >= max(noise, SMALL_STEP * thr))
+        steps.append({"from": a, "to": b, "gain": float(gain[j]), "need": need, "counts": counts,
+                      "short": bool(gain[j] >= need and not holds_more),
+                      "intrinsic_dimension": env[b]["intrinsic_dimension"]})
+        if counts:
+            count, count_dim = b, max(dim_b, count_dim)
+    return count, thr, steps
+
+
 def latent_count(
     data: Dataset,
     max_latents: int = 6,
@@ -530,36 +576,7 @@ def latent_count(
         return env
 
     def decide() -> tuple[int, float, list]:
-        """The count: the last K whose step from the previous K tried clears the threshold and the noise
-        of the paired validation errors, and whose code holds more parameters than the count so far."""
-        env = envelope()
-        thr = max(min_gain, rel_gain * float(np.max(env[0]["each"])))
-        count, count_dim, steps, keys = 0, 0.0, [], sorted(env)
-        for a, b in zip(keys, keys[1:]):
-            diff = env[a]["sq"] - env[b]["sq"]  # paired over the same validation rows
-            gain = diff.mean(axis=0)
-            j = int(np.argmax(gain))
-            noise = 2.0 * float(diff[:, j].std()) / np.sqrt(len(diff))
-            need = max(thr, noise)
-            # more latents that re-code the parameters the counted code holds are a better fit, not a parameter;
-            # a code of K latents spans at most K dimensions (TwoNN overestimates a noisy 1-D code), and a step
-            # that removes most of the remaining error is a new parameter whatever the estimate says
-            dim_b = min(env[b]["intrinsic_dimension"], float(b))
-            decisive = gain[j] >= DECISIVE * float(env[a]["each"][j])
-            holds_more = decisive or dim_b >= count_dim + 0.5
-            counts = bool(gain[j] >= need and holds_more)
-            # a parameter that moves the answer little is still one when its step removes most of the error
-            # left, clears the noise and a quarter of the threshold, and the code gains a dimension (SciNet's
-            # pendulum, seed 2: k, b from 1 to 2 latents 0.0139 -> 0.0040 of the variance, a gain of 0.0099
-            # under the 0.01 threshold; one qubit's 2 -> 3 steps remove 99 % of a smaller error but re-code
-            # the same 2-D state, and stay out)
-            counts = counts or bool(decisive and dim_b >= count_dim + 0.5 and gain[j] >= max(noise, SMALL_STEP * thr))
-            steps.append({"from": a, "to": b, "gain": float(gain[j]), "need": need, "counts": counts,
-                          "short": bool(gain[j] >= need and not holds_more),
-                          "intrinsic_dimension": env[b]["intrinsic_dimension"]})
-            if counts:
-                count, count_dim = b, max(dim_b, count_dim)
-        return count, thr, steps
+        return count_steps(envelope(), min_gain, rel_gain)
 
     complete = True
     top = {}
@@ -1097,5 +1114,5 @@ def run(
 
 layer_probes_fn = layer_probes  # ``run`` has an option of the same name
 
-__all__ = ["ConceptTask", "applies", "concept_task", "explain_latents", "hidden_activations", "is_angle", "latent_count",
+__all__ = ["ConceptTask", "applies", "concept_task", "count_steps", "explain_latents", "hidden_activations", "is_angle", "latent_count",
            "layer_probes", "monotone_r2", "network_r2", "run", "smooth_r2"]
