@@ -2,7 +2,8 @@
 
 Each row is one oscillator ``x'' = -k x - b x'`` released from rest at ``x(0) = 1`` with its own
 hidden stiffness ``k`` and damping ``b``. The observation is the position at ``n_observations``
-equally spaced times in ``[0, t_max]`` (columns ``x0 .. x{n-1}``); the question is a time ``t_q``
+equally spaced times in ``(0, t_max]`` (columns ``x0 .. x{n-1}``; the position at t = 0 is 1 on every
+row, a constant column that carries nothing, so it is left out); the question is a time ``t_q``
 (drawn uniformly in ``question_range``, by default the observed window); the answer is the
 position ``x_q = x(t_q)``. Knowing the series, two numbers answer every question, so the
 latent dimension is 2 and the natural latents are ``k`` and ``b`` (SciNet's result: a network
@@ -55,7 +56,7 @@ class DampedOscillatorSeries(System):
     Parameters:
         k_range: stiffness k drawn uniformly per row.
         b_range: damping b drawn uniformly per row (underdamped: k_min > b_max^2 / 4).
-        n_observations: observed positions, equally spaced in [0, t_max].
+        n_observations: observed positions, equally spaced in (0, t_max].
         t_max: end of the observed window.
         question_range: question times drawn uniformly in [min, max] (default: the observed window).
         observation_noise: standard deviation of Gaussian noise on the observed positions.
@@ -78,7 +79,7 @@ class DampedOscillatorSeries(System):
     class Params(SystemParams):
         k_range: Interval(gt=0) = Field((5.0, 10.0), description="stiffness k drawn uniformly in [min, max]")
         b_range: Interval(ge=0) = Field((0.5, 1.0), description="damping b drawn uniformly in [min, max]")
-        n_observations: int = Field(50, ge=2, le=10_000, description="observed positions, equally spaced in [0, t_max]")
+        n_observations: int = Field(50, ge=2, le=10_000, description="observed positions, equally spaced in (0, t_max]")
         t_max: float = Field(5.0, gt=0, description="end of the observed time window")
         question_range: tuple[float, float] | None = Field(
             None, description="question times drawn uniformly in [min, max] (default: [0, t_max])")
@@ -106,13 +107,13 @@ class DampedOscillatorSeries(System):
 
     @property
     def times(self) -> np.ndarray:
-        """The observation times.
+        """The observation times (the first one step after the release).
 
         Example:
-            >>> DampedOscillatorSeries(n_observations=3, t_max=2.0).times.tolist()
-            [0.0, 1.0, 2.0]
+            >>> DampedOscillatorSeries(n_observations=4, t_max=2.0).times.tolist()
+            [0.5, 1.0, 1.5, 2.0]
         """
-        return np.linspace(0.0, self.t_max, self.n_observations)
+        return np.linspace(0.0, self.t_max, self.n_observations + 1)[1:]
 
     @property
     def truth(self) -> GroundTruth:
