@@ -14,6 +14,13 @@ from rich.markup import escape
 from physlens.cli import AsJson, Budget, DataFile, Out, Seed, commands, fail, print_findings
 
 
+#: the count search's time per budget level: the command runs this one probe, which trains a dozen networks, so
+#: it gets more than the share of a study's probe budget sized for reading one emulator (standard: 90 s, in
+#: which a CSV of SciNet's pendulum, 2000 rows, had 6 of its fits held under half their epochs and counted 1
+#: latent of 2); a search that finishes sooner stops sooner (the benchmarks' tasks: 30-170 s of one core)
+SEARCH_SECONDS = {"quick": 90.0, "standard": 300.0, "thorough": 1200.0}
+
+
 def _names(text: str | None) -> list[str]:
     return [c.strip() for c in (text or "").split(",") if c.strip()]
 
@@ -73,6 +80,7 @@ def _concepts(
 
     Observation (the remaining columns) -> K noisy latents -> decoder(latents, question) -> target.
     One `concept` finding per latent needed, with the R² of each candidate column from it.
+    The search may take up to 90 s (--budget quick), 300 s (standard) or 1200 s (thorough).
     """
     import numpy as np
 
@@ -95,7 +103,7 @@ def _concepts(
         raise DataError(f"{whole.n} rows are too few to test up to {k_max} latents (need at least {need}); "
                         "give more rows or a smaller --max-latents")
     options = {"question_columns": q, "layer_probes": False, "max_latents": k_max, "epochs": epochs,
-               "restarts": restarts}
+               "restarts": restarts, "budget_seconds": SEARCH_SECONDS[budget]}
     if cands:
         options.update({"candidates": cands, "candidate_source": str(file)})
     study = build_study(str(file), target=",".join(tgt), inputs=",".join(in_cols), probes="concepts", seed=seed,
