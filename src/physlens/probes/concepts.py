@@ -589,11 +589,13 @@ def latent_count(
         narrow = capacity[0]
         capacity[0] = 2 * narrow
         rec, m = train(max_latents, f"over-complete, width {capacity[0]}", dec)
-        if rec["val_mse"] > (1.0 - WIDEN_GAIN) * t["val_mse"] or out_of_time():
-            if rec["val_mse"] > (1.0 - WIDEN_GAIN) * t["val_mse"]:
-                capacity[0] = narrow
+        wider = rec["val_mse"] <= (1.0 - WIDEN_GAIN) * t["val_mse"]
+        if wider:
+            t = rec
+        else:
+            capacity[0] = narrow
+        if not wider or out_of_time():
             break
-        t = rec
     if distill and qcols:  # every smaller stage learns the over-complete stage's answers to resampled questions
         teacher.append(best[max_latents]["model"])
     train(0, "fresh", dec)
