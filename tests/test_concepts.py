@@ -218,14 +218,16 @@ def test_concepts_cli_prints_one_concept_finding_per_latent(concept_file, tmp_pa
 
     pd.read_csv(concept_file).drop(columns="flat").to_csv(concept_file, index=False)
     res = CliRunner().invoke(app, ["concepts", str(concept_file), "--target", "y", "--question", "q0,q1,q2",
-                                   "--candidates", "p0", "--max-latents", "2", "--epochs", "40", "--json",
-                                   "--out", str(tmp_path / "runs")])
+                                   "--candidates", "p0", "--max-latents", "2", "--epochs", "40", "--width", "32",
+                                   "--widen", "0", "--json", "--out", str(tmp_path / "runs")])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
     latents = [f for f in out["findings"] if f["kind"] == "concept"]
     count = [f for f in out["findings"] if f["kind"] == "quality"][0]["value"]["count"]
     assert len(latents) == count == 1
     assert latents[0]["value"]["explained_by"]["p0"] > 0.9
+    quality = [f for f in out["findings"] if f["kind"] == "quality"][0]
+    assert quality["evidence"]["width"] == 32  # --width reached the search (--widen 0: no doubling tried)
 
 
 def test_run_offers_the_count_search_with_latent_counts_own_defaults():

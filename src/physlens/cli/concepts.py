@@ -71,6 +71,11 @@ def _concepts(
     max_latents: int = typer.Option(None, "--max-latents", min=1, max=32, help="most latents tried (default: min(8, observations))"),
     epochs: int = typer.Option(150, "--epochs", min=1, help="epochs of each bottleneck fit"),
     restarts: int = typer.Option(2, "--restarts", min=1, max=10, help="fresh starts per number of latents"),
+    width: int = typer.Option(None, "--width", min=2, max=4096,
+                              help="hidden units per layer of the bottleneck's networks (default: the probe's, 64)"),
+    widen: int = typer.Option(None, "--widen", min=0, max=4,
+                              help="doublings of the width tried on validation, each kept when the error falls by a "
+                                   "quarter (default: the probe's, 1)"),
     seed: Seed = 0,
     budget: Budget = "standard",
     out: Out = Path("runs"),
@@ -104,6 +109,7 @@ def _concepts(
                         "give more rows or a smaller --max-latents")
     options = {"question_columns": q, "layer_probes": False, "max_latents": k_max, "epochs": epochs,
                "restarts": restarts, "budget_seconds": SEARCH_SECONDS[budget]}
+    options.update({k: v for k, v in (("width", width), ("widen", widen)) if v is not None})
     if cands:
         options.update({"candidates": cands, "candidate_source": str(file)})
     study = build_study(str(file), target=",".join(tgt), inputs=",".join(in_cols), probes="concepts", seed=seed,
