@@ -423,7 +423,8 @@ def latent_count(
     :class:`Bottleneck`, None for 0 latents), ``val_index``, ``complete`` (False when the budget
     ended the search early or held a fit under half its epochs; ``cut_fits`` lists those fits'
     (epochs run, epochs asked)) and ``seconds``. Under a budget each fit gets its share of the time left,
-    turned into epochs at the speed measured on the fits before (two throw-away epochs the first time). With ``polish`` the chosen model is trained once more,
+    turned into epochs at the speed measured on the fits before (throw-away fits of 1 and 3 epochs the first
+    time). With ``polish`` the chosen model is trained once more,
     warm, with the KL weight divided by 100 (a sharper code for :func:`explain_latents`; kept only
     if it validates better). ``set_encoder`` reads a context-mode observation (``meta["context_rows"]``)
     as an unordered set of rows (the bottleneck's ``set_size``). ``steps`` lists each step between
@@ -534,7 +535,7 @@ def latent_count(
         fits_left[0] = max(fits_left[0] - 1, 1)
         if budget_seconds is not None and r.epochs_run:
             speed[type(model).__name__] = (time.perf_counter() - t1) / r.epochs_run
-        if r.stopped_by == "time" or r.epochs_run < epochs / 2 and c.epochs < epochs:
+        if r.stopped_by == "time" or c.epochs < epochs / 2:  # the clock stopped it, or the plan halved it
             cut.append((int(r.epochs_run), int(epochs)))
 
     def train(K: int, how: str, dec: str, init: int = 0):
