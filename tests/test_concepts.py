@@ -84,13 +84,32 @@ def test_latents_are_matched_to_candidates_monotone_angles_and_unexplained():
     assert r["max_abs_spearman"] < 0.1  # independent latents
 
 
-def test_a_candidate_coded_jointly_by_two_latents_is_explained_by_the_set():
+@pytest.mark.parametrize("set_fit", ["kernel", "network"])
+def test_a_candidate_coded_jointly_by_two_latents_is_explained_by_the_set(set_fit):
     rng = np.random.default_rng(2)
     k, b = rng.uniform(0.5, 2, 1600), rng.uniform(0.1, 1.5, 1600)
     mu = np.c_[np.log(k) + np.log(b), np.log(k) - np.log(b)]  # rotated code: no latent is k or b alone
-    r = C.explain_latents(mu, {"k": k, "b": b})
+    r = C.explain_latents(mu, {"k": k, "b": b}, set_fit=set_fit)
     assert min(r["set_r2"].values()) >= 0.95, r["set_r2"]
     assert max(max(d.values()) for d in r["per_latent"]) < 0.9  # neither latent alone holds k or b
+
+
+def test_the_set_fit_is_named_and_checked():
+    mu = np.random.default_rng(0).normal(size=(200, 2))
+    with pytest.raises(ConfigError, match="set_fit"):
+        C.explain_latents(mu, {"a": mu[:, 0] + mu[:, 1]}, set_fit="forest")
+
+
+def test_kernel_ridge_reads_a_smooth_map_of_six_latents_from_few_rows():
+    # 15 smooth functions of 6 coordinates from 1500 rows: the regime of a two-qubit code (a network of 128
+    # units overfits there); the kernel width is chosen inside the training rows, the held-out rows judge
+    rng = np.random.default_rng(4)
+    Z = rng.uniform(-1, 1, (1500, 6))
+    W = rng.normal(size=(6, 15))
+    Y = np.cos(Z @ W / 2) + 0.3 * (Z @ W / 2) ** 2
+    r2 = C.kernel_r2(Z, Y, seed=0)
+    assert r2.shape == (15,) and r2.min() > 0.95, r2
+    assert C.kernel_r2(Z, rng.normal(size=1500)) < 0.05  # noise is not read
 
 
 def test_copies_of_a_trajectory_cannot_carry_its_value_into_the_held_out_rows():
