@@ -780,6 +780,26 @@ def smooth_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, neighbours: int = 10,
     return float(max(_r2(c[b], knn.predict(Z[b])), _r2(c[b], lin.predict(Z[b]))))
 
 
+def _cross_fitted_r2(Z: np.ndarray, c: np.ndarray, fit_predict, seed: int, groups: np.ndarray | None,
+                     folds: int) -> float | np.ndarray:
+    """R² of ``c`` (one column or (n, m)) from ``Z``, every row predicted by ``fit_predict(Z, Y, train, test,
+    groups)`` trained without it: both standardised, ``folds`` folds (whole ``groups`` held out together), the
+    training rows of a fold in random order (a cap then takes a random subset, not the first rows of ordered data).
+    """
+    C = np.asarray(c, dtype=np.float64)
+    one = C.ndim == 1
+    C = C.reshape(len(C), -1)
+    Z = np.asarray(Z, dtype=np.float64).reshape(len(C), -1)
+    Z = (Z - Z.mean(0)) / np.where(Z.std(0) > 0, Z.std(0), 1.0)
+    Y = (C - C.mean(0)) / np.where(C.std(0) > 0, C.std(0), 1.0)
+    P = np.empty_like(Y)
+    rng = np.random.default_rng(seed)
+    for a, b in _folds(len(Y), folds, seed, groups):
+        P[b] = np.asarray(fit_predict(Z, Y, rng.permutation(a), b, groups)).reshape(len(b), -1)
+    r2 = np.array([_r2(Y[:, i], P[:, i]) for i in range(Y.shape[1])])
+    return float(r2[0]) if one else r2
+
+
 def network_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, hidden: int = 128, max_rows: int = 6000,
                groups: np.ndarray | None = None, folds: int = 5) -> float | np.ndarray:
     """Cross-validated R² of a small neural network (two hidden layers of ``hidden`` units) fitting ``c`` from ``Z``.
@@ -804,26 +824,17 @@ def network_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, hidden: int = 128, m
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPRegressor
 
-    C = np.asarray(c, dtype=np.float64)
-    one = C.ndim == 1
-    C = C.reshape(len(C), -1)
-    Z = np.asarray(Z, dtype=np.float64).reshape(len(C), -1)
-    Z = (Z - Z.mean(0)) / np.where(Z.std(0) > 0, Z.std(0), 1.0)
-    cm, cs = C.mean(0), np.where(C.std(0) > 0, C.std(0), 1.0)
-    P = np.empty_like(C)
-    rng = np.random.default_rng(seed)
-    for a, b in _folds(len(C), folds, seed, groups):
-        a = rng.permutation(a)[:max_rows]  # a random subset when capped, not the first rows of ordered data
+    def fit_predict(Z, Y, a, b, _groups):
+        a = a[:max_rows]
         net = MLPRegressor(hidden_layer_sizes=(hidden, hidden), activation="tanh", learning_rate_init=3e-3,
                            max_iter=400, tol=1e-6, n_iter_no_change=20, early_stopping=True, validation_fraction=0.15,
                            random_state=seed)
         with warnings.catch_warnings():  # the iteration cap is the budget; its R² is measured on held-out rows
             warnings.simplefilter("ignore", ConvergenceWarning)
-            y = (C[a] - cm) / cs
-            net.fit(Z[a], y[:, 0] if y.shape[1] == 1 else y)
-        P[b] = net.predict(Z[b]).reshape(len(b), -1) * cs + cm
-    r2 = np.array([_r2(C[:, i], P[:, i]) for i in range(C.shape[1])])
-    return float(r2[0]) if one else r2
+            net.fit(Z[a], Y[a, 0] if Y.shape[1] == 1 else Y[a])
+        return net.predict(Z[b])
+
+    return _cross_fitted_r2(Z, c, fit_predict, seed, groups, folds)
 
 
 def kernel_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, max_rows: int = 6000, groups: np.ndarray | None = None,
@@ -850,27 +861,18 @@ def kernel_r2(Z: np.ndarray, c: np.ndarray, seed: int = 0, max_rows: int = 6000,
     """
     from sklearn.kernel_ridge import KernelRidge
 
-    C = np.asarray(c, dtype=np.float64)
-    one = C.ndim == 1
-    C = C.reshape(len(C), -1)
-    Z = np.asarray(Z, dtype=np.float64).reshape(len(C), -1)
-    Z = (Z - Z.mean(0)) / np.where(Z.std(0) > 0, Z.std(0), 1.0)
-    Y = (C - C.mean(0)) / np.where(C.std(0) > 0, C.std(0), 1.0)
-    grid = [(g / Z.shape[1], a) for g in (0.5, 1.0, 2.0, 4.0) for a in (1e-3, 1e-2, 1e-1)]
-    P = np.empty_like(Y)
-    rng = np.random.default_rng(seed)
-    for a, b in _folds(len(Y), folds, seed, groups):
-        a = rng.permutation(a)  # a random subset when capped, not the first rows of ordered data
+    def fit_predict(Z, Y, a, b, groups):
+        grid = [(g / Z.shape[1], r) for g in (0.5, 1.0, 2.0, 4.0) for r in (1e-3, 1e-2, 1e-1)]
         s = a[:select_rows]
         fit, check = _folds(len(s), 4, seed, None if groups is None else np.asarray(groups)[s])[0]
         fit, check = s[fit], s[check]
-        errors = [np.mean((KernelRidge(alpha=al, kernel="rbf", gamma=g).fit(Z[fit], Y[fit]).predict(Z[check])
-                           - Y[check]) ** 2) for g, al in grid]
-        g, al = grid[int(np.argmin(errors))]
+        errors = [np.mean((KernelRidge(alpha=r, kernel="rbf", gamma=g).fit(Z[fit], Y[fit]).predict(Z[check])
+                           - Y[check]) ** 2) for g, r in grid]
+        g, r = grid[int(np.argmin(errors))]
         a = a[:max_rows]
-        P[b] = KernelRidge(alpha=al, kernel="rbf", gamma=g).fit(Z[a], Y[a]).predict(Z[b]).reshape(len(b), -1)
-    r2 = np.array([_r2(Y[:, i], P[:, i]) for i in range(Y.shape[1])])
-    return float(r2[0]) if one else r2
+        return KernelRidge(alpha=r, kernel="rbf", gamma=g).fit(Z[a], Y[a]).predict(Z[b])
+
+    return _cross_fitted_r2(Z, c, fit_predict, seed, groups, folds)
 
 
 def is_angle(c: np.ndarray) -> bool:
