@@ -110,6 +110,8 @@ def test_kernel_ridge_reads_a_smooth_map_of_six_latents_from_few_rows():
     r2 = C.kernel_r2(Z, Y, seed=0)
     assert r2.shape == (15,) and r2.min() > 0.95, r2
     assert C.kernel_r2(Z, rng.normal(size=1500)) < 0.05  # noise is not read
+    # two groups only: a fold's training rows are one group, too few to choose the kernel on, and it still fits
+    assert np.isfinite(C.kernel_r2(Z[:40], Y[:40, 0], groups=np.repeat([0, 1], 20), folds=2))
 
 
 def test_copies_of_a_trajectory_cannot_carry_its_value_into_the_held_out_rows():
