@@ -913,6 +913,8 @@ def explain_latents(mu: np.ndarray, candidates: dict, seed: int = 0, unexplained
     """
     from scipy.stats import spearmanr
 
+    if set_fit not in ("kernel", "network"):
+        raise ConfigError(f"set_fit must be 'kernel' or 'network', not {set_fit!r}")
     mu = np.asarray(mu, dtype=np.float64)
     n, k = mu.shape
     # an angle (values spanning one turn) is compared through its cosine and sine: its wrap is no concept
@@ -927,8 +929,6 @@ def explain_latents(mu: np.ndarray, candidates: dict, seed: int = 0, unexplained
     set_r2 = {}
     columns = [c for parts in forms.values() for c in parts]
     if k and columns:
-        if set_fit not in ("kernel", "network"):
-            raise ConfigError(f"set_fit must be 'kernel' or 'network', not {set_fit!r}")
         target = np.c_[tuple(columns)]
         net = (np.full(len(columns), -np.inf) if k < 2
                else kernel_r2(mu, target, seed, max_rows=max_rows, groups=groups) if set_fit == "kernel"
