@@ -49,6 +49,7 @@ SYSTEMS = {
     "double_pendulum": ("double_pendulum", {"points_per_trajectory": 20}, 4000, 1),
     "damped_pendulum": ("damped_pendulum", {"points_per_trajectory": 20}, 2000, 0),
     "lorenz": ("lorenz", {"steps": 20}, 4000, 0),
+    "lotka_volterra": ("lotka_volterra", {"points_per_trajectory": 20}, 2000, 1),
 }
 
 

@@ -372,3 +372,72 @@ def test_built_in_hamiltonian_systems_declare_their_conserved_list_complete():
     f = Finding("conserved", "radial velocity", {"expression": "x*vx + y*vy"})
     score([f], get_system("kepler", dim=2).truth)
     assert f.match is False
+
+
+class _LotkaVolterraField(torch.nn.Module):
+    """The exact Lotka-Volterra flow (dx/dt, dy/dt) = (a x - b x y, d x y - c y) as an emulator."""
+
+    def __init__(self, a, b, c, d):
+        super().__init__()
+        self.a, self.b, self.c, self.d = a, b, c, d
+
+    def forward(self, X):
+        x, y = X[:, :1], X[:, 1:]
+        return torch.cat([self.a * x - self.b * x * y, self.d * x * y - self.c * y], dim=1)
+
+
+def test_lotka_volterra_quantity_is_read_with_the_logarithms_of_the_populations():
+    a, b, c, d = 1.5, 0.8, 0.6, 0.3  # not the system's defaults
+    ds = get_system("lotka_volterra", alpha=a, beta=b, gamma=c, delta=d, points_per_trajectory=25).sample(1500, seed=3)
+    found = conservation.run(_LotkaVolterraField(a, b, c, d).double(), ds, heldout=np.flatnonzero(ds.groups() >= 50))
+    conserved = [f for f in found if f.kind == "conserved"]
+    assert len(conserved) == 1, [f.statement for f in found]
+    x, y = sp.symbols("x y", positive=True)
+    got = sp.sympify(conserved[0].value["expression"], locals={"x": x, "y": y})
+    truth = d * x - c * sp.log(x) + b * y - a * sp.log(y)
+    ratio = sp.nsimplify(sp.simplify(got / truth), tolerance=1e-6, rational=True)
+    assert ratio.is_number, (got, ratio)  # the same quantity up to a constant factor
+    score(found, ds.truth)
+    assert conserved[0].match is True
+
+
+def _sir_dataset(beta=0.5, gamma=0.2, n_traj=30, T=40, seed=0):
+    """SIR epidemics with populations that differ between runs: S + I + R and R + (gamma/beta) ln S conserved."""
+    from scipy.integrate import solve_ivp
+
+    from physlens.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    times = np.linspace(0.0, 30.0, T)
+    trajs = []
+    for _ in range(n_traj):
+        z0 = [rng.uniform(0.4, 1.0), rng.uniform(0.01, 0.3), rng.uniform(0.0, 0.2)]
+        sol = solve_ivp(lambda t, z: [-beta * z[0] * z[1], beta * z[0] * z[1] - gamma * z[1], gamma * z[1]],
+                        (0.0, times[-1]), z0, t_eval=times, rtol=1e-11, atol=1e-12)
+        trajs.append(sol.y.T)
+    traj = np.stack(trajs)
+    X = traj.reshape(-1, 3)
+    S, I = X[:, 0], X[:, 1]
+    Y = np.stack([-beta * S * I, beta * S * I - gamma * I, gamma * I], axis=1)
+    aux = {"trajectory": np.repeat(np.arange(n_traj), T), "t": np.tile(times, n_traj)}
+    return Dataset(X, Y, ["S", "I", "R"], ["dS_dt", "dI_dt", "dR_dt"], trajectories=traj, times=times,
+                   state_names=["S", "I", "R"], aux=aux)
+
+
+class _SIRField(torch.nn.Module):
+    def forward(self, X):
+        S, I = X[:, :1], X[:, 1:2]
+        return torch.cat([-0.5 * S * I, 0.5 * S * I - 0.2 * I, 0.2 * I], dim=1)
+
+
+def test_sir_reads_the_total_population_plainly_beside_its_powers():
+    """S + I + R, (S + I + R)^2 and (S + I + R)^3 all lie in the null space: the sparsest form is read."""
+    ds = _sir_dataset()
+    found = conservation.run(_SIRField().double(), ds, heldout=np.flatnonzero(ds.groups() >= 24))
+    exprs = [f.value["expression"] for f in found if f.kind == "conserved"]
+    assert len(exprs) == 2, exprs
+    S, I, R = sp.symbols("S I R", positive=True)
+    forms = [sp.sympify(e, locals={"S": S, "I": I, "R": R}) for e in exprs]
+    assert any(sp.simplify(f - (S + I + R)) == 0 for f in forms), exprs
+    epidemic = R + sp.Rational(2, 5) * sp.log(S)
+    assert any(sp.nsimplify(sp.simplify(f / epidemic), tolerance=1e-6, rational=True).is_number for f in forms), exprs

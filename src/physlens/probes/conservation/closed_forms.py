@@ -32,6 +32,12 @@ the largest, then backward elimination: drop the term whose loss keeps the most
 spread while the form stays conserved within 2x its own variation). A row that
 mixes energy with a little angular momentum thus loses the angular momentum's
 terms (n-body seed 1 read ``9/2 m v^2 - 1/2 m vx y + ...`` before, varying 1.4 %).
+Echelon rows fix one pivot each but stay mixed where a quantity shares every term
+with others (the SIR epidemic's S + I + R beside its own square and cube, all in
+the null space: its echelon row read as the 10-term cube); so the reading also
+starts from the **sparsest vectors of the span** (:func:`sparse_null_vectors`: for
+each simple term, the L1-smallest null vector with that term's coefficient 1, a
+linear program) and keeps, simplest first, what is independent.
 Coefficients are divided by that of the simplest large term and replaced by
 rationals of the smallest common denominator (1, 2, 3, 4, 6, 8, 12) that keep the
 variation within 1.5x. **Independence**: forms are taken simplest first and one is
@@ -404,6 +410,41 @@ def sparse_form(c: np.ndarray, scatter: TrajectoryScatter, tolerance: float = 1e
     return best
 
 
+def sparse_null_vectors(basis: np.ndarray, scale: np.ndarray, order: list[int], most: int = 40) -> list[np.ndarray]:
+    """The sparsest vectors of the span of ``basis`` (K, m), one per pivot term: min |diag(scale) c|_1 with c_k = 1.
+
+    A null space of dimension m > 1 is any mix of its quantities; row-echelon pivots fix m terms but
+    a quantity whose every term is shared (S + I + R beside its own cube, the SIR epidemic) stays mixed.
+    The L1 problem (a linear program, HiGHS) over c = basis @ a, with the pivot term's coefficient
+    fixed to 1 and the terms weighted by their spread, lands on a vertex of the span's unit ball:
+    generically a form with as few terms as the span allows. It is solved for the ``most`` simplest
+    terms (``order``) that the span reaches.
+
+    Example:
+        >>> B = np.array([[1.0, 1.0], [1.0, 2.0], [0.0, 1.0], [0.0, 1.0]])  # columns: x + y, x + 2y + z + w
+        >>> sparse_null_vectors(B, np.ones(4), [0, 1, 2, 3])[0].round(6).tolist()  # pivot x: x + y, not a mix
+        [1.0, 1.0, 0.0, 0.0]
+    """
+    from scipy.optimize import linprog
+
+    K, m = basis.shape
+    if m < 2:
+        return []
+    SB = basis * scale[:, None]
+    reach = np.linalg.norm(SB, axis=1)
+    out: list[np.ndarray] = []
+    for k in [k for k in order if reach[k] > 1e-6 * reach.max()][:most]:
+        # variables (a, t): min sum t, -t <= SB a <= t, SB[k] a = 1
+        cost = np.concatenate([np.zeros(m), np.ones(K)])
+        A_ub = np.block([[SB, -np.eye(K)], [-SB, -np.eye(K)]])
+        res = linprog(cost, A_ub=A_ub, b_ub=np.zeros(2 * K), A_eq=np.concatenate([SB[k], np.zeros(K)])[None],
+                      b_eq=[1.0], bounds=[(None, None)] * m + [(0, None)] * K, method="highs")
+        if res.status == 0:
+            c = basis @ res.x[:m]
+            out.append(c / c[k])
+    return out
+
+
 def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatter, state_gradients,
                tolerance: float = 1e-3) -> tuple[list[Quantity], list[Quantity]]:
     """Readable, independent quantities from any null basis (K, m): echelon, polish and thin on the data, rationals.
@@ -429,8 +470,15 @@ def read_forms(basis: np.ndarray, terms: list[sp.Expr], scatter: TrajectoryScatt
     order = sorted(range(len(terms)), key=lambda k: _complexity(terms[k]))
     rank_of = {k: i for i, k in enumerate(order)}
     rows, _ = row_echelon(basis, order)
+    seen: set = set()
+    starts = []
+    for c in list(rows) + sparse_null_vectors(basis, scatter.scale, order):
+        key = tuple(np.round(c / np.abs(c).max(), 6))
+        if key not in seen:
+            seen.add(key)
+            starts.append(c)
     cands: list[Quantity] = []
-    for c in rows:
+    for c in starts:
         best = sparse_form(c, scatter, tolerance)
         sc = np.abs(best * scatter.scale)
         if not sc.max() > 0:

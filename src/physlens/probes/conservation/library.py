@@ -15,6 +15,9 @@ file's column names):
   the same times each of its scalars (masses: momenta m v, angular momenta
   m r x v, kinetic energies m v^2), and per pair |r_ij|, |r_ij|^2 and 1/|r_ij|
   (pair potentials);
+* for a state variable that is positive on every row, its logarithm ln x (the
+  conserved quantity of Lotka-Volterra predator-prey dynamics, x - ln x + y - ln y,
+  or of the SIR epidemic, ln S + R beta/gamma);
 * for variables whose name says they are angles (``theta``, ``phi``,
   ``angle``): their sine and cosine, the cosine of pairwise differences, and
   their products with the squares and products of the other variables.
@@ -253,6 +256,10 @@ def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library
         if params:
             low = _monomials(state, min(degree, 2))
             terms += [m * t for m in params for t in low]
+    # a variable that stays positive on every row (a population, a concentration, a radius) also enters
+    # through its logarithm: the conserved quantities of Lotka-Volterra and SIR dynamics are x - ln x + ...
+    X = np.asarray(dataset.X)
+    terms += [sp.log(syms[j]) for j in smap.state if syms[j] in others and len(X) and X[:, j].min() > 0]
     if angles:
         trig = [f(a) for a in angles for f in (sp.sin, sp.cos)]
         trig += [sp.cos(a - b) for a, b in itertools.combinations(angles, 2)]
