@@ -110,7 +110,7 @@ def run_one(task: dict) -> dict:
             from physlens.probes.equations import EquationSearch
 
             units = {v: eq.units[v] for v in eq.variables if v in eq.units}
-            if eq.output in eq.units and len(units) == len(eq.variables):
+            if eq.output in eq.units and len(units) == len(eq.variables) and not task.get("no_units"):
                 units[eq.output] = eq.units[eq.output]
             else:
                 units = None
@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--jobs", type=int, default=2, help="problems side by side (CPU cores)")
     ap.add_argument("--executor", choices=["local", "ray"], default="local", help="physlens.execution backend")
     ap.add_argument("--address", type=str, default=None, help="Ray cluster address (default: a local cluster)")
+    ap.add_argument("--no-units", action="store_true",
+                    help="search without the variables' units (as a user's file without --units)")
     ap.add_argument("--n", type=int, default=1000, help="rows per problem")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-gplearn", action="store_true", help="run physlens only")
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     methods = ["physlens"] + ([] if args.no_gplearn else ["gplearn"])
     tasks = [
         {"id": e.id, "noise": nz, "method": m, "time_limit": args.time_limit, "seed": args.seed, "n": args.n,
-         "evaluations": args.evaluations}
+         "evaluations": args.evaluations, "no_units": args.no_units}
         for nz in args.noise for e in eqs for m in methods
     ]
     start = time.monotonic()

@@ -40,7 +40,7 @@ def _spent_seconds(work: dict) -> float:
 # ----------------------------------------------------------------------------- composition
 def test_default_stages_follow_the_protocol_in_order():
     names = [s.name for s in default_stages()]
-    assert names == ["symmetry", "monomial", "separability", "dimensional", "enumeration", "oracle",
+    assert names == ["symmetry", "monomial", "separability", "scaling", "dimensional", "enumeration", "oracle",
                      "dimension_filter", "polish", "simplify", "selection"]
     assert all(isinstance(s, stages.Stage) for s in default_stages())
     assert default_stages()[0] is not default_stages()[0]  # a fresh list each time
@@ -97,6 +97,37 @@ def test_separability_stage_splits_a_product_of_one_variable_factors():
     y = X[:, 0] ** 2 * np.sin(X[:, 1]) * X[:, 2]
     est = EquationSearch(time_limit=4, variable_names=["a", "b", "c"], stages=_only(stages.Separability())).fit(X, y)
     assert est.origin_ == "separability" and est.rmse_ < 1e-9 * np.abs(y).max()
+
+
+def test_scaling_symmetries_are_read_from_the_data_as_small_integer_exponents():
+    from physlens.probes.equations.stages.scaling import scaling_symmetries
+
+    X = _X(1000, 3)
+    # x^2 g(z/x) w: x and z alike with y as their square; w alone with y
+    y = X[:, 0] ** 2 * np.log(1 + X[:, 2] / X[:, 0]) * X[:, 1]
+    got = [e.tolist() for e in scaling_symmetries(X, y)]
+    assert sorted(got) == sorted([[1.0, 0.0, 1.0, 2.0], [0.0, 1.0, 0.0, 1.0]]), got
+    # 1 % noise on a Wien-like law: still one scaling, nu and T alike, the target as their square
+    nu_T = _X(1500, 2)
+    y = nu_T[:, 0] ** 2 * np.exp(-nu_T[:, 0] / nu_T[:, 1])
+    y = y * (1 + 0.01 * np.random.default_rng(4).standard_normal(len(y)))
+    assert [e.tolist() for e in scaling_symmetries(nu_T, y)] == [[1.0, 1.0, 2.0]]
+    # sin(a) + b c keeps b -> lambda b, c -> c / lambda; sin(a) + b^2 + c keeps no scaling
+    assert [e.tolist() for e in scaling_symmetries(X, np.sin(X[:, 0]) + X[:, 1] * X[:, 2])] == [[0.0, 1.0, -1.0, 0.0]]
+    assert scaling_symmetries(X, np.sin(X[:, 0]) + X[:, 1] ** 2 + X[:, 2]) == []
+
+
+def test_scaling_stage_turns_a_law_without_units_into_one_of_fewer_variables():
+    X = _X(800, 2)
+    y = X[:, 0] ** 3 / (np.exp(X[:, 0] / X[:, 1]) - 1)  # Planck's law, I(nu, T): no units given
+    est = EquationSearch(time_limit=8, variable_names=["nu", "T"], stages=_only(stages.Scaling())).fit(X, y)
+    nu, T = sp.symbols("nu T", real=True)
+    assert est.origin_.startswith("scaling+"), est.origin_
+    assert sp.simplify(est.expression_ - nu**3 / (sp.exp(nu / T) - 1)) == 0, est.expression_
+    # with units the dimensional stage does this with the true exponents: the stage stands aside
+    with_units = EquationSearch(time_limit=2, variable_names=["nu", "T"], units="nu=1/s,T=1/s,I=1/s**3",
+                                target_name="I", stages=_only(stages.Scaling()))
+    assert not with_units.fit(X, y).origin_.startswith("scaling")
 
 
 def test_dimensional_stage_searches_the_pi_groups_and_the_filter_keeps_units():

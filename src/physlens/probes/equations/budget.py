@@ -164,7 +164,7 @@ class Shares:
     """The fractions of the remaining time each stage may use (the defaults are the engine's tuned ones).
 
     ``generators``: the share of the whole budget for candidate generation (the rest polishes and
-    selects); ``symmetry``, ``separability``: of the time left when the stage starts;
+    selects); ``symmetry``, ``separability``, ``scaling``: of the time left when the stage starts;
     ``enumeration`` / ``enumeration_with_oracle``: of the time left, without / with the oracle after it;
     ``oracle_reserve``: the share of the time left the oracle leaves for polishing;
     ``polish_call``: the real-time limit of one SymPy call, as a share of the budget (0.5 to 2 s).
@@ -177,6 +177,7 @@ class Shares:
     generators: float = 0.75
     symmetry: float = 0.5
     separability: float = 0.6
+    scaling: float = 0.5
     enumeration: float = 0.85
     enumeration_with_oracle: float = 0.5
     oracle_reserve: float = 0.15

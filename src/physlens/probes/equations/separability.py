@@ -344,14 +344,17 @@ def _monomial_exponents(d: int, degree: int) -> np.ndarray:
     return np.array(sorted(set(out)), dtype=np.int64).reshape(-1, d)
 
 
-def surrogate_gradient(X: np.ndarray, y: np.ndarray, rows: np.ndarray, max_terms: int | None = None) -> tuple[np.ndarray, float]:
+def surrogate_gradient(X: np.ndarray, y: np.ndarray, rows: np.ndarray, max_terms: int | None = None,
+                       log: bool | None = None, max_degree: int = 5) -> tuple[np.ndarray, float]:
     """Gradient of a least-squares polynomial fit of ``y`` or of ``log|y|`` at ``X[rows]``.
 
-    The total degree is the largest (at most 5) whose number of terms stays below
+    The total degree is the largest (at most ``max_degree``) whose number of terms stays below
     ``max_terms`` (default: 40 % of the rows). Returns the gradients (len(rows), d) and the
     fit's relative held-out error (a gradient test is only as good as the fit). ``log|y|`` (for a
     one-signed ``y``; its gradient is parallel, so the symmetry tests are unchanged) is used when
-    it fits better: power laws and ratios are smoother in logarithms.
+    it fits better: power laws and ratios are smoother in logarithms. ``log=True`` / ``False`` takes
+    that choice (True needs a one-signed ``y``): a caller that needs the gradient itself, not its
+    direction, knows then which one it got.
 
     Example:
         >>> X = np.random.default_rng(0).uniform(1, 2, (400, 2))
@@ -365,7 +368,7 @@ def surrogate_gradient(X: np.ndarray, y: np.ndarray, rows: np.ndarray, max_terms
     half = np.where(hi > lo, (hi - lo) / 2, 1.0)
     U = (X - (lo + hi) / 2) / half
     degree = 1
-    while degree < 5 and len(_monomial_exponents(d, degree + 1)) + 1 <= max_terms:
+    while degree < max_degree and len(_monomial_exponents(d, degree + 1)) + 1 <= max_terms:
         degree += 1
     E = _monomial_exponents(d, degree)
 
@@ -383,9 +386,11 @@ def surrogate_gradient(X: np.ndarray, y: np.ndarray, rows: np.ndarray, max_terms
     A, _ = design(U)
     perm = np.random.default_rng(0).permutation(n)
     cut = int(0.8 * n)
-    responses = [np.asarray(y, dtype=np.float64)]
-    if np.all(y > 0) or np.all(y < 0):
+    responses = [np.asarray(y, dtype=np.float64)] if not log else []
+    if log is not False and (np.all(y > 0) or np.all(y < 0)):
         responses.append(np.log(np.abs(y)))
+    if not responses:
+        raise ValueError("log=True needs a target of one sign")
     fits = []
     for r in responses:
         coef, *_ = np.linalg.lstsq(A[perm[:cut]], r[perm[:cut]], rcond=None)
