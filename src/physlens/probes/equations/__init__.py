@@ -164,6 +164,7 @@ def law_finding(est: EquationSearch, target: str, y: np.ndarray, probe: str = "e
             "time_limit": float(est.time_limit),
             "units": bool(est.units),
             "fitted_rmse": float(est.rmse_),
+            **({"scalings": est.scalings_} if getattr(est, "scalings_", None) else {}),
         },
         confidence=confidence,
         probe=probe,

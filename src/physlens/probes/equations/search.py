@@ -153,6 +153,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
     engine works on internal symbols ``x0, x1, ...`` and writes the results in the user's names.
 
     Fitted attributes: ``work_`` (the counted work per kind under a deterministic budget, else None),
+    ``scalings_`` (without units: the scalings the data keep, each ``{column: exponent}`` with the
+    target's, as the scaling stage read them; else None),
     ``expression_`` (SymPy), ``complexity_``, ``rmse_``, ``pareto_``
     (list of dicts, simplest first), ``candidates_``, ``feature_names_in_``, and
     ``constant_``: None, or (when a dimensional constant was fitted) ``{"value", "units",
@@ -283,6 +285,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         if state.best is None:
             raise DataError("no formula could be evaluated on the data (every candidate was undefined somewhere)")
         self._set_result(state.candidates, state.front, state.best, X, target)
+        self.scalings_ = state.flags.get("scalings")
         if self.denoise:
             self.reselect(X, y)  # structure from the emulator, constants and choice from the data
         self.fit_time_ = time.monotonic() - start_real

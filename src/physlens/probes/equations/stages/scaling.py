@@ -181,7 +181,10 @@ class Scaling:
         if not any(np.count_nonzero(e[:d]) >= 2 for e in exps):
             return
         units = pseudo_units(exps, state.names, state.tname)
-        state.log(f"scaling: units implied by the data {', '.join(f'{state.user(sp.Symbol(n, real=True))}: {u}' for n, u in units.items() if n != state.tname)}; target {units[state.tname]}")
+        user = [str(state.user(sp.Symbol(n, real=True))) for n in state.names] + [est.target_name]
+        state.flags["scalings"] = [{nm: int(v) for nm, v in zip(user, e) if v != 0} for e in exps]
+        state.log("scaling: the data keep " + "; ".join(
+            " ".join(f"{nm}^{v}" for nm, v in sc.items()) for sc in state.flags["scalings"]))
         t_end = B.now() + budget.seconds
         try:
             sub = type(est)(time_limit=max(1.0, t_end - B.now()), units=units, variable_names=state.names,
