@@ -221,8 +221,10 @@ def oracle_candidates(X: np.ndarray, y: np.ndarray, names: list[str], deadline: 
     d = X.shape[1]
 
     def sub_search(Xsub, ysub, sub_names, budget, k=3):
-        est = type(parent)(time_limit=max(1.0, budget), variable_names=sub_names, seed=seed,  # the caller's search class
-                             max_complexity=parent.max_complexity, selection_tolerance=0.05, oracle=False)
+        # (the caller's search class; a search with units leaves the scalings to its dimensional stage)
+        est = type(parent)(time_limit=max(1.0, budget), variable_names=sub_names, seed=seed,
+                           max_complexity=parent.max_complexity, selection_tolerance=0.05, oracle=False,
+                           scaling=bool(getattr(parent, "scaling", True)) and not parent.units)
         est.fit(Xsub, ysub)
         # the selected formula first, then the rest of the front (simplest first)
         exprs = [est.expression_] + [c.expression for c in sorted(est.candidates_, key=lambda c: c.rmse)[:k]]

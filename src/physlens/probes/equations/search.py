@@ -140,6 +140,8 @@ class EquationSearch(BaseEstimator, RegressorMixin):
             bring in one fitted constant with the missing units (``y = c * x^q * g(groups)``,
             :func:`.dimensional.constant_reductions`) and name it from CODATA when it matches
             (:mod:`.constants`); False: such units are an error.
+        scaling: without units, read the scalings the law keeps from the data (Euler's relation on a
+            polynomial surrogate, :mod:`.stages.scaling`) and search again with them as units.
         budget: a :class:`~physlens.probes.equations.budget.SearchBudget`: per-stage shares and,
             with ``evaluations`` set, a deterministic budget (counted work instead of seconds:
             the same data, seed and budget give the same formula on any machine); it replaces
@@ -184,6 +186,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         symmetry: bool = True,
         separability: bool = True,
         dimensional_constant: bool = True,
+        scaling: bool = True,
         budget: B.SearchBudget | None = None,
         stages: list | None = None,
     ) -> None:
@@ -201,6 +204,7 @@ class EquationSearch(BaseEstimator, RegressorMixin):
         self.symmetry = symmetry
         self.separability = separability
         self.dimensional_constant = dimensional_constant
+        self.scaling = scaling
         self.budget = budget
         self.stages = stages
 

@@ -173,7 +173,8 @@ class Scaling:
         """Append the unit-aware sub-search's formulas as origin ``scaling+<its origin>``."""
         est = state.search
         d = state.X.shape[1]
-        if state.units is not None or not 2 <= d <= 10 or state.exact_found() or state.remaining() < 2:
+        if (not getattr(est, "scaling", True) or state.units is not None or not 2 <= d <= 10
+                or state.exact_found() or state.remaining() < 2):
             return
         exps = scaling_symmetries(state.X, state.target, seed=state.seed)
         # a scaling of single inputs only (y = x0 g(x1)) is the separability stage's; a law of two

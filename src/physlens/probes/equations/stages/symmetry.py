@@ -97,7 +97,8 @@ class PairSymmetry:
             est = type(parent)(time_limit=max(1.0, t_end - B.now()), units=sub_units or None,
                                variable_names=zn, target_name=tname, seed=seed,
                                max_complexity=parent.max_complexity, selection_tolerance=parent.selection_tolerance,
-                               constant_tolerance=parent.constant_tolerance, oracle=False, symmetry=False)
+                               constant_tolerance=parent.constant_tolerance, oracle=False, symmetry=False,
+                               scaling=getattr(parent, "scaling", True))
             est.fit(Z, y)
         except Exception:  # a degenerate reduced problem (e.g. a constant column): no candidates
             return []
