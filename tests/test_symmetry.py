@@ -121,6 +121,29 @@ def test_radial_function_of_three_inputs_gives_so3_with_structure_constants():
     assert np.abs(c).max() > 0.1 and f.value["closure_residual"] < 0.05  # non-abelian and closed
 
 
+def test_an_ignored_input_moves_any_way_and_the_rest_of_the_algebra_is_named():
+    """A rotation of (x, y) beside the 5 affine moves of an ignored w, as a scan returns them: mixed and noisy."""
+    from physlens.probes.symmetry.algebra import ignored_inputs
+
+    rng = np.random.default_rng(5)
+    rot = affine(sla.block_diag(so_basis(2)[0], np.zeros((2, 2))))
+    moves = []
+    for k in range(5):
+        m = np.zeros((4, 5))
+        m[3, k] = 1.0
+        moves.append(m)
+    basis = [rot] + moves
+    mix = np.linalg.qr(rng.normal(size=(6, 6)))[0]  # a rotated basis of the span, as a null-space scan gives
+    found = [sum(c * g for c, g in zip(row, basis)) + 1e-3 * rng.normal(size=(4, 5)) for row in mix]
+    assert identify_algebra(found)["name"] is None  # the whole algebra has no name
+    idx, rest = ignored_inputs(found)
+    assert idx == [3] and len(rest) == 1
+    assert subspace_angle_deg(rest, [rot]) < 5.0
+    assert identify_algebra(rest)["name"] == "so(2)"
+    # with w relevant (its moves not in the algebra) nothing is set aside
+    assert ignored_inputs(found[:1] + found[2:4])[0] == []
+
+
 def test_minkowski_norm_gives_lorentz_algebra():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(4000, 4))

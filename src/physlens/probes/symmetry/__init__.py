@@ -51,7 +51,7 @@ from physlens.clock import past, work_seconds
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
-from physlens.probes.symmetry.algebra import identify_algebra
+from physlens.probes.symmetry.algebra import identify_algebra, ignored_inputs
 from physlens.probes.symmetry.continuous import (
     affine_flow,
     lie_generators,
@@ -495,7 +495,11 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
                    target_names=None, ignored_cols=None, scales=None):
     """The one ``symmetry`` finding stating the whole group; also the indices of implied discrete findings."""
     gens, outs = lie.generators, lie.output_generators
-    algebra = findings[0].value.get("group") if findings and "generators" in findings[0].value else None
+    first = findings[0].value if findings and "generators" in findings[0].value else {}
+    algebra = first.get("group")
+    if algebra is None and (first.get("relevant") or {}).get("group"):
+        rel = first["relevant"]
+        algebra = f"{rel['group']} (beside every move of {', '.join(rel['ignored_inputs'])})"
     order = sorted(range(len(discrete_found)), key=lambda i: (_priority(discrete_found[i][0].name), i))
     discrete_found = [discrete_found[i] for i in order]
     elements = [e for e, _ in discrete_found]
@@ -861,8 +865,19 @@ def run(
         if ranked_rej and ranked_acc:
             gap = float(ranked_rej[0]["rate"] / max(ranked_acc[-1]["rate"], 1e-300))
         gname = alg["name"] or "an unnamed Lie algebra"
-        shown = "; ".join(f"[{_format_generator(g, names)}]" for g in lie.generators[:6])
-        more = f" (+{len(lie.generators) - 6} more)" if len(lie.generators) > 6 else ""
+        listed = lie.generators
+        ign, rest = ignored_inputs(lie.generators) if phys is None and len(lie.generators) <= MAX_STORED_DIM else ([], [])
+        if ign and len(ign) < n:
+            # inputs the network ignores move any way at all: the algebra is named by its part on the others
+            ralg = identify_algebra(rest) if rest else {"name": "nothing"}
+            them = ", ".join(names[j] for j in ign)
+            value["relevant"] = {"ignored_inputs": [names[j] for j in ign], "generators": rest,
+                                 "group": ralg["name"], "dimension": len(rest)}
+            gname = (f"{ralg['name'] or 'an unnamed Lie algebra'} on the other inputs beside every affine move of "
+                     f"{them} (the network does not depend on {'it' if len(ign) == 1 else 'them'})")
+            listed = rest
+        shown = "; ".join(f"[{_format_generator(g, names)}]" for g in listed[:6])
+        more = f" (+{len(listed) - 6} more)" if len(listed) > 6 else ""
         verb = "equivariant under" if equivariant else "invariant under"
         statement = (
             f"The network is {verb} a {len(lie.generators)}-dimensional algebra of affine transformations, "

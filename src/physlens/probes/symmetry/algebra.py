@@ -127,6 +127,62 @@ def _semisimple_name(dim: int, K: np.ndarray, tol: float) -> str | None:
     return None
 
 
+def ignored_inputs(generators: list[np.ndarray], tol: float = 0.05) -> tuple[list[int], list[np.ndarray]]:
+    """Inputs every affine move of which lies in the algebra, and the algebra's part on the other inputs.
+
+    An input the function does not depend on may move any way at all (``dw = a x + ... + c``): its
+    n + 1 moves fill the algebra with generators that only say "w does not matter" and hide the rest
+    (a rotation of (x, y) beside an ignored w reads as a 6-dimensional unnamed algebra). Input ``j``
+    is ignored when each elementary move (row j of [L | b] a unit vector) lies in the span of
+    ``generators`` to ``tol`` (relative least-squares residual). The part on the other inputs is a
+    basis of the generators with the ignored rows and columns cleared.
+
+    Example:
+        >>> rot = np.array([[0.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+        >>> moves = [np.zeros((3, 4)) for _ in range(4)]
+        >>> for k, m in enumerate(moves): m[2, k] = 1.0
+        >>> idx, rest = ignored_inputs([rot + moves[0]] + moves[1:] + [moves[0]])
+        >>> idx, len(rest), identify_algebra(rest)["name"]
+        ([2], 1, 'so(2)')
+    """
+    if not generators:
+        return [], []
+    n = generators[0].shape[0]
+    G = np.stack([g.ravel() for g in generators], axis=1)  # (n (n+1), d)
+    ignored = []
+    for j in range(n):
+        ok = True
+        for k in range(n + 1):
+            e = np.zeros((n, n + 1))
+            e[j, k] = 1.0
+            c, *_ = np.linalg.lstsq(G, e.ravel(), rcond=None)
+            if np.linalg.norm(G @ c - e.ravel()) > tol:
+                ok = False
+                break
+        if ok:
+            ignored.append(j)
+    if not ignored:
+        return [], list(generators)
+    keep = [j for j in range(n) if j not in ignored]
+    cleared = []
+    for g in generators:
+        h = g.copy()
+        h[ignored, :] = 0.0
+        h[:, ignored] = 0.0
+        cleared.append(h.ravel())
+    # the cleared generators themselves, in order, each kept when it adds a dimension (they read as the
+    # probe wrote them, unlike an SVD basis)
+    basis: list[np.ndarray] = []
+    for h in cleared:
+        if np.abs(h).max() <= tol * max(np.abs(C).max() for C in cleared):
+            continue
+        trial = np.stack([b.ravel() for b in basis] + [h])
+        sv = np.linalg.svd(trial, compute_uv=False)
+        if sv[-1] > tol * sv[0]:
+            basis.append((h / h[np.argmax(np.abs(h))]).reshape(n, n + 1))
+    return ignored, basis
+
+
 def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2, max_dimension: int | None = None) -> dict:
     """Structure constants, closure residual, dimensions and a name for a basis of affine generators.
 
