@@ -121,6 +121,21 @@ def test_radial_function_of_three_inputs_gives_so3_with_structure_constants():
     assert np.abs(c).max() > 0.1 and f.value["closure_residual"] < 0.05  # non-abelian and closed
 
 
+def test_swaps_of_three_inputs_are_named_s3_and_a_cyclic_shift_z3():
+    from physlens.probes.symmetry.group import Element, IdentityComponent, component_group, group_statement
+
+    P = np.eye(3)
+    els = [Element("flip all inputs", -P, kind="Z2"), Element("swap x <-> y", P[[1, 0, 2]], kind="permutation"),
+           Element("swap x <-> z", P[[2, 1, 0]], kind="permutation")]
+    G0 = IdentityComponent([])
+    cg = component_group(els, G0)
+    assert cg["components"] == 12 and group_statement(None, G0, els, cg)["name"] == "S_3 × Z2 (Z2)"
+    shift = [Element("cyclic shift by one", P[[1, 2, 0]], kind="translation")]  # abelian: Z3, not S_3
+    assert group_statement(None, G0, shift, component_group(shift, G0))["name"] == "Z3 (translation)"
+    disjoint = [Element("swap a <-> b", np.eye(4)[[1, 0, 2, 3]]), Element("swap c <-> d", np.eye(4)[[0, 1, 3, 2]])]
+    assert group_statement(None, G0, disjoint, component_group(disjoint, G0))["name"].count("Z2") == 2
+
+
 def test_an_ignored_input_moves_any_way_and_the_rest_of_the_algebra_is_named():
     """A rotation of (x, y) beside the 5 affine moves of an ignored w, as a scan returns them: mixed and noisy."""
     from physlens.probes.symmetry.algebra import ignored_inputs

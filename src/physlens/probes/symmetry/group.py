@@ -443,8 +443,25 @@ def connected_group_name(algebra: str | None) -> str | None:
     return " × ".join(parts)
 
 
+def _is_permutation(e: Element) -> bool:
+    """Whether ``e`` only permutes the inputs (a 0/1 matrix, no shift) and leaves the outputs alone."""
+    T = np.asarray(e.T, dtype=float)
+    n = T.shape[0]
+    if T.shape[1] > n and np.abs(T[:, n:]).max() > 1e-9:
+        return False
+    L = T[:, :n]
+    if not (np.allclose(np.sort(L, axis=1)[:, -1], 1) and np.allclose(L.sum(0), 1) and np.allclose(L.sum(1), 1)
+            and L.min() > -1e-9):
+        return False
+    return e.P is None or np.allclose(np.asarray(e.P, dtype=float), np.eye(np.asarray(e.P).shape[0]))
+
+
 def _symmetric_group_order(elements: list[Element]) -> int | None:
-    """n when the permutation matrices generate a group of order n! on n objects moved (else None)."""
+    """q when the permutation matrices generate a group of order q! that is S_q (else None).
+
+    The group must be non-abelian (q >= 3; a cyclic shift of order 6 is Z6, not S_3) or a single
+    swap (q = 2), and move a multiple of q coordinates (q particles of equal size, or q inputs).
+    """
     mats = [np.asarray(e.T, dtype=float)[:, : np.asarray(e.T).shape[0]] for e in elements]
     if not mats or not all(np.allclose(np.sort(np.abs(m), axis=1)[:, -1], 1) and np.allclose(np.abs(m).sum(1), 1)
                            for m in mats):
@@ -460,8 +477,10 @@ def _symmetric_group_order(elements: list[Element]) -> int | None:
                     new.append(c)
         group += new
         frontier = new
+    moved = int(np.sum(~np.all([np.isclose(np.diag(m), 1) for m in mats], axis=0)))
+    abelian = all(np.allclose(a @ b, b @ a) for a in mats for b in mats)
     for q in range(2, 7):
-        if math.factorial(q) == len(group):
+        if math.factorial(q) == len(group) and moved % q == 0 and (q == 2 or not abelian):
             return q
     return None
 
@@ -527,6 +546,13 @@ def group_statement(algebra: str | None, G0: IdentityComponent, elements: list[E
         factors.append(f"S_{q}")
         used.update(perms)
         notes.append(f"the kept particle swaps generate all {math.factorial(q)} permutations: S_{q}")
+    # permutations of the inputs themselves (swap x <-> y, swap x <-> z: S_3, not Z2 x Z2)
+    perms = [j for j, e in enumerate(kept) if j not in used and _is_permutation(e)]
+    q = _symmetric_group_order([kept[j] for j in perms]) if len(perms) >= 2 else None
+    if q is not None and q >= 3:
+        factors.append(f"S_{q}")
+        used.update(perms)
+        notes.append(f"the kept input permutations generate all {math.factorial(q)} permutations of {q} inputs: S_{q}")
     for j, e in enumerate(kept):
         if j in used:
             continue
