@@ -407,6 +407,40 @@ def sparse_form(c: np.ndarray, scatter: TrajectoryScatter, tolerance: float = 1e
         sc = np.abs(best * scatter.scale)
         support = [j for j in support if sc[j] > 1e-6 * sc.max()]
         best[[j for j in range(len(best)) if j not in support]] = 0.0
+    return _swap_refine(best, support, scatter, tol)
+
+
+def _swap_refine(best: np.ndarray, support: list[int], scatter: TrajectoryScatter, tol: float,
+                 rounds: int = 3, gain: float = 0.7) -> np.ndarray:
+    """Exchange one term of the thinned form for one outside it while that makes it clearly more conserved.
+
+    Backward elimination is greedy: on noisy data it can keep a term that stands in for the right one
+    over the data's range (Lotka-Volterra at 1 % noise: ``x + 5 y^2/12 - 3 ln x - 17 ln y / 6``, varying
+    3.2 %, where ``x + 2 y - 3 ln x - 4 ln y`` varies 1.4 %, the noise). Each round tries every
+    exchange (the form projected onto the conserved directions of the new support, as in ``polish``)
+    and takes the least varying one when it varies less than ``gain`` x the current form and keeps
+    half its spread.
+    """
+    for _ in range(rounds):
+        v0 = scatter.variation(best)
+        if not np.isfinite(v0) or v0 <= 1e-9:
+            break
+        n0 = scatter.norm(best)
+        pick = None
+        for k in support:
+            rest = [j for j in support if j != k]
+            for j in range(len(best)):
+                if j in support:
+                    continue
+                trial = scatter.polish(best, rest + [j], tol)
+                if trial[j] == 0.0 or scatter.norm(trial) < 0.5 * n0:
+                    continue
+                v = scatter.variation(trial)
+                if v < gain * v0 and (pick is None or v < pick[0]):
+                    pick = (v, rest + [j], trial)
+        if pick is None:
+            break
+        _, support, best = pick
     return best
 
 
