@@ -869,12 +869,13 @@ def run(
         ign, rest = ignored_inputs(lie.generators) if phys is None and len(lie.generators) <= MAX_STORED_DIM else ([], [])
         if ign and len(ign) < n:
             # inputs the network ignores move any way at all: the algebra is named by its part on the others
-            ralg = identify_algebra(rest) if rest else {"name": "nothing"}
+            ralg = identify_algebra(rest) if rest else {"name": None}
             them = ", ".join(names[j] for j in ign)
             value["relevant"] = {"ignored_inputs": [names[j] for j in ign], "generators": rest,
                                  "group": ralg["name"], "dimension": len(rest)}
+            dep = f"(the network does not depend on {'it' if len(ign) == 1 else 'them'})"
             gname = (f"{ralg['name'] or 'an unnamed Lie algebra'} on the other inputs beside every affine move of "
-                     f"{them} (the network does not depend on {'it' if len(ign) == 1 else 'them'})")
+                     f"{them} {dep}" if rest else f"only the affine moves of {them} {dep}")
             listed = rest
         shown = "; ".join(f"[{_format_generator(g, names)}]" for g in listed[:6])
         more = f" (+{len(listed) - 6} more)" if len(listed) > 6 else ""

@@ -19,6 +19,10 @@ searched again with these units by a sub-search (same class and default stages, 
 oracle): the dimensional stage then turns ``I = nu^3 / (exp(nu/T) - 1)`` (one scaling, nu and
 T alike, I as their cube) into ``I = nu^3 g(T/nu)``, a law of one variable.
 
+Written by hand: pint and SymPy's dimensional tools need the units given, and AI Feynman's
+released code tests scaling only for pairs of inputs; reading all the exponents at once is a
+small null-space problem on top of the engine's own surrogate.
+
 The stage runs only when the user gave no units (with units the dimensional stage already
 does this, with the true exponents). Its formulas compete with every other stage's on the
 Pareto front: a scaling the data only nearly have costs time, never the answer.
