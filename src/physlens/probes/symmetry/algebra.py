@@ -149,18 +149,11 @@ def ignored_inputs(generators: list[np.ndarray], tol: float = 0.05) -> tuple[lis
         return [], []
     n = generators[0].shape[0]
     G = np.stack([g.ravel() for g in generators], axis=1)  # (n (n+1), d)
-    ignored = []
-    for j in range(n):
-        ok = True
-        for k in range(n + 1):
-            e = np.zeros((n, n + 1))
-            e[j, k] = 1.0
-            c, *_ = np.linalg.lstsq(G, e.ravel(), rcond=None)
-            if np.linalg.norm(G @ c - e.ravel()) > tol:
-                ok = False
-                break
-        if ok:
-            ignored.append(j)
+    # the distance of the unit move e_(j,k) from the span is sqrt(1 - |row (j, k) of an orthonormal basis|^2)
+    U, sv, _ = np.linalg.svd(G, full_matrices=False)
+    Q = U[:, sv > 1e-12 * max(sv.max(), 1e-300)]
+    dist = np.sqrt(np.clip(1.0 - (Q**2).sum(axis=1), 0.0, None)).reshape(n, n + 1)
+    ignored = [j for j in range(n) if dist[j].max() <= tol]
     if not ignored:
         return [], list(generators)
     keep = [j for j in range(n) if j not in ignored]
