@@ -40,7 +40,7 @@ def _spent_seconds(work: dict) -> float:
 # ----------------------------------------------------------------------------- composition
 def test_default_stages_follow_the_protocol_in_order():
     names = [s.name for s in default_stages()]
-    assert names == ["symmetry", "monomial", "separability", "scaling", "dimensional", "enumeration", "oracle",
+    assert names == ["symmetry", "monomial", "rational", "separability", "scaling", "dimensional", "enumeration", "oracle",
                      "dimension_filter", "polish", "simplify", "selection"]
     assert all(isinstance(s, stages.Stage) for s in default_stages())
     assert default_stages()[0] is not default_stages()[0]  # a fresh list each time
@@ -128,6 +128,50 @@ def test_scaling_stage_turns_a_law_without_units_into_one_of_fewer_variables():
     with_units = EquationSearch(time_limit=2, variable_names=["nu", "T"], units="nu=1/s,T=1/s,I=1/s**3",
                                 target_name="I", stages=_only(stages.Scaling()))
     assert not with_units.fit(X, y).origin_.startswith("scaling")
+
+
+def test_rational_candidates_read_high_powers_and_ratios_of_sums():
+    from physlens.probes.equations.rational import rational_candidates
+
+    u = np.random.default_rng(0).uniform(0.75, 2.2, (800, 1))
+    U = sp.Symbol("u", real=True)
+
+    def exact(fits, truth):
+        return any(sp.simplify(sp.nsimplify(f, tolerance=1e-8, rational=True) - truth) == 0 for f in fits)
+
+    # Lennard-Jones in r/s: a numerator and a denominator of degree 12, no constant term below
+    assert exact(rational_candidates(u, 4 * (u[:, 0] ** -12 - u[:, 0] ** -6), [U]), 4 * (U**-12 - U**-6))
+    # two inputs, a denominator that is a sum (Michaelis-Menten): the shared factor is divided out
+    X = _X(600, 2, 0.1, 5.0)
+    S, K = sp.symbols("S K", real=True)
+    fits = rational_candidates(X, 3 * X[:, 0] / (X[:, 1] + X[:, 0]), [S, K])
+    assert exact(fits[:1], 3 * S / (K + S)), fits
+    # a transcendental law is no ratio of polynomials: nothing within 5 % of it with six terms
+    v = np.random.default_rng(1).uniform(0.0, 12.0, (800, 1))
+    assert rational_candidates(v, np.sin(v[:, 0]), [U]) == []
+
+
+def test_rational_stage_solves_a_ratio_of_sums_at_one_percent_noise():
+    u = _X(1500, 1, 0.2, 1.5)
+    y = 1 / (1 - u[:, 0] / 2) ** 2 - 1 / (1 + u[:, 0] / 2) ** 2  # a dipole's field on its axis, in d/z
+    y = y * (1 + 0.01 * np.random.default_rng(2).standard_normal(len(y)))
+    est = EquationSearch(time_limit=4, variable_names=["u"], stages=_only(stages.Rational())).fit(u, y)
+    U = sp.Symbol("u", real=True)
+    assert est.origin_ == "rational"
+    assert sp.simplify(est.expression_ - 32 * U / (4 - U**2) ** 2) == 0, est.expression_
+
+
+def test_scaling_and_rational_stages_solve_lennard_jones_without_units():
+    from physlens.probes.equations.stages.scaling import scaling_symmetries
+
+    rng = np.random.default_rng(7)
+    X = np.column_stack([rng.uniform(0.5, 2, 1500), rng.uniform(0.8, 1.2, 1500), rng.uniform(0.9, 2.0, 1500)])
+    eps, s, r = X.T
+    y = 4 * eps * ((s / r) ** 12 - (s / r) ** 6)  # changes sign: only the scalings of the inputs split it
+    assert sorted(e.tolist() for e in scaling_symmetries(X, y)) == [[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]]
+    est = EquationSearch(time_limit=20, variable_names=["eps", "s", "r"], seed=0).fit(X, y)
+    E, S_, R = sp.symbols("eps s r", real=True)
+    assert sp.simplify(est.expression_ - 4 * E * ((S_ / R) ** 12 - (S_ / R) ** 6)) == 0, est.expression_
 
 
 def test_dimensional_stage_searches_the_pi_groups_and_the_filter_keeps_units():

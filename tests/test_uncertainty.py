@@ -225,7 +225,7 @@ def test_equation_findings_are_marked_from_the_rows_the_emulator_and_the_oracle_
     # oracle is needed are left out, so that the oracle runs.
     from physlens.probes.equations.stages import default_stages
 
-    early = {"symmetry", "monomial", "separability", "dimensional", "enumeration"}
+    early = {"symmetry", "monomial", "rational", "separability", "dimensional", "enumeration"}
     with watch_queries(res.model, ds, heldout=res.val_index, training=res, calibration=watcher.calibration) as second, \
             counted():
         found = equations.run(res.model, ds, time_limit=12, oracle=True, max_samples=400,

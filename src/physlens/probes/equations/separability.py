@@ -168,16 +168,19 @@ def _power_piece(x: np.ndarray, piece: np.ndarray, symbol: sp.Symbol, kind: str)
 
 
 def _search(X, y, names, budget, seed, parent, symmetry=False, k=3):
-    """The ``k`` best formulas for one piece: monomial fit and enumeration (with sums), by error on ``y``.
+    """The ``k`` best formulas for one piece: monomial and rational fits, enumeration (with sums), by error on ``y``.
 
     No polishing here: the recombined law is polished once, on the real data, by the caller.
     """
     from physlens.probes.equations.candidates import enumeration_candidates, monomial_candidates
+    from physlens.probes.equations.rational import rational_candidates
 
     syms = [sp.Symbol(nm, real=True) for nm in names]
     cols = {nm: X[:, j] for j, nm in enumerate(names)}
     cands = list(monomial_candidates(X, y, syms))
     scale = float(np.sqrt(np.mean(y**2)))
+    if not any(S.rmse(e, cols, y) <= 1e-9 * scale for e in cands):
+        cands += rational_candidates(X, y, syms, seed=seed, max_seconds=0.2 * budget)
     if not any(S.rmse(e, cols, y) <= 1e-9 * scale for e in cands):
         cands += enumeration_candidates(X, y, syms, max(0.2, budget), seed,
                                         parent.max_complexity if parent is not None else 12)

@@ -7,6 +7,7 @@ them on one :class:`~.base.SearchState`. The default list, in order:
 ====================  =====================================================================
 ``symmetry``          :class:`PairSymmetry`: AI Feynman's pair symmetries, from the data
 ``monomial``          :class:`Monomial`: power laws by log-linear least squares
+``rational``          :class:`Rational`: sparse ratios of polynomials by implicit sparse regression
 ``separability``      :class:`Separability`: AI Feynman's product/sum splits, from the data
 ``scaling``           :class:`Scaling`: without units, the scalings the law keeps, searched as units
 ``dimensional``       :class:`Dimensional`: Buckingham pi groups, searched as above
@@ -51,13 +52,14 @@ from physlens.probes.equations.stages.enumeration import Enumeration
 from physlens.probes.equations.stages.monomial import Monomial
 from physlens.probes.equations.stages.oracle import Oracle
 from physlens.probes.equations.stages.polish import Polish
+from physlens.probes.equations.stages.rational import Rational
 from physlens.probes.equations.stages.scaling import Scaling
 from physlens.probes.equations.stages.selection import Selection
 from physlens.probes.equations.stages.separability import Separability
 from physlens.probes.equations.stages.symmetry import PairSymmetry
 
 __all__ = ["Candidate", "DimensionFilter", "Dimensional", "Enumeration", "Monomial", "Oracle", "PairSymmetry",
-           "Polish", "Scaling", "SearchState", "Selection", "Separability", "Simplify", "Stage", "StageBudget",
+           "Polish", "Rational", "Scaling", "SearchState", "Selection", "Separability", "Simplify", "Stage", "StageBudget",
            "default_stages"]
 
 
@@ -68,5 +70,5 @@ def default_stages() -> list[Stage]:
         >>> [s.name for s in default_stages()][:3]
         ['symmetry', 'monomial', 'separability']
     """
-    return [PairSymmetry(), Monomial(), Separability(), Scaling(), Dimensional(), Enumeration(), Oracle(),
+    return [PairSymmetry(), Monomial(), Rational(), Separability(), Scaling(), Dimensional(), Enumeration(), Oracle(),
             DimensionFilter(), Polish(), Simplify(), Selection()]

@@ -97,6 +97,7 @@ class Dimensional:
     def run(self, state: SearchState, budget: StageBudget) -> None:
         """Append ``prefactor * g(groups)`` formulas (origins ``dimensional``, ``dimensional+...``)."""
         from physlens.probes.equations.candidates import enumeration_candidates, monomial_candidates
+        from physlens.probes.equations.rational import rational_candidates
 
         est, X, target, names, seed = state.search, state.X, state.target, state.names, state.seed
         reductions = state.reductions
@@ -118,6 +119,10 @@ class Dimensional:
                 state.add([sp.Float(float(np.mean(t))) * pre_e], "dimensional")
                 continue
             state.add([pre_e * e.xreplace(sub) for e in monomial_candidates(G, t, zs)], "dimensional+monomial")
+            if not state.exact_found():
+                state.add([pre_e * e.xreplace(sub) for e in
+                           rational_candidates(G, t, zs, seed=seed, max_seconds=0.05 * state.remaining())],
+                          "dimensional+rational")
             if est.separability and G.shape[1] >= 2 and not state.exact_found() and state.remaining() > 1:
                 from physlens.probes.equations.separability import separable_candidates
 

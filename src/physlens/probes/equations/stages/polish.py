@@ -204,7 +204,10 @@ def order_for_polishing(raw, cols, y, scale) -> list[tuple[float, int, sp.Expr, 
     # "simplest" is judged with the floats that are nearly simple fractions snapped to them
     ties = sorted((i for i in range(len(scored)) if scored[i][0] <= 1.1 * scored[0][0] + 1e-9 * scale),
                   key=lambda i: (S.snapped_complexity(scored[i][2]), scored[i][0]))
-    near = list(dict.fromkeys(near + ties))
+    # and the five simplest steps of the raw front, whatever their error: a many-term fit that follows a
+    # smooth target closely (a rational of six terms on an emulator's predictions) must not push the
+    # simple law it approximates behind a hundred others
+    near = list(dict.fromkeys(near + front_idx[:5] + ties))
     rest = [i for i in range(len(scored)) if i not in set(near)]
     return [scored[i] for i in near + rest]
 

@@ -53,9 +53,10 @@ PSEUDO_UNITS = ("m", "s", "kg", "K", "A", "mol", "cd")
 def _euler_rows(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, float]:
     """Rows (x_i g_i ..., -h) of Euler's relation at ``n`` data points, and the surrogate's error.
 
-    The polynomial's degree (up to 10, as the rows allow) is the one with the smallest held-out
+    The polynomial's degree (up to 14, as the rows allow) is the one with the smallest held-out
     error: a smooth law wants a high degree for accurate gradients (Planck's law: a gradient
-    error of 3 % at degree 5, 0.06 % at 10), a noisy one a lower degree.
+    error of 3 % at degree 5, 0.06 % at 10; Lennard-Jones ``4 eps ((s/r)^12 - (s/r)^6)``
+    reads its scaling of eps to 6 % of Euler's terms at degree 10, 0.4 % at 14), a noisy one a lower degree.
     """
     from physlens.probes.equations.separability import surrogate_gradient
 
@@ -63,7 +64,7 @@ def _euler_rows(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.nda
     one_signed = bool(np.all(y > 0) or np.all(y < 0))
     d = X.shape[1]
     # the degrees the rows allow (as surrogate_gradient counts terms), each tried once, until the error rises
-    allowed = [k for k in (4, 6, 8, 10) if comb(d + k, k) <= 0.4 * len(X)] or [4]
+    allowed = [k for k in (4, 6, 8, 10, 12, 14) if comb(d + k, k) <= 0.4 * len(X)] or [4]
     G, err = surrogate_gradient(X, y, rows, log=one_signed, max_degree=allowed[0])
     for k in allowed[1:]:
         G2, err2 = surrogate_gradient(X, y, rows, log=one_signed, max_degree=k)
@@ -84,11 +85,11 @@ def _residual(M: np.ndarray, e: np.ndarray) -> float:
     return float(np.mean(np.abs(M @ e)) / size) if size > 0 else np.inf
 
 
-def _rounded(v: np.ndarray) -> np.ndarray:
-    """Entries rounded to the nearest multiple of 1/2 or 1/3 (whichever is closer), then made whole."""
+def _rounded(v: np.ndarray, denominators: tuple[int, ...] = (1, 2, 3)) -> np.ndarray:
+    """Entries rounded to the nearest multiple of 1/q for q in ``denominators`` (whichever is closer), made whole."""
     out = []
     for x in v:
-        best = min((Fraction(round(x * q), q) for q in (1, 2, 3)), key=lambda f: (abs(float(f) - x), f.denominator))
+        best = min((Fraction(round(x * q), q) for q in denominators), key=lambda f: (abs(float(f) - x), f.denominator))
         out.append(best)
     m = lcm(*(f.denominator for f in out))
     return np.array([float(f * m) for f in out])
@@ -145,8 +146,12 @@ def _read_scalings(null: np.ndarray, M: np.ndarray, d: int, tol: float) -> list[
         pivots.append(j)
     kept: list[np.ndarray] = []
     for v in A:
-        e = _rounded(v)
-        if not np.any(e[:d]) or _residual(M, e) > tol:
+        # whole numbers first, then halves, then thirds: the first rounding that holds is kept (a direction
+        # read as (0, 1, 1, 0.3) from an inexact gradient is (0, 1, 1, 0) when that holds, not (0, 3, 3, 1):
+        # terms that cancel, s dV/ds + r dV/dr = 0 for Lennard-Jones, make a small error look relatively small)
+        e = next((r for r in (_rounded(v, q) for q in ((1,), (1, 2), (1, 2, 3)))
+                  if np.any(r[:d]) and _residual(M, r) <= tol), None)
+        if e is None:
             continue
         if kept and np.linalg.matrix_rank(np.vstack(kept + [e])) <= len(kept):
             continue
