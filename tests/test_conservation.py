@@ -157,6 +157,21 @@ def test_kepler_closed_forms_come_from_the_data_when_the_emulator_is_useless():
     assert "-vx*y + vy*x" in [f.value["expression"] for f in conserved]
 
 
+def test_an_orbit_file_without_a_particle_layout_gets_its_radial_terms_from_the_flow():
+    """A user's (x, y, vx, vy) file declares no particles: dx/dt = vx marks the positions, and 1/|r| joins."""
+    from physlens.probes.conservation.library import kinematic_positions
+
+    ds = get_system("kepler", dim=2, points_per_trajectory=20).sample(2000, seed=2)
+    ds.meta = {k: v for k, v in ds.meta.items() if k != "particles"}
+    assert [ds.input_names[j] for j in kinematic_positions(ds, state_map(ds))] == ["x", "y"]
+    found = conservation.run(_NoEmulator(ds.d_out), ds, heldout=_held_out(ds))
+    exprs = [f.value["expression"] for f in found if f.kind == "conserved"]
+    assert len(exprs) == 3 and "vx**2 + vy**2 - 2/sqrt(x**2 + y**2)" in exprs, exprs
+    # a linear flow (dv/dt = -x as well as dx/dt = v) names no positions: no radial terms for an oscillator
+    osc = get_system("harmonic_oscillator").sample(200, seed=0)
+    assert kinematic_positions(osc, state_map(osc)) == []
+
+
 def test_a_mix_of_energy_and_angular_momentum_is_polished_back_to_the_energy():
     ds = get_system("kepler", dim=2, points_per_trajectory=20).sample(1000, seed=0)
     x, y, vx, vy = sp.symbols("x y vx vy", real=True)

@@ -7,7 +7,9 @@ file's column names):
 * monomials of the state variables up to ``degree`` (3 for up to 6 state
   variables, else 2);
 * for a single particle (``meta["particles"]``, Kepler) the radial terms 1/|r|
-  and r_a/|r| (the energy and the Laplace-Runge-Lenz vector);
+  and r_a/|r| (the energy and the Laplace-Runge-Lenz vector); without a declared
+  layout, the same for the state columns whose time derivative is another state
+  column (:func:`kinematic_positions`: x with dx/dt = v_x, whatever the names);
 * for several particles, instead of monomials of the whole state (4 particles
   in 2-D with their masses gave 772 terms, more than 20 trajectories can pin
   down): each particle's own position and velocity monomials up to degree 2 (the
@@ -226,6 +228,51 @@ def _particle_terms(layout: list[dict], syms: list[sp.Symbol], state: set) -> li
     return terms
 
 
+def kinematic_positions(dataset, smap: StateMap, tol: float = 0.02) -> list[int]:
+    """State columns whose time derivative is another state column up to a constant factor (positions).
+
+    ``dx/dt = v_x`` (or ``p_x / m``) marks ``x`` as a coordinate of a position whatever its name; a file
+    of one body's orbit (x, y, vx, vy) then gets the radial terms of a central force, as a system that
+    declares its particle layout does. A derivative counts when one factor explains it to ``tol``
+    (relative RMS, derivatives estimated from sampled trajectories included) and the partner's own
+    derivative is not the first column back (a linear flow, ``dv/dt = -x``, has no direction). Angles are
+    left out (their own terms are trigonometric); fewer than two positions give [].
+
+    Example:
+        >>> from physlens.data.dataset import Dataset
+        >>> X = np.random.default_rng(0).uniform(0.5, 2.0, (300, 4))  # states (x, y, vx, vy)
+        >>> names, d = ["x", "y", "vx", "vy"], ["dx_dt", "dy_dt", "dvx_dt", "dvy_dt"]
+        >>> r3 = (X[:, 0] ** 2 + X[:, 1] ** 2) ** 1.5
+        >>> kepler = Dataset(X, np.c_[X[:, 2], X[:, 3], -X[:, 0] / r3, -X[:, 1] / r3], names, d)
+        >>> kinematic_positions(kepler, state_map(kepler))
+        [0, 1]
+        >>> spring = Dataset(X, np.c_[X[:, 2], X[:, 3], -X[:, 0], -X[:, 1]], names, d)
+        >>> kinematic_positions(spring, state_map(spring))
+        []
+    """
+    X, Y = np.asarray(dataset.X, dtype=float), np.asarray(dataset.y, dtype=float)
+    names = dataset.input_names
+    partner: dict[int, int] = {}
+    for j, (where, k) in zip(smap.state, smap.source):
+        if where != "target" or ANGLE_NAME.match(names[j]):
+            continue
+        dy = Y[:, k]
+        size = float(np.sqrt(np.mean(dy**2)))
+        if size == 0:
+            continue
+        for i in smap.state:
+            xi = X[:, i]
+            if i == j or not np.any(xi):
+                continue
+            c = float(xi @ dy / (xi @ xi))
+            if float(np.sqrt(np.mean((dy - c * xi) ** 2))) <= tol * size:
+                partner[j] = i
+                break
+    # a linear flow (dv/dt = -x too) cannot tell positions from velocities: its monomials need no radial terms
+    out = [j for j, i in partner.items() if partner.get(i) != j]
+    return out if len(out) >= 2 else []
+
+
 def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library:
     """The candidate library for ``dataset`` (module docstring), terms in the dataset's column names.
 
@@ -249,8 +296,10 @@ def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library
         terms = _particle_terms(layout, syms, set(smap.state))
     else:
         terms = list(_monomials(state, degree))
-        if layout is not None:
-            pos = [syms[j] for j in layout[0]["pos"]]
+        # one body: its declared position, else the state columns whose derivative is another column
+        where = layout[0]["pos"] if layout is not None else kinematic_positions(dataset, smap)
+        if where:
+            pos = [syms[j] for j in where]
             r = sp.sqrt(sum(c**2 for c in pos))
             terms += [1 / r] + [c / r for c in pos]
         if params:
