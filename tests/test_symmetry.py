@@ -159,6 +159,31 @@ def test_an_ignored_input_moves_any_way_and_the_rest_of_the_algebra_is_named():
     assert ignored_inputs(found[:1] + found[2:4])[0] == []
 
 
+def test_a_direction_the_network_ignores_is_set_aside_and_named_by_the_combinations_left():
+    """f(x - y, z^2 + w^2): every affine move along (1, 1, 0, 0) beside a rotation of (z, w), mixed and noisy."""
+    from physlens.probes.symmetry.algebra import ignored_directions, readable_combinations, readable_directions
+
+    rng = np.random.default_rng(6)
+    rot = affine(sla.block_diag(np.zeros((2, 2)), so_basis(2)[0]))
+    moves = []
+    for k in range(5):
+        m = np.zeros((4, 5))
+        m[0, k] = m[1, k] = 1.0
+        moves.append(m)
+    basis = [rot] + moves
+    mix = np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    found = [sum(c * g for c, g in zip(row, basis)) + 1e-3 * rng.normal(size=(4, 5)) for row in mix]
+    D, rest = ignored_directions(found)
+    names = ["x", "y", "z", "w"]
+    assert readable_directions(D, names) == ["(x, y, z, w) = (1, 1, 0, 0)"]
+    keep = np.linalg.eigh(np.eye(4) - D @ D.T)
+    assert readable_combinations(keep[1][:, keep[0] > 0.5], names) == ["x - y", "z", "w"]
+    assert len(rest) == 1 and subspace_angle_deg(rest, [rot]) < 5.0
+    assert identify_algebra(rest)["name"] == "so(2)"
+    # without the moves along (1, 1, 0, 0) no direction is set aside
+    assert ignored_directions([rot + 1e-3 * rng.normal(size=(4, 5))])[0].shape[1] == 0
+
+
 def test_minkowski_norm_gives_lorentz_algebra():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(4000, 4))

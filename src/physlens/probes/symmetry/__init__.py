@@ -51,7 +51,9 @@ from physlens.clock import past, work_seconds
 from physlens.data.dataset import Dataset
 from physlens.errors import ConfigError
 from physlens.findings import Finding
-from physlens.probes.symmetry.algebra import identify_algebra, ignored_inputs
+from physlens.probes.symmetry.algebra import (
+    identify_algebra, ignored_directions, ignored_inputs, readable_combinations, readable_directions,
+)
 from physlens.probes.symmetry.continuous import (
     affine_flow,
     lie_generators,
@@ -877,6 +879,22 @@ def run(
             gname = (f"{ralg['name'] or 'an unnamed Lie algebra'} on the other inputs beside every affine move of "
                      f"{them} {dep}" if rest else f"only the affine moves of {them} {dep}")
             listed = rest
+        elif phys is None and len(lie.generators) <= MAX_STORED_DIM:
+            # the same for a direction that is no input axis: the network depends only on combinations across it
+            D, rest = ignored_directions(lie.generators)
+            if D.shape[1]:
+                P = np.eye(n) - D @ D.T
+                w, V = np.linalg.eigh(P)
+                through = readable_combinations(V[:, w > 0.5], names)
+                along = readable_directions(D, names)
+                ralg = identify_algebra(rest) if rest else {"name": None}
+                value["relevant"] = {"ignored_directions": along, "through": through, "generators": rest,
+                                     "group": ralg["name"], "dimension": len(rest)}
+                dep = f"(the network depends on the inputs only through {', '.join(through)})"
+                moves = f"affine move{'s' if not rest else ''} along {' and '.join(along)}"
+                gname = (f"{ralg['name'] or 'an unnamed Lie algebra'} beside every {moves} {dep}" if rest
+                         else f"only the {moves} {dep}")
+                listed = rest or lie.generators
         shown = "; ".join(f"[{_format_generator(g, names)}]" for g in listed[:6])
         more = f" (+{len(listed) - 6} more)" if len(listed) > 6 else ""
         verb = "equivariant under" if equivariant else "invariant under"

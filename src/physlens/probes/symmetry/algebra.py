@@ -176,6 +176,112 @@ def ignored_inputs(generators: list[np.ndarray], tol: float = 0.05) -> tuple[lis
     return ignored, basis
 
 
+def ignored_directions(generators: list[np.ndarray], tol: float = 0.05) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Directions of input space along which every affine move lies in the algebra, and the algebra on the rest.
+
+    The generalisation of :func:`ignored_inputs` from input axes to any direction ``d``: when the
+    function depends on the inputs only through combinations orthogonal to ``d`` (``exp(-(x - y)^2) + z``
+    through ``x - y`` and ``z``), every move ``d l(x)`` with ``l`` affine leaves it, and these n + 1 moves
+    hide the rest of the algebra. For each column ``k`` of ``[L | b]``, the move ``d e_k^T`` is in the span
+    when ``d^T A_k d = |d|^2`` with ``A_k`` the span's projector restricted to that column; the directions
+    that hold for every column are the eigenvectors of ``sum_k (I - A_k)`` with eigenvalue at most
+    ``(n + 1) tol^2``. Returns an orthonormal basis ``D`` (n, m) and a basis of the generators with
+    ``D`` projected out (``P L P``, ``P b`` with ``P = I - D D^T``).
+
+    Example:
+        >>> moves = [np.zeros((3, 4)) for _ in range(4)]  # every affine move along (1, 1, 0)
+        >>> for k, m in enumerate(moves): m[0, k] = m[1, k] = 1.0
+        >>> D, rest = ignored_directions(moves)
+        >>> (np.abs(D[:, 0]) * np.sqrt(2)).round(6).tolist(), rest
+        ([1.0, 1.0, 0.0], [])
+    """
+    if not generators:
+        return np.zeros((0, 0)), []
+    n = generators[0].shape[0]
+    G = np.stack([g.ravel() for g in generators], axis=1)  # (n (n+1), r)
+    U, sv, _ = np.linalg.svd(G, full_matrices=False)
+    Q = U[:, sv > 1e-12 * max(sv.max(), 1e-300)].reshape(n, n + 1, -1)
+    S = np.zeros((n, n))
+    for k in range(n + 1):
+        S += np.eye(n) - Q[:, k, :] @ Q[:, k, :].T
+    w, V = np.linalg.eigh(S)
+    D = V[:, w <= (n + 1) * tol**2]
+    if D.shape[1] == 0 or D.shape[1] >= n:
+        return np.zeros((n, 0)), list(generators)
+    P = np.eye(n) - D @ D.T
+    cleared = []
+    for g in generators:
+        h = np.zeros_like(g)
+        h[:, :n] = P @ g[:, :n] @ P
+        h[:, n] = P @ g[:, n]
+        cleared.append(h)
+    basis: list[np.ndarray] = []
+    top = max(np.abs(g).max() for g in generators)  # the scale of the moves before clearing
+    for h in cleared:
+        if np.abs(h).max() <= tol * max(top, 1e-300):
+            continue
+        trial = np.stack([b.ravel() for b in basis] + [h.ravel()])
+        sv2 = np.linalg.svd(trial, compute_uv=False)
+        if sv2[-1] > tol * sv2[0]:
+            basis.append(h / h.flat[np.argmax(np.abs(h))])
+    return D, basis
+
+
+def _echelon_rows(B: np.ndarray) -> np.ndarray:
+    """The span of the columns of ``B`` (n, m) as the rows of its reduced row-echelon form."""
+    A = B.T.copy()
+    n = A.shape[1]
+    r = 0
+    for j in range(n):
+        if r >= len(A):
+            break
+        i = r + int(np.argmax(np.abs(A[r:, j])))
+        if abs(A[i, j]) < 0.05 * max(np.abs(A[r:]).max(), 1e-300):  # (a learned span is exact to a few %)
+            continue
+        A[[r, i]] = A[[i, r]]
+        A[r] /= A[r, j]
+        for k in range(len(A)):
+            if k != r:
+                A[k] -= A[k, j] * A[r]
+        r += 1
+    A = A[:r]
+    # a learned span is exact to a few %: entries within 2 % of a whole number are that number, tiny ones 0
+    whole = np.round(A)
+    A = np.where(np.abs(A - whole) <= 0.02 * np.maximum(1.0, np.abs(A)), whole, A)
+    return np.where(np.abs(A) < 0.02, 0.0, A)
+
+
+def readable_combinations(B: np.ndarray, names: list[str]) -> list[str]:
+    """The span of the columns of ``B`` (n, m) as simple linear combinations of ``names`` (echelon rows).
+
+    Example:
+        >>> readable_combinations(np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0]]) / np.sqrt(2), ["x", "y", "z"])
+        ['x - y', 'z']
+    """
+    out = []
+    for row in _echelon_rows(B):
+        parts = []
+        for v, nm in zip(row, names):
+            if v == 0:
+                continue
+            c = f"{abs(v):.3g}*" if abs(v) != 1 else ""
+            parts.append(("- " if v < 0 else "+ ") + c + nm)
+        text = " ".join(parts)
+        out.append(text[2:] if text.startswith("+ ") else "-" + text[2:])
+    return out
+
+
+def readable_directions(B: np.ndarray, names: list[str]) -> list[str]:
+    """The span of the columns of ``B`` (n, m) as simple direction vectors over ``names``.
+
+    Example:
+        >>> readable_directions(np.array([[1.0], [1.0], [0.0]]) / np.sqrt(2), ["x", "y", "z"])
+        ['(x, y, z) = (1, 1, 0)']
+    """
+    return [f"({', '.join(names)}) = ({', '.join(f'{v:.3g}' for v in row + 0.0)})"
+            for row in _echelon_rows(B)]
+
+
 def identify_algebra(generators: list[np.ndarray], tol: float = 1e-2, max_dimension: int | None = None) -> dict:
     """Structure constants, closure residual, dimensions and a name for a basis of affine generators.
 
