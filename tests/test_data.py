@@ -81,6 +81,19 @@ def test_bad_input_gives_an_error_naming_the_problem(tmp_path, text, kwargs, mes
         load(_write(tmp_path, text), **kwargs)
 
 
+def test_comment_lines_and_decimal_commas_are_read(tmp_path):
+    text = "# measured on 2026-12-01\n# rig 3\n" + _table()
+    ds = load(_write(tmp_path, text), target="y")
+    assert ds.n == 30 and np.allclose(ds.y[:, 0], ds.X[:, 0] * ds.X[:, 1])
+    # a spreadsheet export with ';' between columns and ',' in the numbers
+    euro = _table().replace(",", ";").replace(".", ",")
+    ds2 = load(_write(tmp_path, euro, "e.csv"), target="y")
+    assert np.allclose(ds2.X, ds.X) and np.allclose(ds2.y, ds.y)
+    # a comma inside a ';' table that is not a decimal comma is still named
+    with pytest.raises(DataError, match="non-numeric value 'x,y'"):
+        load(_write(tmp_path, euro.replace("\n", "\nx,y;1;1\n", 1), "f.csv"), target="y")
+
+
 def test_groups_column_names_the_trajectories_and_is_not_an_input(tmp_path):
     rows = "".join(f"{i * 0.1},{i % 4},{'run' + str(i // 10)},{i * 0.2}\n" for i in range(60))
     ds = load(_write(tmp_path, "t,x,run,y\n" + rows), target="y", groups="run")

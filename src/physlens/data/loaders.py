@@ -3,7 +3,9 @@
 The file is read into columns, the target and input columns are picked by
 name, and everything is validated here, once, with a :class:`DataError` that
 names the column and row: missing column, non-numeric cell, NaN/inf, constant
-column, too few rows, unknown unit.
+column, too few rows, unknown unit. A text table may separate its columns with commas,
+semicolons, tabs, bars or spaces, start with ``#`` comment lines, and (with a separator other
+than the comma) write its decimals with a comma, as spreadsheets do in many locales.
 """
 
 from __future__ import annotations
@@ -129,8 +131,10 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     import pandas as pd
 
     text = _decode_text(path, path.read_bytes())
+    # whole-line comments (``# measured on ...``) are blanked, so that line numbers in messages stay the file's
+    text = "\n".join("" if ln.lstrip().startswith("#") else ln for ln in text.split("\n"))
     if not text.strip():
-        raise DataError(f"{path.name} is empty (only blank lines): expected a header line of column names")
+        raise DataError(f"{path.name} is empty (only blank lines or comments): expected a header line of column names")
     sep = _delimiter(text, path.suffix.lower())
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, engine="python", skipinitialspace=True, dtype=str,
@@ -147,7 +151,21 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path.name} has two columns named {name!r}")
         seen.add(name)
     body = df.iloc[1:]
+    if sep != "," and _decimal_commas(body):  # 2,5;3,1 (a spreadsheet's export in many locales)
+        body = body.apply(lambda col: col.str.replace(",", ".", regex=False))
     return {name: body.iloc[:, j].to_numpy() for j, name in enumerate(header)}
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+([eE][+-]?\d+)?$")
+
+
+def _decimal_commas(body) -> bool:
+    """Whether the cells write decimals with a comma: every non-empty cell a number, some with one comma."""
+    cells = [str(v).strip() for v in body.to_numpy().ravel()]
+    cells = [c for c in cells if c]
+    commas = sum(1 for c in cells if _DECIMAL_COMMA.match(c))
+    return commas > 0 and all(_DECIMAL_COMMA.match(c) or _PLAIN_NUMBER.match(c) for c in cells)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
