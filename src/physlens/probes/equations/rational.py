@@ -199,11 +199,12 @@ def rational_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol], 
     for _size, err, _deg, (num, den) in fits:  # the Pareto front of (terms, error): each beats every sparser one
         if err < 0.8 * best and len(out) < keep:
             lead = _normaliser(np.array(num), np.array(den))
-
-            def poly(cs: tuple) -> sp.Expr:
-                return sp.Add(*[(1 if abs(c / lead - 1) < 1e-12 else sp.Float(c / lead)) * m
-                                for c, m in zip(cs, monos) if c != 0])
-
-            out.append(poly(num) / poly(den))
+            out.append(_polynomial(num, monos, lead) / _polynomial(den, monos, lead))
             best = err
     return out
+
+
+def _polynomial(coefficients: tuple, monos: list[sp.Expr], lead: float) -> sp.Expr:
+    """``sum c_k / lead * theta_k`` with a coefficient of 1 written as the integer (not a float to polish)."""
+    return sp.Add(*[(1 if abs(c / lead - 1) < 1e-12 else sp.Float(c / lead)) * m
+                    for c, m in zip(coefficients, monos) if c != 0])

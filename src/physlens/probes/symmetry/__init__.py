@@ -501,7 +501,9 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
     algebra = first.get("group")
     if algebra is None and (first.get("relevant") or {}).get("group"):
         rel = first["relevant"]
-        algebra = f"{rel['group']} (beside every move of {', '.join(rel['ignored_inputs'])})"
+        beside = (f"every move of {', '.join(rel['ignored_inputs'])}" if rel.get("ignored_inputs")
+                  else f"every move along {' and '.join(rel['ignored_directions'])}")
+        algebra = f"{rel['group']} (beside {beside})"
     order = sorted(range(len(discrete_found)), key=lambda i: (_priority(discrete_found[i][0].name), i))
     discrete_found = [discrete_found[i] for i in order]
     elements = [e for e, _ in discrete_found]
