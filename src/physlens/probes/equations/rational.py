@@ -79,6 +79,18 @@ def _normaliser(num: np.ndarray, den: np.ndarray) -> float:
     return min(options, key=lambda c: (round(off(c), 3), -abs(c)))
 
 
+def _prune(coefficients: np.ndarray, theta: np.ndarray, rel: float = 1e-6) -> np.ndarray:
+    """Coefficients whose term never reaches ``rel`` of the polynomial's largest term set to 0.
+
+    A fit to a piece that is nearly ``v/2`` can come out as ``(5 v^9 - 2.6e14 v) / (8 v^8 - 5.3e14)``:
+    the high powers ride along at 1e-12 of the rest; dropped, the law is plain.
+    """
+    size = np.abs(theta * coefficients[None, :]).max(axis=0)
+    out = coefficients.copy()
+    out[size < rel * max(size.max(), 1e-300)] = 0.0
+    return out
+
+
 def _explicit(theta: np.ndarray, ty: np.ndarray, y: np.ndarray, p: int, others: list[int], S: tuple[int, ...],
               scale: float) -> tuple[float, np.ndarray, np.ndarray]:
     """Fit support ``S`` (columns: the monomials, then ``theta_k y`` for ``k`` in ``others``) implicitly; read it
@@ -188,6 +200,12 @@ def rational_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol], 
             if not (e_sub <= 1e-9 or (i + 1 < len(found) and found[i + 1][1] > 0.5 * e_sub)):
                 continue
             err, num, den = _explicit(theta, ty, y, p, others, S, scale)
+            pruned = _prune(num, theta), _prune(den, theta)
+            if not np.array_equal(pruned[0], num) or not np.array_equal(pruned[1], den):
+                num, den = pruned
+                with np.errstate(all="ignore"):
+                    err = float(np.sqrt(np.mean(((theta @ num) / (theta @ den) - y) ** 2))) / scale
+                err = err if np.isfinite(err) else np.inf
             if err <= 0.05:
                 num, den = _common_factor(num, den, exps)
                 degree = int(exps[(num != 0) | (den != 0)].sum())

@@ -24,6 +24,7 @@ Written by hand: the test is a few least-squares fits (NumPy); no library does i
 from __future__ import annotations
 
 import itertools
+from math import comb
 
 import numpy as np
 import sympy as sp
@@ -168,19 +169,19 @@ def _power_piece(x: np.ndarray, piece: np.ndarray, symbol: sp.Symbol, kind: str)
 
 
 def _search(X, y, names, budget, seed, parent, symmetry=False, k=3):
-    """The ``k`` best formulas for one piece: monomial and rational fits, enumeration (with sums), by error on ``y``.
+    """The ``k`` best formulas for one piece: monomial fit and enumeration (with sums), by error on ``y``.
+
+    (No rational fits: a piece is read off an additive polynomial model, and a ratio of six terms would
+    follow that model's wiggles, ``v/2`` becoming ``(v^10/pi - 1e14 v)/(5 v^8 - 4e14)``.)
 
     No polishing here: the recombined law is polished once, on the real data, by the caller.
     """
     from physlens.probes.equations.candidates import enumeration_candidates, monomial_candidates
-    from physlens.probes.equations.rational import rational_candidates
 
     syms = [sp.Symbol(nm, real=True) for nm in names]
     cols = {nm: X[:, j] for j, nm in enumerate(names)}
     cands = list(monomial_candidates(X, y, syms))
     scale = float(np.sqrt(np.mean(y**2)))
-    if not any(S.rmse(e, cols, y) <= 1e-9 * scale for e in cands):
-        cands += rational_candidates(X, y, syms, seed=seed, max_seconds=0.2 * budget)
     if not any(S.rmse(e, cols, y) <= 1e-9 * scale for e in cands):
         cands += enumeration_candidates(X, y, syms, max(0.2, budget), seed,
                                         parent.max_complexity if parent is not None else 12)
@@ -445,8 +446,18 @@ def surrogate_pair_symmetries(X: np.ndarray, y: np.ndarray, same_kind: np.ndarra
         return []
     rows = np.sort(np.random.default_rng(1).choice(len(X), size=min(n, len(X)), replace=False))
     G, err = surrogate_gradient(X, y, rows)
+    for k in (8, 10, 12):  # a higher degree, as the rows allow, while it cuts the held-out error by a fifth
+        if comb(d + k, k) + 1 > 0.4 * len(X):
+            break
+        G2, err2 = surrogate_gradient(X, y, rows, max_degree=k)
+        if not err2 < 0.8 * err:
+            break
+        G, err = G2, err2
     if not np.isfinite(err) or err > max_error:
         return []
+    # a gradient is only as good as the fit: with noise (1 % on snell's law: a held-out error of 1.8 %, the
+    # true ratio n1/n2 at 0.027) the test allows twice the fit's error, up to 0.05
+    tol = min(max(tol, 2.0 * err), 0.05)
     Xs = X[rows]
     best: dict[tuple[int, int], tuple] = {}
     for i, j in itertools.combinations(range(d), 2):

@@ -68,7 +68,7 @@ def default_stages() -> list[Stage]:
 
     Example:
         >>> [s.name for s in default_stages()][:3]
-        ['symmetry', 'monomial', 'separability']
+        ['symmetry', 'monomial', 'rational']
     """
     return [PairSymmetry(), Monomial(), Rational(), Separability(), Scaling(), Dimensional(), Enumeration(), Oracle(),
             DimensionFilter(), Polish(), Simplify(), Selection()]

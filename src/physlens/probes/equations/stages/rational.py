@@ -2,8 +2,8 @@
 
 The method is :func:`~physlens.probes.equations.rational.rational_candidates`: ``Q(x) y - P(x) = 0``
 is linear in the coefficients, so a beam of orthogonal matching pursuit over a monomial library finds
-the sparse relation, read out as ``y = P/Q`` and ranked by its explicit error. The dimensional stage and
-the separability pieces use the same generator on their reduced problems.
+the sparse relation, read out as ``y = P/Q`` and ranked by its explicit error. The dimensional stage uses
+the same generator on each reduced problem (``y / prefactor`` as a law of the pi groups).
 
 Example:
     >>> from physlens.probes.equations import EquationSearch, stages
