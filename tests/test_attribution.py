@@ -69,3 +69,19 @@ def test_a_true_dependence_on_most_rows_keeps_its_power():
     fs = {f.subject: f for f in run(Law().double(), Dataset(X, y, ["a", "b", "c"], ["y"]), heldout=np.arange(1500, 2000),
                                     repeats=3) if f.kind == "relevant-variable"}
     assert fs["a"].value["relevant"] and fs["b"].value["relevant"] and not fs["c"].value["relevant"]
+
+
+def test_an_unused_one_of_redundant_observations_is_not_scored_as_a_miss():
+    """SciNet's series: 50 samples of one curve fix (k, b); a network that skips some is not wrong."""
+    from physlens.findings import Finding
+    from physlens.scoring.relevance import score_relevance
+    from physlens.systems import get_system
+
+    truth = get_system("damped_oscillator_series").truth
+    skipped = Finding("relevant-variable", "x7 does not affect x_q", {"variable": "x7", "relevant": False}, target="x_q")
+    used = Finding("relevant-variable", "x3 affects x_q", {"variable": "x3", "relevant": True}, target="x_q")
+    question = Finding("relevant-variable", "t_q does not affect x_q", {"variable": "t_q", "relevant": False},
+                       target="x_q")
+    score_relevance([skipped, used, question], truth)
+    assert skipped.match is None and "redundant" in skipped.score_detail["reason"]
+    assert used.match is True and question.match is False  # the question time is no redundant observation

@@ -12,6 +12,9 @@ A finding says whether one input matters for one target.
   target. With one target that is the answer. With several, "x affects T" is judged
   by the list, but "x does not affect T" for an x on the list cannot be judged (x may
   matter for another target only) and stays unscored.
+* ``GroundTruth.extra["redundant_inputs"]`` names inputs that carry the same information
+  (repeated observations of one curve, from which a network may read its latents through any
+  subset): "x does not affect T" for one of them stays unscored; "x affects T" is judged.
 """
 
 from __future__ import annotations
@@ -76,6 +79,14 @@ def score_relevance(findings: list[Finding], truth: GroundTruth) -> None:
         if name is None:
             continue
         found = bool(value.get("relevant"))
+        if not found and name in set((truth.extra or {}).get("redundant_inputs") or []):
+            # samples of one curve that each carry the same latents: any subset answers, so the truth
+            # cannot say that this one must be read (SciNet's 50 observations of an oscillation)
+            f.match = None
+            f.score_detail = {"expected_relevant": None, "found_relevant": False, "by": "redundant inputs",
+                              "reason": f"{name} is one of several redundant observations: a network may read the "
+                                        "same information from the others"}
+            continue
         inputs = _equation_inputs(truth, f.target, cache)
         if inputs is not None:
             expected, by = name in inputs, "equation"

@@ -123,6 +123,8 @@ class DampedOscillatorSeries(System):
             latent_dim=2,
             relevant_inputs=self.input_names,
             extra={
+                # the observations sample one curve: any few of them fix k and b (a network may ignore others)
+                "redundant_inputs": [nm for nm in self.input_names if nm != "t_q"],
                 "latent_variables": ["k", "b"],
                 "hidden_parameters": ["k", "b"],
                 "answer": sp.exp(-b * t / 2) * (sp.cos(w * t) + b / (2 * w) * sp.sin(w * t)),
