@@ -94,7 +94,6 @@ def run_gplearn(X, y, names, time_limit: float, seed: int):
 
 def run_one(task: dict) -> dict:
     """Solve one (equation, noise, method) problem; return its record."""
-    from physlens.scoring.equations import symbolically_equal
     from physlens.systems.laws.feynman import feynman_equation
 
     eq = feynman_equation(task["id"])
@@ -102,6 +101,22 @@ def run_one(task: dict) -> dict:
     X, y = eq.sample(task["n"], rng)
     if task["noise"] > 0:
         y = y + rng.normal(0.0, task["noise"] * np.sqrt(np.mean(y**2)), size=y.shape)
+    units = {v: eq.units[v] for v in eq.variables if v in eq.units}
+    if eq.output in eq.units and len(units) == len(eq.variables) and not task.get("no_units"):
+        units[eq.output] = eq.units[eq.output]
+    else:
+        units = None
+    return solve(eq, X, y, task, units)
+
+
+def solve(eq, X: np.ndarray, y: np.ndarray, task: dict, units: dict | None = None) -> dict:
+    """Search ``y = f(X)`` with the task's method and budget and score the formula against ``eq.expression``.
+
+    Shared by every equation benchmark (``laws.py`` too): one record with the found formula, its origin,
+    the time and whether it is symbolically equal to the truth; an exception is a failed record.
+    """
+    from physlens.scoring.equations import symbolically_equal
+
     rec = {"id": eq.id, "noise": task["noise"], "method": task["method"], "truth": str(eq.expression),
            "n_vars": len(eq.variables)}
     t0 = time.monotonic()
@@ -109,11 +124,6 @@ def run_one(task: dict) -> dict:
         if task["method"] == "physlens":
             from physlens.probes.equations import EquationSearch
 
-            units = {v: eq.units[v] for v in eq.variables if v in eq.units}
-            if eq.output in eq.units and len(units) == len(eq.variables) and not task.get("no_units"):
-                units[eq.output] = eq.units[eq.output]
-            else:
-                units = None
             budget = None
             if task.get("evaluations"):  # a deterministic budget: the same answer on any machine
                 from physlens.probes.equations.budget import SearchBudget
@@ -135,6 +145,39 @@ def run_one(task: dict) -> dict:
         rec["time"] = time.monotonic() - t0
         rec["solved"], rec["error"] = False, f"{type(exc).__name__}: {exc}"[:300]
     return rec
+
+
+def execute(tasks: list[dict], function: str, jobs: int, executor: str = "local", address: str | None = None,
+            width: int = 10) -> list[dict]:
+    """Run ``function`` ("module:run_one") on every task (process pool or Ray), printing each record as it ends."""
+    from physlens.execution import Task, run_tasks
+
+    def show(r) -> None:
+        rec = r.value if r.ok else {"method": "?", "noise": 0, "id": r.key, "time": r.seconds, "solved": False,
+                                    "error": r.error}
+        mark = "ok " if rec["solved"] else "-- "
+        print(f"{mark}{rec['method']:8s} noise={rec['noise']:<5g} {rec['id']:{width}s} {rec['time']:6.1f}s "
+              f"{rec.get('found', rec.get('error', ''))[:90]}", file=sys.stderr, flush=True)
+
+    work = [Task(f"{t['method']}/{t['noise']}/{t['id']}", function, {"task": t}, cpus=1) for t in tasks]
+    results = run_tasks(work, executor=executor, jobs=jobs, address=address, on_result=show)
+    return [r.value if r.ok else {**t, "time": r.seconds, "solved": False, "error": r.error}
+            for t, r in zip(tasks, results)]
+
+
+def summarise(records: list[dict], noises: list[float], methods: list[str]) -> list[dict]:
+    """Solved count, rate and median time per (noise, method), in that order."""
+    summary = []
+    for nz in noises:
+        for m in methods:
+            rs = [r for r in records if r["noise"] == nz and r["method"] == m]
+            solved = sum(r["solved"] for r in rs)
+            summary.append({
+                "method": m, "noise": nz, "problems": len(rs), "solved": solved,
+                "solve_rate": solved / max(len(rs), 1),
+                "median_time": float(np.median([r["time"] for r in rs])) if rs else None,
+            })
+    return summary
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -177,32 +220,16 @@ def main(argv: list[str] | None = None) -> dict:
         for nz in args.noise for e in eqs for m in methods
     ]
     start = time.monotonic()
-    from physlens.execution import Task, run_tasks
+    records = execute(tasks, "feynman:run_one", args.jobs, args.executor, args.address)
+    summary = summarise(records, args.noise, methods)
+    title = (f"Feynman benchmark: {len(eqs)} equations, {args.time_limit:g} s per equation, {args.jobs} jobs "
+             f"({args.executor}), n={args.n}")
+    return report(title, summary, records, args, start)
 
-    def show(r) -> None:
-        rec = r.value if r.ok else {"method": "?", "noise": 0, "id": r.key, "time": r.seconds, "solved": False,
-                                    "error": r.error}
-        mark = "ok " if rec["solved"] else "-- "
-        print(f"{mark}{rec['method']:8s} noise={rec['noise']:<5g} {rec['id']:10s} {rec['time']:6.1f}s "
-              f"{rec.get('found', rec.get('error', ''))[:90]}", file=sys.stderr, flush=True)
 
-    jobs = [Task(f"{t['method']}/{t['noise']}/{t['id']}", "feynman:run_one", {"task": t}, cpus=1) for t in tasks]
-    results = run_tasks(jobs, executor=args.executor, jobs=args.jobs, address=args.address, on_result=show)
-    records = [r.value if r.ok else {**t, "time": r.seconds, "solved": False, "error": r.error}
-               for t, r in zip(tasks, results)]
-    summary = []
-    for nz in args.noise:
-        for m in methods:
-            rs = [r for r in records if r["noise"] == nz and r["method"] == m]
-            solved = sum(r["solved"] for r in rs)
-            summary.append({
-                "method": m, "noise": nz, "problems": len(rs), "solved": solved,
-                "solve_rate": solved / max(len(rs), 1),
-                "median_time": float(np.median([r["time"] for r in rs])) if rs else None,
-            })
-    print(f"\nFeynman benchmark: {len(eqs)} equations, {args.time_limit:g} s per equation, {args.jobs} jobs "
-          f"({args.executor}), "
-          f"n={args.n}, wall {time.monotonic() - start:.0f} s")
+def report(title: str, summary: list[dict], records: list[dict], args, start: float) -> dict:
+    """Print the table under ``title`` and write the JSON (config, summary, records, commit) to ``args.output``."""
+    print(f"\n{title}, wall {time.monotonic() - start:.0f} s")
     print(f"{'method':10s} {'noise':>6s} {'solved':>9s} {'rate':>7s} {'median s':>9s}")
     for s in summary:
         print(f"{s['method']:10s} {s['noise']:6g} {s['solved']:4d}/{s['problems']:<4d} {s['solve_rate']:7.1%} "

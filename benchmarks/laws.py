@@ -19,9 +19,7 @@ Prints a table and writes ``benchmarks/results/laws.json`` (per-law records and 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from provenance import commit as _commit  # noqa: E402  (benchmarks/ is on sys.path)
+from feynman import execute, report, solve, summarise  # noqa: E402  (benchmarks/ is on sys.path)
 
 #: (id, target, formula, {variable: (low, high)}): laws of physics and chemistry outside the Feynman database
 LAWS: list[tuple[str, str, str, dict[str, tuple[float, float]]]] = [
@@ -78,9 +76,8 @@ def law(id_: str):
 
 
 def run_one(task: dict) -> dict:
-    """Solve one (law, noise, method) problem; return its record."""
+    """Solve one (law, noise, method) problem without units; return its record."""
     from physlens.probes.equations.simplify import evaluate
-    from physlens.scoring.equations import symbolically_equal
 
     eq = law(task["id"])
     rng = np.random.default_rng(task["seed"])
@@ -88,31 +85,7 @@ def run_one(task: dict) -> dict:
     y = evaluate(eq.expression, {v: X[:, j] for j, v in enumerate(eq.variables)})  # the safe evaluator
     if task["noise"] > 0:
         y = y + rng.normal(0.0, task["noise"] * np.sqrt(np.mean(y**2)), size=y.shape)
-    rec = {"id": eq.id, "noise": task["noise"], "method": task["method"], "truth": str(eq.expression),
-           "n_vars": len(eq.variables)}
-    t0 = time.monotonic()
-    try:
-        if task["method"] == "physlens":
-            from physlens.probes.equations import EquationSearch
-            from physlens.probes.equations.budget import SearchBudget
-
-            budget = SearchBudget.counts(task["evaluations"]) if task.get("evaluations") else None
-            est = EquationSearch(time_limit=task["time_limit"], variable_names=eq.variables, target_name=eq.output,
-                                 seed=task["seed"], budget=budget).fit(X, y)
-            found = est.expression_
-            rec["complexity"], rec["origin"] = est.complexity_, est.origin_
-        else:
-            from feynman import run_gplearn
-
-            found, _ = run_gplearn(X, y, eq.variables, task["time_limit"], task["seed"])
-        rec["time"] = time.monotonic() - t0
-        rec["found"] = str(found)
-        ok, how = symbolically_equal(found, eq.expression)
-        rec["solved"], rec["how"] = bool(ok), how
-    except Exception as exc:  # one failing problem must not end the benchmark
-        rec["time"] = time.monotonic() - t0
-        rec["solved"], rec["error"] = False, f"{type(exc).__name__}: {exc}"[:300]
-    return rec
+    return solve(eq, X, y, task)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -138,37 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
     methods = ["physlens"] + (["gplearn"] if args.gplearn else [])
     tasks = [{"id": i, "noise": nz, "method": m, "time_limit": args.time_limit, "seed": args.seed, "n": args.n,
               "evaluations": args.evaluations} for nz in args.noise for i in ids for m in methods]
-    from physlens.execution import Task, run_tasks
-
-    def show(r) -> None:
-        rec = r.value if r.ok else {"method": "?", "noise": 0, "id": r.key, "time": r.seconds, "solved": False,
-                                    "error": r.error}
-        print(f"{'ok ' if rec['solved'] else '-- '}{rec['method']:8s} noise={rec['noise']:<5g} {rec['id']:22s} "
-              f"{rec['time']:6.1f}s {rec.get('found', rec.get('error', ''))[:80]}", file=sys.stderr, flush=True)
-
     start = time.monotonic()
-    jobs = [Task(f"{t['method']}/{t['noise']}/{t['id']}", "laws:run_one", {"task": t}, cpus=1) for t in tasks]
-    results = run_tasks(jobs, executor="local", jobs=args.jobs, on_result=show)
-    records = [r.value if r.ok else {**t, "time": r.seconds, "solved": False, "error": r.error}
-               for t, r in zip(tasks, results)]
-    summary = []
-    for nz in args.noise:
-        for m in methods:
-            rs = [r for r in records if r["noise"] == nz and r["method"] == m]
-            solved = sum(r["solved"] for r in rs)
-            summary.append({"method": m, "noise": nz, "problems": len(rs), "solved": solved,
-                            "median_time": float(np.median([r["time"] for r in rs])) if rs else None})
-    print(f"\nLaws outside the Feynman database: {len(ids)} laws, no units, "
-          f"{args.evaluations or args.time_limit:g} {'evaluations' if args.evaluations else 's'} per law, "
-          f"n={args.n}, wall {time.monotonic() - start:.0f} s")
-    print(f"{'method':10s} {'noise':>6s} {'solved':>9s} {'median s':>9s}")
-    for s in summary:
-        print(f"{s['method']:10s} {s['noise']:6g} {s['solved']:4d}/{s['problems']:<4d} {s['median_time']:9.2f}")
-    out = {"config": vars(args), "summary": summary, "records": records,
-           "wall_seconds": time.monotonic() - start, "commit": _commit()}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(out, indent=1))
-    return out
+    records = execute(tasks, "laws:run_one", args.jobs, width=22)
+    summary = summarise(records, args.noise, methods)
+    title = (f"Laws outside the Feynman database: {len(ids)} laws, no units, "
+             f"{args.evaluations or args.time_limit:g} {'evaluations' if args.evaluations else 's'} per law, n={args.n}")
+    return report(title, summary, records, args, start)
 
 
 if __name__ == "__main__":
