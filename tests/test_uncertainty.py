@@ -113,6 +113,7 @@ def test_predict_command_gives_intervals_in_row_order_and_names_bad_columns(tmp_
     assert np.allclose([p["y"] for p in preds], expected, rtol=1e-5, atol=1e-6)
     assert all(p["lower"] <= p["y"] <= p["upper"] for p in preds)
     assert [p["ood"] for p in preds] == [False, False, False, True]
+    assert [p["interval_guaranteed"] for p in preds] == [True, True, True, False]  # no guarantee off the data
     bad = tmp_path / "bad.csv"
     bad.write_text("x1,x2,zeta\n1,2,3\n")
     proc = run_cli("predict", str(result.run_dir), str(bad), "--json")

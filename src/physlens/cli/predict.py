@@ -119,7 +119,8 @@ def predictions(run_dir: str | Path, file: str | Path, level: float = 0.9) -> di
         return float(a[0]) if one else [float(v) for v in a]
 
     rows = [{"y": cell(out["y"][i]), "lower": cell(out["lower"][i]), "upper": cell(out["upper"][i]),
-             "ood": bool(out["ood"][i]), "ood_score": float(out["ood_score"][i])} for i in range(len(X))]
+             "ood": bool(out["ood"][i]), "ood_score": float(out["ood_score"][i]),
+             "interval_guaranteed": not bool(out["ood"][i])} for i in range(len(X))]
     return {"predictions": rows, "targets": list(dataset.target_names), "level": float(level),
             "ood_threshold": float(cal.ood_threshold_), "calibration_rows": int(n_cal)}
 
@@ -157,8 +158,10 @@ def _predict(
         ys, lo, hi = ([r[k]] if len(targets) == 1 else r[k] for k in ("y", "lower", "upper"))
         for j, (t, y, a, b) in enumerate(zip(targets, ys, lo, hi)):
             first = j == 0
+            # an extrapolating row's interval carries no guarantee: shown dimmed and marked, not as if it held
+            span = f"[dim][{a:.5g}, {b:.5g}] (no guarantee)[/]" if r["ood"] else f"[{a:.5g}, {b:.5g}]"
             table.add_row(str(i + 1) if first else "", *([t] if len(targets) > 1 else []), f"{y:.6g}",
-                          f"[{a:.5g}, {b:.5g}]", f"{r['ood_score']:.3g}" if first else "",
+                          span, f"{r['ood_score']:.3g}" if first else "",
                           ("[red]yes[/]" if r["ood"] else "no") if first else "",
                           end_section=len(targets) > 1 and j == len(targets) - 1)
     console = Console()
@@ -167,7 +170,8 @@ def _predict(
         console.print(f"[dim]{len(rows) - len(shown)} more row(s): use --json for all[/]")
     flagged = sum(r["ood"] for r in rows)
     console.print(f"{flagged} of {len(rows)} row(s) outside the training data (OOD score > "
-                  f"{result['ood_threshold']:.3g}); intervals calibrated on {result['calibration_rows']} held-out rows",
+                  f"{result['ood_threshold']:.3g}); intervals calibrated on {result['calibration_rows']} held-out rows"
+                  + ("; the model extrapolates on the flagged rows, where no interval is guaranteed" if flagged else ""),
                   highlight=False)
 
 
