@@ -91,9 +91,11 @@ def spectra_table(findings, title: str = "Weight spectra"):
         return "-" if v is None else format(v, fmt)
 
     table = Table(title=title)
-    table.add_column("matrix", overflow="fold")
+    # the layer names keep a readable width in an 80-column terminal; two-word headers may wrap instead
+    longest = max((len(str(f.value.get("layer", ""))) for f in findings if isinstance(f.value, dict)), default=6)
+    table.add_column("matrix", overflow="fold", min_width=min(max(longest, 6), 16))
     for col in ("shape", "n λ", "α", "α̂", "log‖W‖²", "st. rank", "soft rank", "rand"):
-        table.add_column(col, justify="left" if col == "shape" else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col == "shape" else "right", no_wrap=col not in ("α", "st. rank", "soft rank"))
     for f in findings:
         v = f.value
         if f.subject == "summary" or not isinstance(v, dict):
