@@ -102,7 +102,7 @@ def predictions(run_dir: str | Path, file: str | Path, level: float = 0.9) -> di
         >>> p = os.path.join(d, "new.csv"); _ = open(p, "w").write("x1,x2,x3\\n0.5,0.5,0.5\\n")
         >>> row = predictions(r.run_dir, p)["predictions"][0]
         >>> sorted(row), row["lower"] <= row["y"] <= row["upper"]
-        (['lower', 'ood', 'ood_score', 'upper', 'y'], True)
+        (['interval_guaranteed', 'lower', 'ood', 'ood_score', 'upper', 'y'], True)
     """
     if not 0.0 < level < 1.0:
         raise ConfigError(f"--level must be strictly between 0 and 1, got {level}")
