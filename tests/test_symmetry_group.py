@@ -157,6 +157,7 @@ def test_weight_space_generators_agree_with_function_space_on_a_trained_radial_m
 
 
 def test_weight_space_reads_an_unused_input_from_the_first_layer():
+    torch.manual_seed(0)  # the same weights whatever ran before on the worker
     net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     with torch.no_grad():
         net[0].weight[:, 1] = 0.0
@@ -166,6 +167,7 @@ def test_weight_space_reads_an_unused_input_from_the_first_layer():
 
 
 def test_an_invariant_architecture_guarantees_its_rotation_and_an_mlp_does_not():
+    torch.manual_seed(0)  # the same weights whatever ran before on the worker
     class RadialNet(torch.nn.Module):
         def __init__(self):
             super().__init__()
