@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / "physlens"
 
 # lowest first; a module may import from its own layer and the layers below
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "io", "expressions", "codec", "symbolic", "plugins", "autodiff", "clock"),  # 0 ground floor
+    ("errors", "io", "expressions", "codec", "symbolic", "plugins", "autodiff", "clock", "linalg"),  # 0 ground floor
     ("findings", "data"),                                                        # 1 records and data
     ("systems", "models"),                                                       # 2 simulators, emulators
     ("train",),                                                                  # 3 the one training loop

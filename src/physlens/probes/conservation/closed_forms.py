@@ -59,6 +59,7 @@ import numpy as np
 import sympy as sp
 from scipy.linalg import eigh
 
+from physlens.linalg import row_echelon  # noqa: F401  (public here too)
 from physlens.probes.conservation.count import functional_rank
 
 NULL_FACTOR = 4.0  # a null direction's dH/dt may be up to 2x (in amplitude) the emulator's error floor
@@ -204,41 +205,6 @@ class Constraint:
 def _complexity(term: sp.Expr) -> tuple:
     text = str(term)
     return (text.count("*") + text.count("/") + text.count("sqrt") + text.count("(") , len(text))
-
-
-def row_echelon(vectors: np.ndarray, order: list[int], tol: float = 0.1) -> tuple[np.ndarray, list[int]]:
-    """Reduced row-echelon form of the null vectors (K, m) with pivots on the first suitable terms of ``order``.
-
-    Returns rows (m, K), each with a pivot coefficient 1 that every other row has 0, and the pivots.
-
-    Example:
-        >>> V = np.array([[1.0, 1.0], [1.0, -1.0], [0.0, 2.0]])  # columns: a + b, a - b + 2c
-        >>> A, piv = row_echelon(V, [0, 1, 2]); piv, (np.round(A, 3) + 0.0).tolist()
-        ([0, 1], [[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]])
-    """
-    A = vectors.T.copy()
-    m = A.shape[0]
-    pivots: list[int] = []
-    for r in range(m):
-        rest = A[r:]
-        big = np.abs(rest).max()
-        if big == 0:
-            break
-        for j in order:
-            if j in pivots:
-                continue
-            i = int(np.argmax(np.abs(rest[:, j])))
-            if abs(rest[i, j]) >= tol * big:
-                break
-        else:
-            break
-        A[[r, r + i]] = A[[r + i, r]]
-        A[r] /= A[r, j]
-        for k in range(m):
-            if k != r:
-                A[k] -= A[k, j] * A[r]
-        pivots.append(j)
-    return A[: len(pivots)], pivots
 
 
 def nice_coefficients(c: np.ndarray, pivot: int, denominator: int) -> np.ndarray:

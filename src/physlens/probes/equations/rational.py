@@ -105,9 +105,14 @@ def _explicit(theta: np.ndarray, ty: np.ndarray, y: np.ndarray, p: int, others: 
             num[j] += c
         else:
             den[others[j - K]] -= c
+    return _ratio_error(theta, num, den, y, scale), num, den
+
+
+def _ratio_error(theta: np.ndarray, num: np.ndarray, den: np.ndarray, y: np.ndarray, scale: float) -> float:
+    """Relative RMSE of ``P/Q`` (coefficients on the monomials ``theta``) against ``y``; inf where it is not finite."""
     with np.errstate(all="ignore"):
         err = float(np.sqrt(np.mean(((theta @ num) / (theta @ den) - y) ** 2))) / scale
-    return (err if np.isfinite(err) else np.inf), num, den
+    return err if np.isfinite(err) else np.inf
 
 
 def _pivot_fits(theta: np.ndarray, ty: np.ndarray, y: np.ndarray, p: int, scale: float, max_terms: int,
@@ -203,9 +208,7 @@ def rational_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol], 
             pruned = _prune(num, theta), _prune(den, theta)
             if not np.array_equal(pruned[0], num) or not np.array_equal(pruned[1], den):
                 num, den = pruned
-                with np.errstate(all="ignore"):
-                    err = float(np.sqrt(np.mean(((theta @ num) / (theta @ den) - y) ** 2))) / scale
-                err = err if np.isfinite(err) else np.inf
+                err = _ratio_error(theta, num, den, y, scale)
             if err <= 0.05:
                 num, den = _common_factor(num, den, exps)
                 degree = int(exps[(num != 0) | (den != 0)].sum())

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from physlens.linalg import row_echelon
+
 
 def augmented(A: np.ndarray) -> np.ndarray:
     """``[[L, b], [0, 0]]`` for a generator ``A = [L | b]``.
@@ -228,24 +230,12 @@ def ignored_directions(generators: list[np.ndarray], tol: float = 0.05) -> tuple
 
 
 def _echelon_rows(B: np.ndarray) -> np.ndarray:
-    """The span of the columns of ``B`` (n, m) as the rows of its reduced row-echelon form."""
-    A = B.T.copy()
-    n = A.shape[1]
-    r = 0
-    for j in range(n):
-        if r >= len(A):
-            break
-        i = r + int(np.argmax(np.abs(A[r:, j])))
-        if abs(A[i, j]) < 0.05 * max(np.abs(A[r:]).max(), 1e-300):  # (a learned span is exact to a few %)
-            continue
-        A[[r, i]] = A[[i, r]]
-        A[r] /= A[r, j]
-        for k in range(len(A)):
-            if k != r:
-                A[k] -= A[k, j] * A[r]
-        r += 1
-    A = A[:r]
-    # a learned span is exact to a few %: entries within 2 % of a whole number are that number, tiny ones 0
+    """The span of the columns of ``B`` (n, m) as the rows of its reduced row-echelon form, snapped.
+
+    A learned span is exact to a few %: an entry under 5 % of the largest is no pivot, entries within 2 %
+    of a whole number are that number, and tiny ones are 0.
+    """
+    A, _ = row_echelon(B, list(range(B.shape[0])), tol=0.05)
     whole = np.round(A)
     A = np.where(np.abs(A - whole) <= 0.02 * np.maximum(1.0, np.abs(A)), whole, A)
     return np.where(np.abs(A) < 0.02, 0.0, A)

@@ -43,6 +43,7 @@ from math import comb, lcm
 import numpy as np
 import sympy as sp
 
+from physlens.linalg import row_echelon
 from physlens.probes.equations import budget as B
 from physlens.probes.equations.stages.base import SearchState, StageBudget
 
@@ -129,21 +130,7 @@ def scaling_symmetries(X: np.ndarray, y: np.ndarray, tol: float = 0.02, n: int =
 def _read_scalings(null: np.ndarray, M: np.ndarray, d: int, tol: float) -> list[np.ndarray]:
     """Rounded scalings from a basis of the null space: reduced row-echelon form (pivots on the inputs in
     order), entries to halves and thirds, each kept when Euler's relation holds for it and it is independent."""
-    A = null.copy()
-    pivots: list[int] = []
-    for r in range(len(A)):
-        cand = [j for j in range(d + 1) if j not in pivots and abs(A[r:, j]).max() > 0.2 * abs(A[r:]).max()]
-        if not cand:
-            A = A[:r]
-            break
-        j = cand[0]
-        i = r + int(np.argmax(np.abs(A[r:, j])))
-        A[[r, i]] = A[[i, r]]
-        A[r] /= A[r, j]
-        for k in range(len(A)):
-            if k != r:
-                A[k] -= A[k, j] * A[r]
-        pivots.append(j)
+    A, _ = row_echelon(null.T, list(range(d + 1)), tol=0.2)
     kept: list[np.ndarray] = []
     for v in A:
         # whole numbers first, then halves, then thirds: the first rounding that holds is kept (a direction
