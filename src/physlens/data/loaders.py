@@ -162,8 +162,10 @@ _PLAIN_NUMBER = re.compile(r"^[+-]?\d+([eE][+-]?\d+)?$")
 
 def _decimal_commas(body) -> bool:
     """Whether the cells write decimals with a comma: every non-empty cell a number, some with one comma."""
-    cells = [str(v).strip() for v in body.to_numpy().ravel()]
-    cells = [c for c in cells if c]
+    values = body.to_numpy().astype(str).ravel()
+    if not np.any(np.char.find(values, ",") >= 0):  # the common case, settled without a regex per cell
+        return False
+    cells = [c for c in (v.strip() for v in values) if c]
     commas = sum(1 for c in cells if _DECIMAL_COMMA.match(c))
     return commas > 0 and all(_DECIMAL_COMMA.match(c) or _PLAIN_NUMBER.match(c) for c in cells)
 
