@@ -252,6 +252,31 @@ def test_polish_refits_and_rounds_constants():
     assert polish(sp.Float(1 / (3 * np.pi**3)) * sp.pi**4 * x**2, cols, np.pi / 3 * xs**2, 0.0) == sp.pi * x**2 / 3
 
 
+def test_polishing_takes_the_front_and_the_near_ties_in_turn():
+    from physlens.probes.equations.stages.polish import order_for_polishing
+
+    # the simplest steps of the front fit worse than the law, which is the first near-tie of the best
+    rng = np.random.default_rng(0)
+    u, t = rng.uniform(0.4, 0.9, 400), rng.uniform(0, 0.6, 400)
+    y = np.arcsin(u * np.sin(t)) + rng.normal(0, 0.003, 400)
+    x0, x1 = sp.symbols("x0 x1", real=True)
+    law = sp.Float(0.999) * sp.asin(x1 * sp.sin(x0)) + sp.Float(0.0003)
+    raw = [(sp.Float(0.98) * x0 * x1, "a"), (sp.Float(0.97) * x0 * x1 + sp.Float(0.002), "b"),
+           (sp.Float(1.02) * x1 * sp.sin(x0) - sp.Float(0.002), "c"), (law, "d")]
+    order = [str(t[2]) for t in order_for_polishing(raw, {"x0": t, "x1": u}, y, 1.0)]
+    assert order.index(str(law)) <= 1  # polished among the first two, not after the front's three
+
+
+def test_an_inverse_sine_is_written_as_one_not_as_the_complement_of_acos():
+    from physlens.probes.equations.simplify import complements, tidy
+
+    z, w = sp.symbols("z w", real=True)
+    assert tidy(sp.pi / 2 - sp.acos(z * sp.sin(w))) == sp.asin(z * sp.sin(w))
+    assert tidy(sp.pi / 2 - sp.asin(z)) == sp.acos(z)
+    assert tidy(sp.acos(z) + z) == sp.acos(z) + z  # nothing to fold: left as it is
+    assert complements(z + 1) == []
+
+
 def test_polish_stage_keeps_the_mean_when_nothing_can_be_polished():
     X = _X(40, 1)
     est = EquationSearch(variable_names=["x"])

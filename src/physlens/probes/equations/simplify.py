@@ -291,6 +291,25 @@ def round_constants(
     return expr
 
 
+def complements(expr: sp.Expr) -> list[sp.Expr]:
+    """``expr`` with every ``acos`` written as ``pi/2 - asin`` and, separately, every ``asin`` as ``pi/2 - acos``.
+
+    The enumeration builds ``asin(z)`` as readily as ``pi/2 - acos(z)`` (an affine fit of
+    ``acos``); SymPy does not fold the complement back, so both spellings are offered and the
+    simpler one is kept.
+
+    Example:
+        >>> z = sp.Symbol("z", real=True)
+        >>> complements(sp.pi / 2 - sp.acos(z))
+        [asin(z)]
+    """
+    out = []
+    for f, g in ((sp.acos, sp.asin), (sp.asin, sp.acos)):
+        if expr.has(f):
+            out.append(expr.replace(lambda e, f=f: isinstance(e, f), lambda e, g=g: sp.pi / 2 - g(e.args[0])))
+    return out
+
+
 def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = frozenset(), timeout: float = 2.0) -> sp.Expr:
     """SymPy simplification of a small expression (skipped above ``max_size`` nodes).
 
@@ -307,11 +326,14 @@ def tidy(expr: sp.Expr, max_size: int = 40, positive: set[str] | frozenset = fro
         >>> a = h * w / (T * k)
         >>> tidy(T * k * ((a - 1)**2 - 1 - a**2) / (4 * sp.pi * (1 - sp.exp(a / (2 * sp.pi)))))
         h*w/(2*pi*(exp(h*w/(2*pi*T*k)) - 1))
+        >>> tidy(sp.pi / 2 - sp.acos(x / 2))  # the complement written as the textbook function
+        asin(x/2)
     """
     pos = {s: sp.Symbol(s.name, positive=True) for s in expr.free_symbols if s.name in positive}
     if pos:
         back = {v: k for k, v in pos.items()}
         return tidy(expr.xreplace(pos), max_size, timeout=timeout).xreplace(back)
+    expr = min([expr] + complements(expr), key=lambda e: (complexity(e), len(str(e))))
     if expr.atoms(sp.Float):
         return sp.powsimp(sp.factor_terms(expr))
     cands = [expr]

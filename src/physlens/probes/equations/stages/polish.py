@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -207,7 +208,12 @@ def order_for_polishing(raw, cols, y, scale) -> list[tuple[float, int, sp.Expr, 
     # and the five simplest steps of the raw front, whatever their error: a many-term fit that follows a
     # smooth target closely (a rational of six terms on an emulator's predictions) must not push the
     # simple law it approximates behind a hundred others
-    near = list(dict.fromkeys(near + front_idx[:5] + ties))
+    # the two lists are taken in turn: on a tight budget (three polishes in a sub-search) the front's
+    # simplest steps alone can use it all while the law is the first tie (snell at 1 % noise:
+    # x0*x1, x0*x1 + c, x1*sin(x0) + c were polished, 1.0*asin(x1*sin(x0)) + 0.0003 was not)
+    front_first = list(dict.fromkeys(near + front_idx[:5]))
+    turns = [i for pair in itertools.zip_longest(front_first, ties) for i in pair if i is not None]
+    near = list(dict.fromkeys(turns))
     rest = [i for i in range(len(scored)) if i not in set(near)]
     return [scored[i] for i in near + rest]
 
