@@ -202,6 +202,35 @@ def test_enumeration_stage_finds_a_sum_of_a_function_and_a_variable():
     assert str(est.expression_) == "b + sin(a)" and est.origin_ == "enumeration"
 
 
+def _yukawa(n=1000, noise=0.01, seed=0):
+    """g exp(-r/a)/r with additive noise of 1 % of its RMS: it crosses zero where it is smallest."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(1, 3, n), rng.uniform(0.5, 3, n), rng.uniform(0.5, 2, n)])
+    y = X[:, 0] * np.exp(-X[:, 1] / X[:, 2]) / X[:, 1]
+    return X, y + rng.normal(0, noise * np.sqrt(np.mean(y**2)), n)
+
+
+def test_a_one_signed_law_whose_noise_crosses_zero_still_splits_as_a_product():
+    from physlens.probes.equations.separability import separable_split
+
+    X, y = _yukawa()
+    assert np.any(y < 0) and np.any(y > 0)  # the noise took some of the smallest rows across zero
+    singles, block, _ = separable_split(X, y, kind="mul")
+    assert singles == [0] and block == [1, 2]
+    # a law that really changes sign is still no product
+    assert separable_split(X, y - np.median(y), kind="mul") is None
+
+
+def test_enumeration_ranks_transforms_by_their_own_noise_and_finds_the_law_at_one_percent():
+    # exp(-r/a)/r at 1 % noise: its log (and 1/y) are ruled by the noise of the small rows unless each
+    # row is weighted by the noise it carries there; unweighted, the best were sin(r/(log(a) + 2)) look-alikes
+    X, y = _yukawa()
+    est = EquationSearch(variable_names=["r", "a"], stages=_only(stages.Enumeration()),
+                         budget=SearchBudget.counts(500_000)).fit(X[:, 1:], y / X[:, 0])
+    r, a = sp.symbols("r a", real=True)
+    assert sp.simplify(est.expression_ - sp.exp(-r / a) / r) == 0
+
+
 def test_oracle_groups_come_from_the_interactions_test_calibrated_on_the_model_error():
     import torch
 

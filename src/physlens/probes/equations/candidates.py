@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from physlens.probes.equations.enumeration import DEFAULT_UNARY, enumerate_expressions
+from physlens.probes.equations.enumeration import DEFAULT_UNARY, WEIGHTED, enumerate_expressions
 from physlens.probes.equations import budget as B
 
 
@@ -62,8 +62,31 @@ def monomial_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol]) 
 
 
 # target transforms T and the inverse that maps a*f + b back to y
+def noisy_floor(y: np.ndarray) -> np.ndarray:
+    """``y`` of a one-signed law whose noise took a few small rows across zero, lifted to a floor of its sign.
+
+    The floor is three times the largest crossing (:func:`~.separability.one_signed_rows`), so
+    ``log``, ``1/y`` and ``sqrt`` of the law stay defined; the lifted rows are the noisiest
+    ones and weigh little in those transforms' fits (:func:`_transform_weights`). ``y``
+    itself when it is one-signed or really changes sign.
+
+    Example:
+        >>> noisy_floor(np.array([5.0, 3.0, 0.02, -0.01] + [4.0] * 20))[:4].tolist()
+        [5.0, 3.0, 0.03, 0.03]
+    """
+    from physlens.probes.equations.separability import one_signed_rows
+
+    rows, w = one_signed_rows(y)
+    if rows is None or w is None:
+        return y
+    sign = 1.0 if np.sum(y > 0) >= np.sum(y < 0) else -1.0
+    floor = 3.0 * float(np.max(np.abs(y[sign * y <= 0])))
+    return sign * np.maximum(sign * y, floor)
+
+
 def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
     out: dict[str, tuple[np.ndarray, callable]] = {"id": (y, lambda e: e)}
+    y = noisy_floor(y)  # (the other transforms of a one-signed law at its noisy small values)
     with np.errstate(all="ignore"):
         if np.all(y != 0):
             out["inv"] = (1.0 / y, lambda e: 1 / e)
@@ -101,6 +124,23 @@ def _transform_weights(y: np.ndarray, weights: np.ndarray | None = None) -> dict
     return {k: np.where(np.isfinite(v), v, 0.0) for k, v in out.items()}
 
 
+def ranking_weights(w: np.ndarray, spread: float = 100.0) -> np.ndarray:
+    """A transform's row weights for ranking on a small subsample: at most ``spread`` apart.
+
+    The delta-method weights of ``1/y`` span ``(max|y|/min|y|)**4``; on 96 rows a few would
+    then decide the ranking alone, and look-alikes fitted to those few rows crowd out the law.
+    Flooring them at ``1/spread`` of the largest keeps a few rows from ruling the correlation
+    (a weight of 0, a row with no information, stays 0).
+
+    Example:
+        >>> ranking_weights(np.array([1.0, 1e-4, 0.5])).tolist()
+        [1.0, 0.01, 0.5]
+    """
+    w = np.asarray(w, dtype=np.float64)
+    top = float(np.max(w)) if len(w) else 0.0
+    return np.where(w > 0, np.maximum(w, top / spread), 0.0) if top > 0 else w
+
+
 def _affine(f: np.ndarray, t: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float] | None:
     ok = np.isfinite(f)
     if not ok.all():
@@ -123,7 +163,10 @@ def enumeration_candidates(
 
     The remembered candidates are re-ranked and their constants fitted with the rows weighted
     by :func:`_transform_weights` (``weights``: the rows' weights for ``y``), so that each
-    transform is judged by the noise it really carries.
+    transform is judged by the noise it really carries. Each transform other than ``y`` itself
+    is also ranked by the weighted correlation during the enumeration (its weighted twin, weights
+    at most 100 apart, :func:`ranking_weights`), beside the plain ranking; a one-signed target
+    whose noise crosses zero keeps its transforms (:func:`noisy_floor`, the lifted rows weigh 0).
 
     Example:
         >>> X = np.random.default_rng(0).uniform(1, 2, (80, 2)); a, b = sp.symbols("a b", real=True)
@@ -134,9 +177,14 @@ def enumeration_candidates(
     """
     tr = _transforms(y)
     t0 = B.now()
+    lifted = noisy_floor(y)
+    tw = _transform_weights(lifted, weights)
+    for k in tw:  # rows a one-signed law's noise took across zero carry no information on its transforms
+        if k != "id":
+            tw[k] = np.where(lifted != y, 0.0, tw[k])
     res = enumerate_expressions(
         X, {k: v[0] for k, v in tr.items()}, max_complexity=max_complexity, time_limit=time_limit * (0.7 if pairs else 1),
-        unary=unary, seed=seed,
+        unary=unary, seed=seed, weights={k: ranking_weights(tw[k]) for k in tr if k != "id"},
     )
     out: list[sp.Expr] = []
     # re-score the remembered candidates on (up to 2000 of) all rows: the enumeration ranks on a
@@ -145,15 +193,16 @@ def enumeration_candidates(
     rows = np.sort(np.random.default_rng(seed + 1).choice(len(X), size=min(400, len(X)), replace=False))
     Xr = X[rows]
     t_rescore = B.now() + 0.05 * time_limit
-    tw = _transform_weights(y, weights)
-    for k, (t, inv) in tr.items():
+    for key in list(res.top):  # each transform, and its weighted twin
+        k = key.removesuffix(WEIGHTED)
+        t, inv = tr[k]
         tr_r = t[rows]
         wr = tw[k][rows]
         sw = np.sqrt(wr / (wr.sum() + 1e-300))
         tc = (tr_r - sw**2 @ tr_r) * sw  # weighted centring and scaling: one correlation per candidate
         tn = float(np.linalg.norm(tc))
         rescored = []
-        for q, s in enumerate(res.top[k]):
+        for q, s in enumerate(res.top[key]):
             if tn == 0 or q >= 150 or B.now() > t_rescore:
                 rescored.append(s)
                 continue
@@ -167,10 +216,10 @@ def enumeration_candidates(
                 continue
             loss = 1.0 - min(1.0, float(fc @ tc / (fn * tn)) ** 2)
             rescored.append(type(s)(s.recipe, s.complexity, loss, s.target))
-        res.top[k] = sorted(rescored, key=lambda s: (s.loss, s.complexity))
+        res.top[key] = sorted(rescored, key=lambda s: (s.loss, s.complexity))
         picked: list = []
         seen_c: set[int] = set()
-        for s in res.top[k]:
+        for s in res.top[key]:
             if len(picked) >= per_target:
                 break
             if s.complexity in seen_c and len(picked) >= 2:
@@ -183,7 +232,7 @@ def enumeration_candidates(
         # rank them, the polishing on all rows and the complexity-aware selection can)
         best_loss, per_c = math.inf, {}
         have = {p.recipe for p in picked}
-        for s in sorted(res.top[k], key=lambda s: (s.complexity, s.loss)):
+        for s in sorted(res.top[key], key=lambda s: (s.complexity, s.loss)):
             better = s.loss < best_loss * (1 - 1e-9)
             near = s.loss <= best_loss * (1 + near_tie) and per_c.get(s.complexity, 0) < near_per_level
             if (better or near) and s.recipe not in have:

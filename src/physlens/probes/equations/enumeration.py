@@ -12,7 +12,11 @@ subexpressions with the same values on the sample are one, so ``x*y`` and
 ``f`` is scored against several transforms ``T(y)`` of the target by the best
 affine fit ``T(y) ~ a*f + b`` (one correlation, computed for a whole block of
 candidates with one matrix product), so outer constants never need to be
-enumerated. When a level grows beyond ``level_cap`` the best-correlated half
+enumerated. A transform whose noise differs from row to row (``log y`` is
+ruled by the rows where ``y`` is small) is scored by the *weighted*
+correlation, each row weighted by the inverse of the noise it carries there
+(``weights``); otherwise, at 1 % noise, look-alikes fitted to the noisiest
+rows outrank the law. When a level grows beyond ``level_cap`` the best-correlated half
 and a seeded random half are kept. The clock is checked between blocks.
 
 Written by hand because no maintained Python library does vectorised
@@ -135,11 +139,19 @@ class Enumeration:
             return BINARY[name][0](self.evaluate(a, X), self.evaluate(b, X))
 
 
+#: suffix of a target's weighted twin in :attr:`Enumeration.top`
+WEIGHTED = "~w"
+
+
 class _Builder:
     """Incremental state of one enumeration (levels, recipes, dedup set, best candidates)."""
 
-    def __init__(self, Xs, Tn, ok_t, names, level_cap, keep_top, rng):
+    def __init__(self, Xs, Tn, ok_t, names, level_cap, keep_top, rng, weighted=None, n_plain=None):
         self.Xs, self.Tn, self.ok_t, self.names = Xs, Tn, ok_t, names
+        self.n_plain = len(names) if n_plain is None else n_plain  # the targets the level pools are built for
+        # weighted targets: column j -> (omega, Tw): the rows' weights (summing to 1) and the target
+        # centred and scaled by them, so that V @ Tw / sd_w(V) is the weighted correlation
+        self.weighted = weighted or {}
         self.level_cap, self.keep_top, self.rng = level_cap, keep_top, rng
         self.ns = Xs.shape[0]
         self.proj = rng.standard_normal(self.ns)
@@ -182,6 +194,12 @@ class _Builder:
         corr = (Vc @ self.Tn.T) / np.where(good, nrm, 1.0)[:, None]
         loss = 1.0 - np.clip(corr**2, 0, 1)
         loss[~good] = np.inf
+        for j, (om, tw) in self.weighted.items():
+            Vw = V - (V @ om)[:, None]  # (centred first: a large constant offset must not cancel away the variance)
+            sdw = np.sqrt((Vw * Vw) @ om)
+            okw = good & (sdw > 1e-10 * (np.abs(V).max(axis=1) + 1e-300))
+            cw = (Vw @ tw) / np.where(okw, sdw, 1.0)
+            loss[:, j] = np.where(okw, 1.0 - np.clip(cw**2, 0, 1), np.inf)
         loss[:, ~self.ok_t] = np.inf
         # keep: the best of this block per target, and candidates for the level pool
         kt = min(self.keep_top, len(V))
@@ -189,7 +207,7 @@ class _Builder:
         keep_top = set()
         for bi in best_idx:
             keep_top.update(bi.tolist())
-        minloss = loss.min(axis=1)
+        minloss = loss[:, : self.n_plain].min(axis=1)
         prev = self.levels.get(c)
         pool_room = self.level_cap - (len(prev[0]) if prev else 0)
         if pool_room >= len(V):
@@ -262,6 +280,7 @@ def enumerate_expressions(
     seed: int = 0,
     exact_stop: float = 1e-13,
     block_rows: int = 20000,
+    weights: dict[str, np.ndarray] | None = None,
 ) -> Enumeration:
     """Enumerate expressions in the columns of ``X`` up to ``max_complexity`` nodes, scoring each.
 
@@ -278,6 +297,9 @@ def enumerate_expressions(
         seed: subsample and level-capping seed (the result is deterministic for a seed).
         exact_stop: stop after the level where some candidate explains a target to this loss.
         block_rows: candidates evaluated per NumPy block (bounds memory).
+        weights: target name -> the rows' weights (n,): that target is also scored by the weighted
+            correlation, as ``name + WEIGHTED`` in :attr:`Enumeration.top` (a transform's noise is not the
+            same on every row, :func:`~.candidates._transform_weights`).
 
     Example:
         >>> X = np.random.default_rng(1).uniform(1, 2, (100, 2))
@@ -290,14 +312,28 @@ def enumerate_expressions(
     n = len(X)
     idx = np.sort(rng.choice(n, size=min(n_sample, n), replace=False))
     Xs = np.asarray(X, dtype=np.float64)[idx]
-    names = list(targets)
-    T = np.stack([np.asarray(targets[k], dtype=np.float64)[idx] for k in names])
+    plain = list(targets)
+    # a weighted target is scored beside its plain one (under its name + WEIGHTED): the plain ranking,
+    # and the level pools built from it, stay what they are on exact data
+    names = plain + [k + WEIGHTED for k in plain if weights is not None and k in weights]
+    T = np.stack([np.asarray(targets[k.removesuffix(WEIGHTED)], dtype=np.float64)[idx] for k in names])
     ok_t = np.all(np.isfinite(T), axis=1) & (np.std(T, axis=1) > 0)
     T = np.where(np.isfinite(T), T, 0.0)
     Tc = T - T.mean(axis=1, keepdims=True)
     tn = np.linalg.norm(Tc, axis=1, keepdims=True)
     Tn = Tc / np.where(tn > 0, tn, 1.0)
-    B = _Builder(Xs, Tn, ok_t, names, level_cap, keep_top, rng)
+    weighted = {}
+    for j in range(len(plain), len(names)):
+        w = np.asarray(weights[names[j].removesuffix(WEIGHTED)], dtype=np.float64)[idx]
+        if not ok_t[j] or not np.all(np.isfinite(w)) or w.sum() <= 0 or np.ptp(w) == 0:
+            ok_t[j] = False
+            continue
+        om = w / w.sum()
+        tc = T[j] - om @ T[j]
+        sd = float(np.sqrt(om @ tc**2))
+        if sd > 0:
+            weighted[j] = (om, om * tc / sd)
+    B = _Builder(Xs, Tn, ok_t, names, level_cap, keep_top, rng, weighted, n_plain=len(plain))
     ns = Xs.shape[0]
 
     d = Xs.shape[1]

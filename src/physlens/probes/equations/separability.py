@@ -16,7 +16,10 @@ held-out error; the separable inputs form one-variable factors (or terms)
 search on ``exp(s_j)`` (``s_j``), the block on the real data with the pieces
 divided out (subtracted), every piece is then searched again on the real data
 with the others divided out (so no piece keeps the polynomial's approximation
-error), and the combination's constants are refitted on the data.
+error), and the combination's constants are refitted on the data. A one-signed law measured
+with additive noise crosses zero at its smallest values: those rows are left out of
+the ``log|y|`` fit and the others weighted by ``y**2`` (:func:`one_signed_rows`), so the
+product test still applies at 1 % noise (``g exp(-r/a)/r``).
 
 Written by hand: the test is a few least-squares fits (NumPy); no library does it.
 """
@@ -77,6 +80,36 @@ def _fit_error(blocks, r, train, test):
     return float(np.sqrt(np.mean(e**2))), coef
 
 
+def one_signed_rows(y: np.ndarray, minority: float = 0.05, level: float = 0.05,
+                    margin: float = 3.0) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows on which ``log|y|`` of a one-signed law can be fitted, and their weights (None: all rows, equal).
+
+    A law of one sign measured with additive noise crosses zero where it is smallest
+    (``g exp(-r/a)/r`` at 1 % noise): when at most ``minority`` of the rows have the other
+    sign and all of them lie within ``level`` of the largest ``|y|``, the law is taken as
+    one-signed. Rows within ``margin`` times the largest crossing of zero are then left out,
+    and the others weighted by ``y**2`` (the noise of ``log|y|`` is ``sigma/|y|``). Returns
+    ``(None, None)`` when ``y`` really changes sign.
+
+    Example:
+        >>> y = np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.02, -0.01] + [4.0] * 20)
+        >>> rows, w = one_signed_rows(y)
+        >>> int(rows.sum()), float(w[0]) == 25.0
+        (25, True)
+        >>> one_signed_rows(np.array([1.0, -1.0, 2.0]))[0] is None
+        True
+    """
+    if np.all(y > 0) or np.all(y < 0):
+        return np.ones(len(y), dtype=bool), None
+    sign = 1.0 if np.sum(y > 0) >= np.sum(y < 0) else -1.0
+    other = sign * y <= 0
+    ay = np.abs(y)
+    if other.mean() > minority or ay[other].max() > level * ay.max():
+        return None, None
+    rows = sign * y > margin * ay[other].max()
+    return rows, y[rows] ** 2
+
+
 def separable_split(X: np.ndarray, y: np.ndarray, kind: str = "mul", seed: int = 0, ratio: float = 1.03,
                     max_inputs: int = 12) -> tuple[list[int], list[int], list[np.ndarray]] | None:
     """Inputs that enter ``y`` as separate factors (``kind="mul"``) or terms (``"add"``), read from the data.
@@ -96,16 +129,22 @@ def separable_split(X: np.ndarray, y: np.ndarray, kind: str = "mul", seed: int =
     n, d = X.shape
     if d < 2 or d > max_inputs or n < 60:
         return None
+    U_all = _coordinates(X)
+    U, w = U_all, None
     if kind == "mul":
-        if not (np.all(y > 0) or np.all(y < 0)):
+        rows, w = one_signed_rows(y)
+        if rows is None:
             return None
-        r = np.log(np.abs(y))
+        U, r = U_all[rows], np.log(np.abs(y[rows]))
     else:
         r = np.asarray(y, dtype=np.float64)
-    sd = float(np.std(r))
+    sd = float(np.std(r)) if w is None else float(np.sqrt(w @ (r - w @ r / w.sum()) ** 2 / w.sum()))
     if not np.isfinite(sd) or sd == 0:
         return None
-    U = _coordinates(X)
+    if w is not None:  # weighted least squares: each row scaled by sqrt(w), the test errors weighted alike
+        sw = np.sqrt(w / w.mean())
+        r = r * sw
+    n = len(r)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     cut = int(0.7 * n)
@@ -113,16 +152,21 @@ def separable_split(X: np.ndarray, y: np.ndarray, kind: str = "mul", seed: int =
     # richer one-variable terms when there are few inputs (the pair terms take the room otherwise)
     degree = 10 if d <= 6 else 8
     pair_degree = 3 if d <= 6 else 2
+
+    def design(coupled):  # the ANOVA design, its rows weighted alike
+        blocks, _ = _design(U, coupled, degree, pair_degree)
+        return blocks if w is None else [b * sw[:, None] for b in blocks]
+
     floor = 1e-9 * sd
     coupled = set(range(d))
-    blocks, _ = _design(U, coupled, degree, pair_degree)
+    blocks = design(coupled)
     e_cur, _ = _fit_error(blocks, r, train, test)
     if e_cur > 0.03 * sd:  # the second-order model itself does not describe y well: no verdict
         return None
     singles = []
     for j in range(d):
         trial = coupled - {j}
-        blocks, _ = _design(U, trial, degree, pair_degree)
+        blocks = design(trial)
         e_j, _ = _fit_error(blocks, r, train, test)
         # compared with the current model (dropping terms that only fit noise lowers the held-out error)
         if e_j <= ratio * e_cur + floor:
@@ -134,12 +178,12 @@ def separable_split(X: np.ndarray, y: np.ndarray, kind: str = "mul", seed: int =
         return None
     if len(block) == 1:  # one input left over is a piece of its own
         singles, block = sorted(singles + block), []
-    blocks, _ = _design(U, set(block), degree, pair_degree)
+    blocks = design(set(block))
     A = np.concatenate(blocks, axis=1)
     coef, *_ = np.linalg.lstsq(A, r, rcond=None)
     pieces = []
-    for j in singles:
-        s = _cheb(U[:, j], degree) @ coef[1 + j * degree : 1 + (j + 1) * degree]
+    for j in singles:  # (on every row, also those a one-signed law's noise took across zero)
+        s = _cheb(U_all[:, j], degree) @ coef[1 + j * degree : 1 + (j + 1) * degree]
         pieces.append(np.exp(s - s.mean()) if kind == "mul" else s)
     return singles, block, pieces
 
