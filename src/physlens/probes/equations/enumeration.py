@@ -152,6 +152,10 @@ class _Builder:
         # weighted targets: column j -> (omega, Tw): the rows' weights (summing to 1) and the target
         # centred and scaled by them, so that V @ Tw / sd_w(V) is the weighted correlation
         self.weighted = weighted or {}
+        if self.weighted:
+            J = sorted(self.weighted)
+            self._weighted_stack = (J, np.column_stack([self.weighted[j][0] for j in J]),
+                                    np.column_stack([self.weighted[j][1] for j in J]))
         self.level_cap, self.keep_top, self.rng = level_cap, keep_top, rng
         self.ns = Xs.shape[0]
         self.proj = rng.standard_normal(self.ns)
@@ -194,12 +198,15 @@ class _Builder:
         corr = (Vc @ self.Tn.T) / np.where(good, nrm, 1.0)[:, None]
         loss = 1.0 - np.clip(corr**2, 0, 1)
         loss[~good] = np.inf
-        for j, (om, tw) in self.weighted.items():
-            Vw = V - (V @ om)[:, None]  # (centred first: a large constant offset must not cancel away the variance)
-            sdw = np.sqrt((Vw * Vw) @ om)
-            okw = good & (sdw > 1e-10 * (np.abs(V).max(axis=1) + 1e-300))
-            cw = (Vw @ tw) / np.where(okw, sdw, 1.0)
-            loss[:, j] = np.where(okw, 1.0 - np.clip(cw**2, 0, 1), np.inf)
+        if self.weighted:
+            # all weighted targets at once, on the centred values (a large constant offset must not
+            # cancel the variance away): sd_w^2 = E_w[Vc^2] - E_w[Vc]^2, and Tw sums to 0
+            J, OM, TW = self._weighted_stack
+            mw = Vc @ OM
+            sdw = np.sqrt(np.clip((Vc * Vc) @ OM - mw**2, 0.0, None))
+            okw = good[:, None] & (sdw > 1e-6 * (nrm / np.sqrt(self.ns))[:, None])
+            cw = (Vc @ TW) / np.where(okw, sdw, 1.0)
+            loss[:, J] = np.where(okw, 1.0 - np.clip(cw**2, 0, 1), np.inf)
         loss[:, ~self.ok_t] = np.inf
         # keep: the best of this block per target, and candidates for the level pool
         kt = min(self.keep_top, len(V))
