@@ -62,10 +62,40 @@ def monomial_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol]) 
 
 
 # target transforms T and the inverse that maps a*f + b back to y
+def one_signed_rows(y: np.ndarray, minority: float = 0.05, level: float = 0.05,
+                    margin: float = 3.0) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows on which ``log|y|`` of a one-signed law can be fitted, and their weights (None: all rows, equal).
+
+    A law of one sign measured with additive noise crosses zero where it is smallest
+    (``g exp(-r/a)/r`` at 1 % noise): when at most ``minority`` of the rows have the other
+    sign and all of them lie within ``level`` of the largest ``|y|``, the law is taken as
+    one-signed. Rows within ``margin`` times the largest crossing of zero are then left out,
+    and the others weighted by ``y**2`` (the noise of ``log|y|`` is ``sigma/|y|``). Returns
+    ``(None, None)`` when ``y`` really changes sign.
+
+    Example:
+        >>> y = np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.02, -0.01] + [4.0] * 20)
+        >>> rows, w = one_signed_rows(y)
+        >>> int(rows.sum()), float(w[0]) == 25.0
+        (25, True)
+        >>> one_signed_rows(np.array([1.0, -1.0, 2.0]))[0] is None
+        True
+    """
+    if np.all(y > 0) or np.all(y < 0):
+        return np.ones(len(y), dtype=bool), None
+    sign = 1.0 if np.sum(y > 0) >= np.sum(y < 0) else -1.0
+    other = sign * y <= 0
+    ay = np.abs(y)
+    if other.mean() > minority or ay[other].max() > level * ay.max():
+        return None, None
+    rows = sign * y > margin * ay[other].max()
+    return rows, y[rows] ** 2
+
+
 def noisy_floor(y: np.ndarray) -> np.ndarray:
     """``y`` of a one-signed law whose noise took a few small rows across zero, lifted to a floor of its sign.
 
-    The floor is three times the largest crossing (:func:`~.separability.one_signed_rows`), so
+    The floor is three times the largest crossing (:func:`one_signed_rows`), so
     ``log``, ``1/y`` and ``sqrt`` of the law stay defined; the lifted rows are the noisiest
     ones and weigh little in those transforms' fits (:func:`_transform_weights`). ``y``
     itself when it is one-signed or really changes sign.
@@ -74,8 +104,6 @@ def noisy_floor(y: np.ndarray) -> np.ndarray:
         >>> noisy_floor(np.array([5.0, 3.0, 0.02, -0.01] + [4.0] * 20))[:4].tolist()
         [5.0, 3.0, 0.03, 0.03]
     """
-    from physlens.probes.equations.separability import one_signed_rows
-
     rows, w = one_signed_rows(y)
     if rows is None or w is None:
         return y

@@ -18,7 +18,7 @@ divided out (subtracted), every piece is then searched again on the real data
 with the others divided out (so no piece keeps the polynomial's approximation
 error), and the combination's constants are refitted on the data. A one-signed law measured
 with additive noise crosses zero at its smallest values: those rows are left out of
-the ``log|y|`` fit and the others weighted by ``y**2`` (:func:`one_signed_rows`), so the
+the ``log|y|`` fit and the others weighted by ``y**2`` (:func:`~.candidates.one_signed_rows`), so the
 product test still applies at 1 % noise (``g exp(-r/a)/r``).
 
 Written by hand: the test is a few least-squares fits (NumPy); no library does it.
@@ -34,6 +34,7 @@ import sympy as sp
 
 from physlens.probes.equations import simplify as S
 from physlens.probes.equations import budget as B
+from physlens.probes.equations.candidates import one_signed_rows
 
 
 def _coordinates(X: np.ndarray) -> np.ndarray:
@@ -78,36 +79,6 @@ def _fit_error(blocks, r, train, test):
     coef, *_ = np.linalg.lstsq(A[train], r[train], rcond=None)
     e = r[test] - A[test] @ coef
     return float(np.sqrt(np.mean(e**2))), coef
-
-
-def one_signed_rows(y: np.ndarray, minority: float = 0.05, level: float = 0.05,
-                    margin: float = 3.0) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The rows on which ``log|y|`` of a one-signed law can be fitted, and their weights (None: all rows, equal).
-
-    A law of one sign measured with additive noise crosses zero where it is smallest
-    (``g exp(-r/a)/r`` at 1 % noise): when at most ``minority`` of the rows have the other
-    sign and all of them lie within ``level`` of the largest ``|y|``, the law is taken as
-    one-signed. Rows within ``margin`` times the largest crossing of zero are then left out,
-    and the others weighted by ``y**2`` (the noise of ``log|y|`` is ``sigma/|y|``). Returns
-    ``(None, None)`` when ``y`` really changes sign.
-
-    Example:
-        >>> y = np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.02, -0.01] + [4.0] * 20)
-        >>> rows, w = one_signed_rows(y)
-        >>> int(rows.sum()), float(w[0]) == 25.0
-        (25, True)
-        >>> one_signed_rows(np.array([1.0, -1.0, 2.0]))[0] is None
-        True
-    """
-    if np.all(y > 0) or np.all(y < 0):
-        return np.ones(len(y), dtype=bool), None
-    sign = 1.0 if np.sum(y > 0) >= np.sum(y < 0) else -1.0
-    other = sign * y <= 0
-    ay = np.abs(y)
-    if other.mean() > minority or ay[other].max() > level * ay.max():
-        return None, None
-    rows = sign * y > margin * ay[other].max()
-    return rows, y[rows] ** 2
 
 
 def separable_split(X: np.ndarray, y: np.ndarray, kind: str = "mul", seed: int = 0, ratio: float = 1.03,
