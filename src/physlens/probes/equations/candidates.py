@@ -61,7 +61,6 @@ def monomial_candidates(X: np.ndarray, y: np.ndarray, symbols: list[sp.Symbol]) 
     return out
 
 
-# target transforms T and the inverse that maps a*f + b back to y
 def one_signed_rows(y: np.ndarray, minority: float = 0.05, level: float = 0.05,
                     margin: float = 3.0) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The rows on which ``log|y|`` of a one-signed law can be fitted, and their weights (None: all rows, equal).
@@ -107,11 +106,12 @@ def noisy_floor(y: np.ndarray) -> np.ndarray:
     rows, w = one_signed_rows(y)
     if rows is None or w is None:
         return y
-    sign = 1.0 if np.sum(y > 0) >= np.sum(y < 0) else -1.0
-    floor = 3.0 * float(np.max(np.abs(y[sign * y <= 0])))
+    sign = float(np.sign(y[rows][0]))  # the law's sign (the kept rows all have it)
+    floor = 3.0 * float(np.max(np.abs(y[sign * y <= 0])))  # one_signed_rows' margin
     return sign * np.maximum(sign * y, floor)
 
 
+# target transforms T and the inverse that maps a*f + b back to y
 def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
     out: dict[str, tuple[np.ndarray, callable]] = {"id": (y, lambda e: e)}
     y = noisy_floor(y)  # (the other transforms of a one-signed law at its noisy small values)

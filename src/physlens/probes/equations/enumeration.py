@@ -13,10 +13,10 @@ subexpressions with the same values on the sample are one, so ``x*y`` and
 affine fit ``T(y) ~ a*f + b`` (one correlation, computed for a whole block of
 candidates with one matrix product), so outer constants never need to be
 enumerated. A transform whose noise differs from row to row (``log y`` is
-ruled by the rows where ``y`` is small) is scored by the *weighted*
-correlation, each row weighted by the inverse of the noise it carries there
-(``weights``); otherwise, at 1 % noise, look-alikes fitted to the noisiest
-rows outrank the law. When a level grows beyond ``level_cap`` the best-correlated half
+ruled by the rows where ``y`` is small) is also scored, beside its plain
+ranking, by the *weighted* correlation, each row weighted by the inverse of
+the noise it carries there (``weights``); otherwise, at 1 % noise, look-alikes
+fitted to the noisiest rows outrank the law. When a level grows beyond ``level_cap`` the best-correlated half
 and a seeded random half are kept. The clock is checked between blocks.
 
 Written by hand because no maintained Python library does vectorised

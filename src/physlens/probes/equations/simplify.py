@@ -265,7 +265,7 @@ def round_constants(
     base = rmse(expr, columns, y)
     if not math.isfinite(base):
         return expr
-    ref = base  # the tests compare with the fully fitted formula, so rounding errors never accumulate
+    ref = base  # the tests compare with the fully fitted formula, not the last rounded one (no drift)
     failed: set[float] = set()
     fixed = 0  # constants fixed so far: fixing k fitted constants raises the squared error by about k sigma**2 / n
     while True:
