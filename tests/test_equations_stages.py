@@ -306,6 +306,20 @@ def test_an_inverse_sine_is_written_as_one_not_as_the_complement_of_acos():
     assert complements(z + 1) == []
 
 
+def test_dropping_terms_that_fit_noise_leaves_room_to_round_the_laws_own_constant():
+    from physlens.probes.equations.stages.polish import polish
+
+    # a separability result at 1 % noise: the law times 1.00001 and 1.0012, plus two tiny terms that fit noise;
+    # each of the four fixed constants may raise the squared error by a 3-sigma step, not all four by one
+    X, y = _yukawa()
+    g, r, a = sp.symbols("g r a", real=True)
+    cols = {"g": X[:, 0], "r": X[:, 1], "a": X[:, 2]}
+    raw = sp.Float(1.00001526306177) * g * (sp.Float(0.000515311297320911) * sp.cos(1 / sp.log(r))
+                                            - sp.Float(5.94254559540119e-5)
+                                            + sp.Float(1.00117019655248) * sp.exp(-r / a) / r)
+    assert polish(raw, cols, y, 1e-10) == g * sp.exp(-r / a) / r
+
+
 def test_polish_stage_keeps_the_mean_when_nothing_can_be_polished():
     X = _X(40, 1)
     est = EquationSearch(variable_names=["x"])
@@ -371,16 +385,3 @@ def test_shares_change_what_the_stages_may_use():
     large = EquationSearch(variable_names=["a", "b"], budget=SearchBudget.counts(150_000)).fit(X, y)
     assert small.work_["evaluations"] < large.work_["evaluations"]
 
-
-def test_dropping_terms_that_fit_noise_leaves_room_to_round_the_laws_own_constant():
-    from physlens.probes.equations.stages.polish import polish
-
-    # a separability result at 1 % noise: the law times 1.00001 and 1.0012, plus two tiny terms that fit noise;
-    # each of the four fixed constants may raise the squared error by a 3-sigma step, not all four by one
-    X, y = _yukawa()
-    g, r, a = sp.symbols("g r a", real=True)
-    cols = {"g": X[:, 0], "r": X[:, 1], "a": X[:, 2]}
-    raw = sp.Float(1.00001526306177) * g * (sp.Float(0.000515311297320911) * sp.cos(1 / sp.log(r))
-                                            - sp.Float(5.94254559540119e-5)
-                                            + sp.Float(1.00117019655248) * sp.exp(-r / a) / r)
-    assert polish(raw, cols, y, 1e-10) == g * sp.exp(-r / a) / r

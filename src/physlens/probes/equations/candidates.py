@@ -112,9 +112,10 @@ def noisy_floor(y: np.ndarray) -> np.ndarray:
 
 
 # target transforms T and the inverse that maps a*f + b back to y
-def _transforms(y: np.ndarray) -> dict[str, tuple[np.ndarray, callable]]:
+def _transforms(y: np.ndarray, lifted: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, callable]]:
     out: dict[str, tuple[np.ndarray, callable]] = {"id": (y, lambda e: e)}
-    y = noisy_floor(y)  # (the other transforms of a one-signed law at its noisy small values)
+    # the other transforms of a one-signed law are taken of its lifted values (:func:`noisy_floor`)
+    y = noisy_floor(y) if lifted is None else lifted
     with np.errstate(all="ignore"):
         if np.all(y != 0):
             out["inv"] = (1.0 / y, lambda e: 1 / e)
@@ -203,9 +204,9 @@ def enumeration_candidates(
         >>> any(rmse(c, {"a": X[:, 0], "b": X[:, 1]}, np.sin(X[:, 0]) + X[:, 1]) < 1e-9 for c in cands)
         True
     """
-    tr = _transforms(y)
-    t0 = B.now()
     lifted = noisy_floor(y)
+    tr = _transforms(y, lifted)
+    t0 = B.now()
     tw = _transform_weights(lifted, weights)
     for k in tw:  # rows a one-signed law's noise took across zero carry no information on its transforms
         if k != "id":
