@@ -278,6 +278,12 @@ def test_unknown_probe_option_is_exit_2_from_the_installed_script(corpus, tmp_pa
     assert "repeats" in line and "heldout" not in line
 
 
+def test_a_study_yaml_given_as_the_source_is_read_as_the_study(corpus, tmp_path):
+    """`physlens discover study.yaml` is `--config study.yaml`, not a data file of an unknown type."""
+    code, out, err = invoke("discover", str(corpus / "study_probe_option.yaml"), "--out", str(tmp_path), "--quiet")
+    assert code == 2 and err.strip().startswith("error: probe 'attribution' has no option 'bogus'"), err
+
+
 def test_utf16_csv_with_a_byte_order_mark_is_read(tmp_path):
     from physlens.data.loaders import load
 

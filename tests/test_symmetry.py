@@ -394,6 +394,16 @@ def test_algebra_names_of_known_algebras():
     assert identify_algebra([affine(np.eye(2))])["name"] == "scaling"
 
 
+def test_a_boost_is_so11_and_a_weighted_scaling_of_mixed_signs_is_a_scaling():
+    # f = (t^2 - x^2) z keeps the boost of (t, x) and the scaling t, x -> l t, l x, z -> z / l^2:
+    # both have real rates summing to zero, only the boost's pair as +l, -l
+    boost = affine(np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 0]]))
+    weighted = affine(np.diag([-0.5, -0.5, 1.0]))
+    assert identify_algebra([boost])["name"] == "so(1,1)"
+    assert identify_algebra([weighted])["name"] == "scaling"
+    assert identify_algebra([boost, weighted])["name"] == "so(1,1) ⊕ scaling"
+
+
 # ----------------------------------------------------------------------------- scorer
 def test_scorer_matches_same_subspace_and_rejects_a_smaller_one():
     rot = [affine(J) for J in so_basis(3)]

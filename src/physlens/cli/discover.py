@@ -33,7 +33,8 @@ def findings_table(findings, title: str = "Findings"):
 
 
 def _discover(
-    source: str = typer.Argument(None, help="built-in system name or data file (CSV, Parquet, NPZ, HDF5); default: the demo study"),
+    source: str = typer.Argument(None, help="built-in system name, data file (CSV, Parquet, NPZ, HDF5) or study YAML; "
+                                 "default: the demo study"),
     channels: str = typer.Option(None, "--channels", help='the file holds fields on a grid (samples x channels x H x W): '
                                  'channel names and kinds, e.g. "u,v:vector; p:scalar"'),
     target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: last column)"),
@@ -61,12 +62,15 @@ def _discover(
 ) -> None:
     """Train an emulator on a system or a data file, read it with every probe that applies, score and report.
 
-    With no argument: the flagship study, 2-D Kepler orbits. Fields on a grid come from a
+    With no argument: the flagship study, 2-D Kepler orbits. A study YAML as the argument is the
+    same as ``--config``. Fields on a grid come from a
     field file with --channels, or from a built-in field system (vector_diffusion).
     """
     from physlens.findings import findings_to_json
     from physlens.study import resume_study, run_study
 
+    if source is not None and config is None and Path(source).suffix.lower() in (".yaml", ".yml"):
+        source, config = None, Path(source)  # `physlens discover study.yaml` is `--config study.yaml`
     if resume is not None:
         result = resume_study(resume, progress=not quiet)
     else:

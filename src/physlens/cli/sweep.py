@@ -10,7 +10,7 @@ from physlens.cli import commands, print_json
 
 
 def _sweep(
-    study_file: Path = typer.Argument(..., help="study YAML (the same file `physlens discover --study` takes)"),
+    study_file: Path = typer.Argument(..., help="study YAML (the same file `physlens discover STUDY.yaml` takes)"),
     grid: list[str] = typer.Option(..., "--grid", help='KEY=V1,V2,... e.g. "model.params.width=32,64"; '
                                    "repeat for a product"),
     executor: str = typer.Option("local", "--executor", help="local | ray"),

@@ -96,8 +96,11 @@ def _one_dim_name(L: np.ndarray, tol: float) -> str:
     nz = ev[np.abs(ev) > tol * scale]
     if np.all(np.abs(nz.imag) <= tol * scale) and (np.all(nz.real > 0) or np.all(nz.real < 0)):
         return "scaling"
-    if np.all(np.abs(ev.imag) <= tol * scale) and np.isclose(ev.real.sum(), 0.0, atol=tol * scale):
-        return "so(1,1)"
+    if np.all(np.abs(ev.imag) <= tol * scale):
+        # a boost (or squeeze) keeps an indefinite quadratic form: its nonzero rates pair as +l, -l.
+        # Unpaired real rates of both signs (t, x -> l t, l x with z -> z / l^2) are a weighted scaling.
+        rates = np.sort(nz.real)
+        return "so(1,1)" if np.allclose(rates, -rates[::-1], atol=tol * scale) else "scaling"
     return "one-parameter"
 
 
