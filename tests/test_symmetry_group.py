@@ -97,6 +97,17 @@ def test_kepler_energy_law_is_one_group_o2_x_o2_without_redundant_discrete_findi
     assert group.score_detail["truth_discrete_covered"] == {"parity": True, "time-reversal": True}
 
 
+def test_a_law_through_x_minus_y_alone_names_its_group_by_the_moves_along_1_1_0():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-2, 2, (2000, 3))
+    model = Analytic(lambda x: torch.sin(x[:, 0] - x[:, 1]) * x[:, 2] + x[:, 2] ** 2)
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    ds = Dataset(X, y + 0.01 * y.std() * rng.standard_normal(len(y)), ["x", "y", "z"], ["f"])
+    findings = run(model, ds, latent=False)
+    (group,) = [f for f in findings if f.subject == "group"]
+    assert group.value["identity_component"] == "every move along (x, y, z) = (1, 1, 0)", group.statement
+
+
 def test_pair_potential_of_three_particles_is_e2_x_s3():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(3000, 6))

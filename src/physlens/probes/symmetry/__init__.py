@@ -499,11 +499,14 @@ def _group_finding(lie, phys_gens, phys_outs, discrete_found, findings, names, t
     gens, outs = lie.generators, lie.output_generators
     first = findings[0].value if findings and "generators" in findings[0].value else {}
     algebra = first.get("group")
-    if algebra is None and (first.get("relevant") or {}).get("group"):
-        rel = first["relevant"]
+    rel = first.get("relevant") or {}
+    if algebra is None and rel:
         beside = (f"every move of {', '.join(rel['ignored_inputs'])}" if rel.get("ignored_inputs")
                   else f"every move along {' and '.join(rel['ignored_directions'])}")
-        algebra = f"{rel['group']} (beside {beside})"
+        if rel.get("group"):
+            algebra = f"{rel['group']} (beside {beside})"
+        elif not rel.get("dimension"):  # nothing beside those moves: they are the whole group
+            algebra = beside
     order = sorted(range(len(discrete_found)), key=lambda i: (_priority(discrete_found[i][0].name), i))
     discrete_found = [discrete_found[i] for i in order]
     elements = [e for e, _ in discrete_found]
