@@ -172,6 +172,48 @@ def test_an_orbit_file_without_a_particle_layout_gets_its_radial_terms_from_the_
     assert kinematic_positions(osc, state_map(osc)) == []
 
 
+def _flow_file(rhs, names, seed, runs=20, steps=60, span=8.0):
+    """Trajectories of dx/dt = rhs(x) as a user's file gives them: states, exact derivatives, run and time."""
+    from scipy.integrate import solve_ivp
+
+    from physlens.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    ts = np.linspace(0, span, steps)
+    X, run = [], []
+    for r in range(runs):
+        y0 = [rng.uniform(-1.5, 1.5), rng.uniform(-1.0, 1.0)]
+        sol = solve_ivp(lambda t, y: rhs(y), (0, span), y0, t_eval=ts, rtol=1e-11, atol=1e-12)
+        X.append(sol.y.T)
+        run.append(np.full(steps, r))
+    X = np.concatenate(X)
+    Y = np.array([rhs(x) for x in X])
+    return Dataset(X, Y, names, [f"d{n}_dt" for n in names],
+                   aux={"trajectory": np.concatenate(run), "time": np.tile(ts, runs)})
+
+
+@pytest.mark.parametrize("case", ["duffing", "pendulum named q"])
+def test_a_quantity_outside_the_default_library_is_found_in_a_wider_one(case):
+    """The count falls short of the local-PCA count: quartic terms (Duffing) or the position as an angle."""
+    q, p = sp.symbols("q p", real=True)
+    if case == "duffing":
+        ds = _flow_file(lambda y: [y[1], -y[0] - y[0] ** 3], ["q", "p"], seed=3)
+        energy = p**2 / 2 + q**2 / 2 + q**4 / 4
+    else:  # nothing in the names says q is an angle
+        ds = _flow_file(lambda y: [y[1], -np.sin(y[0])], ["q", "p"], seed=4)
+        energy = p**2 / 2 - sp.cos(q)
+    found = conservation.run(_NoEmulator(ds.d_out), ds, heldout=_held_out(ds))
+    exprs = [f.value["expression"] for f in found if f.kind == "conserved"]
+    assert len(exprs) == 1, exprs
+    from physlens.expressions import parse_expression
+
+    ratio = sp.simplify(sp.diff(parse_expression(exprs[0], ["q", "p"]), p) / sp.diff(energy, p))
+    assert ratio.free_symbols == set() and sp.simplify(
+        sp.diff(parse_expression(exprs[0], ["q", "p"]), q) - ratio * sp.diff(energy, q)) == 0, exprs
+    summary = next(f for f in found if f.kind == "quality")
+    assert any(w.endswith("(kept)") for w in summary.evidence["library_widenings"])
+
+
 def test_a_mix_of_energy_and_angular_momentum_is_polished_back_to_the_energy():
     ds = get_system("kepler", dim=2, points_per_trajectory=20).sample(1000, seed=0)
     x, y, vx, vy = sp.symbols("x y vx vy", real=True)

@@ -18,6 +18,7 @@ from physlens.systems.classical.kepler import kepler_acceleration, orbit_state
 
 CONFIGS = [
     ("harmonic_oscillator", ()),
+    ("duffing", (("b", 2.0),)),
     ("damped_pendulum", ()),
     ("damped_pendulum", (("observe_params", True),)),
     ("kepler", ()),
@@ -192,7 +193,8 @@ def test_targets_equal_the_stated_equations(name, params):
 
 @pytest.mark.parametrize(
     "name,params",
-    [("harmonic_oscillator", ()), ("kepler", ()), ("kepler", (("dim", 3),)), ("nbody_springs", ()),
+    [("harmonic_oscillator", ()), ("duffing", (("b", 2.0),)), ("kepler", ()), ("kepler", (("dim", 3),)),
+     ("nbody_springs", ()),
      ("nbody_charges", ()), ("nbody_gravity", ()), ("nbody_gravity", (("dim", 3), ("n_particles", 5))),
      ("double_pendulum", ())],
 )

@@ -51,7 +51,14 @@ from physlens.expressions import expression_to_latex, expression_to_text
 from physlens.findings import Finding
 from physlens.probes.conservation.closed_forms import NULL_FACTOR, Constraint, TrajectoryScatter, read_forms
 from physlens.probes.conservation.count import _standardise, noise_floor, noise_scale, poincare_count, trajectory_count
-from physlens.probes.conservation.library import Library, build_library, fit_denominator, rational_terms, state_map
+from physlens.probes.conservation.library import (
+    Library,
+    build_library,
+    fit_denominator,
+    rational_terms,
+    state_map,
+    wider_libraries,
+)
 from physlens.probes.equations.simplify import evaluate
 
 #: no requirement to the runner: a coarse emulator (hidden parameters, noise) raises the error floor, and above
@@ -279,7 +286,9 @@ def run(
             rows: the count fits K library coefficients whose between-trajectory spread has one value per
             trajectory (noisy n-body, 106 terms: 150 of 200 trajectories counted 3, 4, 0 on three seeds; all 200, 4).
         max_rows: beyond it, every kept trajectory is thinned to evenly spaced samples (its noise is measured first).
-        degree: polynomial degree of the library (default 3 up to 6 state variables, else 2).
+        degree: polynomial degree of the library (default 3 up to 6 state variables, else 2; while the count
+            stays below the local-PCA count, the positions as angles, then one degree more at a time up to
+            ``library.MAX_DEGREE``, while the library has at most ``library.MAX_TERMS`` terms).
         null_factor: a direction is conserved when its rate is within this factor of the error floor.
         max_model_error: above this relative held-out error of the emulator, no closed form is read.
         seed: for the row subsample.
@@ -322,6 +331,26 @@ def run(
     ttraj = None if times is None else np.asarray(times)[traj_rows]
     sigma = noise_scale(dataset.X[traj_rows][:, state], groups[traj_rows], ttraj)
     count = trajectory_count(V, G * sd_state[None, None, :], groups[rows], seed=seed, sigma=sigma / sd_state)
+    traj_list = [X[groups[rows] == g][:, state] for g in np.unique(groups[rows])]
+    baseline, _ = poincare_count(traj_list) if len(traj_list) <= 400 else (None, {})
+    widened = []
+    if degree is None and baseline is not None:
+        # the trajectories fill fewer dimensions than the library explains: the quantity may be outside it.
+        # Wider libraries are tried in turn and the first whose count is higher is kept: the positions as
+        # angles (a pendulum file whose angle is called q), then one polynomial degree more at a time
+        # (the Duffing energy p^2/2 + q^2/2 + q^4/4)
+        for label, wider in wider_libraries(dataset, smap, len(lib)):
+            if count.count >= baseline:
+                break
+            widened.append(label)
+            V2, G2 = wider.values_and_gradients(X, wrt=state)
+            if not (np.isfinite(V2).all() and np.isfinite(G2).all()):
+                continue
+            count2 = trajectory_count(V2, G2 * sd_state[None, None, :], groups[rows], seed=seed,
+                                      sigma=sigma / sd_state)
+            if count2.count > count.count:
+                lib, V, G, count = wider, V2, G2, count2
+                widened[-1] += " (kept)"
     # coupled angles: the library grows by terms over a denominator fitted to the trajectories, when that counts more
     rational = None
     fitted = fit_denominator(dataset, smap, lib, rows, V)
@@ -335,8 +364,6 @@ def run(
                         "count_without": count.count, "count_with": count2.count, "used": count2.count > count.count}
             if count2.count > count.count:
                 lib, V, G, count = wider, V2, G2, count2
-    traj_list = [X[groups[rows] == g][:, state] for g in np.unique(groups[rows])]
-    baseline, _ = poincare_count(traj_list) if len(traj_list) <= 400 else (None, {})
 
     # 2. the closed forms from the emulator
     from physlens.models.predict import predict_numpy  # torch only once a model is read
@@ -434,6 +461,9 @@ def run(
     if rational is not None and rational["used"]:
         summary += (f"; library widened by terms over 1 + ({rational['beta']}) cos^2 of the angle differences "
                     f"(fitted to the trajectories)")
+    kept_widenings = [w[: -len(" (kept)")] for w in widened if w.endswith(" (kept)")]
+    if kept_widenings:
+        summary += f"; library widened ({', '.join(kept_widenings)}) where the local-PCA count was higher"
     if baseline is not None:
         summary += f"; local-PCA (AI Poincaré-style) count {baseline}"
     if learned is not None:
@@ -456,7 +486,7 @@ def run(
                   "emulator_gap": ns.gap if ns is not None else None,
                   "rejected_by_data": [{"expression": expression_to_text(q.expression), "relative_variation": q.variation}
                                        for q in rejected],
-                  "library_terms": len(lib), "rows": int(len(rows))},
+                  "library_terms": len(lib), "library_widenings": widened, "rows": int(len(rows))},
         confidence=count.confidence,
         probe="conservation",
         subject="conserved quantity count",

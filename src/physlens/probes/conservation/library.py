@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +62,10 @@ import sympy as sp
 from physlens.probes.equations.simplify import evaluate
 from physlens.probes.symmetry.discrete import particle_columns
 
+#: the default library's polynomial degree grows to this when the count falls short of the local-PCA count
+MAX_DEGREE = 5
+#: ... while the wider library has at most this many terms
+MAX_TERMS = 150
 ANGLE_NAME = re.compile(r"^(theta|phi|angle|psi)", re.IGNORECASE)
 
 
@@ -228,7 +233,7 @@ def _particle_terms(layout: list[dict], syms: list[sp.Symbol], state: set) -> li
     return terms
 
 
-def kinematic_positions(dataset, smap: StateMap, tol: float = 0.02) -> list[int]:
+def kinematic_positions(dataset, smap: StateMap, tol: float = 0.02, least: int = 2) -> list[int]:
     """State columns whose time derivative is another state column up to a constant factor (positions).
 
     ``dx/dt = v_x`` (or ``p_x / m``) marks ``x`` as a coordinate of a position whatever its name; a file
@@ -236,7 +241,7 @@ def kinematic_positions(dataset, smap: StateMap, tol: float = 0.02) -> list[int]
     declares its particle layout does. A derivative counts when one factor explains it to ``tol``
     (relative RMS, derivatives estimated from sampled trajectories included) and the partner's own
     derivative is not the first column back (a linear flow, ``dv/dt = -x``, has no direction). Angles are
-    left out (their own terms are trigonometric); fewer than two positions give [].
+    left out (their own terms are trigonometric); fewer than ``least`` positions give [].
 
     Example:
         >>> from physlens.data.dataset import Dataset
@@ -270,11 +275,28 @@ def kinematic_positions(dataset, smap: StateMap, tol: float = 0.02) -> list[int]
                 break
     # a linear flow (dv/dt = -x too) cannot tell positions from velocities: its monomials need no radial terms
     out = [j for j, i in partner.items() if partner.get(i) != j]
-    return out if len(out) >= 2 else []
+    return out if len(out) >= least else []
 
 
-def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library:
+def library_degree(smap: StateMap, degree: int | None = None) -> int:
+    """The polynomial degree of the library: ``degree`` when given, else 3 up to 6 state variables and 2 beyond.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("kepler", dim=2).sample(40)
+        >>> library_degree(state_map(ds)), library_degree(state_map(ds), 5)
+        (3, 5)
+    """
+    if degree is not None:
+        return int(degree)
+    return 3 if len(smap.state) <= 6 else 2
+
+
+def build_library(dataset, smap: StateMap, degree: int | None = None, angles: Sequence[int] = ()) -> Library:
     """The candidate library for ``dataset`` (module docstring), terms in the dataset's column names.
+
+    ``angles``: state columns that enter through sines and cosines as angles do, whatever their names
+    (the probe tries the positions of a pendulum file whose angle is called ``q``).
 
     Example:
         >>> from physlens.systems import get_system
@@ -287,9 +309,8 @@ def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library
     syms = [sp.Symbol(n, real=True) for n in names]
     state = [syms[j] for j in smap.state]
     params = [syms[j] for j in smap.params]
-    if degree is None:
-        degree = 3 if len(state) <= 6 else 2
-    angles = [s for s in state if ANGLE_NAME.match(s.name)]
+    degree = library_degree(smap, degree)
+    angles = [s for j, s in zip(smap.state, state) if ANGLE_NAME.match(s.name) or j in angles]
     others = [s for s in state if s not in angles]
     layout = _particle_layout(dataset)
     if layout is not None and len(layout) > 1:
@@ -320,6 +341,34 @@ def build_library(dataset, smap: StateMap, degree: int | None = None) -> Library
             seen.add(t)
             unique.append(t)
     return Library(unique, list(names))
+
+
+def wider_libraries(dataset, smap: StateMap, size: int):
+    """The wider libraries the count tries when the trajectories fill fewer dimensions than it explains.
+
+    Yields ``(label, library)``: the default degree with the positions (state columns whose derivative is
+    another column; none for declared particles) as angles, then each polynomial degree above the default
+    up to ``MAX_DEGREE``; each only while it has more terms than ``size`` and at most ``MAX_TERMS``.
+
+    Example:
+        >>> from physlens.systems import get_system
+        >>> ds = get_system("harmonic_oscillator", points_per_trajectory=20).sample(200)
+        >>> [label for label, _ in wider_libraries(ds, state_map(ds), 9)]
+        ['degree 4', 'degree 5']
+    """
+    base = library_degree(smap)
+    # declared particles have positions, not angles
+    positions = kinematic_positions(dataset, smap, least=1) if _particle_layout(dataset) is None else []
+    if positions:
+        lib = build_library(dataset, smap, base, angles=positions)
+        if size < len(lib) <= MAX_TERMS:
+            yield "positions " + ", ".join(dataset.input_names[j] for j in positions) + " as angles", lib
+    for deg in range(base + 1, MAX_DEGREE + 1):
+        lib = build_library(dataset, smap, deg)
+        if len(lib) > MAX_TERMS:
+            break
+        if len(lib) > size:
+            yield f"degree {deg}", lib
 
 
 def angle_variables(dataset, smap: StateMap) -> list[sp.Symbol]:
@@ -424,4 +473,5 @@ def fit_denominator(dataset, smap: StateMap, lib: Library, rows: np.ndarray, bas
     return sp.Float(round(beta, 4)), base, best
 
 
-__all__ = ["Library", "StateMap", "angle_variables", "build_library", "fit_denominator", "rational_terms", "state_map"]
+__all__ = ["Library", "StateMap", "angle_variables", "build_library", "fit_denominator", "library_degree", "rational_terms",
+           "state_map", "wider_libraries"]
