@@ -235,10 +235,22 @@ def resolution_needs(resolution: dict, model_error: float, target_deg: float, me
 
 
 def _is_rotation(A: np.ndarray) -> bool:
+    """Whether the linear part turns (imaginary rates, not small beside its norm) rather than stretches or shears.
+
+    The rates are compared with the matrix norm, not only with each other: a shear (dx = z, dy = z) has
+    rates that are all noise, and among noise an imaginary one is as likely as a real one.
+
+    Example:
+        >>> shear = np.array([[0.0, 0.003, 1, 0], [-0.003, 0, 1, 0], [0, -0.001, 0, 0]])  # rates 0.003, 0.0015 +- 0.032i
+        >>> _is_rotation(np.array([[0.0, -1, 0], [1, 0, 0]])), _is_rotation(shear)
+        (True, False)
+    """
     L = np.asarray(A, dtype=float)[:, : A.shape[0]]
     ev = np.linalg.eigvals(L)
-    return bool(np.abs(ev.imag).max() > 0.5 * max(np.abs(ev).max(), 1e-300) and np.abs(ev.real).max()
-                < 0.2 * np.abs(ev).max())
+    norm = max(float(np.linalg.norm(L, 2)), 1e-300)
+    top = max(np.abs(ev).max(), 1e-300)
+    return bool(np.abs(ev.imag).max() > 0.2 * norm and np.abs(ev.imag).max() > 0.5 * top
+                and np.abs(ev.real).max() < 0.2 * top)
 
 
 def _short(text: str, limit: int = 160) -> str:
