@@ -36,6 +36,7 @@ def test_three_hidden_parameters_need_three_latents_each_encoding_one_parameter(
     assert fs[0].value["count"] == 3 == len(latents)
     set_r2 = latents[0].evidence["set_r2"]
     assert min(set_r2.values()) > 0.9, set_r2  # the three latents together hold p0, p1, p2
+    assert fs[0].value["set_r2"] == set_r2 and "together the latents hold p0 (R² " in fs[0].statement
     curve = {c["latents"]: c["envelope"] for c in fs[0].value["curve"]}
     assert curve[2] - curve[3] > 0.05 and curve[3] - curve[4] < 0.03
 

@@ -142,6 +142,11 @@ MIN_ROWS_PER_LATENT = 40
 DECISIVE = 0.6
 #: a decisive step (:data:`DECISIVE`) into a code of a new dimension counts from this share of the threshold
 SMALL_STEP = 0.25
+#: a candidate whose best single latent explains under this share of what the whole code explains is spread
+#: over several latents (the statement says so; each latent then reads as a mix)
+MIXED_SHARE = 0.8
+#: a latent whose best candidate explains it with R² under this, while another explains 0.3 or more, reads as a mix
+MIX_BELOW = 0.9
 #: a doubled width is kept when it cuts the over-complete stage's validation error by this share
 WIDEN_GAIN = 0.25
 
@@ -956,6 +961,48 @@ def explain_latents(mu: np.ndarray, candidates: dict, seed: int = 0, unexplained
             "sample": {"latents": mu[pick], "candidates": {nm: c[pick] for nm, c in candidates.items()}}}
 
 
+def describe_code(meaning: dict, count: int) -> tuple[str, list[str]]:
+    """Words for what a code of ``count`` latents holds: a clause for the count finding, and one per latent.
+
+    ``meaning`` is :func:`explain_latents`'s result. A valid code may mix the parameters (any invertible
+    map of them answers as well), so the clause says what the latents hold *together* (the set R²) and
+    names a candidate spread over several latents (its best single latent under ``MIXED_SHARE`` of the
+    set's R²); a latent whose best candidate explains it under ``MIX_BELOW`` while another explains 0.3 or
+    more reads as a mix of them.
+
+    Example:
+        >>> m = {"per_latent": [{"A": 0.45, "w": 0.57}, {"A": 0.09, "w": 0.97}], "unexplained": [],
+        ...      "set_r2": {"A": 1.0, "w": 1.0}, "modularity": {"A": 0.45, "w": 0.97}}
+        >>> whole, each = describe_code(m, 2)
+        >>> whole
+        '; together the latents hold A (R² 1.000), w (R² 1.000); A is spread over several latents (mixed with the others, held by no one latent alone)'
+        >>> each
+        ['a mix of w (R² 0.570), A (R² 0.450)', 'it encodes w (R² 0.970)']
+    """
+    whole = ""
+    if meaning["set_r2"]:
+        held = ", ".join(f"{c} (R² {r:.3f})" for c, r in meaning["set_r2"].items())
+        spread = [c for c, share in meaning["modularity"].items()
+                  if share < MIXED_SHARE and meaning["set_r2"][c] >= 0.9]
+        whole = (f"; together the latent{'s' if count != 1 else ''} hold {held}"
+                 + (f"; {', '.join(spread)} {'is' if len(spread) == 1 else 'are'} spread over several latents "
+                    f"(mixed with the others, held by no one latent alone)" if spread else ""))
+    each = []
+    for i, expl in enumerate(meaning["per_latent"]):
+        top = max(expl, key=expl.get) if expl else None
+        if top is None:
+            says = "no candidate quantity to compare it with"
+        elif i in meaning["unexplained"]:
+            says = f"no candidate explains it (best: {top}, R² {expl[top]:.2f}): an unexplained concept"
+        else:
+            says = f"it encodes {top} (R² {expl[top]:.3f})"
+            others = sorted((c for c in expl if c != top and expl[c] >= 0.3), key=expl.get, reverse=True)
+            if expl[top] < MIX_BELOW and others:
+                says = "a mix of " + ", ".join(f"{c} (R² {expl[c]:.3f})" for c in [top] + others)
+        each.append(says)
+    return whole, each
+
+
 # --------------------------------------------------------------------------- inside an emulator
 def hidden_activations(model: torch.nn.Module, X: np.ndarray, max_width: int = 1024) -> dict[str, np.ndarray]:
     """Outputs of every leaf module of ``model`` that keeps one row per sample: name -> (n, width).
@@ -1151,16 +1198,15 @@ def run(
         roomy = budget_seconds is None or budget_seconds - (time.perf_counter() - t0) > 60.0
         meter = {"set_fit": "kernel", "max_rows": 6000 if roomy else 3000}
         meaning = explain_latents(mu, cands, seed=seed, groups=task.data.aux.get("trajectory"), **meter)
+        whole, says_each = describe_code(meaning, count)
+        findings[0].statement += whole
+        if meaning["set_r2"]:
+            findings[0].value["set_r2"] = meaning["set_r2"]
         for i, j in enumerate(open_):
             expl = meaning["per_latent"][i]
             top = max(expl, key=expl.get) if expl else None
             unexplained = i in meaning["unexplained"]
-            if top is None:
-                says = "no candidate quantity to compare it with"
-            elif unexplained:
-                says = f"no candidate explains it (best: {top}, R² {expl[top]:.2f}): an unexplained concept"
-            else:
-                says = f"it encodes {top} (R² {expl[top]:.3f})"
+            says = says_each[i]
             evidence = {"kl_nats": float(usage[j]), "set_r2": meaning["set_r2"],
                         "max_abs_spearman": meaning["max_abs_spearman"], "modularity": meaning["modularity"],
                         "curve": res["curve"], "mode": task.mode,
@@ -1198,5 +1244,5 @@ def run(
 
 layer_probes_fn = layer_probes  # ``run`` has an option of the same name
 
-__all__ = ["ConceptTask", "applies", "concept_task", "count_steps", "explain_latents", "hidden_activations", "is_angle", "latent_count",
+__all__ = ["ConceptTask", "applies", "concept_task", "count_steps", "describe_code", "explain_latents", "hidden_activations", "is_angle", "latent_count",
            "kernel_r2", "layer_probes", "monotone_r2", "network_r2", "run", "smooth_r2"]
