@@ -128,6 +128,25 @@ def test_fields_load_from_npz_per_channel_and_stacked_and_hdf5(tmp_path):
     assert load_fields(p1, "u,v:vector").spacing == pytest.approx(ds.spacing)
 
 
+def test_an_undeclared_file_is_read_as_scalars_with_its_grid_step_named_dx(tmp_path):
+    """No --channels: every channel a scalar; a channel kept as samples x 1 x H x W; ``dx`` is the grid step."""
+    from physlens.data.fields import scalar_channels
+
+    rng = np.random.default_rng(0)
+    u, p = rng.normal(size=(3, 1, 6, 6)), rng.normal(size=(3, 6, 6))
+    path = tmp_path / "f.npz"
+    np.savez(path, u=u, du_dt=2 * u, p=p, dp_dt=-p, dx=0.25)
+    spec = scalar_channels(path)
+    assert spec == "u; p"
+    got = load_fields(path, spec)
+    assert got.kinds == [{"kind": "scalar", "channels": [0]}, {"kind": "scalar", "channels": [1]}]
+    assert got.spacing == 0.25 and np.allclose(got.X[:, 0], u[:, 0]) and np.allclose(got.y[:, 1], -p)
+    empty = tmp_path / "none.npz"
+    np.savez(empty, a=u)
+    with pytest.raises(DataError, match="neither 'inputs' nor an array with a d<name>_dt target; arrays: a"):
+        scalar_channels(empty)
+
+
 @pytest.mark.parametrize("spec,needle", [("u,v,w:vector", "pair"), ("u:tensor", "tensor"), ("", "no channels")])
 def test_bad_channel_declarations_are_one_line_errors(spec, needle):
     with pytest.raises(DataError, match=needle):
@@ -156,5 +175,7 @@ def test_fields_command_builds_a_run_directory_and_prints_json(tmp_path):
     for name in ("study.yaml", "dataset.npz", "findings.json", "scorecard.json", "report.html", "training.json"):
         assert (run_dir / name).exists(), name
     assert {f["kind"] for f in out["findings"]} >= {"equation"}
-    bad = run_cli("fields", str(path), "--out", str(tmp_path))
-    assert bad.returncode == 2 and "--channels" in bad.stderr and "Traceback" not in bad.stderr
+    unreadable = tmp_path / "states.npz"  # no d<name>_dt target and no declaration: nothing to read as a channel
+    np.savez(unreadable, u=ds.X[:, 0])
+    bad = run_cli("fields", str(unreadable), "--out", str(tmp_path))
+    assert bad.returncode == 2 and "d<name>_dt" in bad.stderr and "Traceback" not in bad.stderr

@@ -45,7 +45,9 @@ def run_fields(source: str, channels: str | None = None, model: str = "cnn", epo
     if model not in GRID_MODELS:
         raise ConfigError(f"model must be 'cnn' or 'd4cnn', got {model!r}")
     if source not in FIELD_SYSTEMS and channels is None:
-        raise ConfigError("a field file needs --channels, e.g. \"u,v:vector\"")
+        from physlens.data.fields import scalar_channels
+
+        channels = scalar_channels(source)  # without a declaration every channel is a scalar
     study = build_study(source, channels=channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n,
                         params=params, probes="fields", probe_options={"fields": dict(probe_options or {})},
                         progress=progress)
@@ -54,7 +56,8 @@ def run_fields(source: str, channels: str | None = None, model: str = "cnn", epo
 
 def _fields(
     file: str = typer.Argument(..., help="NPZ or HDF5 file of fields (or a built-in field system: vector_diffusion)"),
-    channels: str = typer.Option(None, "--channels", help="channel names and kinds, e.g. \"u,v:vector; p:scalar\""),
+    channels: str = typer.Option(None, "--channels", help="channel names and kinds, e.g. \"u,v:vector; p:scalar\" "
+                                 "(default: every channel array with a d<name>_dt target, as a scalar)"),
     model: str = typer.Option("cnn", "--model", help="cnn (plain; its learned symmetries are read) or d4cnn"),
     epochs: int = typer.Option(None, "--epochs", min=1, help="training epochs exactly (default: within the budget)"),
     n: int = typer.Option(None, "--n", min=2, help="samples drawn from a built-in field system (default 48)"),
@@ -68,7 +71,7 @@ def _fields(
 
     A shortcut for `physlens discover FILE --channels ... --probes fields`. The fields come as
     `inputs`/`targets` arrays (samples x channels x H x W) or one array per channel with targets
-    `d<name>_dt`; `--channels` declares which channels form vectors.
+    `d<name>_dt`; `--channels` declares which channels form vectors (without it every channel is a scalar).
     """
     result = run_fields(file, channels, model=model, epochs=epochs, budget=budget, seed=seed, n=n, params=param,
                         out=out, progress=not as_json)

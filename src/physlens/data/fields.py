@@ -359,9 +359,38 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     raise DataError(f"field files must be .npz, .h5 or .hdf5, got {path.name!r}")
 
 
+#: names of the grid step in a field file (a single number), in the order they are looked for
+SPACING_KEYS = ("spacing", "dx")
+
+
+def scalar_channels(path: str | Path) -> str:
+    """The channel declaration of a field file read as scalars only: each array with a ``d<name>_dt`` target,
+    or ``c0; c1; ...`` for an ``inputs`` array (a file that holds vectors must say so with a declaration).
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "f.npz"); z = np.zeros((2, 4, 4))
+        >>> np.savez(p, u=z, du_dt=z, p=z, dp_dt=z, dx=0.1)
+        >>> scalar_channels(p), parse_channels(scalar_channels(p))[1]
+        ('u; p', [{'kind': 'scalar', 'channels': [0]}, {'kind': 'scalar', 'channels': [1]}])
+    """
+    path = Path(path)
+    arrays = _read(path)
+    if "inputs" in arrays:
+        X = np.asarray(arrays["inputs"])
+        if X.ndim != 4:
+            raise DataError(f"'inputs' must be samples x channels x H x W, got shape {X.shape}")
+        return "; ".join(f"c{i}" for i in range(X.shape[1]))
+    names = [k for k in arrays if f"d{k}_dt" in arrays]
+    if not names:
+        raise DataError(f"{path.name} has neither 'inputs' nor an array with a d<name>_dt target; arrays: "
+                        f"{', '.join(sorted(arrays)) or 'none'}")
+    return "; ".join(names)
+
+
 def load_fields(path: str | Path, channels: str) -> FieldDataset:
     """Read fields from NPZ/HDF5: ``inputs`` and ``targets`` (n, c, H, W), or one (n, H, W) array per channel
-    with targets ``d<name>_dt``; an optional scalar ``spacing`` (grid step).
+    with targets ``d<name>_dt``; an optional single number ``spacing`` (or ``dx``), the grid step.
 
     Example:
         >>> import tempfile, os
@@ -374,7 +403,8 @@ def load_fields(path: str | Path, channels: str) -> FieldDataset:
     path = Path(path)
     names, kinds = parse_channels(channels)
     arrays = _read(path)
-    spacing = float(np.asarray(arrays["spacing"]).reshape(-1)[0]) if "spacing" in arrays else 1.0
+    key = next((k for k in SPACING_KEYS if k in arrays and np.asarray(arrays[k]).size == 1 and k not in names), None)
+    spacing = float(np.asarray(arrays[key]).reshape(-1)[0]) if key else 1.0
     if spacing <= 0 or not np.isfinite(spacing):
         raise DataError(f"spacing must be a positive number, got {spacing}")
     if "inputs" in arrays:
@@ -391,6 +421,9 @@ def load_fields(path: str | Path, channels: str) -> FieldDataset:
         tmissing = [f"d{c}_dt" for c in names if f"d{c}_dt" not in arrays]
         if tmissing:
             raise DataError(f"{path.name} has no target array {tmissing[0]!r} (and no 'targets')")
+        for c in names + [f"d{c}_dt" for c in names]:  # a channel kept with its own axis: samples x 1 x H x W
+            if arrays[c].ndim == 4 and arrays[c].shape[1] == 1:
+                arrays[c] = arrays[c][:, 0]
         shapes = {arrays[c].shape for c in names} | {arrays[f"d{c}_dt"].shape for c in names}
         if len(shapes) != 1 or len(next(iter(shapes))) != 3:
             raise DataError(f"channel arrays must all be samples x H x W of one shape, got {sorted(shapes)}")
