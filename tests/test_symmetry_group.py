@@ -108,6 +108,19 @@ def test_a_law_through_x_minus_y_alone_names_its_group_by_the_moves_along_1_1_0(
     assert group.value["identity_component"] == "every move along (x, y, z) = (1, 1, 0)", group.statement
 
 
+def test_an_antisymmetric_law_of_three_inputs_has_the_input_permutations_s3_with_the_sign_on_the_output():
+    """sin(a - b) + sin(b - c) + sin(c - a): each swap flips the sign; the swaps generate S_3, not Z2 x Z2."""
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-2, 2, (2000, 3))
+    model = Analytic(lambda x: torch.sin(x[:, 0] - x[:, 1]) + torch.sin(x[:, 1] - x[:, 2]) + torch.sin(x[:, 2] - x[:, 0]))
+    y = model(torch.tensor(X, dtype=torch.float32)).detach().numpy()[:, 0].astype(float)
+    ds = Dataset(X, y + 0.01 * y.std() * rng.standard_normal(len(y)), ["a", "b", "c"], ["f"])
+    (group,) = [f for f in run(model, ds, latent=False) if f.subject == "group"]
+    assert "S_3" in group.value["group_name"] and "(permutation)" not in group.value["group_name"], group.statement
+    assert group.value["components"] == 12  # S_3 and the flip of all inputs
+    assert any("sign representation" in note for note in group.value["naming"])
+
+
 def test_pair_potential_of_three_particles_is_e2_x_s3():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(3000, 6))

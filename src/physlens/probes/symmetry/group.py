@@ -443,8 +443,20 @@ def connected_group_name(algebra: str | None) -> str | None:
     return " × ".join(parts)
 
 
+def _sign_on_outputs(e: Element) -> float | None:
+    """+1 when ``e`` leaves the outputs alone, -1 when it flips the sign of every output, else None."""
+    if e.P is None:
+        return 1.0
+    P = np.asarray(e.P, dtype=float)
+    for sign in (1.0, -1.0):
+        if np.allclose(P, sign * np.eye(P.shape[0])):
+            return sign
+    return None
+
+
 def _is_permutation(e: Element) -> bool:
-    """Whether ``e`` only permutes the inputs (a 0/1 matrix, no shift) and leaves the outputs alone."""
+    """Whether ``e`` only permutes the inputs (a 0/1 matrix, no shift) and leaves the outputs alone or flips
+    the sign of all of them (an antisymmetric law: f(b, a) = -f(a, b))."""
     T = np.asarray(e.T, dtype=float)
     n = T.shape[0]
     if T.shape[1] > n and np.abs(T[:, n:]).max() > 1e-9:
@@ -453,7 +465,7 @@ def _is_permutation(e: Element) -> bool:
     if not (np.allclose(np.sort(L, axis=1)[:, -1], 1) and np.allclose(L.sum(0), 1) and np.allclose(L.sum(1), 1)
             and L.min() > -1e-9):
         return False
-    return e.P is None or np.allclose(np.asarray(e.P, dtype=float), np.eye(np.asarray(e.P).shape[0]))
+    return _sign_on_outputs(e) is not None
 
 
 def _symmetric_group_order(elements: list[Element]) -> int | None:
@@ -552,7 +564,9 @@ def group_statement(algebra: str | None, G0: IdentityComponent, elements: list[E
     if q is not None and q >= 3:
         factors.append(f"S_{q}")
         used.update(perms)
-        notes.append(f"the kept input permutations generate all {math.factorial(q)} permutations of {q} inputs: S_{q}")
+        signed = any(_sign_on_outputs(kept[j]) == -1.0 for j in perms)
+        notes.append(f"the kept input permutations generate all {math.factorial(q)} permutations of {q} inputs: S_{q}"
+                     + (" (the output changes sign with each swap: the sign representation)" if signed else ""))
     for j, e in enumerate(kept):
         if j in used:
             continue
