@@ -25,6 +25,17 @@ from physlens.systems.classical.common import (
 from physlens.systems.classical.integrators import integrate_separable
 
 
+def parity() -> dict:
+    """The ground-truth entry of the parity (q, p) -> (-q, -p) of a one-dimensional oscillator in an even potential.
+
+    Example:
+        >>> parity()["output_transform"].tolist()
+        [[-1.0, -0.0], [-0.0, -1.0]]
+    """
+    return {"name": "parity", "kind": "discrete", "transform": -np.eye(2), "output_transform": -np.eye(2),
+            "description": "(q, p) -> (-q, -p); the vector field is odd"}
+
+
 @register_system
 class HarmonicOscillator(System):
     """1-D harmonic oscillator; inputs (q, p), targets (dq_dt, dp_dt).
@@ -69,13 +80,7 @@ class HarmonicOscillator(System):
             equations={"dq_dt": p / m, "dp_dt": -k * q},
             relevant_inputs=["q", "p"],
             symmetries=[
-                {
-                    "name": "parity",
-                    "kind": "discrete",
-                    "transform": -np.eye(2),
-                    "output_transform": -np.eye(2),
-                    "description": "(q, p) -> (-q, -p); the vector field is odd",
-                },
+                parity(),
                 {
                     "name": "scaling",
                     "kind": "continuous",
@@ -105,27 +110,45 @@ class HarmonicOscillator(System):
         )
 
     def vector_field(self, X: np.ndarray) -> np.ndarray:
-        """(dq/dt, dp/dt) = (p/m, -k q) for rows of states X = (q, p).
+        """(dq/dt, dp/dt) = (p/m, -k q) (the :meth:`force`) for rows of states X = (q, p).
 
         Example:
             >>> HarmonicOscillator(k=2.0).vector_field(np.array([[1.0, 3.0]])).tolist()
             [[3.0, -2.0]]
         """
-        return np.stack([X[:, 1] / self.m, -self.k * X[:, 0]], axis=1)
+        return np.stack([X[:, 1] / self.m, self.force(X[:, 0])], axis=1)
+
+    def force(self, q: np.ndarray) -> np.ndarray:
+        """dp/dt = -k q (a subclass with another potential overrides this and :meth:`start`).
+
+        Example:
+            >>> HarmonicOscillator(k=2.0).force(np.array([1.5])).tolist()
+            [-3.0]
+        """
+        return -self.k * q
+
+    def start(self, E: np.ndarray, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Initial states (q0, p0) of energy ``E`` at ``phase`` on the orbit.
+
+        Example:
+            >>> q0, p0 = HarmonicOscillator(k=4.0).start(np.array([2.0]), np.array([0.0]))
+            >>> q0.tolist(), p0.tolist()
+            ([1.0], [-0.0])
+        """
+        amp = np.sqrt(2 * E / self.k)
+        return amp * np.cos(phase), -self.m * self.omega * amp * np.sin(phase)
 
     def _generate(self, n: int, rng: np.random.Generator) -> Dataset:
         T = self.points_per_trajectory
         n_traj = n_trajectories(n, T)
         E = rng.uniform(*self.energy_range, size=n_traj)
         phase = rng.uniform(0, 2 * np.pi, size=n_traj)
-        amp = np.sqrt(2 * E / self.k)
-        q0 = amp * np.cos(phase)
-        p0 = -self.m * self.omega * amp * np.sin(phase)
-        period = 2 * np.pi / self.omega
+        q0, p0 = self.start(E, phase)
+        period = 2 * np.pi / self.omega  # of the small oscillations
         substeps = 20  # integration steps between saved samples -> 1200 steps per period
         dt_save = period / 60
         qs, ps = integrate_separable(
-            q0, p0, lambda p: p / self.m, lambda q: -self.k * q, dt_save / substeps, (T - 1) * substeps, substeps
+            q0, p0, lambda p: p / self.m, self.force, dt_save / substeps, (T - 1) * substeps, substeps
         )
         traj = np.stack([qs.T, ps.T], axis=-1)  # (n_traj, T, 2)
         times = dt_save * np.arange(T)
