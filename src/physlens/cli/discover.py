@@ -33,8 +33,7 @@ def findings_table(findings, title: str = "Findings"):
 
 
 def _discover(
-    source: str = typer.Argument(None, help="built-in system name, data file (CSV, Parquet, NPZ, HDF5) or study YAML; "
-                                 "default: the demo study"),
+    source: str = typer.Argument(None, help="built-in system name, data file (CSV, Parquet, NPZ, HDF5) or study YAML; default: the demo study"),
     channels: str = typer.Option(None, "--channels", help='the file holds fields on a grid (samples x channels x H x W): '
                                  'channel names and kinds, e.g. "u,v:vector; p:scalar"'),
     target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: last column)"),
