@@ -94,6 +94,21 @@ def test_comment_lines_and_decimal_commas_are_read(tmp_path):
         load(_write(tmp_path, euro.replace("\n", "\nx,y;1;1\n", 1), "f.csv"), target="y")
 
 
+def test_names_in_a_comment_line_serve_a_table_without_a_header_and_dat_files_are_text(tmp_path):
+    """numpy.savetxt writes the names as ``# m v E`` above the numbers; with no names at all the error says so."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, (30, 3))
+    X[:, 2] = X[:, 0] * X[:, 1]
+    for name, kw in (("a.txt", {}), ("b.csv", {"delimiter": ","}), ("c.dat", {})):
+        np.savetxt(tmp_path / name, X, header="m v E", **kw)
+        ds = load(tmp_path / name)
+        assert ds.input_names == ["m", "v"] and ds.target_names == ["E"] and ds.n == 30, name
+        assert np.allclose(ds.X, X[:, :2])  # the first row is data, not names
+    np.savetxt(tmp_path / "bare.csv", X, delimiter=",")
+    with pytest.raises(DataError, match="bare.csv has no header line of column names: its first line is numbers"):
+        load(tmp_path / "bare.csv")
+
+
 def test_groups_column_names_the_trajectories_and_is_not_an_input(tmp_path):
     rows = "".join(f"{i * 0.1},{i % 4},{'run' + str(i // 10)},{i * 0.2}\n" for i in range(60))
     ds = load(_write(tmp_path, "t,x,run,y\n" + rows), target="y", groups="run")

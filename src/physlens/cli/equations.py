@@ -11,7 +11,7 @@ from physlens.cli import AsJson, DataFile, Inputs, Out, Seed, commands, print_fi
 
 def _equations(
     file: DataFile,
-    target: str = typer.Option(..., "--target", help="target column"),
+    target: str = typer.Option(None, "--target", help="target column (default: the last column)"),
     inputs: Inputs = None,
     units: str = typer.Option(None, "--units", help='pint units per column, e.g. "x=m,t=s,y=m/s" (enables dimensional analysis)'),
     time_limit: float = typer.Option(60.0, "--time-limit", min=1.0, help="seconds for the search"),

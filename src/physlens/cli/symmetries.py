@@ -12,7 +12,7 @@ from physlens.cli import AsJson, Budget, DataFile, Inputs, Out, Seed, commands, 
 
 def _symmetries(
     file: DataFile,
-    target: str = typer.Option(..., "--target", help="target column(s), comma-separated"),
+    target: str = typer.Option(None, "--target", help="target column(s), comma-separated (default: the last column)"),
     inputs: Inputs = None,
     alpha: float = typer.Option(0.01, "--alpha", min=1e-6, max=0.5, help="significance level of the symmetry tests"),
     no_discrete: bool = typer.Option(False, "--no-discrete", help="skip the search for discrete symmetries"),

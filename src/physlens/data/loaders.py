@@ -29,6 +29,7 @@ FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
     ".txt": "csv",
+    ".dat": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".npz": "npz",
@@ -131,6 +132,13 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     import pandas as pd
 
     text = _decode_text(path, path.read_bytes())
+    # the last comment line before the first row may hold the names (``# m v E``, as numpy.savetxt writes them)
+    comment_names = None
+    for ln in text.split("\n"):
+        if ln.lstrip().startswith("#"):
+            comment_names = ln.lstrip()[1:].strip()
+        elif ln.strip():
+            break
     # whole-line comments (``# measured on ...``) are blanked, so that line numbers in messages stay the file's
     text = "\n".join("" if ln.lstrip().startswith("#") else ln for ln in text.split("\n"))
     if not text.strip():
@@ -142,6 +150,19 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     except Exception as exc:  # the csv module's and pandas' parse errors
         raise DataError(_csv_message(path, exc)) from None
     header = ["" if isinstance(v, float) else str(v).strip() for v in df.iloc[0]]
+    body_start = 1
+    if header and all(_is_number(h) for h in header):  # no header line: the first line is data
+        # the comment's names split as the rows are, or else at white space (``# m v E`` above comma rows)
+        names = []
+        for split in (r"\s+" if sep == r"\s+" else re.escape(sep), r"[\s,;|]+"):
+            names = [n.strip() for n in re.split(split, comment_names or "") if n.strip()]
+            if len(names) == len(header):
+                break
+        if len(names) != len(header):
+            raise DataError(f"{path.name} has no header line of column names: its first line is numbers "
+                            f"({', '.join(header[:4])}{', ...' if len(header) > 4 else ''}); add a first line "
+                            f"naming the {len(header)} columns")
+        header, body_start = names, 0
     for j, name in enumerate(header):
         if not name:
             raise DataError(f"column {j + 1} of {path.name} has no name in the header line")
@@ -150,10 +171,19 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
         if name in seen:
             raise DataError(f"{path.name} has two columns named {name!r}")
         seen.add(name)
-    body = df.iloc[1:]
+    body = df.iloc[body_start:]
     if sep != "," and _decimal_commas(body):  # 2,5;3,1 (a spreadsheet's export in many locales)
         body = body.apply(lambda col: col.str.replace(",", ".", regex=False))
     return {name: body.iloc[:, j].to_numpy() for j, name in enumerate(header)}
+
+
+def _is_number(cell: str) -> bool:
+    """Whether a header cell reads as a number (``2.5``, ``-1e3``, ``2,5``): then the line is data, not names."""
+    try:
+        float(cell.replace(",", ".", 1) if _DECIMAL_COMMA.match(cell) else cell)
+    except ValueError:
+        return False
+    return True
 
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$")
