@@ -230,12 +230,13 @@ def test_cli_prints_one_json_object_with_the_equation(tmp_path):
     rows = "\n".join(f"{a},{b},{c},{a * b / c}" for a, b, c in X)
     path.write_text("x,t,L,v\n" + rows)
     out = subprocess.run(
-        [sys.executable, "-m", "physlens.cli", "equations", str(path), "--target", "v", "--time-limit", "5", "--json"],
+        [sys.executable, "-m", "physlens.cli", "equations", str(path), "--time-limit", "5", "--json"],  # v: last column
         capture_output=True, text=True, timeout=120, env=counted_env,
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     (f,) = data["findings"]
+    assert f["target"] == "v"
     value = f["value"]
     assert set(value) >= {"expression", "latex", "complexity", "rmse", "pareto"}
     assert parse_expression(value["expression"], variables=["x", "t", "L"]) == parse_expression("x*t/L")
