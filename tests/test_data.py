@@ -109,6 +109,23 @@ def test_names_in_a_comment_line_serve_a_table_without_a_header_and_dat_files_ar
         load(tmp_path / "bare.csv")
 
 
+def test_a_matrix_takes_the_column_names_stored_beside_it_and_one_group_is_left_out_of_the_names(tmp_path):
+    import h5py
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 5, (30, 3))
+    np.savez(tmp_path / "a.npz", data=X, columns=np.array(["m", "v", "E"]))
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f.create_dataset("data", data=X).attrs["columns"] = ["m", "v", "E"]
+    for name in ("a.npz", "b.h5"):
+        ds = load(tmp_path / name)
+        assert ds.input_names == ["m", "v"] and ds.target_names == ["E"] and np.allclose(ds.y[:, 0], X[:, 2]), name
+    with h5py.File(tmp_path / "c.h5", "w") as f:  # every column in the group run1: named without it
+        for j, nm in enumerate(["E", "m", "v"]):
+            f[f"run1/{nm}"] = X[:, j]
+    assert sorted(load(tmp_path / "c.h5", target="E").input_names) == ["m", "v"]
+
+
 def test_groups_column_names_the_trajectories_and_is_not_an_input(tmp_path):
     rows = "".join(f"{i * 0.1},{i % 4},{'run' + str(i // 10)},{i * 0.2}\n" for i in range(60))
     ds = load(_write(tmp_path, "t,x,run,y\n" + rows), target="y", groups="run")

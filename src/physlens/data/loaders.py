@@ -206,6 +206,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         what = _looks_like(head) or ("a text file" if not _is_binary(path.read_bytes()[:8192]) else None)
         raise DataError(f"{path.name} is not an NPZ archive (a zip of NumPy arrays)" + (f"; it looks like {what}" if what else ""))
     cols: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as exc:
@@ -223,14 +224,40 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 raise DataError(f"array {k!r} in {path.name} is not readable: {_one_line(exc)}") from None
             if a.dtype.names:
                 raise DataError(f"array {k!r} in {path.name} is a record array; store one 1-D array per column")
-            if a.ndim == 1:
-                cols[k] = a
-            elif a.ndim == 2:
-                for j in range(a.shape[1]):
-                    cols[f"{k}{j}"] = a[:, j]
-            else:
+            if a.ndim not in (1, 2):
                 raise DataError(f"array {k!r} in {path.name} has {a.ndim} dimensions; store one column per 1-D array")
+            arrays[k] = a
+    # the names of a matrix's columns: a string array beside it ("columns", "names", "<matrix>_columns")
+    label_of = {k: next((n for n in _name_keys(k) if n in arrays and arrays[n].ndim == 1
+                         and arrays[n].dtype.kind in "US" and len(arrays[n]) == a.shape[1]), None)
+                for k, a in arrays.items() if a.ndim == 2}
+    for k, a in arrays.items():  # in the archive's order (the last column is the default target)
+        if a.ndim == 2:
+            cols.update(_matrix_columns(k, a, None if label_of[k] is None else arrays[label_of[k]]))
+        elif k not in label_of.values():
+            cols[k] = a
     return cols
+
+
+def _name_keys(matrix: str) -> tuple[str, ...]:
+    """Where the names of a 2-D array's columns may stand: beside it in an archive, or as its attribute."""
+    return (f"{matrix}_columns", f"{matrix}_names", "columns", "names", "column_names", "labels")
+
+
+def _matrix_columns(name: str, a: np.ndarray, names=None) -> dict[str, np.ndarray]:
+    """The columns of a 2-D array: named by ``names`` when given (one per column), else ``<name>0``, ``<name>1``, ...
+
+    Example:
+        >>> sorted(_matrix_columns("data", np.zeros((4, 2)), np.array(["m", "v"])))
+        ['m', 'v']
+        >>> sorted(_matrix_columns("X", np.zeros((4, 2))))
+        ['X0', 'X1']
+    """
+    if names is not None:
+        labels = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(names).tolist()]
+        if len(labels) == a.shape[1] and all(labels) and len(set(labels)) == len(labels):
+            return {lab: a[:, j] for j, lab in enumerate(labels)}
+    return {f"{name}{j}": a[:, j] for j in range(a.shape[1])}
 
 
 def _read_parquet(path: Path) -> dict[str, np.ndarray]:
@@ -273,14 +300,20 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
                     elif a.ndim == 1:
                         cols[name] = np.asarray(a)
                     elif a.ndim == 2:
-                        for j in range(a.shape[1]):
-                            cols[f"{name}{j}"] = a[:, j]
+                        names = next((obj.attrs[k] for k in _name_keys(name.rsplit("/", 1)[-1]) if k in obj.attrs), None)
+                        cols.update(_matrix_columns(name, a, names))
 
             f.visititems(visit)
     except DataError:
         raise
     except Exception as exc:
         raise DataError(f"{path.name} is a damaged HDF5 file: {_one_line(exc)}") from None
+    # columns that all sit in one group are named without it ("run1/m" -> "m")
+    parents = {k.rsplit("/", 1)[0] if "/" in k else "" for k in cols}
+    if len(parents) == 1 and "" not in parents:
+        short = {k.rsplit("/", 1)[1]: v for k, v in cols.items()}
+        if len(short) == len(cols):
+            cols = short
     return cols
 
 
