@@ -35,8 +35,13 @@ Three readings, each a module of this package:
 The library (:mod:`.library`) bounds what step 2 can write down. For coupled angles
 it grows by terms over a denominator 1 + beta cos^2(theta_a - theta_b) whose beta is
 fitted to the trajectories (the double pendulum's energy, rational in the angles, is
-found with beta = -1/2), kept only when the count grows with it; a quantity outside
-even that shows as the disagreement finding rather than as a wrong formula.
+found with beta = -1/2), kept only when the count grows with it. When the trajectories
+fill fewer dimensions than the library's count explains (the local-PCA count is higher),
+wider libraries are tried in turn (:func:`.library.wider_libraries`: the positions as
+angles, then polynomial degrees 4 and 5), and the first that counts more is kept: the
+Duffing energy p^2/2 + q^2/2 + q^4/4, the energy of a pendulum file whose angle is called
+``q``. A quantity outside even those shows as the disagreement finding rather than as a
+wrong formula.
 The baseline of the benchmark, AI Poincaré's local PCA count, is
 :func:`.count.poincare_count`.
 """
