@@ -50,7 +50,9 @@ What this module adds around PySINDy, and why by hand:
   coefficient is rounded to a simpler number (integer, small fraction such as
   8/3, fewer digits) only when that number lies within three standard errors
   of the least-squares estimate, or within the fit's relative residual (at most
-  1e-3) of it: differenced derivatives carry a smooth bias that the standard
+  1e-3) of it, that residual scaled by the target's size over the term's (a small
+  term is known less well), or 1e-4 relative when the derivatives were differenced
+  from samples: differenced derivatives carry a smooth bias that the standard
   error does not see (or 1e-9 relative); the raw values stay in
   ``value["coefficients"]``.
 
@@ -90,6 +92,8 @@ class DerivativeData:
         state_names, input_names: names of the columns of ``x`` and ``u``.
         target_names: name of the derivative of each state (a dataset target name when there is one).
         source: ``"targets"`` or the differentiation method used.
+        notes: what the differencing dropped or kept; ``estimated_by_loader`` when targets a trajectory
+            file's loader differenced (``meta["derivatives"]``).
 
     Example:
         >>> d = DerivativeData(x=np.zeros((3, 1)), xdot=np.ones((3, 1)), u=None, groups=np.zeros(3, int),
@@ -109,6 +113,11 @@ class DerivativeData:
     target_names: list[str]
     source: str
     notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the derivatives were differenced from samples (here, or by the loader of a trajectory file)."""
+        return self.source != "targets" or bool(self.notes.get("estimated_by_loader"))
 
 
 def _derivative_target(names: list[str], state: str) -> str | None:
@@ -237,8 +246,9 @@ def derivative_data(dataset: Dataset, derivatives: str = "auto", differentiation
         for g in np.unique(groups):
             idx = np.nonzero(groups == g)[0]
             position[idx] = np.arange(len(idx))
+        loaded = str((dataset.meta or {}).get("derivatives", ""))
         return DerivativeData(Xs, dataset.y[:, ycols], u, groups, position, states, extra, list(targets),
-                              "targets")
+                              "targets", {"estimated_by_loader": loaded} if loaded.startswith("estimated") else {})
 
     if traj is not None:
         if traj.shape[1] < MIN_POINTS:
@@ -422,6 +432,10 @@ def _threshold_grid(threshold: float | None, n: int = 17) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- rounding
+#: the relative precision of a coefficient fitted to derivatives differenced from sampled trajectories: the
+#: truncation error of the differences moves it (4th-order differences at 60 samples a period: ~1e-5 to 1e-4,
+#: a file's oscillator read 0.99999 v and -1.99998 x), whatever the fit's residual says
+ESTIMATED_FLOOR = 1e-4
 def round_within_error(value: float, error: float) -> sp.Expr:
     """The simplest number within ``error`` of ``value``: an integer, else the shorter of a fraction
     with denominator <= 6 (8/3) and a decimal with the fewest significant digits.
@@ -712,10 +726,16 @@ def _equation_finding(
         coef, se = _ols(A, b, support)
         resid = b - A @ coef
         # the standard error holds for white noise; derivatives differenced from sampled trajectories carry a
-        # smooth bias instead (SIR from a file: -0.4999996 I S, se 1e-8), of the fit's relative size at most:
-        # a coefficient is known to that fraction too (up to 1e-3)
+        # smooth bias instead (SIR from a file: -0.4999996 I S, se 1e-8), of the fit's relative size at most
+        # (up to 1e-3). It moves a coefficient by at most |bias part of b| / |term| (Cauchy-Schwarz): a term
+        # small beside the target is known only that well (a Lorenz file: -0.99996 y beside 28 x - x z)
         bias = min(float(np.sqrt(np.mean(resid**2) / max(np.mean(b**2), 1e-300))), 1e-3)
-        rounded = {j: round_within_error(coef[j], max(3 * se[j], bias * abs(coef[j]))) for j in sup_idx}
+        size_b = float(np.sqrt(np.mean(b**2)))
+        size_a = np.sqrt(np.mean(A**2, axis=0))
+        rel = max(bias, ESTIMATED_FLOOR if data.estimated else 0.0)
+        rounded = {j: round_within_error(coef[j], max(3 * se[j], rel * abs(coef[j]),
+                                                      bias * size_b / max(float(size_a[j]), 1e-300)))
+                   for j in sup_idx}
         expr = sp.Add(*[rounded[j] * terms[j] for j in sup_idx]) if len(sup_idx) else sp.Integer(0)
         coefficients = {texts[j]: float(coef[j]) for j in sup_idx}
         evidence["coefficient_stderr"] = {texts[j]: float(se[j]) for j in sup_idx}
