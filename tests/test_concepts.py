@@ -65,6 +65,25 @@ def test_a_search_whose_fits_the_budget_stops_says_its_count_is_unreliable():
     assert whole["cut_fits"] == [] and whole["complete"]
 
 
+def test_an_unfinished_search_does_not_count_the_over_complete_stages_head_start():
+    """The demo's Kepler concepts at 18 of 150 epochs: stages 3-7 at 0.084, the 8-latent stage (trained first and
+    longest) at 0.053, its code a little richer. The step rule counts 8; an unfinished search reads the others."""
+    rng = np.random.default_rng(3)
+
+    def stage(err, dim):
+        sq = err * rng.exponential(size=(1500, 1))
+        return {"sq": sq, "each": sq.mean(0), "intrinsic_dimension": dim}
+
+    env = {0: stage(0.338, 0), 3: stage(0.0843, 1.6), 4: stage(0.0843, 1.6), 5: stage(0.0843, 1.6), 8: stage(0.0533, 2.4)}
+    count, thr, steps = C.count_steps(env)
+    assert count == 8
+    count2, _, _, ceiling = C.unfinished_count(env, count, thr, steps, max_latents=8)
+    assert (count2, ceiling) == (3, 8)
+    # a count below the over-complete stage, or no smaller stage tried, stands
+    assert C.unfinished_count(env, 3, thr, steps, max_latents=8)[::3] == (3, None)
+    assert C.unfinished_count({0: env[0], 8: env[8]}, 8, thr, steps, max_latents=8)[::3] == (8, None)
+
+
 def test_the_monotone_envelope_never_keeps_a_stage_worse_than_a_smaller_one():
     ds = hidden_parameter_task(1, n=600)
     r = C.latent_count(ds, max_latents=3, epochs=15, restarts=1, width=16)
