@@ -359,6 +359,37 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     raise DataError(f"field files must be .npz, .h5 or .hdf5, got {path.name!r}")
 
 
+def _shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The arrays of a field file and their shapes, read from the headers alone (no array is loaded)."""
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise DataError(f"no such file: {path}")
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = {}
+                for k in z.files:
+                    with z.zip.open(k + ".npy") as fh:
+                        version = np.lib.format.read_magic(fh)
+                        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                            np.lib.format.read_array_header_2_0
+                        out[k] = tuple(read(fh)[0])
+                return out
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{path} is not a readable NPZ file ({exc})") from None
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        found: dict[str, tuple[int, ...]] = {}
+        try:
+            with h5py.File(path, "r") as f:
+                f.visititems(lambda k, obj: found.__setitem__(k, tuple(obj.shape)) if isinstance(obj, h5py.Dataset) else None)
+        except OSError as exc:
+            raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
+        return found
+    raise DataError(f"field files must be .npz, .h5 or .hdf5, got {path.name!r}")
+
+
 #: names of the grid step in a field file (a single number), in the order they are looked for
 SPACING_KEYS = ("spacing", "dx")
 
@@ -375,12 +406,12 @@ def scalar_channels(path: str | Path) -> str:
         ('u; p', [{'kind': 'scalar', 'channels': [0]}, {'kind': 'scalar', 'channels': [1]}])
     """
     path = Path(path)
-    arrays = _read(path)
+    arrays = _shapes(path)  # the names are enough: the fields are read once, by load_fields
     if "inputs" in arrays:
-        X = np.asarray(arrays["inputs"])
-        if X.ndim != 4:
-            raise DataError(f"'inputs' must be samples x channels x H x W, got shape {X.shape}")
-        return "; ".join(f"c{i}" for i in range(X.shape[1]))
+        shape = arrays["inputs"]
+        if len(shape) != 4:
+            raise DataError(f"'inputs' must be samples x channels x H x W, got shape {shape}")
+        return "; ".join(f"c{i}" for i in range(shape[1]))
     names = [k for k in arrays if f"d{k}_dt" in arrays]
     if not names:
         raise DataError(f"{path.name} has neither 'inputs' nor an array with a d<name>_dt target; arrays: "
