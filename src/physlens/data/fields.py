@@ -336,58 +336,41 @@ class FieldDataset:
                    float(lay["spacing"]), ds.truth, ds.name, meta)
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+def _read(path: Path, shapes: bool = False) -> dict:
+    """The arrays of a field file by name; with ``shapes``, only their shapes, from the headers (nothing loaded)."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise DataError(f"no such file: {path}")
     if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
-                return {k: np.asarray(z[k]) for k in z.files}
-        except (OSError, ValueError) as exc:
+                return {k: _npy_shape(z, k) if shapes else np.asarray(z[k]) for k in z.files}
+        except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{path} is not a readable NPZ file ({exc})") from None
     if suffix in (".h5", ".hdf5"):
         import h5py
 
-        out: dict[str, np.ndarray] = {}
+        out: dict = {}
+
+        def keep(k, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[k] = tuple(obj.shape) if shapes else np.asarray(obj)
+
         try:
             with h5py.File(path, "r") as f:
-                f.visititems(lambda k, obj: out.__setitem__(k, np.asarray(obj)) if isinstance(obj, h5py.Dataset) else None)
+                f.visititems(keep)
         except OSError as exc:
             raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
         return out
     raise DataError(f"field files must be .npz, .h5 or .hdf5, got {path.name!r}")
 
 
-def _shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """The arrays of a field file and their shapes, read from the headers alone (no array is loaded)."""
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise DataError(f"no such file: {path}")
-    if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                out = {}
-                for k in z.files:
-                    with z.zip.open(k + ".npy") as fh:
-                        version = np.lib.format.read_magic(fh)
-                        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                            np.lib.format.read_array_header_2_0
-                        out[k] = tuple(read(fh)[0])
-                return out
-        except (OSError, ValueError, KeyError) as exc:
-            raise DataError(f"{path} is not a readable NPZ file ({exc})") from None
-    if suffix in (".h5", ".hdf5"):
-        import h5py
-
-        found: dict[str, tuple[int, ...]] = {}
-        try:
-            with h5py.File(path, "r") as f:
-                f.visititems(lambda k, obj: found.__setitem__(k, tuple(obj.shape)) if isinstance(obj, h5py.Dataset) else None)
-        except OSError as exc:
-            raise DataError(f"{path} is not a readable HDF5 file ({exc})") from None
-        return found
-    raise DataError(f"field files must be .npz, .h5 or .hdf5, got {path.name!r}")
+def _npy_shape(z, key: str) -> tuple[int, ...]:
+    """The shape of array ``key`` of an open NPZ archive, from its .npy header alone."""
+    with z.zip.open(key + ".npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(read(fh)[0])
 
 
 #: names of the grid step in a field file (a single number), in the order they are looked for
@@ -406,7 +389,7 @@ def scalar_channels(path: str | Path) -> str:
         ('u; p', [{'kind': 'scalar', 'channels': [0]}, {'kind': 'scalar', 'channels': [1]}])
     """
     path = Path(path)
-    arrays = _shapes(path)  # the names are enough: the fields are read once, by load_fields
+    arrays = _read(path, shapes=True)  # the names are enough: the fields are read once, by load_fields
     if "inputs" in arrays:
         shape = arrays["inputs"]
         if len(shape) != 4:
