@@ -401,3 +401,19 @@ def test_noisy_constant_is_rounded_past_its_simpler_look_alikes():
     Q, D = sp.symbols("q d", real=True)
     got = round_constants(sp.Float(0.0477597204353973) * Q**2 / D, {"q": q, "d": d}, y, tolerance=9 / 1000)
     assert sp.simplify(got - 3 * Q**2 / (20 * sp.pi * D)) == 0, got
+
+
+def test_a_constant_without_a_closed_form_is_printed_to_the_digits_the_data_know():
+    # G m1 m2 in odd units, 1 % noise on 1000 rows: no closed form fits, so the constant stays a float,
+    # shortened to the few digits that keep the fit within about one standard error (not 15 digits)
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 5, (2, 1000))
+    y = _with_noise(0.006674 * a * b, rng)
+    A, B = sp.symbols("a b", real=True)
+    fitted = refit_constants(sp.Float(0.0066) * A * B, {"a": a, "b": b}, y)
+    got = round_constants(fitted, {"a": a, "b": b}, y, tolerance=9 / 1000)
+    (c,) = got.atoms(sp.Float)
+    digits = len(f"{float(c):.15g}".replace("0.", "").lstrip("0").replace(".", ""))
+    assert digits <= 4, got  # the data know the constant to about 0.03 %: four digits
+    assert abs(float(c) / 0.006674 - 1) < 3e-3, got
+    assert abs(float(c) / float(fitted.atoms(sp.Float).pop()) - 1) < 1e-3, (got, fitted)

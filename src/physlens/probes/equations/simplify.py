@@ -279,10 +279,10 @@ def round_constants(
         # (all of them: in the wide window a dozen simpler forms can come before the true 3/(20*pi))
         tries = [sp.Integer(0)] + nice_constants(float(c), window=0.1)
         others = len(expr.atoms(sp.Float)) > 1
+        allowed = (1 + tolerance * (fixed + 1)) * ref**2 + floor**2
         for q, cand in enumerate(tries):
             new = expr.xreplace({c: cand})
             err = rmse(new, columns, y)
-            allowed = (1 + tolerance * (fixed + 1)) * ref**2 + floor**2
             if err**2 > allowed and refit and others and q < 4:
                 # with noise the fitted constants trade off against each other (a*f + b with
                 # a = 1.008, b = -0.008): fix this one at a simple closed form, refit the others
@@ -293,7 +293,33 @@ def round_constants(
                 fixed += 1
                 break
         else:
-            failed.add(float(c))
+            # no closed form: the float printed to the digits the data know (about one standard error)
+            new = shortest_decimal(expr, c, columns, y, rmse(expr, columns, y) ** 2 + tolerance / 9 * ref**2 + floor**2)
+            failed.update({float(c)} | {float(f) for f in new.atoms(sp.Float)} - {float(f) for f in expr.atoms(sp.Float)})
+            expr = new
+    return expr
+
+
+def shortest_decimal(expr: sp.Expr, c: sp.Float, columns: dict[str, np.ndarray], y: np.ndarray, allowed: float) -> sp.Expr:
+    """``expr`` with the float ``c`` written with the fewest significant digits that keep the squared error under ``allowed``.
+
+    A fitted constant with no closed form is printed to the digits the data know it to
+    (``9.815``, not ``9.81448263750214``); the caller allows about one standard error.
+
+    Example:
+        >>> x = sp.Symbol("x", real=True); xs = np.linspace(1, 2, 50)
+        >>> c = sp.Float(9.8144826)
+        >>> shortest_decimal(c * x, c, {"x": xs}, 9.81 * xs, 1e-4)
+        9.81*x
+    """
+    v = float(c)
+    for digits in range(1, 16):
+        d = float(f"{v:.{digits}g}")
+        if d == v:
+            break
+        new = expr.xreplace({c: sp.Float(d)})
+        if rmse(new, columns, y) ** 2 <= allowed:
+            return new
     return expr
 
 
