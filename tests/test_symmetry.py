@@ -465,3 +465,25 @@ def test_cli_symmetries_prints_one_continuous_finding_in_file_columns(tmp_path):
     assert len(f.value["generators"]) == 1
     assert subspace_angle_deg(f.value["generators"], [truth]) < 5.0
     assert all("generators" not in g["value"] for g in findings if g is not cont[0])
+
+
+@pytest.mark.slow
+def test_a_scaling_the_gradients_read_tilted_is_found_through_its_simple_neighbour(tmp_path):
+    # sin(a/b) keeps a, b -> l a, l b; the trained network's gradients read the generator as about
+    # diag(1, 0.94) plus small terms, whose flow breaks the law by 1.8x the model's error; its
+    # simple neighbour diag(1, 1) (shift refitted, rounded) passes the same test
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0.5, 3, size=(2000, 2))
+    path = tmp_path / "ratio.csv"
+    np.savetxt(path, np.column_stack([X, np.sin(X[:, 0] / X[:, 1])]), delimiter=",", header="a,b,f", comments="")
+    out = subprocess.run([sys.executable, "-m", "physlens.cli", "symmetries", str(path), "--json",
+                          "--epochs", "1000", "--patience", "150", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    cont = [f for f in json.loads(out.stdout)["findings"] if "generators" in f["value"]]
+    assert len(cont) == 1, [f["statement"] for f in cont]
+    from physlens.findings import findings_from_json
+
+    (f,) = findings_from_json(cont)
+    assert subspace_angle_deg(f.value["generators"], [affine(np.eye(2))]) < 5.0
+    assert f.value["group"] == "scaling"
