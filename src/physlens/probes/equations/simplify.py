@@ -255,7 +255,9 @@ def round_constants(
     law's own constant (``1.0004 g exp(-r/a)/r`` at 1 % noise became ``22/(7 pi)``, not 1).
     Tiny additive constants are tried as 0 first. When no closed form passes on its own and
     ``refit`` is set, the simplest few are tried again with the other floats refitted
-    (noise makes fitted constants compensate each other).
+    (noise makes fitted constants compensate each other). A float no closed form replaces is
+    shortened to the fewest significant digits that raise the squared error by at most about
+    one standard error (:func:`shortest_decimal`).
 
     Example:
         >>> x = sp.Symbol("x", real=True)
@@ -295,7 +297,9 @@ def round_constants(
         else:
             # no closed form: the float printed to the digits the data know (about one standard error)
             new = shortest_decimal(expr, c, columns, y, rmse(expr, columns, y) ** 2 + tolerance / 9 * ref**2 + floor**2)
-            failed.update({float(c)} | {float(f) for f in new.atoms(sp.Float)} - {float(f) for f in expr.atoms(sp.Float)})
+            # the constant is settled, as written before or after shortening (its new value is the one float added)
+            failed.add(float(c))
+            failed.update(float(f) for f in new.atoms(sp.Float) - expr.atoms(sp.Float))
             expr = new
     return expr
 

@@ -723,9 +723,9 @@ def displacement_angle(ctx: SymmetryContext, A_z: np.ndarray, B_z: np.ndarray, i
     return float(np.degrees(np.arccos(min(1.0, abs(d1 @ d2) / norm)))) if norm > 0 else 90.0
 
 
-def _simple(v: np.ndarray, denominator: int = 4) -> np.ndarray:
-    """Entries of ``v`` over its largest one, each rounded to the nearest fraction with a denominator up to ``denominator``."""
-    top = float(np.abs(v).max())
+def _simple(v: np.ndarray, unit: float | None = None, denominator: int = 4) -> np.ndarray:
+    """Entries of ``v`` over ``unit`` (default: its largest one), each rounded to the nearest fraction with a denominator up to ``denominator``."""
+    top = float(np.abs(v).max()) if unit is None else unit
     return np.array([float(Fraction(float(x) / top).limit_denominator(denominator)) for x in v.ravel()]).reshape(v.shape)
 
 
@@ -767,7 +767,7 @@ def snapped_generators(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray) -> 
         rhs = -np.einsum("mkn,mn->mk", J, ctx.X[idx] @ L_s.T).ravel()
         b_s = np.linalg.lstsq(rows, rhs, rcond=None)[0] if np.any(rows) else np.zeros(n)
         # the shift's own simple values first (a centre at the origin or at (1, -1/2)), then as fitted
-        b_r = np.array([float(Fraction(float(v)).limit_denominator(4)) for v in b_s])
+        b_r = _simple(b_s, unit=1.0)
         out += [np.hstack([L_s, b_r[:, None]]), np.hstack([L_s, b_s[:, None]])]
     elif np.abs(b).max() > 0:
         out.append(np.hstack([np.zeros((n, n)), _simple(b)[:, None]]))
