@@ -33,6 +33,9 @@ def first_layer(model: torch.nn.Module, d_in: int) -> tuple[np.ndarray, np.ndarr
         if isinstance(mod, torch.nn.Linear) and mod.in_features == d_in:
             W = mod.weight.detach().cpu().numpy().astype(np.float64)
             b = mod.bias.detach().cpu().numpy().astype(np.float64) if mod.bias is not None else np.zeros(len(W))
+            white = getattr(model, "x_white", None)  # whitened inputs: the layer's weights on the standardised ones
+            if white is not None and white.numel():
+                W = W @ white.detach().cpu().numpy().astype(np.float64)
             return W, b
     return None
 
