@@ -493,7 +493,7 @@ def test_a_scaling_the_gradients_read_tilted_is_found_through_its_simple_neighbo
 def test_a_rotation_hidden_in_a_random_linear_mix_of_five_inputs_is_found_within_5_degrees(tmp_path):
     # y = cos(0.7 (u1^2 + u2^2)) + terms in u3..u5, read through x = A u + c (A random: the inputs' correlation
     # matrix has a condition number in the thousands); the MLP whitens the mixed inputs, fits to a few percent,
-    # and the rotation of (u1, u2) is read in x's coordinates (unwhitened, the fit stalled at 9 % and nothing was found)
+    # and the rotation of (u1, u2) is read in x's coordinates (unwhitened: five generators, none of them the rotation)
     rng = np.random.default_rng(11)
     U = rng.normal(size=(4000, 5))
     y = np.cos(0.7 * (U[:, 0] ** 2 + U[:, 1] ** 2)) + np.sin(1.3 * U[:, 2]) + 0.4 * U[:, 3] ** 3 + 0.5 * np.tanh(U[:, 4]) * U[:, 2]
