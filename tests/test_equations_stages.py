@@ -130,6 +130,22 @@ def test_scaling_stage_turns_a_law_without_units_into_one_of_fewer_variables():
     assert not with_units.fit(X, y).origin_.startswith("scaling")
 
 
+def test_an_oscillating_law_no_polynomial_fits_shows_its_scaling_through_the_oracle_network():
+    # exp(-g t) cos(w t) over about two periods: no polynomial of degree <= 10 in (t, g, w) fits, so the
+    # polynomial reads no scaling; the oracle's network (600 epochs under the counted budget) reads
+    # t -> l t, g -> g / l, w -> w / l (on the wall clock a 30 s search then solves the law of (g t, w t);
+    # a counted search gives its oracle 500 epochs at most, which read no scaling here)
+    from physlens.probes.equations.oracle import fit_oracle
+    from physlens.probes.equations.stages.scaling import scaling_symmetries
+
+    rng = np.random.default_rng(7)
+    t, g, w = rng.uniform(0, 5, 1000), rng.uniform(0.1, 1, 1000), rng.uniform(1, 3, 1000)
+    X, y = np.c_[t, g, w], np.exp(-g * t) * np.cos(w * t)
+    assert scaling_symmetries(X, y) == []
+    model = fit_oracle(X, y, ["t", "g", "w"], time_budget=30)
+    assert [e.tolist() for e in scaling_symmetries(X, y, model=model)] == [[1.0, -1.0, -1.0, 0.0]]
+
+
 def test_rational_candidates_read_high_powers_and_ratios_of_sums():
     from physlens.probes.equations.rational import rational_candidates
 

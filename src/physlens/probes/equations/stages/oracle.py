@@ -39,4 +39,5 @@ class Oracle:
         from physlens.probes.equations.oracle import oracle_candidates
 
         stop = state.deadline - state.search._shares.oracle_reserve * state.remaining()
-        state.add(oracle_candidates(state.X, state.target, state.names, stop, state.seed, state.search), "oracle")
+        state.add(oracle_candidates(state.X, state.target, state.names, stop, state.seed, state.search,
+                                    model=state.flags.get("oracle_model")), "oracle")

@@ -23,6 +23,10 @@ Written by hand: pint and SymPy's dimensional tools need the units given, and AI
 released code tests scaling only for pairs of inputs; reading all the exponents at once is a
 small null-space problem on top of the engine's own surrogate.
 
+When no polynomial fits (an oscillating law such as ``exp(-g t) cos(w t)`` over a few periods), the
+oracle's network is fitted here (and kept for the oracle stage) and its autodiff gradients give the
+rows instead (:func:`_network_euler_rows`); unless the search was told ``oracle=False``.
+
 The stage runs only when the user gave no units (with units the dimensional stage already
 does this, with the true exponents). Its formulas compete with every other stage's on the
 Pareto front: a scaling the data only nearly have costs time, never the answer.
@@ -76,6 +80,29 @@ def _euler_rows(X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.nda
     return np.column_stack([X[rows] * G, -h]), err
 
 
+def _network_euler_rows(model, X: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, float]:
+    """Rows of Euler's relation from a fitted network's own values and gradients (torch autodiff), and its error.
+
+    The fallback when no polynomial of the degrees the rows allow fits: an oscillating law
+    (``exp(-g t) cos(w t)`` over a few periods) is beyond a degree-10 polynomial in three
+    inputs, not beyond a small MLP.
+    """
+    import torch
+
+    from physlens.autodiff import batch_gradient
+
+    rows = np.sort(np.random.default_rng(seed).choice(len(X), size=min(n, len(X)), replace=False))
+    p = next(model.parameters())
+    with torch.no_grad():
+        f = model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy().astype(np.float64)[:, 0]
+    err = float(np.sqrt(np.mean((f - y) ** 2)) / max(np.std(y), 1e-300))
+    G = batch_gradient(model, X[rows])
+    fr = f[rows]
+    if np.all(fr > 0) or np.all(fr < 0):  # one-signed: Euler's relation of log|f|
+        return np.column_stack([X[rows] * G / fr[:, None], -np.ones(len(rows))]), err
+    return np.column_stack([X[rows] * G, -fr]), err
+
+
 def _residual(M: np.ndarray, e: np.ndarray) -> float:
     """Euler's relation for exponents ``e``: mean |M e| over the mean size of its terms.
 
@@ -97,11 +124,12 @@ def _rounded(v: np.ndarray, denominators: tuple[int, ...] = (1, 2, 3)) -> np.nda
 
 
 def scaling_symmetries(X: np.ndarray, y: np.ndarray, tol: float = 0.02, n: int = 400, max_error: float = 0.05,
-                       seed: int = 0) -> list[np.ndarray]:
+                       seed: int = 0, model=None) -> list[np.ndarray]:
     """Integer exponents ``(a_1, ..., a_d, b)`` of the independent scalings ``f(lambda^a x) = lambda^b f(x)``.
 
-    See the module docstring. ``[]`` when the polynomial surrogate misses the data by more than
-    ``max_error`` (relative), when fewer than 30 rows or no scaling holds to ``tol``.
+    See the module docstring. ``[]`` when the surrogate misses the data by more than
+    ``max_error`` (relative), when fewer than 30 rows or no scaling holds to ``tol``. The
+    surrogate is the polynomial, or with ``model`` that fitted network (:func:`_network_euler_rows`).
 
     Example:
         >>> X = np.random.default_rng(1).uniform(1, 3, (500, 3))  # A exp(-E/T): A alone, and E with T
@@ -113,7 +141,7 @@ def scaling_symmetries(X: np.ndarray, y: np.ndarray, tol: float = 0.02, n: int =
     d = X.shape[1]
     if len(X) < 30 or d < 1:
         return []
-    M, err = _euler_rows(X, y, n, seed)
+    M, err = _euler_rows(X, y, n, seed) if model is None else _network_euler_rows(model, X, y, n, seed)
     if not np.isfinite(err) or err > max_error or not np.isfinite(M).all():
         return []
     # columns on one common scale: an input the law ignores keeps its ~0 column (a clean null direction)
@@ -173,6 +201,17 @@ class Scaling:
                 or state.exact_found() or state.remaining() < 2):
             return
         exps = scaling_symmetries(state.X, state.target, seed=state.seed)
+        if not exps and est.oracle is not False and state.remaining() > 10:
+            # no polynomial fits (or none shows a scaling): the oracle's network, fitted here and kept for the
+            # oracle stage, reads the gradients instead
+            from physlens.probes.equations.oracle import fit_oracle
+
+            model = state.flags.get("oracle_model")
+            if model is None:
+                model = fit_oracle(state.X, state.target, state.names, seed=state.seed,
+                                   time_budget=min(0.35 * state.remaining(), 25.0))
+                state.flags["oracle_model"] = model
+            exps = scaling_symmetries(state.X, state.target, seed=state.seed, model=model)
         # a scaling of single inputs only (y = x0 g(x1)) is the separability stage's; a law of two
         # or more variables scaled together is what units would reduce
         if not any(np.count_nonzero(e[:d]) >= 2 for e in exps):
