@@ -23,9 +23,12 @@ Written by hand: pint and SymPy's dimensional tools need the units given, and AI
 released code tests scaling only for pairs of inputs; reading all the exponents at once is a
 small null-space problem on top of the engine's own surrogate.
 
-When no polynomial fits (an oscillating law such as ``exp(-g t) cos(w t)`` over a few periods), the
-oracle's network is fitted here (and kept for the oracle stage) and its autodiff gradients give the
-rows instead (:func:`_network_euler_rows`); unless the search was told ``oracle=False``.
+When the polynomial reads no scaling (none of the allowed degrees fits an oscillating law such as
+``exp(-g t) cos(w t)`` over a few periods; or it fits within 5 % but its gradients are too rough, as for
+``n0 (1 + p E cos(theta) / (k T))``), the oracle's network is fitted here (and kept for the oracle
+stage) and its autodiff gradients give the rows instead (:func:`_network_euler_rows`); unless the
+search was told ``oracle=False``. Measured: without units, 18 of 20 stratified Feynman problems at
+30 s against 17 when the network is asked only where no polynomial fits.
 
 The stage runs only when the user gave no units (with units the dimensional stage already
 does this, with the true exponents). Its formulas compete with every other stage's on the
