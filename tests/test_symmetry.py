@@ -467,6 +467,19 @@ def test_cli_symmetries_prints_one_continuous_finding_in_file_columns(tmp_path):
     assert all("generators" not in g["value"] for g in findings if g is not cont[0])
 
 
+def _one_continuous_finding_from_the_cli(path, tmp_path):
+    """``physlens symmetries PATH --json`` with a fixed recipe (one thread): its one continuous finding."""
+    from physlens.findings import findings_from_json
+
+    out = subprocess.run([sys.executable, "-m", "physlens.cli", "symmetries", str(path), "--json",
+                          "--epochs", "1000", "--patience", "150", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=400)
+    assert out.returncode == 0, out.stderr
+    cont = [f for f in json.loads(out.stdout)["findings"] if "generators" in f["value"]]
+    assert len(cont) == 1, [f["statement"] for f in cont]
+    return findings_from_json(cont)[0]
+
+
 @pytest.mark.slow
 def test_a_scaling_the_gradients_read_tilted_is_found_through_its_simple_neighbour(tmp_path):
     # sin(a/b) keeps a, b -> l a, l b; the trained network's gradients read the generator as about
@@ -476,15 +489,7 @@ def test_a_scaling_the_gradients_read_tilted_is_found_through_its_simple_neighbo
     X = rng.uniform(0.5, 3, size=(2000, 2))
     path = tmp_path / "ratio.csv"
     np.savetxt(path, np.column_stack([X, np.sin(X[:, 0] / X[:, 1])]), delimiter=",", header="a,b,f", comments="")
-    out = subprocess.run([sys.executable, "-m", "physlens.cli", "symmetries", str(path), "--json",
-                          "--epochs", "1000", "--patience", "150", "--out", str(tmp_path)],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
-    assert out.returncode == 0, out.stderr
-    cont = [f for f in json.loads(out.stdout)["findings"] if "generators" in f["value"]]
-    assert len(cont) == 1, [f["statement"] for f in cont]
-    from physlens.findings import findings_from_json
-
-    (f,) = findings_from_json(cont)
+    f = _one_continuous_finding_from_the_cli(path, tmp_path)
     assert subspace_angle_deg(f.value["generators"], [affine(np.eye(2))]) < 5.0
     assert f.value["group"] == "scaling"
 
@@ -500,15 +505,7 @@ def test_a_rotation_hidden_in_a_random_linear_mix_of_five_inputs_is_found_within
     A, c = rng.normal(size=(5, 5)), rng.normal(size=5) * 3
     path = tmp_path / "hidden.csv"
     np.savetxt(path, np.column_stack([U @ A.T + c, y]), delimiter=",", header="a,b,c,d,e,y", comments="")
-    out = subprocess.run([sys.executable, "-m", "physlens.cli", "symmetries", str(path), "--json",
-                          "--epochs", "1000", "--patience", "150", "--out", str(tmp_path)],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=400)
-    assert out.returncode == 0, out.stderr
-    cont = [f for f in json.loads(out.stdout)["findings"] if "generators" in f["value"]]
-    assert len(cont) == 1, [f["statement"] for f in cont]
-    from physlens.findings import findings_from_json
-
-    (f,) = findings_from_json(cont)
+    f = _one_continuous_finding_from_the_cli(path, tmp_path)
     pad = np.zeros((5, 5))
     pad[:2, :2] = so_basis(2)[0]
     L = A @ pad @ np.linalg.inv(A)
