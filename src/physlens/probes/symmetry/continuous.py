@@ -516,6 +516,7 @@ def lie_generators(
     tests: list[dict] = []
     flows = []
     A_list, M_list = [], []
+    test_jac: list[np.ndarray] = []
     for c in range(len(evals)):
         if past(deadline) and (accepted or c >= 1):
             # out of time: the scan stops here (the candidates examined so far stand)
@@ -535,7 +536,9 @@ def lie_generators(
             # the estimate is tilted by the network's gradient errors: its simple neighbour is tested too, and
             # kept when it passes where the estimate fails (only then: inside a large algebra, a snapped
             # generator that merely broke the law less once tilted the Lorentz part by 14 degrees)
-            for A_s in snapped_generators(ctx, standardised_to_original(A_z, ctx.mu, ctx.sd), test_idx):
+            if not test_jac:  # the network's Jacobian at the test rows, computed once for every candidate
+                test_jac.append(batch_jacobian(ctx.model, ctx.X[test_idx]))
+            for A_s in snapped_generators(ctx, standardised_to_original(A_z, ctx.mu, ctx.sd), test_idx, test_jac[0]):
                 A_sz = normalised_generator(ctx, A_s, test_idx, False)[0]
                 if displacement_angle(ctx, A_z, A_sz, test_idx) > MAX_SNAP_DEG:
                     continue  # another direction, not the estimate without its tilt
@@ -729,7 +732,8 @@ def _simple(v: np.ndarray, unit: float | None = None, denominator: int = 4) -> n
     return np.array([float(Fraction(float(x) / top).limit_denominator(denominator)) for x in v.ravel()]).reshape(v.shape)
 
 
-def snapped_generators(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+def snapped_generators(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray,
+                       jacobian: np.ndarray | None = None) -> list[np.ndarray]:
     """Simple generators near the estimate ``A = [L | b]`` (original coordinates): candidates to test in its place.
 
     The generator read from the network's gradients is tilted by their errors (a scaling of
@@ -740,7 +744,8 @@ def snapped_generators(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray) -> 
     ``b`` refitted by least squares to ``grad f . (L x + b) = 0`` at the rows ``idx`` (offered
     rounded to quarters first, then as fitted: the same errors tilt it); when
     the linear part moves the data little, the estimate is read as a translation, ``b`` rounded
-    the same way. The caller keeps a snapped generator only when it passes the same test.
+    the same way. The caller keeps a snapped generator only when it passes the same test; it may
+    pass the network's ``jacobian`` at the rows ``idx`` (computed once for many candidates).
 
     Example:
         >>> import torch
@@ -762,7 +767,7 @@ def snapped_generators(ctx: SymmetryContext, A: np.ndarray, idx: np.ndarray) -> 
     out = []
     if linear > 0.3 * total and np.abs(L).max() > 0:
         L_s = _simple(L)
-        J = batch_jacobian(ctx.model, ctx.X[idx])  # (m, k, n)
+        J = batch_jacobian(ctx.model, ctx.X[idx]) if jacobian is None else jacobian  # (m, k, n), at the rows idx
         rows = J.reshape(-1, n)
         rhs = -np.einsum("mkn,mn->mk", J, ctx.X[idx] @ L_s.T).ravel()
         b_s = np.linalg.lstsq(rows, rhs, rcond=None)[0] if np.any(rows) else np.zeros(n)
